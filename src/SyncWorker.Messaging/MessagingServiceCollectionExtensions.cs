@@ -1,0 +1,160 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using SyncWorker.Contracts;
+using SyncWorker.Webhooks.Receiving;
+
+namespace SyncWorker.Messaging;
+
+/// <summary>Registers MassTransit on RabbitMQ (or in-memory) with SyncWorker's topology.</summary>
+public static class MessagingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the bus and the confirmed <see cref="IStripeEventPublisher"/>. Reads and checks <c>Messaging:*</c> and
+    /// <c>RabbitMq:*</c> now, so a bad value stops the process before it listens.
+    /// </summary>
+    /// <exception cref="MessagingConfigurationException">The transport settings are invalid.</exception>
+    public static IHostApplicationBuilder AddSyncWorkerMessaging(
+        this IHostApplicationBuilder builder,
+        Action<IBusRegistrationConfigurator>? configureConsumers = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var transport = MessagingTransport.Resolve(builder.Configuration, builder.Environment);
+        builder.Services.AddSingleton(transport);
+
+        builder.Services.AddMassTransit(bus =>
+        {
+            configureConsumers?.Invoke(bus);
+            if (transport.RabbitMq is { } rabbit)
+            {
+                bus.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, transport.ConnectionName, host =>
+                    {
+                        host.Username(rabbit.UserName);
+                        host.Password(rabbit.Password);
+                        host.PublisherConfirmation = true;
+                        host.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
+                        if (rabbit.UseTls)
+                        {
+                            host.UseSsl(ssl => ssl.ServerName = rabbit.Host);
+                        }
+                    });
+
+                    ConfigureTopology(cfg);
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                bus.UsingInMemory((context, cfg) =>
+                {
+                    cfg.Message<StripeEventReceived>(m => m.SetEntityName(Topology.EventsExchange));
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+        });
+
+        // The host does not wait for the broker: a receiver without one answers 503 (Stripe retries) and
+        // reconnects on its own, rather than failing to start during a broker outage.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(options =>
+        {
+            options.WaitUntilStarted = false;
+            options.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+
+        builder.Services.AddSingleton<IStripeEventPublisher, MassTransitStripeEventPublisher>();
+        return builder;
+    }
+
+    /// <summary>
+    /// The exchange for <see cref="StripeEventReceived"/> and the durable intake queue bound to it. Declared when the
+    /// bus starts and again (once per channel) before the first publish, so no publish precedes its queue.
+    /// </summary>
+    private static void ConfigureTopology(IRabbitMqBusFactoryConfigurator cfg)
+    {
+        cfg.DeployPublishTopology = true;
+        cfg.Message<StripeEventReceived>(m => m.SetEntityName(Topology.EventsExchange));
+        cfg.Publish<StripeEventReceived>(publish =>
+        {
+            publish.Durable = true;
+            publish.AutoDelete = false;
+            publish.BindQueue(Topology.IntakeQueue, Topology.IntakeQueue, queue =>
+            {
+                queue.Durable = true;
+                queue.AutoDelete = false;
+            });
+        });
+    }
+}
+
+/// <summary>The transport chosen at start, with a description safe for logs.</summary>
+public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string ConnectionName)
+{
+    /// <summary>True when events are not durable (in-memory transport).</summary>
+    public bool IsInMemory => RabbitMq is null;
+
+    /// <summary>Chooses the transport from configuration; throws with a message naming the key and the fix.</summary>
+    public static MessagingTransport Resolve(IConfiguration configuration, IHostEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(environment);
+
+        var kindText = configuration[$"{MessagingOptions.Section}:Transport"];
+        var kind = TransportKind.Auto;
+        if (!string.IsNullOrWhiteSpace(kindText) && !Enum.TryParse(kindText, ignoreCase: true, out kind))
+        {
+            throw new MessagingConfigurationException(
+                $"Messaging:Transport is '{kindText}'; use Auto, RabbitMq or InMemory.");
+        }
+
+        var uriText = configuration[$"{RabbitMqOptions.Section}:Uri"];
+        var connectionName = configuration[$"{RabbitMqOptions.Section}:ConnectionName"] is { Length: > 0 } name ? name : "syncworker";
+        var hasUri = !string.IsNullOrWhiteSpace(uriText);
+
+        if (kind == TransportKind.InMemory || (kind == TransportKind.Auto && !hasUri))
+        {
+            if (kind == TransportKind.Auto && environment.IsProduction())
+            {
+                throw new MessagingConfigurationException(
+                    "RabbitMq:Uri is not set and the environment is Production: SyncWorker will not accept events it cannot keep. " +
+                    "Set RabbitMq:Uri (environment variable RabbitMq__Uri=amqp://user:password@host:5672/vhost), or set " +
+                    "Messaging:Transport=InMemory to run without durability on purpose.");
+            }
+
+            return new MessagingTransport(null, connectionName);
+        }
+
+        if (!RabbitMqEndpoint.TryParse(uriText, out var endpoint, out var error))
+        {
+            throw new MessagingConfigurationException(
+                kind == TransportKind.RabbitMq && !hasUri
+                    ? "Messaging:Transport is RabbitMq but RabbitMq:Uri is not set. Set RabbitMq__Uri=amqp://user:password@host:5672/vhost."
+                    : error!);
+        }
+
+        return new MessagingTransport(endpoint, connectionName);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => RabbitMq is null ? "in-memory (not durable)" : $"RabbitMQ {RabbitMq}";
+}
+
+/// <summary>A transport setting is invalid; the message names the key and the fix.</summary>
+public sealed class MessagingConfigurationException : Exception
+{
+    public MessagingConfigurationException()
+    {
+    }
+
+    public MessagingConfigurationException(string message)
+        : base(message)
+    {
+    }
+
+    public MessagingConfigurationException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,226 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SyncWorker.Contracts;
+using SyncWorker.Manifest;
+using SyncWorker.Webhooks.Envelope;
+using SyncWorker.Webhooks.Signatures;
+
+namespace SyncWorker.Webhooks.Receiving;
+
+/// <summary>
+/// <c>POST /webhooks/stripe</c>: raw body (bounded), signature, envelope, manifest permission, then a confirmed
+/// publish. Every refusal is an RFC 7807 problem that says which check failed; nothing refused is published,
+/// and 200 is sent only after the broker confirmed the event into a durable queue.
+/// </summary>
+public sealed partial class StripeWebhookReceiver(
+    StripeSignatureVerifier verifier,
+    PermissionPolicy permissions,
+    IStripeEventPublisher publisher,
+    IOptions<WebhookOptions> options,
+    TimeProvider timeProvider,
+    ILogger<StripeWebhookReceiver> logger)
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private readonly WebhookOptions _options = options.Value;
+
+    /// <summary>Handles one delivery from Stripe.</summary>
+    public async Task<IResult> ReceiveAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var request = context.Request;
+
+        var body = await ReadBodyAsync(request, _options.MaxBodyBytes, context.RequestAborted);
+        if (body is null)
+        {
+            LogRefused(logger, "body-too-large", null);
+            return Problem(
+                StatusCodes.Status413PayloadTooLarge,
+                "body-too-large",
+                "Request body too large",
+                $"The request body is larger than Webhooks:MaxBodyBytes ({_options.MaxBodyBytes} bytes). Stripe events are far smaller; " +
+                "if a genuine event was refused, raise Webhooks:MaxBodyBytes.");
+        }
+
+        var signature = verifier.Verify(body, request.Headers["Stripe-Signature"].ToString() is { Length: > 0 } header ? header : null);
+        if (signature.Outcome != SignatureOutcome.Valid)
+        {
+            var code = SignatureProblemCode(signature.Outcome);
+            LogRefused(logger, code, null);
+            return Problem(StatusCodes.Status400BadRequest, code, "Stripe signature check failed", signature.Problem);
+        }
+
+        if (!StripeEventEnvelopeReader.TryRead(body, out var envelope, out var envelopeError))
+        {
+            LogRefused(logger, "not-a-stripe-event", null);
+            return Problem(StatusCodes.Status400BadRequest, "not-a-stripe-event", "Not a Stripe event", envelopeError ?? "The body is not a Stripe event.");
+        }
+
+        if (envelope.Livemode && signature.MatchedSecret is { TestOnly: true })
+        {
+            LogRefused(logger, "live-event-test-secret", envelope.Id);
+            return Problem(
+                StatusCodes.Status400BadRequest,
+                "live-event-test-secret",
+                "Live event signed with a test-only secret",
+                $"Event {envelope.Id} has livemode true but only a secret marked TestOnly verifies it. Live events must be signed " +
+                "with a live endpoint's secret; check which secret in Stripe:WebhookSecrets belongs to which endpoint.");
+        }
+
+        var decision = permissions.Evaluate(envelope.Type);
+        if (!decision.IsAllowed)
+        {
+            var code = decision.Reason switch
+            {
+                PermissionDenialReason.UnknownEventType => "unknown-event-type",
+                PermissionDenialReason.UnverifiedEventType => "unverified-event-type",
+                _ => "permission-not-granted",
+            };
+            LogRefused(logger, code, envelope.Id);
+            return Problem(
+                StatusCodes.Status403Forbidden,
+                code,
+                "Event not permitted by the app manifest",
+                decision.Detail,
+                new Dictionary<string, object?>
+                {
+                    ["eventType"] = envelope.Type,
+                    ["permissionsThatWouldAllow"] = decision.PermissionsThatWouldAllow,
+                });
+        }
+
+        string payload;
+        try
+        {
+            payload = StrictUtf8.GetString(body);
+        }
+        catch (DecoderFallbackException)
+        {
+            LogRefused(logger, "invalid-utf8", envelope.Id);
+            return Problem(StatusCodes.Status400BadRequest, "invalid-utf8", "Body is not UTF-8", "The request body is not valid UTF-8; Stripe always sends UTF-8 JSON.");
+        }
+
+        var message = new StripeEventReceived(
+            envelope.Id,
+            envelope.Type,
+            envelope.Account,
+            envelope.Livemode,
+            envelope.ApiVersion,
+            DateTimeOffset.FromUnixTimeSeconds(envelope.Created),
+            envelope.ObjectType,
+            envelope.ObjectId,
+            timeProvider.GetUtcNow(),
+            payload);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
+        try
+        {
+            await publisher.PublishAsync(message, timeout.Token);
+        }
+        catch (Exception exception) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            LogQueueUnavailable(logger, envelope.Id, exception.GetType().Name, exception.Message);
+            context.Response.Headers.RetryAfter = _options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            return Problem(
+                StatusCodes.Status503ServiceUnavailable,
+                "queue-unavailable",
+                "Event not queued",
+                $"Event {envelope.Id} could not be confirmed into the queue (the broker is unreachable, blocked or slow). " +
+                "Nothing was accepted; Stripe retries the delivery.");
+        }
+
+        LogAccepted(logger, envelope.Id, envelope.Type, envelope.Account, envelope.Livemode);
+        return TypedResults.Ok(new WebhookAccepted(envelope.Id, envelope.Type, Queued: true));
+    }
+
+    /// <summary>
+    /// Reads the whole body without copying it more than once; null when it exceeds <paramref name="maxBytes"/>.
+    /// </summary>
+    internal static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return null;
+        }
+
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            // One byte over the limit still reaches us, so an oversized body is a 413 from here, not a Kestrel error.
+            limit.MaxRequestBodySize = maxBytes + 1L;
+        }
+
+        var reader = request.BodyReader;
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await reader.ReadAsync(cancellationToken);
+            }
+            catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return null;
+            }
+
+            var buffer = result.Buffer;
+            if (buffer.Length > maxBytes)
+            {
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                return null;
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                var bytes = buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return bytes;
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static string SignatureProblemCode(SignatureOutcome outcome) => outcome switch
+    {
+        SignatureOutcome.MissingHeader => "signature-missing",
+        SignatureOutcome.MalformedHeader => "signature-malformed",
+        SignatureOutcome.NoV1Signature => "signature-no-v1",
+        SignatureOutcome.NoMatchingSignature => "signature-mismatch",
+        SignatureOutcome.TimestampTooOld => "signature-timestamp-too-old",
+        SignatureOutcome.TimestampInFuture => "signature-timestamp-in-future",
+        _ => "signature-invalid",
+    };
+
+    private static ProblemHttpResult Problem(int status, string code, string title, string detail, Dictionary<string, object?>? extensions = null)
+    {
+        extensions ??= [];
+        extensions["code"] = code;
+        return TypedResults.Problem(
+            detail: detail,
+            statusCode: status,
+            title: title,
+            type: "urn:syncworker:webhooks:" + code,
+            extensions: extensions);
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information,
+        Message = "Accepted Stripe event {EventId} ({EventType}) for account {Account}, livemode {Livemode}: queued")]
+    private static partial void LogAccepted(ILogger logger, string eventId, string eventType, string? account, bool livemode);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Refused a Stripe webhook: {Reason} (event {EventId})")]
+    private static partial void LogRefused(ILogger logger, string reason, string? eventId);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Error,
+        Message = "Stripe event {EventId} was not confirmed by the broker ({ErrorType}: {Error}); answered 503 so Stripe retries")]
+    private static partial void LogQueueUnavailable(ILogger logger, string eventId, string errorType, string error);
+}
+
+/// <summary>The 200 body: which event was queued.</summary>
+public sealed record WebhookAccepted(string Id, string Type, bool Queued);

@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Options;
+using SyncWorker.Manifest;
+using SyncWorker.Messaging;
+using SyncWorker.Webhooks.Receiving;
+
+namespace SyncWorker.Hosting;
+
+/// <summary>Says at start what this instance runs with (never a secret), and warns loudly when events are not durable.</summary>
+internal sealed partial class StartupReport(
+    AppManifest manifest,
+    PermissionPolicy policy,
+    MessagingTransport transport,
+    IOptions<StripeOptions> stripe,
+    ILogger<StartupReport> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var permitted = policy.PermittedEventTypes.Count;
+        LogManifest(logger, manifest.Id, manifest.Version, manifest.SourcePath, permitted);
+        var secrets = stripe.Value.WebhookSecrets;
+        var testOnly = secrets.Count(secret => secret.TestOnly);
+        LogSecrets(logger, secrets.Count, testOnly);
+        if (transport.IsInMemory)
+        {
+            LogInMemory(logger);
+        }
+        else
+        {
+            var description = transport.ToString();
+            LogTransport(logger, description);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information,
+        Message = "Manifest {ManifestId} {ManifestVersion} loaded from {ManifestPath}: {EventTypeCount} event types permitted")]
+    private static partial void LogManifest(ILogger logger, string manifestId, string manifestVersion, string manifestPath, int eventTypeCount);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information,
+        Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only")]
+    private static partial void LogSecrets(ILogger logger, int secretCount, int testOnlyCount);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Events are queued on {Transport}")]
+    private static partial void LogTransport(ILogger logger, string transport);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning,
+        Message = "EVENTS ARE NOT DURABLE: no RabbitMq:Uri is set, so SyncWorker runs on MassTransit's in-memory transport. " +
+                  "Events answered 200 are lost if this process stops. Set RabbitMq:Uri=amqp://user:password@host:5672/vhost for real use.")]
+    private static partial void LogInMemory(ILogger logger);
+}

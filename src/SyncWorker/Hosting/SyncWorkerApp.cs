@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Options;
+using SyncWorker.Manifest;
+using SyncWorker.Messaging;
+using SyncWorker.Webhooks.Receiving;
+
+namespace SyncWorker.Hosting;
+
+/// <summary>Builds and runs the SyncWorker web host.</summary>
+public static class SyncWorkerApp
+{
+    /// <summary>Exit code for invalid configuration (sysexits.h EX_CONFIG).</summary>
+    public const int ConfigurationErrorExitCode = 78;
+
+    /// <summary>
+    /// Builds the application. <paramref name="configure"/> runs first, so tests (and embedding hosts) can add
+    /// configuration and services that composition then sees.
+    /// </summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings*.json travel with the binaries, so `dotnet run --project src/SyncWorker` from the
+            // repository root finds them; relative paths in settings (Manifest:Path) resolve against the working directory.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        configure?.Invoke(builder);
+
+        builder.AddAppManifest();
+        builder.AddSyncWorkerMessaging();
+        builder.AddStripeWebhookReceiver();
+        builder.Services.AddHostedService<StartupReport>();
+
+        var app = builder.Build();
+        app.MapStripeWebhooks();
+        return app;
+    }
+
+    /// <summary>Runs until shutdown; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+        }
+        catch (Exception exception) when (IsConfigurationError(exception))
+        {
+            return ReportConfigurationError(exception);
+        }
+
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Exception exception) when (IsConfigurationError(exception))
+        {
+            return ReportConfigurationError(exception);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    private static bool IsConfigurationError(Exception exception) =>
+        exception is ManifestException or MessagingConfigurationException or OptionsValidationException;
+
+    private static int ReportConfigurationError(Exception exception)
+    {
+        var problems = exception is OptionsValidationException validation ? validation.Failures : [exception.Message];
+        Console.Error.WriteLine("SyncWorker did not start: its configuration is invalid.");
+        foreach (var problem in problems)
+        {
+            Console.Error.WriteLine($"  - {problem}");
+        }
+
+        Console.Error.WriteLine("Settings come from appsettings.json, appsettings.{Environment}.json and environment variables (Section__Key). See README.md, Configuration.");
+        return ConfigurationErrorExitCode;
+    }
+}

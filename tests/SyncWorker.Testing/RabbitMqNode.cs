@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using RabbitMQ.Client;
+
+namespace SyncWorker.Testing;
+
+/// <summary>
+/// A private RabbitMQ node for one test fixture: its own node name, free loopback ports and a
+/// temporary data folder, so fault tests can stop and restart it without touching any other broker.
+/// Requires Debian's <c>rabbitmq-server</c> package (the README's test command installs it).
+/// </summary>
+public sealed class RabbitMqNode : IAsyncDisposable
+{
+    private const string BinDirectory = "/usr/lib/rabbitmq/bin";
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
+    private readonly string _dataDirectory;
+    private Process? _server;
+
+    private RabbitMqNode(string nodeName, int amqpPort, int distributionPort, string dataDirectory)
+    {
+        NodeName = nodeName;
+        AmqpPort = amqpPort;
+        DistributionPort = distributionPort;
+        _dataDirectory = dataDirectory;
+    }
+
+    /// <summary>Erlang node name, for <c>rabbitmqctl -n</c>.</summary>
+    public string NodeName { get; }
+
+    public int AmqpPort { get; }
+
+    public int DistributionPort { get; }
+
+    /// <summary>True between a successful start and a stop.</summary>
+    public bool IsRunning => _server is { HasExited: false };
+
+    /// <summary>An AMQP URI for the given virtual host, with the default guest user (loopback only).</summary>
+    public Uri AmqpUri(string virtualHost = "/") =>
+        new($"amqp://guest:guest@127.0.0.1:{AmqpPort}/{Uri.EscapeDataString(virtualHost)}");
+
+    /// <summary>Starts a new node and waits until it accepts connections.</summary>
+    public static async Task<RabbitMqNode> StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(Path.Combine(BinDirectory, "rabbitmq-server")))
+        {
+            throw new InvalidOperationException(
+                "rabbitmq-server is not installed. Run ./test.sh (it installs Debian's rabbitmq-server package), " +
+                "or: apt-get install -y rabbitmq-server");
+        }
+
+        var id = $"sw{Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..8]}";
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "syncworker-rabbitmq", id);
+        Directory.CreateDirectory(dataDirectory);
+        await File.WriteAllTextAsync(Path.Combine(dataDirectory, "enabled_plugins"), "[].", cancellationToken);
+
+        var node = new RabbitMqNode($"{id}@localhost", FreePort(), FreePort(), dataDirectory);
+        await node.StartAsync(cancellationToken);
+        return node;
+    }
+
+    /// <summary>(Re)starts the node on the same ports and data folder, keeping durable queues and messages.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (IsRunning)
+        {
+            return;
+        }
+
+        var start = new ProcessStartInfo(Path.Combine(BinDirectory, "rabbitmq-server"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var (key, value) in Environment())
+        {
+            start.Environment[key] = value;
+        }
+
+        _server = Process.Start(start) ?? throw new InvalidOperationException("rabbitmq-server did not start.");
+        _server.OutputDataReceived += (_, _) => { };
+        _server.ErrorDataReceived += (_, _) => { };
+        _server.BeginOutputReadLine();
+        _server.BeginErrorReadLine();
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(StartTimeout);
+        while (true)
+        {
+            if (_server.HasExited)
+            {
+                throw new InvalidOperationException(
+                    $"rabbitmq-server exited with code {_server.ExitCode}; see the logs in {_dataDirectory}/log.");
+            }
+
+            if (await TryConnectAsync(timeout.Token))
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(200, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    $"RabbitMQ node {NodeName} did not accept AMQP connections within {StartTimeout.TotalSeconds} s; " +
+                    $"see the logs in {_dataDirectory}/log.");
+            }
+        }
+    }
+
+    /// <summary>Stops the node gracefully (durable data stays for a restart).</summary>
+    public async Task StopAsync()
+    {
+        if (_server is null)
+        {
+            return;
+        }
+
+        if (!_server.HasExited)
+        {
+            await CtlAsync(["stop"], throwOnError: false);
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await _server.WaitForExitAsync(wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _server.Kill(entireProcessTree: true);
+                await _server.WaitForExitAsync();
+            }
+        }
+
+        _server.Dispose();
+        _server = null;
+    }
+
+    /// <summary>Creates a virtual host and gives the guest user full rights on it.</summary>
+    public async Task<string> CreateVirtualHostAsync(string? name = null)
+    {
+        name ??= "vh-" + Guid.NewGuid().ToString("N")[..12];
+        await CtlAsync(["add_vhost", name]);
+        await CtlAsync(["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
+        return name;
+    }
+
+    /// <summary>Runs <c>rabbitmqctl -n NODE args</c> and returns its standard output.</summary>
+    public async Task<string> CtlAsync(IReadOnlyList<string> arguments, bool throwOnError = true)
+    {
+        var start = new ProcessStartInfo(Path.Combine(BinDirectory, "rabbitmqctl"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-n");
+        start.ArgumentList.Add(NodeName);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in Environment())
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("rabbitmqctl did not start.");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (throwOnError && process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"rabbitmqctl {string.Join(' ', arguments)} failed ({process.ExitCode}): {await error}");
+        }
+
+        return await output;
+    }
+
+    /// <summary>Opens a RabbitMQ.Client connection to the given virtual host.</summary>
+    public Task<IConnection> ConnectAsync(string virtualHost = "/", CancellationToken cancellationToken = default) =>
+        new ConnectionFactory { Uri = AmqpUri(virtualHost) }.CreateConnectionAsync(cancellationToken);
+
+    /// <summary>Fetches every ready message of a queue (acknowledging them) and returns their bodies.</summary>
+    public async Task<IReadOnlyList<BasicGetResult>> DrainAsync(string virtualHost, string queue)
+    {
+        await using var connection = await ConnectAsync(virtualHost);
+        await using var channel = await connection.CreateChannelAsync();
+        var messages = new List<BasicGetResult>();
+        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        {
+            messages.Add(message);
+        }
+
+        return messages;
+    }
+
+    /// <summary>Ready-message count of a queue; throws when the queue does not exist.</summary>
+    public async Task<uint> MessageCountAsync(string virtualHost, string queue)
+    {
+        await using var connection = await ConnectAsync(virtualHost);
+        await using var channel = await connection.CreateChannelAsync();
+        var declared = await channel.QueueDeclarePassiveAsync(queue);
+        return declared.MessageCount;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        try
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp folder is harmless; the next run uses a new one.
+        }
+    }
+
+    private Dictionary<string, string> Environment() => new()
+    {
+        ["RABBITMQ_NODENAME"] = NodeName,
+        ["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1",
+        ["RABBITMQ_NODE_PORT"] = AmqpPort.ToString(CultureInfo.InvariantCulture),
+        ["RABBITMQ_DIST_PORT"] = DistributionPort.ToString(CultureInfo.InvariantCulture),
+        ["RABBITMQ_MNESIA_BASE"] = Path.Combine(_dataDirectory, "mnesia"),
+        ["RABBITMQ_LOG_BASE"] = Path.Combine(_dataDirectory, "log"),
+        ["RABBITMQ_ENABLED_PLUGINS_FILE"] = Path.Combine(_dataDirectory, "enabled_plugins"),
+        ["RABBITMQ_CONFIG_FILE"] = Path.Combine(_dataDirectory, "rabbitmq"),
+        ["RABBITMQ_ADVANCED_CONFIG_FILE"] = Path.Combine(_dataDirectory, "advanced.config"),
+        ["HOME"] = System.Environment.GetEnvironmentVariable("HOME") ?? "/root",
+    };
+
+    private async Task<bool> TryConnectAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var factory = new ConnectionFactory { Uri = AmqpUri(), RequestedConnectionTimeout = TimeSpan.FromSeconds(2) };
+            await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+            return connection.IsOpen;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
