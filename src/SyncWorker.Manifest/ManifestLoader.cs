@@ -92,9 +92,6 @@ public static partial class ManifestLoader
 
     private static ManifestException NotJson(string displayName, JsonException ex)
     {
-        // JsonException positions are zero-based; editors count from one.
-        var line = (ex.LineNumber ?? 0) + 1;
-        var position = (ex.BytePositionInLine ?? 0) + 1;
         var reason = ex.Message;
         var locationSuffix = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
         if (locationSuffix > 0)
@@ -102,10 +99,13 @@ public static partial class ManifestLoader
             reason = reason[..locationSuffix];
         }
 
+        // JsonException positions are zero-based; editors count from one. Some errors (duplicate keys) carry none.
+        var location = ex.LineNumber is { } line
+            ? string.Create(CultureInfo.InvariantCulture, $" at line {line + 1}, position {(ex.BytePositionInLine ?? 0) + 1}")
+            : string.Empty;
+
         return new ManifestException(
-            string.Create(
-                CultureInfo.InvariantCulture,
-                $"Manifest '{displayName}' is not valid JSON at line {line}, position {position}: {reason} Fix the syntax there (the manifest is one JSON object, without comments or trailing commas). See {ReferenceUrl}"),
+            $"Manifest '{displayName}' is not valid JSON{location}: {reason} Fix the JSON (the manifest is one JSON object, each key once, without comments or trailing commas). See {ReferenceUrl}",
             displayName,
             field: null,
             ex);

@@ -80,7 +80,7 @@ public static class MessagingServiceCollectionExtensions
         {
             publish.Durable = true;
             publish.AutoDelete = false;
-            publish.BindQueue(Topology.IntakeQueue, Topology.IntakeQueue, queue =>
+            publish.BindQueue(Topology.EventsExchange, Topology.IntakeQueue, queue =>
             {
                 queue.Durable = true;
                 queue.AutoDelete = false;

@@ -11,6 +11,6 @@ public static class Topology
     /// <summary>Fanout exchange that <c>StripeEventReceived</c> is published to.</summary>
     public const string EventsExchange = "syncworker.events";
 
-    /// <summary>Durable queue (and its same-named exchange) holding every accepted event until it is forwarded.</summary>
+    /// <summary>Durable queue, bound directly to <see cref="EventsExchange"/>, holding every accepted event until it is forwarded.</summary>
     public const string IntakeQueue = "syncworker.intake";
 }

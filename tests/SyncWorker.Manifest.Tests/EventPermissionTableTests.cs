@@ -71,7 +71,10 @@ public class EventPermissionTableTests
     [Test]
     public void LoadEmbedded_builds_the_table_once()
     {
-        Assert.That(EventPermissionTable.LoadEmbedded(), Is.SameAs(EventPermissionTable.LoadEmbedded()));
+        var first = EventPermissionTable.LoadEmbedded();
+        var second = EventPermissionTable.LoadEmbedded();
+
+        Assert.That(second, Is.SameAs(first));
     }
 
     [Test]

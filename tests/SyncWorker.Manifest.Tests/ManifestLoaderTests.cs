@@ -100,7 +100,6 @@ public class ManifestLoaderTests
 
     [TestCase("{ \"id\": \"a\", }", 1, TestName = "Parse_rejects_a_trailing_comma")]
     [TestCase("// comment\n{}", 1, TestName = "Parse_rejects_comments")]
-    [TestCase("{\n\"id\": \"a\",\n\"id\": \"b\"\n}", 3, TestName = "Parse_rejects_a_duplicate_key")]
     [TestCase("", 1, TestName = "Parse_rejects_an_empty_document")]
     public void Parse_rejects_json_the_stripe_cli_would_not_read(string json, int line)
     {
@@ -248,6 +247,16 @@ public class ManifestLoaderTests
         json["ui_extension"]!["content_security_policy"]!["connect-src"]!.AsArray().Add(42);
 
         AssertInvalid(json, "ui_extension.content_security_policy.connect-src[1]", "must be a URL string");
+    }
+
+    [Test]
+    public void Parse_rejects_a_duplicate_key_because_it_is_ambiguous()
+    {
+        var ex = Assert.Throws<ManifestException>(
+            () => ManifestLoader.Parse("{\n\"id\": \"a\",\n\"id\": \"b\"\n}", ManifestJson.SourceName));
+
+        Assert.That(ex.Message, Does.StartWith($"Manifest '{ManifestJson.SourceName}' is not valid JSON: "));
+        Assert.That(ex.Message, Does.Contain("'id'"));
     }
 
     [Test]

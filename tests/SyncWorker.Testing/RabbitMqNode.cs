@@ -41,8 +41,8 @@ public sealed class RabbitMqNode : IAsyncDisposable
     public Uri AmqpUri(string virtualHost = "/") =>
         new($"amqp://guest:guest@127.0.0.1:{AmqpPort}/{Uri.EscapeDataString(virtualHost)}");
 
-    /// <summary>Starts a new node and waits until it accepts connections.</summary>
-    public static async Task<RabbitMqNode> StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>Creates and starts a new node and waits until it accepts connections.</summary>
+    public static async Task<RabbitMqNode> LaunchAsync(CancellationToken cancellationToken = default)
     {
         if (!File.Exists(Path.Combine(BinDirectory, "rabbitmq-server")))
         {
@@ -51,7 +51,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
                 "or: apt-get install -y rabbitmq-server");
         }
 
-        var id = $"sw{Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..8]}";
+        var id = $"sw{System.Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..8]}";
         var dataDirectory = Path.Combine(Path.GetTempPath(), "syncworker-rabbitmq", id);
         Directory.CreateDirectory(dataDirectory);
         await File.WriteAllTextAsync(Path.Combine(dataDirectory, "enabled_plugins"), "[].", cancellationToken);
@@ -75,7 +75,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var (key, value) in Environment())
+        foreach (var (key, value) in NodeEnvironment())
         {
             start.Environment[key] = value;
         }
@@ -166,7 +166,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        foreach (var (key, value) in Environment())
+        foreach (var (key, value) in NodeEnvironment())
         {
             start.Environment[key] = value;
         }
@@ -224,7 +224,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
         }
     }
 
-    private Dictionary<string, string> Environment() => new()
+    private Dictionary<string, string> NodeEnvironment() => new()
     {
         ["RABBITMQ_NODENAME"] = NodeName,
         ["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1",

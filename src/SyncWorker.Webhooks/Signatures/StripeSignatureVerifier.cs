@@ -40,7 +40,7 @@ public sealed class StripeSignatureVerifier
     private readonly TimeProvider _timeProvider;
 
     /// <param name="secrets">
-    /// The accepted signing secrets, at least one. Their key bytes are computed once, here.
+    /// The accepted signing secrets: at least one, none empty or blank. Their key bytes are computed once, here.
     /// </param>
     /// <param name="tolerance">
     /// How far <c>t</c> may be from now, in either direction (stale or future); Stripe's libraries
@@ -64,6 +64,11 @@ public sealed class StripeSignatureVerifier
         {
             WebhookSecret secret = secrets[i]
                 ?? throw new ArgumentException($"Webhook secret #{i + 1} is null.", nameof(secrets));
+            if (string.IsNullOrWhiteSpace(secret.Secret))
+            {
+                throw new ArgumentException($"Webhook secret #{i + 1} is empty.", nameof(secrets));
+            }
+
             _secrets[i] = secret;
             _keys[i] = StripeSignature.KeyBytes(secret.Secret, nameof(secrets));
         }

@@ -15,8 +15,12 @@ namespace SyncWorker.Webhooks.Signatures;
 /// </param>
 public sealed record WebhookSecret(string Secret, bool TestOnly)
 {
-    /// <summary>The signing secret. Never log it: <see cref="ToString"/> redacts it.</summary>
-    public string Secret { get; init; } = ValidSecret(Secret);
+    /// <summary>
+    /// The signing secret. Never log it: <see cref="ToString"/> redacts it. Only null is refused here,
+    /// so configuration binding can collect every problem and report it by key; an empty or blank
+    /// secret is refused by <see cref="StripeSignatureVerifier"/>'s constructor.
+    /// </summary>
+    public string Secret { get; init; } = Secret ?? throw new ArgumentNullException(nameof(Secret));
 
     /// <summary>
     /// A redacted description such as <c>whsec_…(redacted, test-only)</c>: safe for logs and
@@ -28,11 +32,5 @@ public sealed record WebhookSecret(string Secret, bool TestOnly)
             : Secret.StartsWith("absec_", StringComparison.Ordinal) ? "absec_…"
             : "…";
         return TestOnly ? prefix + "(redacted, test-only)" : prefix + "(redacted)";
-    }
-
-    private static string ValidSecret(string secret)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(secret);
-        return secret;
     }
 }

@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
-using Stripe;
 using SyncWorker.Webhooks.Signatures;
+using EventUtility = Stripe.EventUtility;
+using StripeException = Stripe.StripeException;
 
 namespace SyncWorker.Webhooks.Tests.Signatures;
 

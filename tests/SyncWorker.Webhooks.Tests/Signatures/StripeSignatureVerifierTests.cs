@@ -214,6 +214,8 @@ public sealed class StripeSignatureVerifierTests
     [TestCase("t=-5,v1={sig}", "t is not a whole number")]
     [TestCase("t=1.5,v1={sig}", "t is not a whole number")]
     [TestCase("t=99999999999999999999,v1={sig}", "t is not a whole number")]
+    [TestCase("t=9223372036854775807,v1={sig}", "t is not a whole number")]
+    [TestCase("t=253402300800,v1={sig}", "t is not a whole number")]
     [TestCase("v1={sig}", "no t=")]
     [TestCase("v0={sig},v1={sig}", "no t=")]
     [TestCase("t={t},t={t},v1={sig}", "more than once")]
@@ -330,6 +332,8 @@ public sealed class StripeSignatureVerifierTests
             Assert.That(() => new StripeSignatureVerifier([], Tolerance, _time), Throws.ArgumentException);
             Assert.That(() => new StripeSignatureVerifier(null!, Tolerance, _time), Throws.ArgumentNullException);
             Assert.That(() => new StripeSignatureVerifier([Live, null!], Tolerance, _time), Throws.ArgumentException);
+            Assert.That(() => new StripeSignatureVerifier([Live, new WebhookSecret("", TestOnly: false)], Tolerance, _time), Throws.ArgumentException.With.Message.Contains("#2 is empty"));
+            Assert.That(() => new StripeSignatureVerifier([new WebhookSecret("  ", TestOnly: true)], Tolerance, _time), Throws.ArgumentException.With.Message.Contains("#1 is empty"));
             Assert.That(() => new StripeSignatureVerifier([Live], TimeSpan.FromSeconds(-1), _time), Throws.InstanceOf<ArgumentOutOfRangeException>());
             Assert.That(() => new StripeSignatureVerifier([Live], Tolerance, null!), Throws.ArgumentNullException);
         });

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using RabbitMQ.Client;
+using SyncWorker.Contracts;
+using SyncWorker.Messaging;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Tests.EndToEnd;
+
+/// <summary>Signed webhooks over HTTP into a real RabbitMQ node; each test gets a brand-new virtual host.</summary>
+[NonParallelizable]
+public sealed class ReceiverOverRabbitMqTests
+{
+    private const string Completed = "checkout.session.completed.json";
+    private RabbitMqNode _node = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync() => _node = await RabbitMqNode.LaunchAsync();
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [Test]
+    public async Task Every_acknowledged_event_is_in_the_durable_intake_queue_of_a_brand_new_vhost_with_its_raw_payload()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+
+        // The first request arrives as soon as the worker listens: the topology must already be there.
+        var sent = new ConcurrentDictionary<string, string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 200), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
+        {
+            var id = StripeEvents.NewEventId();
+            var body = StripeEvents.WithId(Completed, id);
+            using var response = await worker.PostSignedAsync(body, ct);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), await response.Content.ReadAsStringAsync(ct));
+            sent[id] = body;
+        });
+
+        var messages = await _node.DrainAsync(vhost, Topology.IntakeQueue);
+
+        Assert.That(messages, Has.Count.EqualTo(sent.Count));
+        foreach (var message in messages)
+        {
+            using var envelope = JsonDocument.Parse(message.Body);
+            var payload = envelope.RootElement.GetProperty("message");
+            var eventId = payload.GetProperty("eventId").GetString()!;
+            Assert.Multiple(() =>
+            {
+                Assert.That(sent.ContainsKey(eventId), Is.True, $"{eventId} was not sent");
+                Assert.That(payload.GetProperty("payload").GetString(), Is.EqualTo(sent[eventId]), "raw payload intact");
+                Assert.That(message.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForStripeEvent(eventId).ToString()));
+                Assert.That(message.BasicProperties.Persistent, Is.True, "persistent delivery mode");
+                Assert.That(
+                    Encoding.UTF8.GetString((byte[])message.BasicProperties.Headers![MassTransitStripeEventPublisher.StripeEventIdHeader]!),
+                    Is.EqualTo(eventId));
+            });
+        }
+
+        Assert.That(messages.Select(m => m.BasicProperties.MessageId).Distinct().Count(), Is.EqualTo(sent.Count));
+    }
+
+    [Test]
+    public async Task The_same_event_twice_is_answered_200_twice_and_both_copies_carry_one_message_id()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+        var body = StripeEvents.WithId(Completed, StripeEvents.NewEventId());
+
+        using var first = await worker.PostSignedAsync(body);
+        using var second = await worker.PostSignedAsync(body);
+
+        Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var messages = await _node.DrainAsync(vhost, Topology.IntakeQueue);
+        Assert.That(messages, Has.Count.EqualTo(2));
+        Assert.That(messages.Select(m => m.BasicProperties.MessageId).Distinct().Count(), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task An_event_no_queue_takes_is_answered_503_not_200()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+        using (var before = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(before.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        // Someone deletes the intake queue: the exchange now routes nowhere, and the broker returns the mandatory publish.
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeleteAsync(Topology.IntakeQueue);
+        }
+
+        using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable), await response.Content.ReadAsStringAsync());
+        Assert.That(response.Headers.RetryAfter?.Delta, Is.Not.Null);
+    }
+
+    [Test]
+    public async Task While_the_broker_blocks_publishers_nothing_is_answered_200()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await WorkerHost.StartAsync(new()
+        {
+            ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(),
+            ["Webhooks:PublishTimeoutSeconds"] = "2",
+        });
+        using (var warm = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(warm.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        // A memory alarm makes RabbitMQ stop reading from publishing connections: no confirmation can come.
+        await _node.CtlAsync(["set_vm_memory_high_watermark", "0"]);
+        try
+        {
+            using var blocked = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+            Assert.That(blocked.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable), await blocked.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            await _node.CtlAsync(["set_vm_memory_high_watermark", "0.4"]);
+        }
+
+        var recovered = await PostUntilOkAsync(worker, TimeSpan.FromSeconds(60));
+        Assert.That(recovered, Is.Not.Null, "after the alarm clears, events are accepted again");
+    }
+
+    /// <summary>Posts new events until one is accepted; returns its id, or null at the deadline.</summary>
+    internal static async Task<string?> PostUntilOkAsync(WorkerHost worker, TimeSpan deadline)
+    {
+        var until = DateTime.UtcNow + deadline;
+        while (DateTime.UtcNow < until)
+        {
+            var id = StripeEvents.NewEventId();
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, id));
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return id;
+            }
+
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable), "only 200 or 503 while the broker recovers");
+            await Task.Delay(500);
+        }
+
+        return null;
+    }
+}

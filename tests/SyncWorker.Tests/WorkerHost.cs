@@ -1,0 +1,89 @@
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Hosting;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Tests;
+
+/// <summary>The real SyncWorker composition on Kestrel (loopback, free port), configured per test.</summary>
+internal sealed class WorkerHost : IAsyncDisposable
+{
+    public const string Secret = "whsec_worker_host_tests_0001";
+
+    private readonly WebApplication _app;
+
+    private WorkerHost(WebApplication app, HttpClient client)
+    {
+        _app = app;
+        Client = client;
+    }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<WorkerHost> StartAsync(Dictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
+    {
+        var app = SyncWorkerApp.Build([], builder =>
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Environment.EnvironmentName = "Testing";
+            if (Environment.GetEnvironmentVariable("SYNCWORKER_TEST_LOGS") is null)
+            {
+                builder.Logging.ClearProviders();
+            }
+            var configuration = new Dictionary<string, string?>
+            {
+                ["Stripe:WebhookSecrets:0"] = Secret,
+                ["Manifest:Path"] = RepositoryFile("manifest/stripe-app.json"),
+            };
+            foreach (var (key, value) in settings)
+            {
+                configuration[key] = value;
+            }
+
+            builder.Configuration.AddInMemoryCollection(configuration);
+            configure?.Invoke(builder);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new WorkerHost(app, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) });
+    }
+
+    /// <summary>Signs <paramref name="body"/> now with the test secret and posts it to /webhooks/stripe.</summary>
+    public Task<HttpResponseMessage> PostSignedAsync(string body, CancellationToken cancellationToken = default)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var header = StripeEvents.SignatureHeader(bytes, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), Secret);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/stripe") { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
+        return Client.SendAsync(request, cancellationToken);
+    }
+
+    public static string RepositoryFile(string relative)
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "SyncWorker.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return Path.Combine(directory?.FullName ?? throw new InvalidOperationException("SyncWorker.sln not found above the test directory."), relative);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+}
