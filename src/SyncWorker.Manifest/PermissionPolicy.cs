@@ -48,7 +48,8 @@ public sealed class PermissionPolicy
     private PermissionDecision Decide(EventPermissionRule rule)
     {
         var eventType = rule.EventType;
-        var path = Manifest.SourcePath;
+        // The file name only: details travel back to Stripe in 403 bodies, and a server path is nobody's business there.
+        var path = $"the app manifest ({System.IO.Path.GetFileName(Manifest.SourcePath)})";
 
         if (!Manifest.Grants(EventPermissionTable.EventRead))
         {

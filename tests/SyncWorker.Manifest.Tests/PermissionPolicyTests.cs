@@ -53,7 +53,7 @@ public class PermissionPolicyTests
             decision.Detail,
             Is.EqualTo(
                 "The manifest does not grant a permission that lets this app receive 'invoice.paid': "
-                + $"add event_read and one of credit_note_read, invoice_read, quote_read to {policy.Manifest.SourcePath}."));
+                + $"add event_read and one of credit_note_read, invoice_read, quote_read to the app manifest ({Path.GetFileName(policy.Manifest.SourcePath)})."));
     }
 
     [Test]
@@ -181,7 +181,7 @@ public class PermissionPolicyTests
             Is.EqualTo(new[] { "event_read", "credit_note_read", "invoice_read", "quote_read" }));
         Assert.That(
             decision.Detail,
-            Does.EndWith($"add event_read and one of credit_note_read, invoice_read, quote_read to {policy.Manifest.SourcePath}."));
+            Does.EndWith($"add event_read and one of credit_note_read, invoice_read, quote_read to the app manifest ({Path.GetFileName(policy.Manifest.SourcePath)})."));
     }
 
     [Test]
