@@ -1,6 +1,5 @@
 using MassTransit;
 using SyncWorker.Contracts;
-using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Messaging;
 

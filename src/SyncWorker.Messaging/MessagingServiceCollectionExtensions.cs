@@ -3,7 +3,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SyncWorker.Contracts;
-using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Messaging;
 

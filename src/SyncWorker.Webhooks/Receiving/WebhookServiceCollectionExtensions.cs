@@ -11,7 +11,7 @@ public static class WebhookServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the Stripe webhook receiver. Needs an <see cref="SyncWorker.Manifest.PermissionPolicy"/> and an
-    /// <see cref="IStripeEventPublisher"/> registered by the manifest and messaging stages.
+    /// <see cref="SyncWorker.Contracts.IStripeEventPublisher"/> registered by the manifest and messaging stages.
     /// </summary>
     public static IHostApplicationBuilder AddStripeWebhookReceiver(this IHostApplicationBuilder builder)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using SyncWorker.Contracts;
 using SyncWorker.Messaging;
 using SyncWorker.Testing;
 

@@ -1,4 +1,4 @@
-namespace SyncWorker.Messaging;
+namespace SyncWorker.Contracts;
 
 /// <summary>
 /// Names of what SyncWorker declares in RabbitMQ. The receiver publishes <c>StripeEventReceived</c> to the

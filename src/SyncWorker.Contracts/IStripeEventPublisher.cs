@@ -1,6 +1,4 @@
-using SyncWorker.Contracts;
-
-namespace SyncWorker.Webhooks.Receiving;
+namespace SyncWorker.Contracts;
 
 /// <summary>
 /// Puts an accepted event on the queue. Returns only once the broker has confirmed the message into at
