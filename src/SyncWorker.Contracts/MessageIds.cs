@@ -13,11 +13,21 @@ public static class MessageIds
     // A fixed namespace for SyncWorker's Stripe event ids (a random UUID, chosen once).
     private static readonly Guid StripeEventNamespace = new("6f0c39d4-3c0e-4f3b-9d8e-5a4a2f1c7b21");
 
+    // Another fixed namespace, for deliveries to targets (see FulfillmentDelivery.DeliveryId).
+    private static readonly Guid DeliveryNamespace = new("0b8f6a52-9d4e-4c1a-8f3e-2d7c5b9a1e64");
+
     /// <summary>The message id for a Stripe event id.</summary>
     public static Guid ForStripeEvent(string eventId)
     {
         ArgumentException.ThrowIfNullOrEmpty(eventId);
         return NameBased(StripeEventNamespace, eventId);
+    }
+
+    /// <summary>The message id for a delivery id: repeats of one delivery carry one message id.</summary>
+    public static Guid ForDelivery(string deliveryId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(deliveryId);
+        return NameBased(DeliveryNamespace, deliveryId);
     }
 
     private static Guid NameBased(Guid @namespace, string name)

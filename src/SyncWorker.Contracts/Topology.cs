@@ -4,7 +4,9 @@ namespace SyncWorker.Contracts;
 /// Names of what SyncWorker declares in RabbitMQ. The receiver publishes <c>StripeEventReceived</c> to the
 /// <see cref="EventsExchange"/> fanout exchange; the durable <see cref="IntakeQueue"/> is bound to it before the
 /// first publish, and every publish is mandatory and confirmed, so an event acknowledged to Stripe is in that queue.
-/// The forward stage consumes the intake queue and fans each event out to per-target queues.
+/// The forward stage consumes the intake queue and sends each event to the queue of every target that wants it
+/// (<see cref="TargetQueue"/>), so a slow or dead target never delays the others; a delivery that fails for good moves
+/// to that target's <see cref="TargetErrorQueue"/>.
 /// </summary>
 public static class Topology
 {
@@ -13,4 +15,16 @@ public static class Topology
 
     /// <summary>Durable queue, bound directly to <see cref="EventsExchange"/>, holding every accepted event until it is forwarded.</summary>
     public const string IntakeQueue = "syncworker.intake";
+
+    /// <summary>Prefix of every target's queue.</summary>
+    public const string TargetQueuePrefix = "syncworker.target.";
+
+    /// <summary>Suffix MassTransit gives a queue's dead-letter (error) queue.</summary>
+    public const string ErrorQueueSuffix = "_error";
+
+    /// <summary>The durable queue of one fulfillment target: <c>syncworker.target.{name}</c>.</summary>
+    public static string TargetQueue(string targetName) => TargetQueuePrefix + targetName;
+
+    /// <summary>The dead-letter queue of one target: deliveries that failed for good, with the reason in headers.</summary>
+    public static string TargetErrorQueue(string targetName) => TargetQueue(targetName) + ErrorQueueSuffix;
 }

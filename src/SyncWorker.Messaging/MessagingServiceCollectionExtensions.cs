@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using SyncWorker.Contracts;
 
@@ -11,12 +12,18 @@ public static class MessagingServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the bus and the confirmed <see cref="IStripeEventPublisher"/>. Reads and checks <c>Messaging:*</c> and
-    /// <c>RabbitMq:*</c> now, so a bad value stops the process before it listens.
+    /// <c>RabbitMq:*</c> now, so a bad value stops the process before it listens. Receive endpoints are configured only
+    /// by <paramref name="configureEndpoints"/> (no convention-based endpoints), so an instance consumes exactly what its
+    /// role asks for.
     /// </summary>
+    /// <param name="builder">The host builder.</param>
+    /// <param name="configureConsumers">Registers consumers (the forward stage), or null for a receive-only instance.</param>
+    /// <param name="configureEndpoints">Configures their receive endpoints on either transport.</param>
     /// <exception cref="MessagingConfigurationException">The transport settings are invalid.</exception>
     public static IHostApplicationBuilder AddSyncWorkerMessaging(
         this IHostApplicationBuilder builder,
-        Action<IBusRegistrationConfigurator>? configureConsumers = null)
+        Action<IBusRegistrationConfigurator>? configureConsumers = null,
+        Action<IBusRegistrationContext, IBusFactoryConfigurator>? configureEndpoints = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var transport = MessagingTransport.Resolve(builder.Configuration, builder.Environment);
@@ -42,7 +49,7 @@ public static class MessagingServiceCollectionExtensions
                     });
 
                     ConfigureTopology(cfg);
-                    cfg.ConfigureEndpoints(context);
+                    configureEndpoints?.Invoke(context, cfg);
                 });
             }
             else
@@ -50,7 +57,7 @@ public static class MessagingServiceCollectionExtensions
                 bus.UsingInMemory((context, cfg) =>
                 {
                     cfg.Message<StripeEventReceived>(m => m.SetEntityName(Topology.EventsExchange));
-                    cfg.ConfigureEndpoints(context);
+                    configureEndpoints?.Invoke(context, cfg);
                 });
             }
         });
@@ -63,7 +70,7 @@ public static class MessagingServiceCollectionExtensions
             options.StopTimeout = TimeSpan.FromSeconds(30);
         });
 
-        builder.Services.AddSingleton<IStripeEventPublisher, MassTransitStripeEventPublisher>();
+        builder.Services.TryAddSingleton<IStripeEventPublisher, MassTransitStripeEventPublisher>();
         return builder;
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SyncWorker.Forwarding.Targets;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
 using SyncWorker.Webhooks.Receiving;
@@ -10,16 +11,31 @@ internal sealed partial class StartupReport(
     AppManifest manifest,
     PermissionPolicy policy,
     MessagingTransport transport,
-    IOptions<StripeOptions> stripe,
+    IConfiguration configuration,
+    IServiceProvider services,
     ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        var role = WorkerRoles.Resolve(configuration);
         var permitted = policy.PermittedEventTypes.Count;
         LogManifest(logger, manifest.Id, manifest.Version, manifest.SourcePath, permitted);
-        var secrets = stripe.Value.WebhookSecrets;
-        var testOnly = secrets.Count(secret => secret.TestOnly);
-        LogSecrets(logger, secrets.Count, testOnly);
+        LogRole(logger, role);
+        if (role.Receives())
+        {
+            var secrets = services.GetRequiredService<IOptions<StripeOptions>>().Value.WebhookSecrets;
+            var testOnly = secrets.Count(secret => secret.TestOnly);
+            LogSecrets(logger, secrets.Count, testOnly);
+        }
+
+        if (role.Forwards())
+        {
+            foreach (var route in services.GetRequiredService<TargetRegistry>().Routes)
+            {
+                var events = string.Join(", ", route.Options.Events);
+                LogTarget(logger, route.Name, route.Options.Mode!, route.Options.Format, events, route.QueueName);
+            }
+        }
         if (transport.IsInMemory)
         {
             LogInMemory(logger);
@@ -38,6 +54,13 @@ internal sealed partial class StartupReport(
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
         Message = "Manifest {ManifestId} {ManifestVersion} loaded from {ManifestPath}: {EventTypeCount} event types permitted")]
     private static partial void LogManifest(ILogger logger, string manifestId, string manifestVersion, string manifestPath, int eventTypeCount);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Role: {Role}")]
+    private static partial void LogRole(ILogger logger, WorkerRole role);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information,
+        Message = "Target {Target}: {Mode} mode, {Format} format, events {Events}, queue {Queue}")]
+    private static partial void LogTarget(ILogger logger, string target, string mode, string format, string events, string queue);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information,
         Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only")]

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SyncWorker.Forwarding.Hosting;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
 using SyncWorker.Webhooks.Receiving;
@@ -26,13 +27,31 @@ public static class SyncWorkerApp
         });
         configure?.Invoke(builder);
 
+        var role = WorkerRoles.Resolve(builder.Configuration);
         builder.AddAppManifest();
-        builder.AddSyncWorkerMessaging();
-        builder.AddStripeWebhookReceiver();
+        if (role.Forwards())
+        {
+            builder.AddSyncWorkerForwarding();
+            builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
+        }
+        else
+        {
+            builder.AddSyncWorkerMessaging();
+        }
+
+        if (role.Receives())
+        {
+            builder.AddStripeWebhookReceiver();
+        }
+
         builder.Services.AddHostedService<StartupReport>();
 
         var app = builder.Build();
-        app.MapStripeWebhooks();
+        if (role.Receives())
+        {
+            app.MapStripeWebhooks();
+        }
+
         return app;
     }
 
@@ -43,6 +62,8 @@ public static class SyncWorkerApp
         try
         {
             app = Build(args);
+            // Validate every option now, so a bad value ends here with a clear message instead of a host start-up failure.
+            app.Services.GetService<IStartupValidator>()?.Validate();
         }
         catch (Exception exception) when (IsConfigurationError(exception))
         {

@@ -25,6 +25,7 @@ public sealed class BrokerOutageTests
         await using var worker = await WorkerHost.StartAsync(new()
         {
             ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(),
+            ["Worker:Role"] = "Receiver",
             ["Webhooks:PublishTimeoutSeconds"] = "3",
             ["Webhooks:RetryAfterSeconds"] = "17",
         });

@@ -26,7 +26,7 @@ public sealed class ReceiverOverRabbitMqTests
     public async Task Every_acknowledged_event_is_in_the_durable_intake_queue_of_a_brand_new_vhost_with_its_raw_payload()
     {
         var vhost = await _node.CreateVirtualHostAsync();
-        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(), ["Worker:Role"] = "Receiver" });
 
         // The first request arrives as soon as the worker listens: the topology must already be there.
         var sent = new ConcurrentDictionary<string, string>();
@@ -66,7 +66,7 @@ public sealed class ReceiverOverRabbitMqTests
     public async Task The_same_event_twice_is_answered_200_twice_and_both_copies_carry_one_message_id()
     {
         var vhost = await _node.CreateVirtualHostAsync();
-        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(), ["Worker:Role"] = "Receiver" });
         var body = StripeEvents.WithId(Completed, StripeEvents.NewEventId());
 
         using var first = await worker.PostSignedAsync(body);
@@ -83,7 +83,7 @@ public sealed class ReceiverOverRabbitMqTests
     public async Task An_event_no_queue_takes_is_answered_503_not_200()
     {
         var vhost = await _node.CreateVirtualHostAsync();
-        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString() });
+        await using var worker = await WorkerHost.StartAsync(new() { ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(), ["Worker:Role"] = "Receiver" });
         using (var before = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
         {
             Assert.That(before.StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -109,6 +109,7 @@ public sealed class ReceiverOverRabbitMqTests
         await using var worker = await WorkerHost.StartAsync(new()
         {
             ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(),
+            ["Worker:Role"] = "Receiver",
             ["Webhooks:PublishTimeoutSeconds"] = "2",
         });
         using (var warm = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))

@@ -28,6 +28,7 @@ public sealed class ProcessStartTests
         Assert.That(exitCode, Is.EqualTo(78), output);
         Assert.That(output, Does.Contain("Stripe:WebhookSecrets:0"));
         Assert.That(output, Does.Not.Contain("sk_test_thisIsAnApiKeyNotASecret"));
+        Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
     }
 
     private static async Task<(int ExitCode, string Output)> RunWorkerAsync(Dictionary<string, string> environment)

@@ -1,0 +1,103 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Forwarding.Targets;
+
+namespace SyncWorker.Forwarding.Consumers;
+
+/// <summary>
+/// Consumes <see cref="Topology.IntakeQueue"/> and sends one <see cref="FulfillmentDelivery"/> to the queue of every
+/// target that wants the event. Target-format rules: an order target receives an order document for a paid Checkout
+/// Session (<c>checkout.session.completed</c> with <c>payment_status</c> paid or no_payment_required, or
+/// <c>checkout.session.async_payment_succeeded</c>), nothing for the other Checkout Session lifecycle events, and the raw
+/// event for any other subscribed type. The intake message is acknowledged only after every send was confirmed; a crash
+/// in between redelivers it, and the repeated sends carry the same delivery ids.
+/// </summary>
+public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, ILogger<IntakeDispatchConsumer> logger) : IConsumer<StripeEventReceived>
+{
+    private static readonly HashSet<string> CheckoutLifecycle = new(StringComparer.Ordinal)
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    };
+
+    /// <inheritdoc />
+    public async Task Consume(ConsumeContext<StripeEventReceived> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var message = context.Message;
+        OrderClassification? classification = null;
+        var sends = new List<Task>();
+
+        foreach (var route in targets.Routes)
+        {
+            if (!route.Wants(message))
+            {
+                continue;
+            }
+
+            FulfillmentDelivery delivery;
+            if (route.Options.Format == TargetOptions.OrderFormat && CheckoutLifecycle.Contains(message.Type))
+            {
+                classification ??= OrderEventClassifier.Classify(message);
+                if (!classification.Value.Fulfil || classification.Value.SessionId is not { } sessionId)
+                {
+                    LogNotFulfilled(logger, message.EventId, message.Type, route.Name, classification.Value.Reason);
+                    continue;
+                }
+
+                delivery = new FulfillmentDelivery(
+                    route.Name,
+                    DeliveryIds.For(route.Name, sessionId, OrderEventClassifier.PaidAction),
+                    TargetOptions.OrderFormat,
+                    OrderEventClassifier.PaidAction,
+                    message);
+            }
+            else
+            {
+                delivery = new FulfillmentDelivery(
+                    route.Name,
+                    DeliveryIds.For(route.Name, message.EventId, message.Type),
+                    TargetOptions.EventFormat,
+                    message.Type,
+                    message);
+            }
+
+            sends.Add(SendAsync(context, route, delivery));
+        }
+
+        if (sends.Count == 0)
+        {
+            LogNoTarget(logger, message.EventId, message.Type);
+            return;
+        }
+
+        await Task.WhenAll(sends);
+    }
+
+    private async Task SendAsync(ConsumeContext context, TargetRoute route, FulfillmentDelivery delivery)
+    {
+        var endpoint = await context.GetSendEndpoint(new Uri($"queue:{route.QueueName}"));
+        await endpoint.Send(delivery, send =>
+        {
+            send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId);
+            send.Durable = true;
+            TransportSettings.MakeMandatory(send);
+        }, context.CancellationToken);
+        LogDispatched(logger, delivery.Event.EventId, delivery.Event.Type, route.Name, delivery.Format, delivery.DeliveryId);
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information,
+        Message = "Event {EventId} ({EventType}) queued for target {Target} as {Format} delivery {DeliveryId}")]
+    private static partial void LogDispatched(ILogger logger, string eventId, string eventType, string target, string format, string deliveryId);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information,
+        Message = "Event {EventId} ({EventType}) is not fulfilled for target {Target}: {Reason}")]
+    private static partial void LogNotFulfilled(ILogger logger, string eventId, string eventType, string target, string reason);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Event {EventId} ({EventType}) matches no target")]
+    private static partial void LogNoTarget(ILogger logger, string eventId, string eventType);
+}

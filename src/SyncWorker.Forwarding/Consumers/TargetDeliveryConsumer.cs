@@ -1,0 +1,69 @@
+using System.Text;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Forwarding.Targets;
+
+namespace SyncWorker.Forwarding.Consumers;
+
+/// <summary>
+/// Consumes one target's queue: builds the body (order document with line items from Stripe, or the raw event) and
+/// posts it through the target's resilience pipeline. Success acknowledges the message; a failure (permanent, or
+/// transient once the in-process retries are spent) throws, and the message moves to the target's dead-letter queue
+/// with the reason. Nothing is acknowledged away.
+/// </summary>
+public sealed partial class TargetDeliveryConsumer(
+    TargetRegistry targets,
+    ILineItemSource lineItems,
+    ITargetSender sender,
+    ILogger<TargetDeliveryConsumer> logger) : IConsumer<FulfillmentDelivery>
+{
+    /// <inheritdoc />
+    public async Task Consume(ConsumeContext<FulfillmentDelivery> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var delivery = context.Message;
+        var evt = delivery.Event;
+        if (targets.Find(delivery.Target) is null)
+        {
+            throw new DeliveryFailedException(
+                $"Target '{delivery.Target}' is not configured on this instance: add it back to Fulfillment:Targets, or leave the message in the dead-letter queue.",
+                isPermanent: true,
+                attempts: 0,
+                statusCode: null);
+        }
+
+        using var scope = logger.BeginScope(new Dictionary<string, object?>
+        {
+            ["Target"] = delivery.Target,
+            ["EventId"] = evt.EventId,
+            ["Account"] = evt.Account,
+            ["DeliveryId"] = delivery.DeliveryId,
+        });
+
+        byte[] body;
+        string description;
+        if (delivery.Format == TargetOptions.OrderFormat)
+        {
+            var sessionId = evt.ObjectId ?? throw new DeliveryFailedException(
+                $"Event {evt.EventId} ({evt.Type}) has no data.object.id, so no order can be built.", isPermanent: true, attempts: 0, statusCode: null);
+            var items = await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, context.CancellationToken);
+            body = OrderDocumentMapper.Map(evt, items).ToJsonBytes();
+            description = $"order {sessionId} ({delivery.Action})";
+        }
+        else
+        {
+            body = Encoding.UTF8.GetBytes(evt.Payload);
+            description = $"event {evt.EventId} ({evt.Type})";
+        }
+
+        var report = await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
+        LogDelivered(logger, description, delivery.Target, report.StatusCode, report.Attempts, (long)report.Elapsed.TotalMilliseconds);
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information,
+        Message = "Delivered {Description} to target {Target}: {StatusCode} after {Attempts} attempt(s) in {ElapsedMs} ms")]
+    private static partial void LogDelivered(ILogger logger, string description, string target, int statusCode, int attempts, long elapsedMs);
+}

@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Reflection;
+
+namespace SyncWorker.Forwarding.Delivery;
+
+/// <summary>
+/// The innermost handler of a target's client, inside the resilience handler, so it runs on every attempt: it signs
+/// the attempt with a fresh <c>webhook-timestamp</c>, sets SyncWorker's headers and the target's extra headers, and
+/// records what the attempt got in the request's <see cref="DeliveryAttempts"/>.
+/// </summary>
+internal sealed class StandardWebhookHandler(
+    StandardWebhookSigner signer,
+    IReadOnlyList<KeyValuePair<string, string>> extraHeaders,
+    TimeProvider timeProvider) : DelegatingHandler
+{
+    internal const string WebhookIdHeader = "webhook-id";
+    internal const string WebhookTimestampHeader = "webhook-timestamp";
+    internal const string WebhookSignatureHeader = "webhook-signature";
+    internal const string IdempotencyKeyHeader = "Idempotency-Key";
+    internal const string JsonMediaType = "application/json";
+
+    /// <summary><c>SyncWorker/{version}</c>, the assembly's informational version without its source-revision suffix.</summary>
+    internal static readonly string UserAgent = "SyncWorker/" + ProductVersion();
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (!request.Options.TryGetValue(DeliveryAttempts.Key, out DeliveryAttempts? attempts) || request.Content is null)
+        {
+            throw new InvalidOperationException(
+                "A target's HTTP client sends only deliveries made by ITargetSender (the request carries no delivery state).");
+        }
+
+        attempts.Begin();
+        TargetDelivery delivery = attempts.Delivery;
+        long timestamp = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+
+        HttpRequestHeaders headers = request.Headers;
+        foreach ((string name, string value) in extraHeaders)
+        {
+            // A request header, or else a content header such as Content-Language. Start-up validation refused names
+            // that are neither (not an HTTP token) and the headers set below.
+            if (!Replace(headers, name, value) && !Replace(request.Content.Headers, name, value))
+            {
+                throw new InvalidOperationException($"The extra header '{name}' is not a valid HTTP header name.");
+            }
+        }
+
+        Replace(headers, WebhookIdHeader, delivery.WebhookId);
+        Replace(headers, WebhookTimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+        Replace(headers, WebhookSignatureHeader, signer.Sign(delivery.WebhookId, timestamp, delivery.Body.Span));
+        Replace(headers, IdempotencyKeyHeader, delivery.IdempotencyKey);
+        Replace(headers, "User-Agent", UserAgent);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(JsonMediaType);
+
+        try
+        {
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+            attempts.Answered(response);
+            return response;
+        }
+        catch (Exception exception)
+        {
+            attempts.Threw(exception);
+            throw;
+        }
+    }
+
+    /// <summary>Sets <paramref name="name"/> to exactly <paramref name="value"/>; false when the name does not belong in <paramref name="headers"/>.</summary>
+    private static bool Replace(HttpHeaders headers, string name, string value)
+    {
+        // TryGetValues, unlike Remove, does not throw for a name that belongs to the other collection.
+        if (headers.TryGetValues(name, out _))
+        {
+            headers.Remove(name);
+        }
+
+        return headers.TryAddWithoutValidation(name, value);
+    }
+
+    private static string ProductVersion()
+    {
+        string? version = typeof(StandardWebhookHandler).Assembly
+            .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        if (string.IsNullOrEmpty(version))
+        {
+            version = typeof(StandardWebhookHandler).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+        }
+
+        int plus = version.IndexOf('+', StringComparison.Ordinal);
+        return plus > 0 ? version[..plus] : version;
+    }
+}

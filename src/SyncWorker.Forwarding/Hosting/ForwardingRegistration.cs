@@ -1,0 +1,91 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Consumers;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Forwarding.Targets;
+
+namespace SyncWorker.Forwarding.Hosting;
+
+/// <summary>Registers the forward stage: targets (validated at start), Stripe line items, HTTP delivery, consumers.</summary>
+public static class ForwardingRegistration
+{
+    /// <summary>
+    /// Adds the forward stage's services. Needs the manifest (<see cref="SyncWorker.Manifest.AppManifest"/> and
+    /// <see cref="SyncWorker.Manifest.PermissionPolicy"/>) registered first. Consumers and endpoints are added to the bus
+    /// with <see cref="AddConsumers"/> and <see cref="ConfigureEndpoints"/>.
+    /// </summary>
+    public static IHostApplicationBuilder AddSyncWorkerForwarding(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+
+        services.AddOptions<FulfillmentOptions>().BindConfiguration(FulfillmentOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<FulfillmentOptions>, FulfillmentOptionsValidation>();
+        services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section);
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<TargetRegistry>();
+        services.TryAddSingleton<ILineItemSource, StripeLineItemSource>();
+        services.TryAddSingleton<ITargetSender, HttpTargetSender>();
+        services.AddSingleton<DeadLetterReasonFilter>();
+
+        // The HTTP clients need the target list now; invalid targets still fail start through validation above.
+        var targets = builder.Configuration.GetSection(FulfillmentOptions.Section).Get<FulfillmentOptions>()?.Targets ?? [];
+        services.AddHttpClient();
+        services.AddTargetHttpClients(targets);
+        return builder;
+    }
+
+    /// <summary>Registers the dispatcher and the delivery consumer with the bus.</summary>
+    public static void AddConsumers(IBusRegistrationConfigurator bus)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.AddConsumer<IntakeDispatchConsumer>();
+        bus.AddConsumer<TargetDeliveryConsumer>();
+    }
+
+    /// <summary>
+    /// The intake endpoint (dispatcher) and one endpoint per target (its own durable queue, concurrency limit and
+    /// dead-letter queue). MassTransit retries nothing here: HTTP retries happen in each target's Polly pipeline, so
+    /// retries never multiply.
+    /// </summary>
+    public static void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator cfg)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(cfg);
+        var registry = context.GetRequiredService<TargetRegistry>();
+        var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
+
+        cfg.ReceiveEndpoint(Topology.IntakeQueue, endpoint =>
+        {
+            endpoint.PrefetchCount = 64;
+            endpoint.ConcurrentMessageLimit = 16;
+            // A send to a target queue can fail while the broker recovers: try again before giving the event up to
+            // syncworker.intake_error (from where it can be replayed).
+            endpoint.UseMessageRetry(retry => retry.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(400)));
+            endpoint.ConfigureConsumer<IntakeDispatchConsumer>(context);
+        });
+
+        foreach (var route in registry.Routes)
+        {
+            cfg.ReceiveEndpoint(route.QueueName, endpoint =>
+            {
+                endpoint.ConfigureConsumeTopology = false;
+                endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
+                endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;
+                endpoint.ConfigureError(error =>
+                {
+                    error.UseFilter(deadLetterReason);
+                    error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
+                });
+                endpoint.ConfigureConsumer<TargetDeliveryConsumer>(context);
+            });
+        }
+    }
+}

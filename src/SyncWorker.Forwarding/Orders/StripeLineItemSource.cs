@@ -1,0 +1,245 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.Extensions.Options;
+using Stripe;
+using Stripe.Checkout;
+using SyncWorker.Forwarding.Delivery;
+
+namespace SyncWorker.Forwarding.Orders;
+
+/// <summary>
+/// Reads Checkout Session line items from Stripe's API with Stripe.net
+/// (<c>GET /v1/checkout/sessions/{id}/line_items</c>, <see cref="PageSize"/> per page, every page), on behalf of the
+/// installing merchant (<c>Stripe-Account</c>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Retries: Stripe.net's own, and only those: up to <see cref="MaxNetworkRetries"/> retries of a page on network errors,
+/// timeouts, 409 and 5xx (or when Stripe answers <c>Stripe-Should-Retry: true</c>), with exponential backoff from 0.5 s.
+/// Reading is idempotent, so those retries are safe. Anything still failing becomes a transient
+/// <see cref="DeliveryFailedException"/>, and the delivery's own retry policy decides what happens next; 401, 403, 404
+/// and other 4xx become permanent ones.
+/// </para>
+/// <para>
+/// Error messages name the session, account, mode, HTTP status, Stripe's error code and request id, and what to do.
+/// They never contain the key, and Stripe's own error text is not copied (its 401 message echoes part of the key), so
+/// the <see cref="StripeException"/> is not attached as the inner exception either.
+/// </para>
+/// </remarks>
+public sealed class StripeLineItemSource : ILineItemSource, IDisposable
+{
+    /// <summary>Retries of one page request that Stripe.net makes itself (its own default is also 2).</summary>
+    public const int MaxNetworkRetries = 2;
+
+    /// <summary>Line items per page: the largest <c>limit</c> Stripe allows.</summary>
+    public const int PageSize = 100;
+
+    /// <summary>Timeout of one HTTP attempt (Stripe.net's default of 80 s would hold a delivery slot far too long).</summary>
+    public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly HttpClient? _ownedHttpClient;
+    private readonly StripeClient? _client;
+    private readonly string _apiServer;
+    private readonly StripeKeyMode? _keyMode;
+    private readonly string _configurationProblem = "";
+
+    /// <summary>A source for <paramref name="options"/>, with its own HTTP client (timeout <see cref="RequestTimeout"/>).</summary>
+    public StripeLineItemSource(IOptions<StripeApiOptions> options)
+        : this(options, httpClient: null)
+    {
+    }
+
+    /// <summary>A source sending through <paramref name="httpClient"/> (not disposed here); null for an owned client.</summary>
+    internal StripeLineItemSource(IOptions<StripeApiOptions> options, HttpClient? httpClient)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var value = options.Value;
+        var apiBaseUrl = value.ApiBase?.TrimEnd('/') ?? "";
+
+        // Messages name the server only: a proxy URL may carry credentials in its user-info part.
+        _apiServer = Uri.TryCreate(apiBaseUrl, UriKind.Absolute, out var apiBase)
+            ? apiBase.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped)
+            : "(Stripe:ApiBase)";
+        var problems = StripeApiOptionsValidation.Validate(value).ToList();
+        if (problems.Count > 0)
+        {
+            // Start-up validation refuses this when a target uses Format order; without one, nothing calls this source.
+            _configurationProblem = string.Join(" ", problems);
+            return;
+        }
+
+        if (httpClient is null)
+        {
+            _ownedHttpClient = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
+            {
+                Timeout = RequestTimeout,
+            };
+        }
+
+        _client = new StripeClient(new StripeClientOptions
+        {
+            ApiKey = value.ApiKey,
+            ApiBase = apiBaseUrl,
+            HttpClient = new SystemNetHttpClient(httpClient ?? _ownedHttpClient, MaxNetworkRetries),
+        });
+        _keyMode = StripeKeys.ModeOf(value.ApiKey);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(sessionId);
+        var what = Describe(sessionId, account, livemode);
+        if (_client is null)
+        {
+            throw new DeliveryFailedException($"Cannot list the line items of {what}: {_configurationProblem}", isPermanent: true, attempts: 0, statusCode: null);
+        }
+
+        if (_keyMode is { } keyMode && (keyMode == StripeKeyMode.Live) != livemode)
+        {
+            throw new DeliveryFailedException(
+                $"Cannot list the line items of {what}: Stripe:ApiKey is a {(livemode ? "test" : "live")}-mode key, which cannot read " +
+                $"{(livemode ? "live" : "test")}-mode Checkout Sessions. Set Stripe:ApiKey to a {(livemode ? "live" : "test")} key, " +
+                "or route this mode's events to targets served by another SyncWorker.",
+                isPermanent: true,
+                attempts: 0,
+                statusCode: null);
+        }
+
+        var requestOptions = account is null ? null : new RequestOptions { StripeAccount = account };
+        var listOptions = new SessionLineItemListOptions { Limit = PageSize };
+        var items = new List<OrderLineItem>();
+        try
+        {
+            await foreach (var item in _client.V1.Checkout.Sessions.LineItems.ListAutoPagingAsync(sessionId, listOptions, requestOptions, ct))
+            {
+                items.Add(ToOrderLineItem(item));
+            }
+        }
+        catch (StripeException ex)
+        {
+            throw FromStripe(ex, what);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new DeliveryFailedException(
+                $"Could not reach Stripe's API at {_apiServer} to list the line items of {what} ({1 + MaxNetworkRetries} attempts): {ex.Message}",
+                isPermanent: false,
+                attempts: 1 + MaxNetworkRetries,
+                statusCode: null,
+                ex);
+        }
+        catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
+        {
+            throw new DeliveryFailedException(
+                $"Stripe's API at {_apiServer} did not answer in time when listing the line items of {what} ({1 + MaxNetworkRetries} attempts).",
+                isPermanent: false,
+                attempts: 1 + MaxNetworkRetries,
+                statusCode: null,
+                ex);
+        }
+
+        return items;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _ownedHttpClient?.Dispose();
+
+    /// <summary>The document's view of a Stripe.net line item.</summary>
+    internal static OrderLineItem ToOrderLineItem(LineItem item) =>
+        new(
+            item.Id,
+            item.Description,
+            item.Quantity,
+            item.Price?.Id,
+            item.Price?.ProductId,
+            item.Price?.UnitAmount,
+            item.AmountSubtotal,
+            item.AmountDiscount,
+            item.AmountTax,
+            item.AmountTotal,
+            item.Currency);
+
+    private static string Describe(string sessionId, string? account, bool livemode) =>
+        $"Checkout Session {sessionId} ({(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode)";
+
+    private static DeliveryFailedException FromStripe(StripeException ex, string what)
+    {
+        var status = (int)ex.HttpStatusCode;
+        var attempts = StripeNetRetried(ex.HttpStatusCode, ex.StripeResponse?.Headers) ? 1 + MaxNetworkRetries : 1;
+        var details = Details(ex);
+        var answered = $"Stripe answered {StatusText(ex.HttpStatusCode)} when listing the line items of {what}";
+        return status switch
+        {
+            401 => Permanent(
+                $"{answered}: the API key was revoked, expired or mistyped. Check Stripe:ApiKey (the secret key sk_… or " +
+                $"restricted key rk_… of the app's account).{details}"),
+            403 => Permanent(
+                $"{answered}: the API key lacks checkout_session_read (a restricted key without it), or the account has not " +
+                $"granted the app that permission (app uninstalled, or a new app version not yet accepted). Check Stripe:ApiKey " +
+                $"and the manifest's permissions.{details}"),
+            404 => Permanent(
+                $"{answered}: no such session for this key and account. The app may have been uninstalled from the account, or " +
+                $"Stripe:ApiKey belongs to another Stripe account or mode; check Stripe:ApiKey.{details}"),
+            400 => Permanent($"{answered}: Stripe refused the request as invalid; retrying cannot help.{details}"),
+            408 or 409 or 429 or >= 500 => Transient(
+                status == 429
+                    ? $"{answered}: rate limited, a temporary failure.{details}"
+                    : $"{answered} ({attempts} attempts): a temporary failure on Stripe's side.{details}"),
+            >= 400 => Permanent($"{answered}; retrying cannot help.{details}"),
+            _ => Transient($"{answered}: the response was not a list of line items, a temporary failure.{details}"),
+        };
+
+        DeliveryFailedException Permanent(string message) => new(message, isPermanent: true, attempts, status == 0 ? null : status);
+
+        DeliveryFailedException Transient(string message) => new(message, isPermanent: false, attempts, status == 0 ? null : status);
+    }
+
+    private static string Details(StripeException ex)
+    {
+        var parts = new List<string>();
+        if (ex.StripeError?.Code is { Length: > 0 } code)
+        {
+            parts.Add($"Stripe error code: {code}");
+        }
+
+        if (ex.StripeError?.Param is { Length: > 0 } param)
+        {
+            parts.Add($"parameter: {param}");
+        }
+
+        if (ex.StripeResponse?.RequestId is { Length: > 0 } requestId)
+        {
+            parts.Add($"request id: {requestId}");
+        }
+
+        return parts.Count == 0 ? "" : $" ({string.Join("; ", parts)})";
+    }
+
+    private static string StatusText(HttpStatusCode status) =>
+        status switch
+        {
+            HttpStatusCode.BadRequest => "400 Bad Request",
+            HttpStatusCode.Unauthorized => "401 Unauthorized",
+            HttpStatusCode.Forbidden => "403 Forbidden",
+            HttpStatusCode.NotFound => "404 Not Found",
+            HttpStatusCode.TooManyRequests => "429 Too Many Requests",
+            _ => ((int)status).ToString(CultureInfo.InvariantCulture),
+        };
+
+    /// <summary>Whether Stripe.net retried the request itself (mirrors its <c>SystemNetHttpClient.ShouldRetry</c>).</summary>
+    private static bool StripeNetRetried(HttpStatusCode status, HttpResponseHeaders? headers)
+    {
+        if (headers is not null && headers.TryGetValues("Stripe-Should-Retry", out var values))
+        {
+            var value = values.FirstOrDefault();
+            if (value is "true" or "false")
+            {
+                return value == "true";
+            }
+        }
+
+        return status == HttpStatusCode.Conflict || (int)status >= 500;
+    }
+}

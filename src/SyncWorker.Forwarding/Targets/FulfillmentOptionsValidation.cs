@@ -1,0 +1,142 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Manifest;
+
+namespace SyncWorker.Forwarding.Targets;
+
+/// <summary>
+/// Start-up validation of <c>Fulfillment:Targets</c> against the manifest: every message names the target's key, the
+/// target and the fix; no secret or header value is ever part of one.
+/// </summary>
+internal sealed partial class FulfillmentOptionsValidation(
+    AppManifest manifest,
+    PermissionPolicy policy,
+    IOptions<StripeApiOptions> stripeApi) : IValidateOptions<FulfillmentOptions>
+{
+    private readonly ConnectSrcPolicy _connectSrc = new(manifest);
+
+    public ValidateOptionsResult Validate(string? name, FulfillmentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Targets.Count; i++)
+        {
+            var target = options.Targets[i];
+            var key = $"Fulfillment:Targets:{i}";
+            var label = string.IsNullOrWhiteSpace(target.Name) ? key : $"{key} ('{target.Name}')";
+
+            if (string.IsNullOrWhiteSpace(target.Name))
+            {
+                errors.Add($"{key}:Name is required: a short unique name such as 'warehouse' (lower-case letters, digits, dashes); it names the target's queue.");
+            }
+            else if (!NamePattern().IsMatch(target.Name))
+            {
+                errors.Add($"{key}:Name '{target.Name}' is not allowed: use 1 to 48 lower-case letters, digits and dashes, starting with a letter or digit (it becomes the queue name {Contracts.Topology.TargetQueue("<name>")}).");
+            }
+            else if (!names.TryAdd(target.Name, i))
+            {
+                errors.Add($"{key}:Name '{target.Name}' is already used by Fulfillment:Targets:{names[target.Name]}: target names must be unique.");
+            }
+
+            ValidateUrl(target, key, label, errors);
+            ValidateMode(target, key, errors);
+            ValidateEvents(target, key, label, errors);
+
+            if (target.Format is not (TargetOptions.OrderFormat or TargetOptions.EventFormat))
+            {
+                errors.Add($"{key}:Format must be 'order' (the order document) or 'event' (the raw Stripe event); got '{target.Format}'.");
+            }
+
+            for (var a = 0; a < target.Accounts.Count; a++)
+            {
+                if (string.IsNullOrWhiteSpace(target.Accounts[a]) || !target.Accounts[a].StartsWith("acct_", StringComparison.Ordinal))
+                {
+                    errors.Add($"{key}:Accounts:{a} must be a Stripe account id (acct_…); got '{target.Accounts[a]}'. Leave Accounts empty to serve every installing account.");
+                }
+            }
+
+            errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+        }
+
+        if (options.Targets.Any(target => target.Format == TargetOptions.OrderFormat))
+        {
+            errors.AddRange(StripeApiOptionsValidation.Validate(stripeApi.Value, options.Targets));
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private void ValidateUrl(TargetOptions target, string key, string label, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(target.Url))
+        {
+            errors.Add($"{key}:Url is required: the partner's endpoint, for example https://fulfillment.example.com/webhooks/stripe-orders.");
+            return;
+        }
+
+        if (!Uri.TryCreate(target.Url, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http"))
+        {
+            errors.Add($"{key}:Url '{target.Url}' is not an absolute http(s) URL.");
+            return;
+        }
+
+        if (!_connectSrc.Allows(url))
+        {
+            errors.Add(
+                $"{label} sends to {url.AbsoluteUri}, which the manifest {manifest.SourcePath} does not allow: " +
+                "add that URL, or a folder URL ending in '/' above it, to ui_extension.content_security_policy.connect-src " +
+                "(merchants' data goes nowhere the manifest does not list), or correct the target's Url.");
+        }
+    }
+
+    private static void ValidateMode(TargetOptions target, string key, List<string> errors)
+    {
+        if (target.Mode is null || !(target.Mode.Equals("live", StringComparison.OrdinalIgnoreCase) || target.Mode.Equals("test", StringComparison.OrdinalIgnoreCase)))
+        {
+            errors.Add(
+                $"{key}:Mode must be 'live' or 'test'{(target.Mode is null ? " and has no default" : $" (got '{target.Mode}')")}: " +
+                "a live target receives only live-mode events, a test target only test-mode events.");
+        }
+    }
+
+    private void ValidateEvents(TargetOptions target, string key, string label, List<string> errors)
+    {
+        if (target.Events.Count == 0)
+        {
+            errors.Add($"{key}:Events is empty: list the event types the target wants, for example checkout.session.completed and checkout.session.async_payment_succeeded, or checkout.session.*.");
+            return;
+        }
+
+        for (var e = 0; e < target.Events.Count; e++)
+        {
+            var text = target.Events[e];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                errors.Add($"{key}:Events:{e} is empty.");
+                continue;
+            }
+
+            var pattern = new EventPattern(text);
+            if (!pattern.IsWildcard)
+            {
+                var decision = policy.Evaluate(pattern.Text);
+                if (!decision.IsAllowed)
+                {
+                    errors.Add($"{label} subscribes to '{pattern.Text}' ({key}:Events:{e}), which the app can never receive: {decision.Detail}");
+                }
+            }
+            else if (!policy.PermittedEventTypes.Any(pattern.Matches))
+            {
+                errors.Add(
+                    $"{label} subscribes to '{pattern.Text}' ({key}:Events:{e}), which matches no event type the manifest {manifest.SourcePath} permits: " +
+                    "grant the permission those events need in the manifest, or remove the pattern.");
+            }
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,47}$", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
+}

@@ -1,0 +1,51 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using SyncWorker.Contracts;
+
+namespace SyncWorker.Forwarding.Targets;
+
+/// <summary>A validated target, compiled for matching events on the hot path.</summary>
+public sealed class TargetRoute
+{
+    private readonly EventPattern[] _patterns;
+    private readonly FrozenSet<string> _accounts;
+    private readonly ConcurrentDictionary<string, bool> _typeMatches = new(StringComparer.Ordinal);
+
+    /// <summary>Compiles <paramref name="options"/> (already validated).</summary>
+    public TargetRoute(TargetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        _patterns = options.Events.Select(pattern => new EventPattern(pattern)).ToArray();
+        _accounts = options.Accounts.ToFrozenSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The target's configuration.</summary>
+    public TargetOptions Options { get; }
+
+    /// <summary>The target's name.</summary>
+    public string Name => Options.Name;
+
+    /// <summary>The target's own durable queue.</summary>
+    public string QueueName => Topology.TargetQueue(Options.Name);
+
+    /// <summary>
+    /// True when this target wants the event: same mode (a test-mode event never reaches a live target, nor the
+    /// reverse), an account it serves (an empty list serves all), and a subscribed event type.
+    /// </summary>
+    public bool Wants(StripeEventReceived message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Livemode != Options.IsLive)
+        {
+            return false;
+        }
+
+        if (_accounts.Count > 0 && (message.Account is null || !_accounts.Contains(message.Account)))
+        {
+            return false;
+        }
+
+        return _typeMatches.GetOrAdd(message.Type, static (type, patterns) => patterns.Any(p => p.Matches(type)), _patterns);
+    }
+}

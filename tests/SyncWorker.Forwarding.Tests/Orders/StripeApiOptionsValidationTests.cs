@@ -1,0 +1,141 @@
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Forwarding.Targets;
+
+namespace SyncWorker.Forwarding.Tests.Orders;
+
+[TestFixture]
+public sealed class StripeApiOptionsValidationTests
+{
+    private const string TestKey = "sk_test_validation-only-not-a-real-key";
+    private const string LiveKey = "rk_live_validation-only-not-a-real-key";
+
+    [TestCase(TestKey)]
+    [TestCase(LiveKey)]
+    public void A_secret_or_restricted_key_and_the_default_base_are_valid(string key)
+    {
+        Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = key }), Is.Empty);
+    }
+
+    [TestCase("")]
+    [TestCase("   ")]
+    public void A_missing_key_names_the_key_and_what_to_set(string key)
+    {
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = key });
+
+        Assert.That(errors, Is.EqualTo(new[]
+        {
+            "Stripe:ApiKey is required when a target uses Format order: set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.",
+        }));
+    }
+
+    [TestCase("pk_live_publishable-not-a-real-key")]
+    [TestCase("whsec_signing-secret-not-a-real-one")]
+    public void A_key_that_cannot_read_sessions_is_refused_without_echoing_it(string key)
+    {
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = key }).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("Stripe:ApiKey").And.Contain("sk_").And.Contain("rk_"));
+        Assert.That(errors[0], Does.Not.Contain(key));
+    }
+
+    [Test]
+    public void A_key_with_whitespace_is_refused_without_echoing_it()
+    {
+        const string key = "sk_test_pasted with-a-space";
+
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = key }).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("Stripe:ApiKey").And.Contain("whitespace"));
+        Assert.That(errors[0], Does.Not.Contain("pasted"));
+    }
+
+    [TestCase("")]
+    [TestCase("api.stripe.com")]
+    [TestCase("/v1")]
+    [TestCase("ftp://api.stripe.com")]
+    public void ApiBase_must_be_an_absolute_http_url(string apiBase)
+    {
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = TestKey, ApiBase = apiBase });
+
+        Assert.That(errors, Is.EqualTo(new[]
+        {
+            "Stripe:ApiBase must be an absolute http(s) URL; leave it unset for Stripe's API (https://api.stripe.com).",
+        }));
+    }
+
+    [TestCase("http://127.0.0.1:12111")]
+    [TestCase("https://stripe-proxy.internal.example/")]
+    public void ApiBase_may_point_elsewhere(string apiBase)
+    {
+        Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = TestKey, ApiBase = apiBase }), Is.Empty);
+    }
+
+    [Test]
+    public void Without_order_targets_nothing_is_required()
+    {
+        var validation = new StripeApiOptionsValidation(Configuration(
+            ("Fulfillment:Targets:0:Name", "archive"),
+            ("Fulfillment:Targets:0:Format", "event"),
+            ("Fulfillment:Targets:0:Mode", "live")));
+
+        var result = validation.Validate(null, new StripeApiOptions());
+
+        Assert.That(result.Succeeded, Is.True, result.FailureMessage);
+    }
+
+    [Test]
+    public void A_target_without_Format_is_an_order_target_and_needs_the_key()
+    {
+        var validation = new StripeApiOptionsValidation(Configuration(
+            ("Fulfillment:Targets:0:Name", "warehouse"),
+            ("Fulfillment:Targets:0:Mode", "live")));
+
+        var result = validation.Validate(null, new StripeApiOptions());
+
+        Assert.That(result.Failed, Is.True);
+        Assert.That(result.Failures, Is.EqualTo(new[] { StripeApiOptionsValidation.ApiKeyRequired }));
+    }
+
+    [Test]
+    public void A_live_order_target_with_a_test_key_is_refused()
+    {
+        var targets = new List<TargetOptions>
+        {
+            new() { Name = "archive", Mode = "live", Format = TargetOptions.EventFormat },
+            new() { Name = "warehouse", Mode = "live" },
+        };
+
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = TestKey }, targets).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("Fulfillment:Targets:1 ('warehouse') is a live target").And.Contain("Stripe:ApiKey is a test-mode key"));
+        Assert.That(errors[0], Does.Not.Contain(TestKey));
+    }
+
+    [Test]
+    public void A_test_order_target_with_a_live_key_is_refused()
+    {
+        var targets = new List<TargetOptions> { new() { Name = "sandbox", Mode = "test" } };
+
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = LiveKey }, targets).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("Fulfillment:Targets:0 ('sandbox') is a test target").And.Contain("live-mode key"));
+    }
+
+    [Test]
+    public void Matching_modes_are_valid()
+    {
+        var targets = new List<TargetOptions> { new() { Name = "warehouse", Mode = "live" } };
+
+        Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = LiveKey }, targets), Is.Empty);
+    }
+
+    private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
+            .Build();
+}

@@ -1,0 +1,292 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using StandardWebhooks;
+using SyncWorker.Contracts;
+using SyncWorker.Testing;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace SyncWorker.Tests.EndToEnd;
+
+/// <summary>Signed webhook in, order document out: the whole flow over a real RabbitMQ node and WireMock.Net peers.</summary>
+[NonParallelizable]
+public sealed class ForwardingOverRabbitMqTests
+{
+    private const string Completed = "checkout.session.completed.json";
+    private static readonly string SigningSecret = "whsec_" + Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+    private RabbitMqNode _node = null!;
+    private WireMockServer _stripe = null!;
+    private readonly List<WireMockServer> _targets = [];
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync() => _node = await RabbitMqNode.LaunchAsync();
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [SetUp]
+    public void StartStripe()
+    {
+        _stripe = WireMockServer.Start();
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
+    }
+
+    [TearDown]
+    public void StopPeers()
+    {
+        _stripe.Stop();
+        _stripe.Dispose();
+        foreach (var target in _targets)
+        {
+            target.Stop();
+            target.Dispose();
+        }
+
+        _targets.Clear();
+    }
+
+    [Test]
+    public async Task Paid_checkout_session_becomes_one_signed_order_document_at_the_target()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2));
+        var eventId = StripeEvents.NewEventId();
+
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, eventId)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True, "the order reached the target");
+        var request = target.LogEntries.Single().RequestMessage;
+        var body = request.Body!;
+        var headers = new HeaderDictionary(request.Headers!.ToDictionary(h => h.Key, h => new Microsoft.Extensions.Primitives.StringValues(h.Value.ToArray())));
+        Assert.DoesNotThrow(() => new StandardWebhook(SigningSecret).Verify(body, headers), "verifiable with the StandardWebhooks library");
+
+        using var order = JsonDocument.Parse(body);
+        var root = order.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("object").GetString(), Is.EqualTo("syncworker.order"));
+            Assert.That(root.GetProperty("order_id").GetString(), Does.StartWith("cs_"));
+            Assert.That(root.GetProperty("account").GetString(), Is.EqualTo("acct_1Qx7ExampleMrch01"));
+            Assert.That(root.GetProperty("source_event").GetProperty("id").GetString(), Is.EqualTo(eventId));
+            Assert.That(root.GetProperty("line_items").GetArrayLength(), Is.GreaterThan(0));
+            Assert.That(request.Headers!["Idempotency-Key"].Single(), Is.EqualTo(request.Headers["webhook-id"].Single()));
+        });
+
+        var lineItemCall = _stripe.LogEntries.Single().RequestMessage;
+        Assert.That(lineItemCall.Headers!["Stripe-Account"].Single(), Is.EqualTo("acct_1Qx7ExampleMrch01"));
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+    }
+
+    [Test]
+    public async Task The_same_order_delivered_twice_by_Stripe_carries_one_webhook_id()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2));
+
+        // Stripe can create two events for one change; the order id and action are the same, so is the delivery id.
+        foreach (var id in new[] { StripeEvents.NewEventId(), StripeEvents.NewEventId() })
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, id));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count >= 2, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(target.LogEntries.Select(e => e.RequestMessage.Headers!["webhook-id"].Single()).Distinct().Count(), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Unpaid_completion_waits_for_async_payment_succeeded()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2));
+
+        using (var unpaid = await worker.PostSignedAsync(StripeEvents.WithId("checkout.session.completed.async-unpaid.json", StripeEvents.NewEventId())))
+        {
+            Assert.That(unpaid.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        Assert.That(target.LogEntries, Is.Empty, "an unpaid session is not fulfilled");
+
+        using (var paid = await worker.PostSignedAsync(StripeEvents.WithId("checkout.session.async_payment_succeeded.json", StripeEvents.NewEventId())))
+        {
+            Assert.That(paid.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True);
+    }
+
+    [Test]
+    public async Task Test_mode_events_never_reach_a_live_target_and_live_events_never_a_test_target()
+    {
+        var live = Target(200);
+        var test = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("live-partner", live, "live", "event", 2), ("test-partner", test, "test", "event", 2));
+        var liveId = StripeEvents.NewEventId();
+        var testId = StripeEvents.NewEventId();
+
+        using (var a = await worker.PostSignedAsync(StripeEvents.WithId(Completed, liveId, livemode: true)))
+        using (var b = await worker.PostSignedAsync(StripeEvents.WithId(Completed, testId, livemode: false)))
+        {
+            Assert.That(a.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(b.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => live.LogEntries.Count > 0 && test.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(await QueuesDrainedAsync(vhost, "live-partner", "test-partner"), Is.True);
+        Assert.That(live.LogEntries.Select(EventIdOf), Is.EquivalentTo(new[] { liveId }));
+        Assert.That(test.LogEntries.Select(EventIdOf), Is.EquivalentTo(new[] { testId }));
+    }
+
+    [Test]
+    public async Task A_dead_target_does_not_delay_a_healthy_one_and_its_deliveries_are_dead_lettered_with_the_reason()
+    {
+        var dead = Target(503);
+        var healthy = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("dead", dead, "live", "event", 3), ("healthy", healthy, "live", "event", 3),
+            ("Fulfillment:Targets:0:Retry:BaseDelaySeconds", "1"));
+        var ids = Enumerable.Range(0, 5).Select(_ => StripeEvents.NewEventId()).ToList();
+
+        foreach (var id in ids)
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, id));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        // The dead target's retries take several seconds per delivery (1 s, 2 s, 4 s backoff); the healthy one must not wait.
+        Assert.That(await Eventually.TrueAsync(() => healthy.LogEntries.Count == ids.Count, TimeSpan.FromSeconds(4)), Is.True,
+            "the healthy target got every event while the dead one was still being retried");
+        Assert.That(dead.LogEntries.Count, Is.LessThan(ids.Count * 4), "the dead target's retries were still running");
+
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("dead")) == ids.Count, TimeSpan.FromSeconds(60)), Is.True);
+        var deadLetters = await _node.DrainAsync(vhost, Topology.TargetErrorQueue("dead"));
+        foreach (var letter in deadLetters)
+        {
+            var headers = letter.BasicProperties.Headers!;
+            Assert.That(Header(headers, "SyncWorker-Failure-Status"), Is.EqualTo("503"));
+            Assert.That(Header(headers, "SyncWorker-Failure-Attempts"), Is.EqualTo("4"));
+            Assert.That(Header(headers, "SyncWorker-Failure-Permanent"), Is.EqualTo("false"));
+            Assert.That(Header(headers, "SyncWorker-Failure-Reason"), Does.Contain("503").And.Contain("4 attempts"));
+        }
+
+        Assert.That(dead.LogEntries.Count, Is.EqualTo(ids.Count * 4), "each dead delivery was tried 1 + 3 times");
+    }
+
+    [Test]
+    public async Task A_400_is_dead_lettered_at_once_without_retry()
+    {
+        var target = Target(400);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("strict", target, "live", "event", 3));
+
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("strict")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+        var letter = (await _node.DrainAsync(vhost, Topology.TargetErrorQueue("strict"))).Single();
+        Assert.That(Header(letter.BasicProperties.Headers!, "SyncWorker-Failure-Status"), Is.EqualTo("400"));
+        Assert.That(Header(letter.BasicProperties.Headers!, "SyncWorker-Failure-Permanent"), Is.EqualTo("true"));
+        Assert.That(target.LogEntries.Count, Is.EqualTo(1));
+    }
+
+    private WireMockServer Target(int status)
+    {
+        var server = WireMockServer.Start();
+        server.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(status));
+        _targets.Add(server);
+        return server;
+    }
+
+    private Task<WorkerHost> StartWorkerAsync(string vhost, params (string Name, WireMockServer Server, string Mode, string Format, int Retries)[] targets) =>
+        StartWorkerAsync(vhost, targets, []);
+
+    private Task<WorkerHost> StartWorkerAsync(string vhost, (string Name, WireMockServer Server, string Mode, string Format, int Retries) a, (string Name, WireMockServer Server, string Mode, string Format, int Retries) b, params (string Key, string Value)[] extra) =>
+        StartWorkerAsync(vhost, [a, b], extra);
+
+    private Task<WorkerHost> StartWorkerAsync(string vhost, (string Name, WireMockServer Server, string Mode, string Format, int Retries)[] targets, (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(),
+            ["Stripe:ApiKey"] = "sk_live_forwarding_e2e_0000",
+            ["Stripe:ApiBase"] = _stripe.Url,
+            ["Manifest:Path"] = TestManifest.WithConnectSrc(targets.Select(t => t.Server.Url + "/fulfillment/").ToArray()),
+        };
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var (name, server, mode, format, retries) = targets[i];
+            var key = $"Fulfillment:Targets:{i}";
+            settings[$"{key}:Name"] = name;
+            settings[$"{key}:Url"] = $"{server.Url}/fulfillment/{name}";
+            settings[$"{key}:Events:0"] = "checkout.session.*";
+            settings[$"{key}:Mode"] = mode;
+            settings[$"{key}:Format"] = format;
+            settings[$"{key}:SigningSecret"] = SigningSecret;
+            settings[$"{key}:Headers:X-Partner-Key"] = "partner-api-key-" + name;
+            settings[$"{key}:Retry:MaxRetryAttempts"] = retries.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings[$"{key}:Retry:BaseDelaySeconds"] = "0.05";
+            settings[$"{key}:CircuitBreaker:MinimumThroughput"] = "100";
+        }
+
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+
+        return WorkerHost.StartAsync(settings);
+    }
+
+    /// <summary>Waits until the intake and the named targets' queues hold nothing ready or in flight.</summary>
+    private async Task<bool> QueuesDrainedAsync(string vhost, params string[] targets) =>
+        await Eventually.TrueAsync(async () =>
+        {
+            var output = await _node.CtlAsync(["list_queues", "-p", vhost, "-q", "name", "messages"]);
+            var counts = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => line.Split('\t'))
+                .Where(parts => parts.Length == 2 && int.TryParse(parts[1], out _))
+                .ToDictionary(parts => parts[0], parts => int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+            return counts.GetValueOrDefault(Topology.IntakeQueue) == 0
+                && targets.All(t => counts.ContainsKey(Topology.TargetQueue(t)) && counts[Topology.TargetQueue(t)] == 0);
+        }, TimeSpan.FromSeconds(30));
+
+    private async Task<int> CountAsync(string vhost, string queue)
+    {
+        try
+        {
+            return (int)await _node.MessageCountAsync(vhost, queue);
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0; // not declared yet
+        }
+    }
+
+    private static string EventIdOf(WireMock.Logging.ILogEntry entry)
+    {
+        using var json = JsonDocument.Parse(entry.RequestMessage.Body!);
+        return json.RootElement.GetProperty("id").GetString()!;
+    }
+
+    private static string? Header(IDictionary<string, object?> headers, string name) =>
+        headers.TryGetValue(name, out var value) ? value switch
+        {
+            byte[] bytes => Encoding.UTF8.GetString(bytes),
+            null => null,
+            _ => value.ToString(),
+        } : null;
+}
