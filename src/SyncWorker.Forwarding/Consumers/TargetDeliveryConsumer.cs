@@ -18,6 +18,7 @@ public sealed partial class TargetDeliveryConsumer(
     TargetRegistry targets,
     ILineItemSource lineItems,
     ITargetSender sender,
+    PreparationRetry preparationRetry,
     ILogger<TargetDeliveryConsumer> logger) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
@@ -26,7 +27,7 @@ public sealed partial class TargetDeliveryConsumer(
         ArgumentNullException.ThrowIfNull(context);
         var delivery = context.Message;
         var evt = delivery.Event;
-        if (targets.Find(delivery.Target) is null)
+        if (targets.Find(delivery.Target) is not { } target)
         {
             throw new DeliveryFailedException(
                 $"Target '{delivery.Target}' is not configured on this instance: add it back to Fulfillment:Targets, or leave the message in the dead-letter queue.",
@@ -49,7 +50,10 @@ public sealed partial class TargetDeliveryConsumer(
         {
             var sessionId = evt.ObjectId ?? throw new DeliveryFailedException(
                 $"Event {evt.EventId} ({evt.Type}) has no data.object.id, so no order can be built.", isPermanent: true, attempts: 0, statusCode: null);
-            var items = await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, context.CancellationToken);
+            var items = await preparationRetry.ExecuteAsync(
+                target.Options,
+                async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, ct),
+                context.CancellationToken);
             body = OrderDocumentMapper.Map(evt, items).ToJsonBytes();
             description = $"order {sessionId} ({delivery.Action})";
         }

@@ -204,6 +204,64 @@ public sealed class ForwardingOverRabbitMqTests
         Assert.That(target.LogEntries.Count, Is.EqualTo(1));
     }
 
+    [Test]
+    public async Task A_receiver_only_and_a_forwarder_only_instance_together_deliver_the_order()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var receiver = await StartWorkerAsync(vhost, [("wms", target, "live", "order", 2)], [("Worker:Role", "Receiver")]);
+        using (var response = await receiver.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await CountAsync(vhost, Topology.IntakeQueue), Is.EqualTo(1), "queued, and no forwarder yet");
+        await using var forwarder = await StartWorkerAsync(vhost, [("wms", target, "live", "order", 2)], [("Worker:Role", "Forwarder")]);
+        using (var notHere = await forwarder.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(notHere.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), "a forwarder does not receive webhooks");
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True);
+    }
+
+    [Test]
+    public async Task A_transient_Stripe_API_failure_is_retried_and_a_revoked_key_dead_letters()
+    {
+        var target = Target(200);
+        _stripe.Reset();
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .InScenario("stripe").WillSetStateTo("recovered")
+            .RespondWith(Response.Create().WithStatusCode(503).WithBody("{\"error\":{\"type\":\"api_error\"}}"));
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .InScenario("stripe").WhenStateIs("recovered")
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using (var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2)))
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "delivered after Stripe recovered");
+        }
+
+        _stripe.Reset();
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(401).WithBody("{\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Invalid API Key provided\"}}"));
+        var vhost2 = await _node.CreateVirtualHostAsync();
+        await using (var worker = await StartWorkerAsync(vhost2, ("wms", target, "live", "order", 2)))
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost2, Topology.TargetErrorQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+        }
+
+        var letter = (await _node.DrainAsync(vhost2, Topology.TargetErrorQueue("wms"))).Single();
+        Assert.That(Header(letter.BasicProperties.Headers!, "SyncWorker-Failure-Permanent"), Is.EqualTo("true"));
+        Assert.That(Header(letter.BasicProperties.Headers!, "SyncWorker-Failure-Reason"), Does.Contain("Stripe:ApiKey").And.Not.Contain("sk_live_forwarding_e2e_0000"));
+        Assert.That(target.LogEntries.Count, Is.EqualTo(1), "nothing more reached the target");
+    }
+
     private WireMockServer Target(int status)
     {
         var server = WireMockServer.Start();
@@ -218,7 +276,7 @@ public sealed class ForwardingOverRabbitMqTests
     private Task<WorkerHost> StartWorkerAsync(string vhost, (string Name, WireMockServer Server, string Mode, string Format, int Retries) a, (string Name, WireMockServer Server, string Mode, string Format, int Retries) b, params (string Key, string Value)[] extra) =>
         StartWorkerAsync(vhost, [a, b], extra);
 
-    private Task<WorkerHost> StartWorkerAsync(string vhost, (string Name, WireMockServer Server, string Mode, string Format, int Retries)[] targets, (string Key, string Value)[] extra)
+    private Task<WorkerHost> StartWorkerAsync(string vhost, (string Name, WireMockServer Server, string Mode, string Format, int Retries)[] targets, params (string Key, string Value)[] extra)
     {
         var settings = new Dictionary<string, string?>
         {
