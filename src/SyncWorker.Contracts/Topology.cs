@@ -27,4 +27,17 @@ public static class Topology
 
     /// <summary>The dead-letter queue of one target: deliveries that failed for good, with the reason in headers.</summary>
     public static string TargetErrorQueue(string targetName) => TargetQueue(targetName) + ErrorQueueSuffix;
+
+    /// <summary>
+    /// While a queue of this name exists the target is paused: forwarders stop consuming its queue, which keeps
+    /// filling. <c>targets pause</c> declares it, <c>targets resume</c> deletes it.
+    /// </summary>
+    public static string PausedMarker(string targetName) => "syncworker.paused." + targetName;
+
+    /// <summary>
+    /// The delay exchange and queue for one redelivery delay, shared by all targets: a delivery waiting to be retried is
+    /// published there with its target queue as routing key and a per-message expiration; when it expires RabbitMQ
+    /// dead-letters it through the default exchange back to that target queue.
+    /// </summary>
+    public static string DelayQueue(long delaySeconds) => $"syncworker.delay.{delaySeconds}s";
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using MassTransit;
+using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 
 namespace SyncWorker.Forwarding.Consumers;
@@ -12,21 +13,6 @@ namespace SyncWorker.Forwarding.Consumers;
 /// </summary>
 public sealed class DeadLetterReasonFilter(TimeProvider timeProvider) : IFilter<ExceptionReceiveContext>
 {
-    /// <summary>Header with the human-readable reason.</summary>
-    public const string ReasonHeader = "SyncWorker-Failure-Reason";
-
-    /// <summary>Header with the last HTTP status received, when there was one.</summary>
-    public const string StatusHeader = "SyncWorker-Failure-Status";
-
-    /// <summary>Header with the number of attempts made.</summary>
-    public const string AttemptsHeader = "SyncWorker-Failure-Attempts";
-
-    /// <summary>Header: true when retrying cannot help.</summary>
-    public const string PermanentHeader = "SyncWorker-Failure-Permanent";
-
-    /// <summary>Header with the time of the failure (ISO 8601).</summary>
-    public const string FailedAtHeader = "SyncWorker-Failed-At";
-
     /// <inheritdoc />
     public Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
     {
@@ -34,15 +20,15 @@ public sealed class DeadLetterReasonFilter(TimeProvider timeProvider) : IFilter<
         ArgumentNullException.ThrowIfNull(next);
         var headers = context.ExceptionHeaders;
         var failure = Find(context.Exception);
-        headers.Set(ReasonHeader, failure?.Message ?? $"{context.Exception.GetType().Name}: {context.Exception.Message}");
-        headers.Set(FailedAtHeader, timeProvider.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
+        headers.Set(DeliveryHeaders.FailureReason, failure?.Message ?? $"{context.Exception.GetType().Name}: {context.Exception.Message}");
+        headers.Set(DeliveryHeaders.FailedAt, timeProvider.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
         if (failure is not null)
         {
-            headers.Set(PermanentHeader, failure.IsPermanent ? "true" : "false");
-            headers.Set(AttemptsHeader, failure.Attempts.ToString(CultureInfo.InvariantCulture));
+            headers.Set(DeliveryHeaders.FailurePermanent, failure.IsPermanent ? "true" : "false");
+            headers.Set(DeliveryHeaders.FailureAttempts, failure.Attempts.ToString(CultureInfo.InvariantCulture));
             if (failure.StatusCode is { } status)
             {
-                headers.Set(StatusHeader, status.ToString(CultureInfo.InvariantCulture));
+                headers.Set(DeliveryHeaders.FailureStatus, status.ToString(CultureInfo.InvariantCulture));
             }
         }
 

@@ -1,0 +1,38 @@
+namespace SyncWorker.Contracts;
+
+/// <summary>
+/// Transport headers SyncWorker puts on target-queue messages: the durable retry count, the failure history, and
+/// on dead letters why the delivery failed. Operators and the <c>dead-letters</c> verbs read them.
+/// </summary>
+public static class DeliveryHeaders
+{
+    /// <summary>Human-readable reason of the last failure (on dead letters).</summary>
+    public const string FailureReason = "SyncWorker-Failure-Reason";
+
+    /// <summary>Last HTTP status received, when there was one (on dead letters).</summary>
+    public const string FailureStatus = "SyncWorker-Failure-Status";
+
+    /// <summary>Attempts made in the last round of in-process retries (on dead letters).</summary>
+    public const string FailureAttempts = "SyncWorker-Failure-Attempts";
+
+    /// <summary><c>true</c> when retrying cannot help (on dead letters).</summary>
+    public const string FailurePermanent = "SyncWorker-Failure-Permanent";
+
+    /// <summary>ISO 8601 time of the failure (on dead letters).</summary>
+    public const string FailedAt = "SyncWorker-Failed-At";
+
+    /// <summary>How many durable (scheduled, in-RabbitMQ) redeliveries this delivery has had.</summary>
+    public const string RedeliveryCount = "SyncWorker-Redelivery-Count";
+
+    /// <summary>
+    /// The failure history: one line per failed round (<c>ISO time | status | attempts | reason</c>), newest last,
+    /// at most <see cref="MaxHistoryEntries"/> lines.
+    /// </summary>
+    public const string FailureHistory = "SyncWorker-Failure-History";
+
+    /// <summary>ISO 8601 time the delivery was last replayed from the dead-letter queue.</summary>
+    public const string ReplayedAt = "SyncWorker-Replayed-At";
+
+    /// <summary>Cap of <see cref="FailureHistory"/> lines kept.</summary>
+    public const int MaxHistoryEntries = 30;
+}

@@ -1,0 +1,102 @@
+using SyncWorker.Forwarding.Targets;
+using static SyncWorker.Forwarding.Tests.Targets.TargetTestData;
+
+namespace SyncWorker.Forwarding.Tests.Targets;
+
+[TestFixture]
+public sealed class TargetRouteTests
+{
+    private static TargetRoute Route(string mode = "live", string[]? events = null, string[]? accounts = null) =>
+        new(Target(mode, events, accounts));
+
+    [TestCase("checkout.session.completed", "checkout.session.completed", true)]
+    [TestCase("checkout.session.completed", "checkout.session.async_payment_succeeded", false)]
+    [TestCase("checkout.session.*", "checkout.session.async_payment_succeeded", true)]
+    [TestCase("checkout.session.*", "charge.refunded", false)]
+    [TestCase("charge.*", "charge.refund.updated", true)]
+    [TestCase("*", "customer.created", true)]
+    public void A_target_wants_the_event_types_it_subscribes_to(string pattern, string eventType, bool wanted)
+    {
+        Assert.That(Route(events: [pattern]).Wants(Event(eventType)), Is.EqualTo(wanted));
+    }
+
+    [Test]
+    public void Any_one_of_several_patterns_is_enough()
+    {
+        var route = Route(events: ["checkout.session.completed", "charge.*"]);
+
+        Assert.That(route.Wants(Event("checkout.session.completed")), Is.True);
+        Assert.That(route.Wants(Event("charge.refund.updated")), Is.True);
+        Assert.That(route.Wants(Event("customer.created")), Is.False);
+        // Asked again (the answer per type is cached): the same answers.
+        Assert.That(route.Wants(Event("charge.refund.updated")), Is.True);
+        Assert.That(route.Wants(Event("customer.created")), Is.False);
+    }
+
+    [TestCase("live")]
+    [TestCase("LIVE")]
+    [TestCase("Live")]
+    public void A_live_target_wants_live_events_and_never_test_events(string mode)
+    {
+        var route = Route(mode, events: ["*"]);
+
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: true)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: false)), Is.False);
+    }
+
+    [TestCase("test")]
+    [TestCase("TEST")]
+    [TestCase("Test")]
+    public void A_test_target_wants_test_events_and_never_live_events(string mode)
+    {
+        var route = Route(mode, events: ["*"]);
+
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: false)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: true)), Is.False);
+    }
+
+    [Test]
+    public void A_target_with_accounts_wants_only_events_of_those_accounts()
+    {
+        var route = Route(accounts: [Merchant]);
+
+        Assert.That(route.Wants(Event("checkout.session.completed", account: Merchant)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", account: OtherMerchant)), Is.False);
+        Assert.That(route.Wants(Event("checkout.session.completed", account: null)), Is.False, "the platform's own event has no account");
+    }
+
+    [Test]
+    public void A_target_without_accounts_wants_events_of_every_account_and_of_the_platform()
+    {
+        var route = Route(accounts: []);
+
+        Assert.That(route.Wants(Event("checkout.session.completed", account: Merchant)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", account: OtherMerchant)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", account: null)), Is.True);
+    }
+
+    [Test]
+    public void Mode_account_and_type_must_all_match()
+    {
+        var route = Route("live", events: ["checkout.session.*"], accounts: [Merchant]);
+
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: true, account: Merchant)), Is.True);
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: false, account: Merchant)), Is.False);
+        Assert.That(route.Wants(Event("checkout.session.completed", livemode: true, account: OtherMerchant)), Is.False);
+        Assert.That(route.Wants(Event("customer.created", livemode: true, account: Merchant)), Is.False);
+    }
+
+    [Test]
+    public void The_registry_keeps_configuration_order_and_finds_targets_by_exact_name()
+    {
+        var first = Target();
+        var second = Target("test");
+        second.Name = "warehouse-test";
+        var registry = new TargetRegistry(Microsoft.Extensions.Options.Options.Create(new FulfillmentOptions { Targets = [first, second] }));
+
+        Assert.That(registry.Routes.Select(route => route.Name), Is.EqualTo(new[] { "warehouse", "warehouse-test" }));
+        Assert.That(registry.Find("warehouse-test")?.QueueName, Is.EqualTo("syncworker.target.warehouse-test"));
+        Assert.That(registry.Find("Warehouse"), Is.Null);
+        Assert.That(registry.Find("gone"), Is.Null);
+    }
+}
