@@ -28,6 +28,10 @@ public static class MessagingServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var transport = MessagingTransport.Resolve(builder.Configuration, builder.Environment);
         builder.Services.AddSingleton(transport);
+        if (!transport.IsInMemory)
+        {
+            builder.Services.AddSingleton<BrokerAdmin>();
+        }
 
         builder.Services.AddMassTransit(bus =>
         {

@@ -19,6 +19,7 @@ public sealed partial class TargetDeliveryConsumer(
     ILineItemSource lineItems,
     ITargetSender sender,
     PreparationRetry preparationRetry,
+    RedeliveryScheduler redelivery,
     ILogger<TargetDeliveryConsumer> logger) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
@@ -44,6 +45,23 @@ public sealed partial class TargetDeliveryConsumer(
             ["DeliveryId"] = delivery.DeliveryId,
         });
 
+        try
+        {
+            await DeliverAsync(context, target);
+        }
+        catch (DeliveryFailedException failure) when (!failure.IsPermanent && !context.CancellationToken.IsCancellationRequested)
+        {
+            if (!await redelivery.TryScheduleAsync(context, target, failure))
+            {
+                throw;
+            }
+        }
+    }
+
+    private async Task DeliverAsync(ConsumeContext<FulfillmentDelivery> context, TargetRoute target)
+    {
+        var delivery = context.Message;
+        var evt = delivery.Event;
         byte[] body;
         string description;
         if (delivery.Format == TargetOptions.OrderFormat)

@@ -38,4 +38,10 @@ public sealed class DeliveryFailedException : Exception
 
     /// <summary>The last HTTP status received, if any.</summary>
     public int? StatusCode { get; }
+
+    /// <summary>How long the target (its <c>Retry-After</c>) or its open circuit asks to wait, when known.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>True when the target's circuit breaker is open: the target is unhealthy, not this delivery.</summary>
+    public bool CircuitOpen { get; init; }
 }

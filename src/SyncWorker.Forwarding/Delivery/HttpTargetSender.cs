@@ -89,7 +89,11 @@ public sealed partial class HttpTargetSender : ITargetSender
                 isPermanent: false,
                 attempts.Count,
                 (int?)attempts.LastStatus,
-                exception));
+                exception)
+            {
+                CircuitOpen = exception is BrokenCircuitException,
+                RetryAfter = (exception as BrokenCircuitException)?.RetryAfter,
+            });
         }
 
         using (response)
@@ -106,7 +110,10 @@ public sealed partial class HttpTargetSender : ITargetSender
             string message = retryable
                 ? FailureAfterRetries(target, delivery, attempts, response)
                 : Refusal(target, delivery, attempts, response, request.RequestUri!);
-            throw Failed(new DeliveryFailedException(message, isPermanent: !retryable, attempts.Count, status));
+            throw Failed(new DeliveryFailedException(message, isPermanent: !retryable, attempts.Count, status)
+            {
+                RetryAfter = retryable ? DeliveryResilience.RetryAfter(response, _time) : null,
+            });
         }
     }
 

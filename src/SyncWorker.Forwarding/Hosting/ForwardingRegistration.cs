@@ -35,6 +35,7 @@ public static class ForwardingRegistration
         services.TryAddSingleton<ITargetSender, HttpTargetSender>();
         services.AddSingleton<DeadLetterReasonFilter>();
         services.AddSingleton<PreparationRetry>();
+        services.AddSingleton<RedeliveryScheduler>();
 
         // The HTTP clients need the target list now; invalid targets still fail start through validation above.
         var targets = builder.Configuration.GetSection(FulfillmentOptions.Section).Get<FulfillmentOptions>()?.Targets ?? [];

@@ -59,6 +59,7 @@ internal sealed partial class FulfillmentOptionsValidation(
             }
 
             errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+            ValidateRedelivery(target, key, errors);
         }
 
         if (options.Targets.Any(target => target.Format == TargetOptions.OrderFormat))
@@ -134,6 +135,35 @@ internal sealed partial class FulfillmentOptionsValidation(
                     $"{label} subscribes to '{pattern.Text}' ({key}:Events:{e}), which matches no event type the manifest {manifest.SourcePath} permits: " +
                     "grant the permission those events need in the manifest, or remove the pattern.");
             }
+        }
+    }
+
+    private static void ValidateRedelivery(TargetOptions target, string key, List<string> errors)
+    {
+        var redelivery = target.Redelivery;
+        if (redelivery is null)
+        {
+            errors.Add($"{key}:Redelivery is empty; remove it to use the default schedule.");
+            return;
+        }
+
+        var delays = redelivery.DelaysSeconds ?? [.. TargetRedeliveryOptions.DefaultDelaysSeconds];
+        if (delays.Length is 0 or > 30)
+        {
+            errors.Add($"{key}:Redelivery:DelaysSeconds has {delays.Length} entries; give 1 to 30 (or set Redelivery:Enabled to false).");
+        }
+
+        for (var d = 0; d < delays.Length; d++)
+        {
+            if (!(delays[d] is >= 1 and <= 86400))
+            {
+                errors.Add(FormattableString.Invariant($"{key}:Redelivery:DelaysSeconds:{d} must be between 1 and 86400 seconds (got {delays[d]})."));
+            }
+        }
+
+        if (!(redelivery.Jitter is >= 0 and <= 0.5))
+        {
+            errors.Add(FormattableString.Invariant($"{key}:Redelivery:Jitter must be between 0 and 0.5 (got {redelivery.Jitter})."));
         }
     }
 

@@ -76,6 +76,9 @@ public sealed class TargetOptions
     /// <summary><c>CircuitBreaker</c>: stops calling a failing target for a while.</summary>
     public TargetCircuitBreakerOptions CircuitBreaker { get; set; } = new();
 
+    /// <summary><c>Redelivery</c>: durable retries, waiting in RabbitMQ, after the in-process retries are spent.</summary>
+    public TargetRedeliveryOptions Redelivery { get; set; } = new();
+
     /// <summary>True for <c>Mode: live</c>.</summary>
     public bool IsLive => string.Equals(Mode, "live", StringComparison.OrdinalIgnoreCase);
 }
@@ -116,4 +119,35 @@ public sealed class TargetCircuitBreakerOptions
 
     /// <summary><c>BreakDurationSeconds</c>: how long the circuit stays open. Default 30; 0.5 to 3600.</summary>
     public double BreakDurationSeconds { get; set; } = 30;
+}
+
+/// <summary>
+/// <c>Fulfillment:Targets:N:Redelivery:*</c>: when a delivery still fails transiently after its in-process retries, it waits
+/// in RabbitMQ (a delay queue per delay, not memory, not a consumer slot) and comes back on this schedule; after the last
+/// delay it is dead-lettered with its full history. Needs the RabbitMQ transport.
+/// </summary>
+public sealed class TargetRedeliveryOptions
+{
+    /// <summary>
+    /// The default schedule, about 75 hours in all (Stripe itself retries for three days): 5 s, 5 min, 30 min, 2 h, 5 h,
+    /// 10 h, 10 h, 12 h, 12 h, 12 h, 12 h.
+    /// </summary>
+    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
+
+    /// <summary>
+    /// <c>DelaysSeconds</c>: the wait before each redelivery, in whole seconds (1 to 86400), 1 to 30 entries.
+    /// Default <see cref="DefaultDelaysSeconds"/>.
+    /// </summary>
+    public double[]? DelaysSeconds { get; set; }
+
+    /// <summary><c>Enabled</c>: false dead-letters a delivery as soon as its in-process retries are spent. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary><c>Jitter</c>: each wait is varied by up to this share either way (0 to 0.5). Default 0.2 (±20%).</summary>
+    public double Jitter { get; set; } = 0.2;
+
+    /// <summary>The effective schedule in whole seconds.</summary>
+    public IReadOnlyList<long> Schedule => Enabled
+        ? (DelaysSeconds ?? DefaultDelaysSeconds).Select(seconds => (long)Math.Round(seconds)).ToArray()
+        : [];
 }

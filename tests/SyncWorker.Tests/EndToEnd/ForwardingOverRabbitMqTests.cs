@@ -157,7 +157,7 @@ public sealed class ForwardingOverRabbitMqTests
         var healthy = Target(200);
         var vhost = await _node.CreateVirtualHostAsync();
         await using var worker = await StartWorkerAsync(vhost, ("dead", dead, "live", "event", 3), ("healthy", healthy, "live", "event", 3),
-            ("Fulfillment:Targets:0:Retry:BaseDelaySeconds", "1"));
+            ("Fulfillment:Targets:0:Retry:BaseDelaySeconds", "1"), ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "1"));
         var ids = Enumerable.Range(0, 5).Select(_ => StripeEvents.NewEventId()).ToList();
 
         foreach (var id in ids)
@@ -166,7 +166,8 @@ public sealed class ForwardingOverRabbitMqTests
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
 
-        // The dead target's retries take several seconds per delivery (1 s, 2 s, 4 s backoff); the healthy one must not wait.
+        // The dead target's retries take several seconds per delivery (about 1 s, 2 s, 4 s backoff, twice, with a redelivery
+        // through RabbitMQ in between); the healthy one must not wait.
         Assert.That(await Eventually.TrueAsync(() => healthy.LogEntries.Count == ids.Count, TimeSpan.FromSeconds(4)), Is.True,
             "the healthy target got every event while the dead one was still being retried");
         Assert.That(dead.LogEntries.Count, Is.LessThan(ids.Count * 4), "the dead target's retries were still running");
@@ -180,9 +181,11 @@ public sealed class ForwardingOverRabbitMqTests
             Assert.That(Header(headers, "SyncWorker-Failure-Attempts"), Is.EqualTo("4"));
             Assert.That(Header(headers, "SyncWorker-Failure-Permanent"), Is.EqualTo("false"));
             Assert.That(Header(headers, "SyncWorker-Failure-Reason"), Does.Contain("503").And.Contain("4 attempts"));
+            Assert.That(Header(headers, "SyncWorker-Redelivery-Count"), Is.EqualTo("1"), "one durable redelivery (the schedule has one step)");
+            Assert.That(Header(headers, "SyncWorker-Failure-History")!.Split('\n'), Has.Length.EqualTo(1), "the history of the first round");
         }
 
-        Assert.That(dead.LogEntries.Count, Is.EqualTo(ids.Count * 4), "each dead delivery was tried 1 + 3 times");
+        Assert.That(dead.LogEntries.Count, Is.EqualTo(ids.Count * 8), "each dead delivery was tried 1 + 3 times, twice (once after the redelivery wait)");
     }
 
     [Test]
