@@ -36,6 +36,8 @@ public static class ForwardingRegistration
         services.AddSingleton<DeadLetterReasonFilter>();
         services.AddSingleton<PreparationRetry>();
         services.AddSingleton<RedeliveryScheduler>();
+        services.AddSingleton<TargetEndpointSupervisor>();
+        services.AddHostedService(provider => provider.GetRequiredService<TargetEndpointSupervisor>());
 
         // The HTTP clients need the target list now; invalid targets still fail start through validation above.
         var targets = builder.Configuration.GetSection(FulfillmentOptions.Section).Get<FulfillmentOptions>()?.Targets ?? [];
@@ -52,18 +54,11 @@ public static class ForwardingRegistration
         bus.AddConsumer<TargetDeliveryConsumer>();
     }
 
-    /// <summary>
-    /// The intake endpoint (dispatcher) and one endpoint per target (its own durable queue, concurrency limit and
-    /// dead-letter queue). MassTransit retries nothing here: HTTP retries happen in each target's Polly pipeline, so
-    /// retries never multiply.
-    /// </summary>
+    /// <summary>The intake endpoint (dispatcher). Target endpoints: <see cref="ConfigureTargetEndpoint"/>.</summary>
     public static void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator cfg)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(cfg);
-        var registry = context.GetRequiredService<TargetRegistry>();
-        var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
-
         cfg.ReceiveEndpoint(Topology.IntakeQueue, endpoint =>
         {
             endpoint.PrefetchCount = 64;
@@ -74,20 +69,28 @@ public static class ForwardingRegistration
             endpoint.ConfigureConsumer<IntakeDispatchConsumer>(context);
         });
 
-        foreach (var route in registry.Routes)
+        // Target endpoints are connected at run time by TargetEndpointSupervisor, which honours pauses.
+    }
+
+    /// <summary>
+    /// One target's endpoint: its own durable queue, concurrency limit and dead-letter queue with reasons. MassTransit
+    /// retries nothing here: HTTP retries happen in the target's Polly pipeline and durable ones through the delay
+    /// queues, so retries never multiply.
+    /// </summary>
+    public static void ConfigureTargetEndpoint(IRegistrationContext context, IReceiveEndpointConfigurator endpoint, TargetRoute route)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(route);
+        var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
+        endpoint.ConfigureConsumeTopology = false;
+        endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
+        endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;
+        endpoint.ConfigureError(error =>
         {
-            cfg.ReceiveEndpoint(route.QueueName, endpoint =>
-            {
-                endpoint.ConfigureConsumeTopology = false;
-                endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
-                endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;
-                endpoint.ConfigureError(error =>
-                {
-                    error.UseFilter(deadLetterReason);
-                    error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
-                });
-                endpoint.ConfigureConsumer<TargetDeliveryConsumer>(context);
-            });
-        }
+            error.UseFilter(deadLetterReason);
+            error.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
+        });
+        endpoint.ConfigureConsumer<TargetDeliveryConsumer>(context);
     }
 }

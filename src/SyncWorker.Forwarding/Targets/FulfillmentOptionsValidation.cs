@@ -78,9 +78,17 @@ internal sealed partial class FulfillmentOptionsValidation(
             return;
         }
 
-        if (!Uri.TryCreate(target.Url, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http"))
+        var parsed = Uri.TryCreate(target.Url, UriKind.Absolute, out var url);
+        if (parsed && !string.IsNullOrEmpty(url!.UserInfo))
         {
-            errors.Add($"{key}:Url '{target.Url}' is not an absolute http(s) URL.");
+            errors.Add($"{key}:Url contains credentials (user:password@…), which are not allowed in a target URL and are not shown here: put the partner's credentials in {key}:Headers instead.");
+            return;
+        }
+
+        if (!parsed || url!.Scheme is not ("https" or "http"))
+        {
+            // Not echoed: a malformed URL may still hold credentials.
+            errors.Add($"{key}:Url must be an absolute http or https URL, for example https://fulfillment.example.com/webhooks/stripe-orders (the value given is not shown).");
             return;
         }
 

@@ -265,6 +265,41 @@ public sealed class ForwardingOverRabbitMqTests
         Assert.That(target.LogEntries.Count, Is.EqualTo(1), "nothing more reached the target");
     }
 
+    [Test]
+    public async Task A_paused_target_keeps_queueing_and_receives_nothing_until_resumed()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 2));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+
+        // What `targets pause wms` does: the marker queue exists while the target is paused.
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeclareAsync(Topology.PausedMarker("wms"), durable: true, exclusive: false, autoDelete: false,
+                new Dictionary<string, object?> { ["x-max-length"] = 0 });
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 0, TimeSpan.FromSeconds(30)), Is.True, "the forwarder stopped consuming");
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetQueue("wms")) == 20, TimeSpan.FromSeconds(30)), Is.True, "deliveries keep queueing");
+        Assert.That(target.LogEntries, Is.Empty, "a paused target receives nothing");
+
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeleteAsync(Topology.PausedMarker("wms"));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 20, TimeSpan.FromSeconds(30)), Is.True, "resumed: everything arrives");
+    }
+
     private WireMockServer Target(int status)
     {
         var server = WireMockServer.Start();
@@ -324,6 +359,20 @@ public sealed class ForwardingOverRabbitMqTests
             return counts.GetValueOrDefault(Topology.IntakeQueue) == 0
                 && targets.All(t => counts.ContainsKey(Topology.TargetQueue(t)) && counts[Topology.TargetQueue(t)] == 0);
         }, TimeSpan.FromSeconds(30));
+
+    private async Task<uint> ConsumersAsync(string vhost, string queue)
+    {
+        await using var connection = await _node.ConnectAsync(vhost);
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).ConsumerCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;
+        }
+    }
 
     private async Task<int> CountAsync(string vhost, string queue)
     {
