@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SyncWorker.Contracts;
@@ -25,6 +26,7 @@ public sealed partial class StripeWebhookReceiver(
     IStripeEventPublisher publisher,
     IOptions<WebhookOptions> options,
     TimeProvider timeProvider,
+    IHostApplicationLifetime lifetime,
     ILogger<StripeWebhookReceiver> logger)
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -35,6 +37,17 @@ public sealed partial class StripeWebhookReceiver(
     {
         ArgumentNullException.ThrowIfNull(context);
         var request = context.Request;
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // Shutting down: accept nothing new (Stripe retries), so nothing is half-done when the bus stops.
+            LogRefused(logger, "shutting-down", null);
+            context.Response.Headers.RetryAfter = _options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            return Problem(
+                StatusCodes.Status503ServiceUnavailable,
+                "shutting-down",
+                "Shutting down",
+                "This SyncWorker instance is shutting down and accepts no new events; Stripe retries the delivery.");
+        }
 
         var body = await ReadBodyAsync(request, _options.MaxBodyBytes, context.RequestAborted);
         if (body is null)

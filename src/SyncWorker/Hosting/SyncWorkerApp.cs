@@ -28,6 +28,10 @@ public static class SyncWorkerApp
         configure?.Invoke(builder);
 
         var role = WorkerRoles.Resolve(builder.Configuration);
+        var shutdown = ShutdownTimeout(builder.Configuration);
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = shutdown);
+        // The bus gets most of the budget to finish or hand back in-flight deliveries; the rest is for the server.
+        builder.Services.AddOptions<MassTransit.MassTransitHostOptions>().PostConfigure(options => options.StopTimeout = shutdown * 0.8);
         builder.AddAppManifest();
         if (role.Forwards())
         {
@@ -83,6 +87,24 @@ public static class SyncWorkerApp
         {
             await app.DisposeAsync();
         }
+    }
+
+    /// <summary>Configuration key of the graceful shutdown budget.</summary>
+    public const string ShutdownTimeoutKey = "Worker:ShutdownTimeoutSeconds";
+
+    /// <summary>Reads <c>Worker:ShutdownTimeoutSeconds</c> (default 30, 1 to 3600).</summary>
+    public static TimeSpan ShutdownTimeout(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var text = configuration[ShutdownTimeoutKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return TimeSpan.FromSeconds(30);
+        }
+
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds is >= 1 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new MessagingConfigurationException($"{ShutdownTimeoutKey} must be a number of seconds between 1 and 3600 (got '{text}'); the default is 30.");
     }
 
     private static bool IsConfigurationError(Exception exception) =>
