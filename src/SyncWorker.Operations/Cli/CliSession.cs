@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client;
@@ -18,7 +19,12 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
     /// <summary>The configuration section listing targets; each entry's <c>Name</c> is a target name.</summary>
     public const string TargetsSection = "Fulfillment:Targets";
 
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    /// <summary>camelCase, indented; not HTML-escaped, since the document goes to a terminal or a pipe, not a web page.</summary>
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     /// <summary>Standard output: tables and progress, or the one JSON document.</summary>
     public IAnsiConsole Console { get; } = console;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Hosting;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
+using SyncWorker.Operations;
 using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Hosting;
@@ -59,9 +60,26 @@ public static class SyncWorkerApp
         return app;
     }
 
-    /// <summary>Runs until shutdown; returns the process exit code.</summary>
+    /// <summary>
+    /// Runs until shutdown, or runs an operations verb (<c>dead-letters …</c>, <c>targets …</c>) and exits; returns the
+    /// process exit code.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        if (OperationsCli.IsVerb(args))
+        {
+            // The same configuration sources as the worker (appsettings, environment), without starting anything.
+            var configuration = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory }).Configuration;
+            using var cancel = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                cancel.Cancel();
+            };
+            return await OperationsCli.RunAsync(args, configuration, ct: cancel.Token);
+        }
+
         WebApplication app;
         try
         {

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+
+namespace SyncWorker.Operations.Cli;
+
+/// <summary>The verbs' command line (System.CommandLine), bound to one <see cref="CliSession"/>.</summary>
+internal static class CommandTree
+{
+    /// <summary>The name usage text shows: the host's executable.</summary>
+    public const string ExecutableName = "SyncWorker";
+
+    public const int DefaultListLimit = 1000;
+
+    public static Command Build(CliSession session)
+    {
+        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters and targets.")
+        {
+            new HelpOption(),
+            DeadLetters(session),
+            Targets(session),
+        };
+        return root;
+    }
+
+    private static Command DeadLetters(CliSession session)
+    {
+        var listTarget = TargetOption();
+        var listJson = JsonOption();
+        var limit = new Option<int>("--limit")
+        {
+            Description = $"Most dead letters shown per target (default {DefaultListLimit}); the count is always exact.",
+            DefaultValueFactory = _ => DefaultListLimit,
+        };
+        var list = new Command(
+            "list",
+            "Show each target's dead letters: count, then event, delivery, reason, status, attempts and age. " +
+            "Nothing is removed or reordered.")
+        {
+            listTarget,
+            limit,
+            listJson,
+        };
+        list.SetAction((result, ct) => DeadLetterCommands.ListAsync(
+            session, result.GetValue(listTarget), result.GetValue(limit), result.GetValue(listJson), ct));
+
+        var replayTarget = TargetOption();
+        var replayJson = JsonOption();
+        var eventId = new Option<string?>("--event")
+        {
+            Description = "Replay the dead letters of this Stripe event (evt_…); it may have one delivery per target and action.",
+        };
+        var all = new Option<bool>("--all") { Description = "Replay every dead letter of the chosen targets." };
+        var replay = new Command(
+            "replay",
+            "Move dead letters back to their target's queue for delivery. Each is moved once, even with concurrent " +
+            "replays; failure headers are removed, the failure history is kept.")
+        {
+            replayTarget,
+            eventId,
+            all,
+            replayJson,
+        };
+        replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
+            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct));
+
+        return new Command("dead-letters", "Inspect and replay deliveries that failed for good (syncworker.target.{name}_error).")
+        {
+            list,
+            replay,
+        };
+    }
+
+    private static Command Targets(CliSession session)
+    {
+        var pauseTarget = TargetArgument();
+        var pause = new Command("pause", "Stop forwarders from delivering to a target; its queue keeps filling.") { pauseTarget };
+        pause.SetAction((result, ct) => TargetCommands.PauseAsync(session, result.GetRequiredValue(pauseTarget), ct));
+
+        var resumeTarget = TargetArgument();
+        var resume = new Command("resume", "Let forwarders deliver to a paused target again.") { resumeTarget };
+        resume.SetAction((result, ct) => TargetCommands.ResumeAsync(session, result.GetRequiredValue(resumeTarget), ct));
+
+        var listJson = JsonOption();
+        var list = new Command("list", "Show each configured target: paused or not, queued deliveries, consumers, dead letters.")
+        {
+            listJson,
+        };
+        list.SetAction((result, ct) => TargetCommands.ListAsync(session, result.GetValue(listJson), ct));
+
+        return new Command("targets", "Pause, resume and inspect fulfillment targets.") { pause, resume, list };
+    }
+
+    private static Option<string?> TargetOption() => new("--target")
+    {
+        Description = "Only this target (a configured Fulfillment:Targets:N:Name); default: every configured target.",
+    };
+
+    private static Option<bool> JsonOption() => new("--json")
+    {
+        Description = "Write one JSON document to standard output instead of tables.",
+    };
+
+    private static Argument<string> TargetArgument() => new("target")
+    {
+        Description = "A configured target name (Fulfillment:Targets:N:Name).",
+    };
+}

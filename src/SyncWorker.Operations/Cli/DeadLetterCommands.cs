@@ -1,0 +1,280 @@
+using System.Globalization;
+using Spectre.Console;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Broker;
+using SyncWorker.Operations.DeadLetters;
+
+namespace SyncWorker.Operations.Cli;
+
+/// <summary><c>dead-letters list</c> and <c>dead-letters replay</c>.</summary>
+internal static class DeadLetterCommands
+{
+    /// <summary>Above this many dead letters an interactive console shows progress bars.</summary>
+    private const int ProgressBarThreshold = 50;
+
+    /// <summary>Otherwise (or with <c>--json</c>) one progress line per this many examined messages.</summary>
+    private const int ProgressLineEvery = 100;
+
+    private const string EventIdPrefix = "evt_";
+
+    public static async Task<int> ListAsync(CliSession session, string? target, int limit, bool json, CancellationToken cancellationToken)
+    {
+        if (limit < 1)
+        {
+            throw CliException.Usage($"--limit must be at least 1 (it was {limit}); the default is 1000.");
+        }
+
+        var targets = session.ResolveTargets(target);
+        await using var connection = await session.ConnectAsync(cancellationToken);
+        var listings = new List<DeadLetterListing>();
+        foreach (var name in targets)
+        {
+            listings.Add(await DeadLetterLister.ListAsync(connection, name, limit, cancellationToken));
+        }
+
+        var now = session.TimeProvider.GetUtcNow();
+        if (json)
+        {
+            session.WriteJson(new ListDocument(
+                now,
+                listings.Select(listing => new ListTarget(
+                    listing.Target,
+                    listing.Queue,
+                    listing.QueueExists,
+                    listing.Count,
+                    listing.DeadLetters.Count,
+                    listing.DeadLetters.Select(d => new ListedDeadLetter(
+                        d.MessageId, d.EventId, d.EventType, d.Account, d.DeliveryId, d.Action, d.Reason, d.Status, d.Attempts,
+                        d.Permanent, d.FailedAt, d.FailedAt is { } at ? (long)Math.Max(0, (now - at).TotalSeconds) : null, d.ReplayedAt))
+                        .ToList()))
+                    .ToList()));
+            return ExitCodes.Ok;
+        }
+
+        var console = session.Console;
+        foreach (var listing in listings)
+        {
+            console.MarkupLine(
+                $"[bold]{Formats.Escape(listing.Target)}[/]: {Formats.Plural(listing.Count, "dead letter", "dead letters")} " +
+                $"in {Formats.Escape(listing.Queue)}{(listing.QueueExists ? "" : " (not declared yet)")}");
+            if (listing.DeadLetters.Count == 0)
+            {
+                continue;
+            }
+
+            var table = new Table()
+                .AddColumn("Event")
+                .AddColumn("Type")
+                .AddColumn("Account")
+                .AddColumn("Delivery")
+                .AddColumn(new TableColumn("Status").RightAligned())
+                .AddColumn(new TableColumn("Attempts").RightAligned())
+                .AddColumn("Permanent")
+                .AddColumn("Failed at")
+                .AddColumn(new TableColumn("Age").RightAligned())
+                .AddColumn("Reason");
+            foreach (var d in listing.DeadLetters)
+            {
+                table.AddRow(
+                    Formats.Cell(d.EventId),
+                    Formats.Cell(d.EventType),
+                    Formats.Cell(d.Account),
+                    Formats.Cell(d.DeliveryId),
+                    Formats.Cell(d.Status),
+                    Formats.Cell(d.Attempts),
+                    Formats.Cell(d.Permanent switch { true => "yes", false => "no", null => null }),
+                    Formats.Cell(Formats.Time(d.FailedAt)),
+                    Formats.Cell(Formats.Age(now - d.FailedAt)),
+                    Formats.Cell(d.Reason));
+            }
+
+            console.Write(table);
+            if (listing.DeadLetters.Count < listing.Count)
+            {
+                console.MarkupLine(
+                    $"[dim]Showing the first {listing.DeadLetters.Count} of {listing.Count}; pass --limit to see more.[/]");
+            }
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    public static async Task<int> ReplayAsync(
+        CliSession session, string? target, string? eventId, bool all, bool json, CancellationToken cancellationToken)
+    {
+        switch (eventId, all)
+        {
+            case (null, false):
+                throw CliException.Usage(
+                    "Say which dead letters to replay: --event evt_… (the deliveries of one Stripe event) or --all " +
+                    "(every dead letter of the targets chosen, or of one with --target NAME). Run 'dead-letters list' to see them.");
+            case (not null, true):
+                throw CliException.Usage("Use either --event or --all, not both.");
+            case ({ } id, _) when !id.StartsWith(EventIdPrefix, StringComparison.Ordinal) || id.Length == EventIdPrefix.Length:
+                throw CliException.Usage($"--event takes a Stripe event id (evt_…), as 'dead-letters list' shows it; '{id}' is not one.");
+        }
+
+        var targets = session.ResolveTargets(target);
+        var startedAt = session.TimeProvider.GetUtcNow();
+        Func<DeadLetter, bool> matches = eventId is null
+            ? _ => true
+            : deadLetter => string.Equals(deadLetter.EventId, eventId, StringComparison.Ordinal);
+
+        await using var connection = await session.ConnectAsync(cancellationToken);
+        var tallies = new List<ReplayTally>();
+        foreach (var name in targets)
+        {
+            var errorQueue = await QueueProbe.ProbeAsync(connection, Topology.TargetErrorQueue(name), cancellationToken);
+            tallies.Add(new ReplayTally(name, errorQueue?.Messages ?? 0));
+        }
+
+        var total = tallies.Sum(t => (long)t.DeadLettersAtStart);
+        string? failure = null;
+        try
+        {
+            if (!json && session.Console.Profile.Capabilities.Interactive && total > ProgressBarThreshold)
+            {
+                await session.Console.Progress().AutoClear(false).StartAsync(async context =>
+                {
+                    foreach (var tally in tallies)
+                    {
+                        var bar = context.AddTask(Formats.Escape(tally.Target), maxValue: Math.Max(1, tally.DeadLettersAtStart));
+                        await DeadLetterReplayer.ReplayAsync(
+                            connection, tally, matches, session.TimeProvider, t => bar.Value = t.Examined, cancellationToken);
+                        bar.Value = bar.MaxValue;
+                    }
+                });
+            }
+            else
+            {
+                foreach (var tally in tallies)
+                {
+                    await DeadLetterReplayer.ReplayAsync(
+                        connection,
+                        tally,
+                        matches,
+                        session.TimeProvider,
+                        t =>
+                        {
+                            if (t.Examined % ProgressLineEvery == 0)
+                            {
+                                session.Note(
+                                    $"{t.Target}: {t.Examined} of {t.DeadLettersAtStart} examined, {t.Moved} moved",
+                                    json);
+                            }
+                        },
+                        cancellationToken);
+                }
+            }
+        }
+        catch (CliException exception) when (exception.ExitCode == ExitCodes.Failed)
+        {
+            failure = exception.Message;
+        }
+        catch (Exception exception) when (exception is RabbitMQ.Client.Exceptions.RabbitMQClientException or IOException)
+        {
+            failure = $"The replay stopped: {exception.Message}. What was not moved stays in the dead-letter queue; replay again.";
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            failure = "The replay was cancelled. What was not moved stays in the dead-letter queue; replay again.";
+        }
+
+        WriteReplaySummary(session, tallies, eventId, all, startedAt, failure, json);
+        if (failure is not null)
+        {
+            session.Error.WriteLine($"error: {failure}");
+            return ExitCodes.Failed;
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static void WriteReplaySummary(
+        CliSession session, List<ReplayTally> tallies, string? eventId, bool all, DateTimeOffset startedAt, string? failure, bool json)
+    {
+        var moved = tallies.Sum(t => t.Moved);
+        var skipped = tallies.Sum(t => t.Skipped);
+        if (json)
+        {
+            session.WriteJson(new ReplayDocument(
+                startedAt,
+                eventId,
+                all,
+                moved,
+                skipped,
+                tallies.Select(t => new ReplayTarget(
+                    t.Target, t.ErrorQueue, t.TargetQueue, t.DeadLettersAtStart, t.Examined, t.Moved, t.Skipped, t.MovedDeliveries))
+                    .ToList(),
+                failure));
+            return;
+        }
+
+        var table = new Table()
+            .AddColumn("Target")
+            .AddColumn(new TableColumn("Dead letters at start").RightAligned())
+            .AddColumn(new TableColumn("Examined").RightAligned())
+            .AddColumn(new TableColumn("Moved").RightAligned())
+            .AddColumn(new TableColumn("Left in place").RightAligned());
+        foreach (var t in tallies)
+        {
+            table.AddRow(
+                Formats.Cell(t.Target),
+                Formats.Cell(t.DeadLettersAtStart),
+                Formats.Cell(t.Examined),
+                Formats.Cell(t.Moved),
+                Formats.Cell(t.Skipped));
+        }
+
+        var console = session.Console;
+        console.Write(table);
+        console.WriteLine(
+            $"Moved {Formats.Plural(moved, "dead letter", "dead letters")} back to their target queues for delivery; " +
+            $"left {skipped.ToString(CultureInfo.InvariantCulture)} in place.");
+        if (eventId is not null && moved == 0 && failure is null)
+        {
+            console.WriteLine(
+                $"No dead letter of {eventId} was found (a concurrent replay may hold or have moved it). " +
+                "Run 'dead-letters list' to see what is there.");
+        }
+    }
+
+    private sealed record ListDocument(DateTimeOffset ListedAt, IReadOnlyList<ListTarget> Targets);
+
+    private sealed record ListTarget(
+        string Target, string Queue, bool QueueExists, uint Count, int Listed, IReadOnlyList<ListedDeadLetter> DeadLetters);
+
+    private sealed record ListedDeadLetter(
+        string? MessageId,
+        string? EventId,
+        string? EventType,
+        string? Account,
+        string? DeliveryId,
+        string? Action,
+        string? Reason,
+        int? Status,
+        int? Attempts,
+        bool? Permanent,
+        DateTimeOffset? FailedAt,
+        long? AgeSeconds,
+        DateTimeOffset? ReplayedAt);
+
+    private sealed record ReplayDocument(
+        DateTimeOffset StartedAt,
+        string? Event,
+        bool All,
+        int Moved,
+        int Skipped,
+        IReadOnlyList<ReplayTarget> Targets,
+        string? Error);
+
+    private sealed record ReplayTarget(
+        string Target,
+        string ErrorQueue,
+        string TargetQueue,
+        uint DeadLettersAtStart,
+        int Examined,
+        int Moved,
+        int Skipped,
+        IReadOnlyList<MovedDelivery> MovedDeliveries);
+}

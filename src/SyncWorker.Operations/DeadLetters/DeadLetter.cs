@@ -1,0 +1,100 @@
+using System.Text.Json;
+using RabbitMQ.Client;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Broker;
+
+namespace SyncWorker.Operations.DeadLetters;
+
+/// <summary>
+/// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
+/// the message's transport headers (<see cref="DeliveryHeaders"/>) and its MassTransit JSON envelope; a field that is
+/// missing or unreadable is null, never an error.
+/// </summary>
+internal sealed record DeadLetter(
+    string? MessageId,
+    string? EventId,
+    string? EventType,
+    string? Account,
+    string? DeliveryId,
+    string? Action,
+    string? Reason,
+    int? Status,
+    int? Attempts,
+    bool? Permanent,
+    DateTimeOffset? FailedAt,
+    DateTimeOffset? ReplayedAt)
+{
+    /// <summary>MassTransit's fault time, used when <see cref="DeliveryHeaders.FailedAt"/> is missing.</summary>
+    public const string MassTransitFaultTimestamp = "MT-Fault-Timestamp";
+
+    /// <summary>MassTransit's exception message, used when <see cref="DeliveryHeaders.FailureReason"/> is missing.</summary>
+    public const string MassTransitFaultMessage = "MT-Fault-Message";
+
+    public static DeadLetter Read(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        var headers = properties.Headers;
+        var envelope = Envelope.Read(body);
+        return new DeadLetter(
+            MessageId: properties.MessageId ?? envelope.MessageId,
+            EventId: envelope.EventId,
+            EventType: envelope.EventType,
+            Account: envelope.Account,
+            DeliveryId: envelope.DeliveryId,
+            Action: envelope.Action,
+            Reason: HeaderValues.GetString(headers, DeliveryHeaders.FailureReason)
+                ?? HeaderValues.GetString(headers, MassTransitFaultMessage),
+            Status: HeaderValues.GetInt32(headers, DeliveryHeaders.FailureStatus),
+            Attempts: HeaderValues.GetInt32(headers, DeliveryHeaders.FailureAttempts),
+            Permanent: HeaderValues.GetBoolean(headers, DeliveryHeaders.FailurePermanent),
+            FailedAt: HeaderValues.GetTime(headers, DeliveryHeaders.FailedAt)
+                ?? HeaderValues.GetTime(headers, MassTransitFaultTimestamp),
+            ReplayedAt: HeaderValues.GetTime(headers, DeliveryHeaders.ReplayedAt));
+    }
+
+    /// <summary>
+    /// The fields of MassTransit's camelCase JSON envelope this tool reads:
+    /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", … } } }</c>.
+    /// </summary>
+    private sealed record Envelope(string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account)
+    {
+        private static readonly Envelope Unreadable = new(null, null, null, null, null, null);
+
+        public static Envelope Read(ReadOnlyMemory<byte> body)
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(body);
+                var root = document.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
+                {
+                    return Unreadable;
+                }
+
+                var message = Child(root, "message") ?? root;
+                var stripeEvent = Child(message, "event");
+                return new Envelope(
+                    Text(root, "messageId"),
+                    Text(message, "deliveryId"),
+                    Text(message, "action"),
+                    stripeEvent is { } e ? Text(e, "eventId") : null,
+                    stripeEvent is { } t ? Text(t, "type") : null,
+                    stripeEvent is { } a ? Text(a, "account") : null);
+            }
+            catch (JsonException)
+            {
+                return Unreadable;
+            }
+        }
+
+        private static JsonElement? Child(JsonElement element, string name) =>
+            element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var child) && child.ValueKind == JsonValueKind.Object
+                ? child
+                : null;
+
+        private static string? Text(JsonElement element, string name) =>
+            element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+                ? value.GetString()
+                : null;
+    }
+}

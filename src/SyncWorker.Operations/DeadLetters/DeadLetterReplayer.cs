@@ -1,0 +1,149 @@
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Broker;
+using SyncWorker.Operations.Cli;
+
+namespace SyncWorker.Operations.DeadLetters;
+
+/// <summary>A delivery a replay moved back to its target queue.</summary>
+internal sealed record MovedDelivery(string? MessageId, string? EventId, string? DeliveryId);
+
+/// <summary>How far the replay of one target got; updated as it runs, so a failed replay still reports what it moved.</summary>
+internal sealed class ReplayTally(string target, uint deadLettersAtStart)
+{
+    public string Target { get; } = target;
+
+    public string ErrorQueue => Topology.TargetErrorQueue(Target);
+
+    public string TargetQueue => Topology.TargetQueue(Target);
+
+    /// <summary>The error queue's message count when the replay started: the most it examines.</summary>
+    public uint DeadLettersAtStart { get; } = deadLettersAtStart;
+
+    public int Examined { get; set; }
+
+    public int Moved => MovedDeliveries.Count;
+
+    /// <summary>Examined but left in the error queue because they did not match.</summary>
+    public int Skipped => Examined - Moved;
+
+    public List<MovedDelivery> MovedDeliveries { get; } = [];
+}
+
+/// <summary>
+/// Moves dead letters of one target from <c>syncworker.target.{name}_error</c> back to <c>syncworker.target.{name}</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Each dead letter is moved at most once, even when replays run at the same time.</b> A replay takes each message
+/// with <c>basic.get</c> without acknowledging it, so the broker hands it to exactly one replay (or list) at a time and
+/// no other replay can see it while it is held. The copy is published to the target queue through the default
+/// exchange, mandatory and with publisher confirms; the original is acknowledged (removed) only after the broker
+/// confirmed the copy into the target queue. A copy that is returned or not confirmed makes the replay stop and leaves
+/// the original in the error queue. Messages the replay examines but does not move stay unacknowledged until it ends;
+/// closing its channel then puts them back in their original position. A concurrent replay therefore never sees them
+/// while they are held: it stops early and leaves them for a later run.
+/// </para>
+/// <para>
+/// <b>The remaining window is at-least-once, not exactly-once.</b> If the process dies (or is cancelled) after the
+/// broker confirmed the copy but before the acknowledgement of the original reached it, the broker requeues the
+/// original: the delivery is then in both queues. Both copies carry the same <c>webhook-id</c> (the delivery id), so
+/// the target drops the repeat, as it does for every retry.
+/// </para>
+/// <para>
+/// A replay examines at most the error queue's message count at its start, so a delivery that fails again while the
+/// replay runs (and lands at the end of the error queue) is not replayed in a loop.
+/// </para>
+/// </remarks>
+internal static class DeadLetterReplayer
+{
+    public static async Task ReplayAsync(
+        IConnection connection,
+        ReplayTally tally,
+        Func<DeadLetter, bool> matches,
+        TimeProvider timeProvider,
+        Action<ReplayTally>? progress,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(tally);
+        ArgumentNullException.ThrowIfNull(matches);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        if (tally.DeadLettersAtStart == 0)
+        {
+            return;
+        }
+
+        if (await QueueProbe.ProbeAsync(connection, tally.TargetQueue, cancellationToken) is null)
+        {
+            throw CliException.Failed(
+                $"The queue {tally.TargetQueue} of target '{tally.Target}' does not exist, so nothing was replayed to it. " +
+                "Start the worker (role All or Forwarder) once so it declares its queues, then replay again.");
+        }
+
+        var channel = await connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
+            cancellationToken);
+        try
+        {
+            while (tally.Examined < tally.DeadLettersAtStart)
+            {
+                // Null: the queue is empty, or what is left is held by a concurrent replay or list.
+                if (await channel.BasicGetAsync(tally.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
+                {
+                    break;
+                }
+
+                tally.Examined++;
+                var deadLetter = DeadLetter.Read(message.BasicProperties, message.Body);
+                if (matches(deadLetter))
+                {
+                    await MoveAsync(channel, tally, message, deadLetter, timeProvider.GetUtcNow(), cancellationToken);
+                }
+
+                // A message not moved stays unacknowledged (held) until the channel closes.
+                progress?.Invoke(tally);
+            }
+        }
+        finally
+        {
+            await Channels.CloseAndDisposeAsync(channel);
+        }
+    }
+
+    private static async Task MoveAsync(
+        IChannel channel,
+        ReplayTally tally,
+        BasicGetResult message,
+        DeadLetter deadLetter,
+        DateTimeOffset replayedAt,
+        CancellationToken cancellationToken)
+    {
+        var properties = ReplayHeaders.ForReplay(message.BasicProperties, replayedAt);
+        try
+        {
+            // Completes only when the broker confirmed the copy into the target queue; throws on a return or nack.
+            await channel.BasicPublishAsync(
+                exchange: string.Empty,
+                routingKey: tally.TargetQueue,
+                mandatory: true,
+                basicProperties: properties,
+                body: message.Body.ToArray(),
+                cancellationToken);
+        }
+        catch (PublishException exception)
+        {
+            throw CliException.Failed(
+                $"RabbitMQ {(exception.IsReturn ? "returned" : "did not confirm")} the replayed delivery " +
+                $"{deadLetter.DeliveryId ?? deadLetter.MessageId} for {tally.TargetQueue}; it stays in {tally.ErrorQueue}. " +
+                (exception.IsReturn
+                    ? "No queue took it: check that the target queue exists, then replay again."
+                    : "Check the broker's alarms and logs, then replay again."));
+        }
+
+        // Not cancellable: once the copy is confirmed, removing the original is what keeps the move single.
+        await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None);
+        tally.MovedDeliveries.Add(new MovedDelivery(deadLetter.MessageId, deadLetter.EventId, deadLetter.DeliveryId));
+    }
+}

@@ -1,0 +1,223 @@
+using System.Globalization;
+using System.Text.Json;
+using RabbitMQ.Client;
+using SyncWorker.Contracts;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Operations.Tests;
+
+[TestFixture]
+public sealed class DeadLetterReplayTests
+{
+    private static readonly string[] FailureHeaders =
+    [
+        DeliveryHeaders.FailureReason,
+        DeliveryHeaders.FailureStatus,
+        DeliveryHeaders.FailureAttempts,
+        DeliveryHeaders.FailurePermanent,
+        DeliveryHeaders.FailedAt,
+        DeliveryHeaders.RedeliveryCount,
+        "MT-Reason",
+        "MT-Fault-ExceptionType",
+        "MT-Fault-Message",
+        "MT-Fault-Timestamp",
+        "MT-Fault-StackTrace",
+    ];
+
+    private RabbitMqNode _node = null!;
+    private VirtualHostPool _virtualHosts = null!;
+    private string _vhost = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync()
+    {
+        _node = await RabbitMqNode.LaunchAsync();
+        _virtualHosts = new VirtualHostPool(_node);
+        await _virtualHosts.FillAsync(8);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [SetUp]
+    public async Task CreateVirtualHostAsync() => _vhost = await _virtualHosts.TakeAsync();
+
+    [Test]
+    public async Task Replay_of_an_event_moves_only_its_deliveries_without_failure_headers()
+    {
+        var paid = new DeadLetterSpec("warehouse", "evt_1TARGET");
+        var other = new DeadLetterSpec("warehouse", "evt_1OTHER");
+        var raw = new DeadLetterSpec("warehouse", "evt_1TARGET", Action: "checkout.session.completed");
+        var later = new DeadLetterSpec("warehouse", "evt_1LATER");
+        var dropship = new DeadLetterSpec("dropship", "evt_1TARGET");
+        var dropshipOther = new DeadLetterSpec("dropship", "evt_1OTHER");
+        DeadLetterSpec[] seeded = [paid, other, raw, later, dropship, dropshipOther];
+        await DeadLetterSeed.SeedAsync(_node, _vhost, seeded);
+        var before = DateTimeOffset.UtcNow;
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--event", "evt_1TARGET");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("Moved 3 dead letters back to their target queues for delivery; left 3 in place."));
+
+        var warehouseMoved = await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"));
+        var dropshipMoved = await _node.DrainAsync(_vhost, Topology.TargetQueue("dropship"));
+        Assert.That(warehouseMoved.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { paid.MessageId, raw.MessageId }));
+        Assert.That(dropshipMoved.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { dropship.MessageId }));
+
+        var left = await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"));
+        Assert.That(left.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { other.MessageId, later.MessageId }), "kept, in order");
+        var dropshipLeft = await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("dropship"));
+        Assert.That(dropshipLeft.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { dropshipOther.MessageId }));
+        Assert.That(left[0].BasicProperties.Headers!.ContainsKey(DeliveryHeaders.FailureReason), Is.True, "left untouched");
+
+        var moved = warehouseMoved[0];
+        var headers = moved.BasicProperties.Headers!;
+        Assert.Multiple(() =>
+        {
+            foreach (var name in FailureHeaders)
+            {
+                Assert.That(headers.ContainsKey(name), Is.False, $"{name} is removed");
+            }
+
+            Assert.That(DeadLetterSeed.Text(headers[DeliveryHeaders.FailureHistory]), Is.EqualTo(DeadLetterSpec.History));
+            Assert.That(DeadLetterSeed.Text(headers["MT-Host-MachineName"]), Is.EqualTo("forwarder-1"));
+            Assert.That(DeadLetterSeed.Text(headers["Content-Type"]), Is.EqualTo("application/vnd.masstransit+json"));
+            var replayedAt = DateTimeOffset.Parse(DeadLetterSeed.Text(headers[DeliveryHeaders.ReplayedAt]), CultureInfo.InvariantCulture);
+            Assert.That(replayedAt, Is.InRange(before.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1)));
+            Assert.That(replayedAt.Offset, Is.EqualTo(TimeSpan.Zero));
+            Assert.That(moved.Body.ToArray(), Is.EqualTo(paid.Body()), "same body, byte for byte");
+            Assert.That(moved.BasicProperties.ContentType, Is.EqualTo("application/vnd.masstransit+json"));
+            Assert.That(moved.BasicProperties.DeliveryMode, Is.EqualTo(DeliveryModes.Persistent));
+        });
+
+        using var body = JsonDocument.Parse(moved.Body);
+        Assert.That(body.RootElement.GetProperty("messageId").GetString(), Is.EqualTo(paid.MessageId), "same body");
+        Assert.That(body.RootElement.GetProperty("message").GetProperty("deliveryId").GetString(), Is.EqualTo(paid.DeliveryId));
+    }
+
+    [Test]
+    public async Task Replay_all_of_one_target_moves_every_dead_letter_and_reports_progress()
+    {
+        var warehouse = Enumerable.Range(0, 150).Select(i => new DeadLetterSpec("warehouse", $"evt_1W{i:D4}")).ToList();
+        var dropship = new[] { new DeadLetterSpec("dropship", "evt_1D0001"), new DeadLetterSpec("dropship", "evt_1D0002") };
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [.. warehouse, .. dropship]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--all", "--target", "warehouse");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("warehouse: 100 of 150 examined, 100 moved"));
+        Assert.That(run.Output, Does.Contain("Moved 150 dead letters back to their target queues for delivery; left 0 in place."));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("warehouse")), Is.Zero);
+        var moved = await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"));
+        Assert.That(moved.Select(m => m.BasicProperties.MessageId), Is.EqualTo(warehouse.Select(w => w.MessageId)), "all, in order");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("dropship")), Is.EqualTo(2), "other targets untouched");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetQueue("dropship")), Is.Zero);
+    }
+
+    [Test]
+    public async Task Replay_on_an_interactive_console_shows_a_progress_bar_instead_of_lines()
+    {
+        var seeded = Enumerable.Range(0, 120).Select(i => new DeadLetterSpec("warehouse", $"evt_1P{i:D4}")).ToList();
+        await DeadLetterSeed.SeedAsync(_node, _vhost, seeded);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+
+        var exit = await OperationsCli.RunAsync(
+            ["dead-letters", "replay", "--all"],
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets),
+            CliHarness.Console(output, interactive: true),
+            error,
+            TimeProvider.System,
+            CancellationToken.None);
+
+        Assert.That(exit, Is.Zero, output + error.ToString());
+        Assert.That(output.ToString(), Does.Contain("100%"));
+        Assert.That(output.ToString(), Does.Not.Contain("100 of 120 examined"), "no progress lines");
+        Assert.That(output.ToString(), Does.Contain("Moved 120 dead letters"));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetQueue("warehouse")), Is.EqualTo(120));
+    }
+
+    [Test]
+    public async Task Concurrent_replays_move_each_dead_letter_exactly_once()
+    {
+        const int Count = 500;
+        var seeded = Enumerable.Range(0, Count).Select(i => new DeadLetterSpec("warehouse", $"evt_1C{i:D4}")).ToList();
+        await DeadLetterSeed.SeedAsync(_node, _vhost, seeded);
+        var configuration = CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets);
+
+        var runs = await Task.WhenAll(
+            Task.Run(() => CliHarness.RunAsync(configuration, "dead-letters", "replay", "--all", "--target", "warehouse", "--json")),
+            Task.Run(() => CliHarness.RunAsync(configuration, "dead-letters", "replay", "--all", "--target", "warehouse", "--json")));
+
+        var moved = 0;
+        foreach (var run in runs)
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            using var summary = JsonDocument.Parse(run.Output);
+            moved += summary.RootElement.GetProperty("moved").GetInt32();
+        }
+
+        Assert.That(moved, Is.EqualTo(Count), "the two summaries add up to what was seeded");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("warehouse")), Is.Zero);
+        var delivered = await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"));
+        Assert.That(delivered, Has.Count.EqualTo(Count));
+        Assert.That(
+            delivered.Select(m => m.BasicProperties.MessageId).Distinct().Count(), Is.EqualTo(Count), "no message id twice");
+        Assert.That(
+            delivered.Select(m => m.BasicProperties.MessageId), Is.EquivalentTo(seeded.Select(s => s.MessageId)));
+    }
+
+    [Test]
+    public async Task Replay_json_lists_the_moved_deliveries()
+    {
+        var one = new DeadLetterSpec("warehouse", "evt_1JSON");
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [one, new DeadLetterSpec("warehouse", "evt_1KEEP")]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--event", "evt_1JSON", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var summary = JsonDocument.Parse(run.Output);
+        var root = summary.RootElement;
+        Assert.That(root.GetProperty("event").GetString(), Is.EqualTo("evt_1JSON"));
+        Assert.That(root.GetProperty("moved").GetInt32(), Is.EqualTo(1));
+        Assert.That(root.GetProperty("skipped").GetInt32(), Is.EqualTo(1));
+        Assert.That(root.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        var warehouse = root.GetProperty("targets").EnumerateArray().Single(t => t.GetProperty("target").GetString() == "warehouse");
+        Assert.That(warehouse.GetProperty("deadLettersAtStart").GetInt32(), Is.EqualTo(2));
+        var delivery = warehouse.GetProperty("movedDeliveries").EnumerateArray().Single();
+        Assert.That(delivery.GetProperty("deliveryId").GetString(), Is.EqualTo(one.DeliveryId));
+        Assert.That(delivery.GetProperty("messageId").GetString(), Is.EqualTo(one.MessageId));
+    }
+
+    [Test]
+    public async Task Replay_to_a_target_whose_queue_does_not_exist_fails_and_keeps_the_dead_letters()
+    {
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [new DeadLetterSpec("warehouse", "evt_1LOST")], declareTargetQueues: false);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--all");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain("syncworker.target.warehouse of target 'warehouse' does not exist"));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("warehouse")), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Replay_of_an_event_that_is_not_there_moves_nothing_and_says_so()
+    {
+        var kept = new DeadLetterSpec("warehouse", "evt_1HERE");
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [kept]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--event", "evt_1GONE");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("No dead letter of evt_1GONE was found"));
+        var left = await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"));
+        Assert.That(left.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { kept.MessageId }));
+    }
+}
