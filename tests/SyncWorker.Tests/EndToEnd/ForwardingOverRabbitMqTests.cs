@@ -294,7 +294,7 @@ public sealed class ForwardingOverRabbitMqTests
         await using (var connection = await _node.ConnectAsync(vhost))
         await using (var channel = await connection.CreateChannelAsync())
         {
-            await channel.QueueDeleteAsync(Topology.PausedMarker("wms"));
+            await channel.QueueDeleteAsync(Topology.PausedMarker("wms"), ifUnused: false, ifEmpty: false);
         }
 
         Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 20, TimeSpan.FromSeconds(30)), Is.True, "resumed: everything arrives");
