@@ -35,9 +35,13 @@ public static class Topology
     public static string PausedMarker(string targetName) => "syncworker.paused." + targetName;
 
     /// <summary>
-    /// The delay exchange and queue for one redelivery delay, shared by all targets: a delivery waiting to be retried is
-    /// published there with its target queue as routing key and a per-message expiration; when it expires RabbitMQ
-    /// dead-letters it through the default exchange back to that target queue.
+    /// The delay exchange and queue of one target for one redelivery delay: a delivery waiting to be retried is published
+    /// there with a per-message expiration; when it expires RabbitMQ dead-letters it (default exchange, routing key = the
+    /// target queue) back to <see cref="TargetQueue"/>. One queue per target and delay, so each target's waiting deliveries
+    /// can be counted, and messages of one queue expire in order.
     /// </summary>
-    public static string DelayQueue(long delaySeconds) => $"syncworker.delay.{delaySeconds}s";
+    public static string DelayQueue(string targetName, long delaySeconds) => $"{TargetQueue(targetName)}.delay.{delaySeconds}s";
+
+    /// <summary>Prefix of every delay queue of one target.</summary>
+    public static string DelayQueuePrefix(string targetName) => TargetQueue(targetName) + ".delay.";
 }

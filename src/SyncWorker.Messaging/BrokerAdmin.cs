@@ -25,15 +25,33 @@ public sealed class BrokerAdmin : IAsyncDisposable
 
     /// <summary>
     /// Declares (idempotently) a durable delay queue and its fanout exchange: messages published there with a per-message
-    /// expiration are dead-lettered, when they expire, through the default exchange with their original routing key.
+    /// expiration are dead-lettered, when they expire, through the default exchange to <paramref name="returnQueue"/>.
     /// </summary>
-    public async Task DeclareDelayQueueAsync(string name, CancellationToken cancellationToken)
+    public async Task DeclareDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken)
     {
         await using var channel = await ChannelAsync(cancellationToken);
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            new Dictionary<string, object?> { ["x-dead-letter-exchange"] = "" }, cancellationToken: cancellationToken);
+            new Dictionary<string, object?>
+            {
+                ["x-dead-letter-exchange"] = "",
+                ["x-dead-letter-routing-key"] = returnQueue,
+            }, cancellationToken: cancellationToken);
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Ready messages of a queue, or null when it does not exist.</summary>
+    public async Task<uint?> ReadyCountAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var channel = await ChannelAsync(cancellationToken);
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(name, cancellationToken)).MessageCount;
+        }
+        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 404)
+        {
+            return null;
+        }
     }
 
     /// <summary>True when a queue of that name exists.</summary>

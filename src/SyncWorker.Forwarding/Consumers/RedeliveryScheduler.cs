@@ -12,16 +12,15 @@ namespace SyncWorker.Forwarding.Consumers;
 
 /// <summary>
 /// Durable retries. A delivery that still fails transiently after its in-process retries is published, confirmed, to the
-/// delay queue of its next wait (<see cref="Topology.DelayQueue"/>) with its target queue as routing key and a
-/// per-message expiration; the original is then acknowledged. When the wait is over RabbitMQ dead-letters the message back
-/// to the target queue. The wait is the target's schedule entry with jitter, or longer when the target (<c>Retry-After</c>)
+/// target's delay queue of its next wait (<see cref="Topology.DelayQueue"/>) with a per-message expiration; the original is
+/// then acknowledged. When the wait is over RabbitMQ dead-letters the message back to the target queue. The wait is the target's schedule entry with jitter, or longer when the target (<c>Retry-After</c>)
 /// or its open circuit asks for it. An open circuit does not use up the schedule: the target is unhealthy, not the
 /// delivery, so messages wait (in RabbitMQ) and nothing is dropped. After the last entry the delivery is dead-lettered
 /// with its history.
 /// </summary>
 public sealed partial class RedeliveryScheduler(IServiceProvider services, TimeProvider timeProvider, ILogger<RedeliveryScheduler> logger)
 {
-    private readonly ConcurrentDictionary<long, Task> _declared = new();
+    private readonly ConcurrentDictionary<string, Task> _declared = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Schedules the next redelivery; false when there is none left (or no broker to wait in), so the caller dead-letters.
@@ -54,8 +53,18 @@ public sealed partial class RedeliveryScheduler(IServiceProvider services, TimeP
             wait = asked;
         }
 
-        var queue = Topology.DelayQueue(level);
-        await _declared.GetOrAdd(level, _ => admin.DeclareDelayQueueAsync(queue, CancellationToken.None)).ConfigureAwait(false);
+        var queue = Topology.DelayQueue(route.Name, level);
+        var declaring = _declared.GetOrAdd(queue, name => admin.DeclareDelayQueueAsync(name, route.QueueName, CancellationToken.None));
+        try
+        {
+            await declaring;
+        }
+        catch
+        {
+            // Not cached: the next redelivery declares again (the broker may be back by then).
+            _declared.TryRemove(KeyValuePair.Create(queue, declaring));
+            throw;
+        }
 
         var history = AppendHistory(context, failure);
         var endpoint = await context.GetSendEndpoint(new Uri($"exchange:{queue}?type=fanout&durable=true&autodelete=false"));
@@ -67,7 +76,6 @@ public sealed partial class RedeliveryScheduler(IServiceProvider services, TimeP
             send.Headers.Set(DeliveryHeaders.FailureHistory, history);
             if (send is RabbitMqSendContext rabbit)
             {
-                rabbit.RoutingKey = route.QueueName;
                 rabbit.Mandatory = true;
                 rabbit.BasicProperties.Expiration = Math.Max(1, (long)wait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
             }
