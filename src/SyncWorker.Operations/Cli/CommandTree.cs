@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Operations.Backfill;
 
 namespace SyncWorker.Operations.Cli;
 
@@ -11,13 +13,14 @@ internal static class CommandTree
 
     public const int DefaultListLimit = 1000;
 
-    public static Command Build(CliSession session)
+    public static Command Build(CliSession session, IConfiguration configuration)
     {
-        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters and targets.")
+        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters, targets and backfill.")
         {
             new HelpOption(),
             DeadLetters(session),
             Targets(session),
+            Backfill(session, configuration),
         };
         return root;
     }
@@ -88,6 +91,41 @@ internal static class CommandTree
         list.SetAction((result, ct) => TargetCommands.ListAsync(session, result.GetValue(listJson), ct));
 
         return new Command("targets", "Pause, resume and inspect fulfillment targets.") { pause, resume, list };
+    }
+
+    private static Command Backfill(CliSession session, IConfiguration configuration)
+    {
+        var since = new Option<string>("--since")
+        {
+            Description = "List events created since this time: ISO 8601 (2026-11-20T00:00:00Z) or relative (90m, 36h, 3d). " +
+                "At most 30 days back: Stripe keeps events for 30 days.",
+            Required = true,
+        };
+        var account = new Option<string?>("--account")
+        {
+            Description = "List the events of this installing account (acct_…; sent as Stripe-Account); default: the app's own account.",
+        };
+        var dryRun = new Option<bool>("--dry-run")
+        {
+            Description = "List and count what would be fed, without publishing anything or writing the ledger.",
+        };
+        var json = JsonOption();
+        var backfill = new Command(
+            "backfill",
+            "Feed the events Stripe could not deliver (delivery_success=false) since a time into syncworker.intake, " +
+            "as the receiver would have. Events fed before (the ledger in RabbitMQ) are not fed again.")
+        {
+            since,
+            account,
+            dryRun,
+            json,
+        };
+        backfill.SetAction((result, ct) => BackfillCommand.RunAsync(
+            session,
+            configuration,
+            new BackfillRequest(result.GetRequiredValue(since), result.GetValue(account), result.GetValue(dryRun), result.GetValue(json)),
+            ct));
+        return backfill;
     }
 
     private static Option<string?> TargetOption() => new("--target")

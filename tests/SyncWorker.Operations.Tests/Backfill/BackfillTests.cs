@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Backfill;
+using SyncWorker.Testing;
+using WireMock.RequestBuilders;
+
+namespace SyncWorker.Operations.Tests.Backfill;
+
+/// <summary><c>backfill</c> against a private RabbitMQ node (a fresh virtual host per test) and WireMock as Stripe's API.</summary>
+[TestFixture]
+public sealed class BackfillTests
+{
+    private const string Account = "acct_1Qx7ExampleMrch01";
+
+    /// <summary>A few days after the fixtures' events were created.</summary>
+    private static readonly DateTimeOffset Now = new(2026, 8, 10, 0, 0, 0, TimeSpan.Zero);
+
+    private RabbitMqNode _node = null!;
+    private VirtualHostPool _virtualHosts = null!;
+    private string _vhost = null!;
+    private StripeEventsApi _stripe = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync()
+    {
+        _node = await RabbitMqNode.LaunchAsync();
+        _virtualHosts = new VirtualHostPool(_node);
+        await _virtualHosts.FillAsync(8);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [SetUp]
+    public async Task SetUpAsync()
+    {
+        _vhost = await _virtualHosts.TakeAsync();
+        _stripe = new StripeEventsApi();
+    }
+
+    [TearDown]
+    public void TearDown() => _stripe.Dispose();
+
+    /// <summary>
+    /// Three pages, newest first: permitted events of four types, one the repository's manifest does not permit
+    /// (<c>invoice.paid</c> needs invoice_read) and one element that is not an event.
+    /// </summary>
+    private static ListedObject[][] ThreePages(out ListedObject[] permitted)
+    {
+        var completed = StripeEventsApi.Event("checkout.session.completed.json");
+        var refunded = StripeEventsApi.Event("charge.refunded.json");
+        var invoice = StripeEventsApi.Event("invoice.paid.json");
+        var notAnEvent = StripeEventsApi.NotAnEvent();
+        var customer = StripeEventsApi.Event("customer.created.json");
+        var payment = StripeEventsApi.Event("payment_intent.succeeded.json");
+
+        // Oldest first, by the fixtures' created times: customer, payment intent, session, refund.
+        permitted = [customer, payment, completed, refunded];
+        return [[refunded, completed, invoice], [notAnEvent, payment], [customer]];
+    }
+
+    [Test]
+    public async Task Feeds_the_permitted_events_of_every_page_through_the_intake_queue_once()
+    {
+        var pages = ThreePages(out var permitted);
+        _stripe.ServePages(pages);
+
+        var run = await RunAsync("backfill", "--since", "5d", "--account", Account);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Error, Is.Empty);
+
+        // What was asked of Stripe.
+        var requests = _stripe.Requests;
+        Assert.That(requests, Has.Length.EqualTo(3));
+        var since = Now.AddDays(-5).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        Assert.Multiple(() =>
+        {
+            Assert.That(requests.Select(r => r.Method), Is.All.EqualTo("GET"));
+            Assert.That(requests.Select(r => StripeEventsApi.Query(r, "created[gte]")), Is.All.EqualTo(since));
+            Assert.That(requests.Select(r => StripeEventsApi.Query(r, "delivery_success")), Is.All.EqualTo("false"));
+            Assert.That(requests.Select(r => StripeEventsApi.Query(r, "limit")), Is.All.EqualTo("100"));
+            Assert.That(
+                requests.Select(r => StripeEventsApi.Query(r, "starting_after")),
+                Is.EqualTo(new[] { null, pages[0][^1].Id, pages[1][^1].Id }));
+            Assert.That(requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account")), Is.All.EqualTo(new[] { Account }));
+            Assert.That(
+                requests.Select(r => StripeEventsApi.Header(r, "Authorization")),
+                Is.All.EqualTo(new[] { "Bearer " + StripeEventsApi.ApiKey }));
+        });
+
+        // The summary.
+        Assert.That(run.Output, Does.Contain($"since {BackfillSince.Iso(Now.AddDays(-5))} (account {Account})"));
+        Assert.That(SummaryRow(run.Output, "Listed (Stripe could not deliver)"), Is.EqualTo(6));
+        Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(4));
+        Assert.That(SummaryRow(run.Output, "Already fed (ledger)"), Is.Zero);
+        Assert.That(SummaryRow(run.Output, "Not permitted by the manifest"), Is.EqualTo(1));
+        Assert.That(SummaryRow(run.Output, "Not snapshot events"), Is.EqualTo(1));
+        Assert.That(run.Output, Does.Contain("Not permitted (Stripe would not have sent them to the app either): invoice.paid ×1."));
+        Assert.That(run.Output, Does.Contain("Fed 4 events"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(StripeEventsApi.ApiKey));
+
+        // The intake queue holds exactly the permitted events, oldest first, as the receiver queues them.
+        var intake = await _node.DrainAsync(_vhost, Topology.IntakeQueue);
+        Assert.That(intake.Select(m => m.BasicProperties.MessageId), Is.EqualTo(permitted.Select(e => MessageIds.ForStripeEvent(e.Id).ToString())));
+        Assert.That(intake.Select(m => m.BasicProperties.Persistent), Is.All.True);
+        for (var i = 0; i < intake.Count; i++)
+        {
+            using var envelope = JsonDocument.Parse(intake[i].Body);
+            var message = envelope.RootElement.GetProperty("message");
+            Assert.That(message.GetProperty("eventId").GetString(), Is.EqualTo(permitted[i].Id));
+            Assert.That(message.GetProperty("type").GetString(), Is.EqualTo(permitted[i].Type));
+            Assert.That(message.GetProperty("account").GetString(), Is.EqualTo(Account));
+            Assert.That(message.GetProperty("payload").GetString(), Is.EqualTo(permitted[i].Payload), "the raw event, byte for byte");
+            Assert.That(
+                Encoding.UTF8.GetString((byte[])intake[i].BasicProperties.Headers![MassTransitStripeEventIdHeader]!),
+                Is.EqualTo(permitted[i].Id));
+        }
+
+        // The ledger names each fed event once.
+        var ledger = await _node.DrainAsync(_vhost, BackfillLedger.LedgerQueue);
+        Assert.That(ledger.Select(m => m.BasicProperties.MessageId), Is.EquivalentTo(permitted.Select(e => e.Id)));
+        Assert.That(ledger.Select(m => m.BasicProperties.Persistent), Is.All.True);
+    }
+
+    [Test]
+    public async Task A_second_run_feeds_nothing_and_says_the_events_were_fed_already()
+    {
+        _stripe.ServePages(ThreePages(out var permitted));
+        var first = await RunAsync("backfill", "--since", "5d", "--account", Account);
+        Assert.That(first.ExitCode, Is.Zero, first.ToString());
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(4));
+
+        var second = await RunAsync("backfill", "--since", "5d", "--account", Account, "--json");
+
+        Assert.That(second.ExitCode, Is.Zero, second.ToString());
+        using var summary = JsonDocument.Parse(second.Output);
+        var root = summary.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("listed").GetInt32(), Is.EqualTo(6));
+            Assert.That(root.GetProperty("toFeed").GetInt32(), Is.Zero);
+            Assert.That(root.GetProperty("fed").GetInt32(), Is.Zero);
+            Assert.That(root.GetProperty("alreadyFed").GetInt32(), Is.EqualTo(4));
+            Assert.That(root.GetProperty("notPermitted").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("notSnapshotEvents").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("notPermittedTypes").GetProperty("invoice.paid").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("account").GetString(), Is.EqualTo(Account));
+            Assert.That(root.GetProperty("dryRun").GetBoolean(), Is.False);
+            Assert.That(root.GetProperty("events").GetArrayLength(), Is.Zero);
+            Assert.That(root.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        });
+        Assert.That(second.Error, Does.Contain("4 events in the ledger"), "progress goes to standard error with --json");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(4), "nothing fed twice");
+        Assert.That(await _node.MessageCountAsync(_vhost, BackfillLedger.LedgerQueue), Is.EqualTo(4), "the ledger is read, not consumed");
+
+        // An event listed by a later run (one more delivery failed meanwhile) is fed then; those fed before still are not.
+        var late = StripeEventsApi.Event("account.application.authorized.json");
+        _stripe.Server.Reset();
+        _stripe.ServePages([late, .. Enumerable.Reverse(permitted)]);
+        var third = await RunAsync("backfill", "--since", "5d", "--account", Account, "--json");
+        Assert.That(third.ExitCode, Is.Zero, third.ToString());
+        using var thirdSummary = JsonDocument.Parse(third.Output);
+        Assert.That(thirdSummary.RootElement.GetProperty("fed").GetInt32(), Is.EqualTo(1));
+        Assert.That(thirdSummary.RootElement.GetProperty("alreadyFed").GetInt32(), Is.EqualTo(4));
+        Assert.That(thirdSummary.RootElement.GetProperty("events")[0].GetProperty("id").GetString(), Is.EqualTo(late.Id));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Dry_run_lists_what_would_be_fed_and_publishes_nothing()
+    {
+        _stripe.ServePages(ThreePages(out var permitted));
+
+        var dryRun = await RunAsync("backfill", "--since", "5d", "--dry-run");
+
+        Assert.That(dryRun.ExitCode, Is.Zero, dryRun.ToString());
+        Assert.That(dryRun.Output, Does.Contain("Dry run: would feed 4 events"));
+        Assert.That(SummaryRow(dryRun.Output, "Would be fed"), Is.EqualTo(4));
+        foreach (var evt in permitted)
+        {
+            Assert.That(dryRun.Output, Does.Contain(evt.Id));
+        }
+
+        Assert.That(_stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account")), Is.All.Empty, "no --account: the app's own account");
+        Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False, "the bus never started");
+        Assert.That(await QueueExistsAsync(BackfillLedger.LedgerQueue), Is.False, "the ledger was not written");
+
+        var run = await RunAsync("backfill", "--since", "5d");
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(4), "the dry run left no trace");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task A_second_backfill_while_one_runs_exits_1_without_listing()
+    {
+        _stripe.ServePages(ThreePages(out _));
+        await using var holder = await _node.ConnectAsync(_vhost);
+        await using (var channel = await holder.CreateChannelAsync())
+        {
+            await channel.QueueDeclareAsync(BackfillLedger.LockQueue, durable: false, exclusive: true, autoDelete: true);
+        }
+
+        var run = await RunAsync("backfill", "--since", "5d");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain("Another backfill is running"));
+        Assert.That(_stripe.Requests, Is.Empty);
+        Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False);
+
+        await holder.CloseAsync();
+        var after = await RunAsync("backfill", "--since", "5d");
+        Assert.That(after.ExitCode, Is.Zero, "the lock goes with the holder's connection: " + after);
+    }
+
+    [Test]
+    public async Task Unauthorized_exits_1_naming_Stripe_ApiKey_without_showing_it()
+    {
+        // Stripe's own 401 text echoes (a masked form of) the key; this stand-in echoes all of it.
+        _stripe.ServeError(401, $"Invalid API Key provided: {StripeEventsApi.ApiKey}");
+
+        var run = await RunAsync("backfill", "--since", "5d");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain("401 Unauthorized").And.Contain("Stripe:ApiKey").And.Contain("req_wiremock401"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(StripeEventsApi.ApiKey).And.Not.Contain("Invalid API Key provided"));
+        Assert.That(_stripe.Requests, Has.Length.EqualTo(1), "not retried");
+        Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False);
+    }
+
+    [Test]
+    public async Task Transient_failures_are_retried_and_a_page_that_keeps_failing_feeds_nothing()
+    {
+        var completed = StripeEventsApi.Event("checkout.session.completed.json");
+        _stripe.Server.Given(Request.Create().WithPath(StripeEventsApi.EventsPath).UsingGet())
+            .InScenario("flaky").WillSetStateTo("recovered")
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(503));
+        _stripe.Server.Given(Request.Create().WithPath(StripeEventsApi.EventsPath).UsingGet())
+            .InScenario("flaky").WhenStateIs("recovered")
+            .RespondWith(StripeEventsApi.Json(StripeEventsApi.Page([completed], hasMore: false)));
+
+        var run = await RunAsync("backfill", "--since", "5d");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(_stripe.Requests, Has.Length.EqualTo(2));
+        Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(1));
+
+        _stripe.Server.Reset();
+        _stripe.ServeError(500, "boom");
+        var failing = await RunAsync("backfill", "--since", "5d");
+        Assert.That(failing.ExitCode, Is.EqualTo(1), failing.ToString());
+        Assert.That(failing.Error, Does.Contain($"gave up after {StripeEventListerMaxAttempts} attempts").And.Contain("Nothing was fed"));
+        Assert.That(_stripe.Requests, Has.Length.EqualTo(StripeEventListerMaxAttempts));
+    }
+
+    [Test]
+    public async Task Many_events_show_progress_lines_or_a_progress_bar_on_a_terminal()
+    {
+        var events = Enumerable.Range(0, 120).Select(_ => StripeEventsApi.Event("customer.created.json")).ToArray();
+        _stripe.ServePages(events[..60], events[60..]);
+
+        var lines = await RunAsync("backfill", "--since", "5d", "--dry-run");
+        Assert.That(lines.ExitCode, Is.Zero, lines.ToString());
+        Assert.That(lines.Output, Does.Contain("Listed 120 events so far…"), "a line per 100 listed");
+
+        var fed = await RunAsync("backfill", "--since", "5d");
+        Assert.That(fed.ExitCode, Is.Zero, fed.ToString());
+        Assert.That(fed.Output, Does.Contain("Fed 100 of 120 events"), "a line per 100 fed");
+        Assert.That(fed.Output, Does.Not.Contain("Fed 120 of 120 events"));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(120));
+
+        // On a terminal, a progress bar instead (here: the ledger empties the work, so feed a fresh virtual host).
+        _vhost = await _virtualHosts.TakeAsync();
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await OperationsCli.RunAsync(
+            ["backfill", "--since", "5d"],
+            _stripe.Configuration(_node.AmqpUri(_vhost)),
+            CliHarness.Console(output, interactive: true),
+            error,
+            new FixedTime(Now),
+            CancellationToken.None);
+        Assert.That(exit, Is.Zero, output + "\n" + error);
+        Assert.That(output.ToString(), Does.Contain("Feeding").And.Contain("100%").And.Not.Contain("Fed 100 of 120"));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(120));
+    }
+
+    private const string MassTransitStripeEventIdHeader = Messaging.MassTransitStripeEventPublisher.StripeEventIdHeader;
+
+    private const int StripeEventListerMaxAttempts = StripeEventLister.MaxAttempts;
+
+    private Task<CliRun> RunAsync(params string[] args) =>
+        CliHarness.RunAsync(_stripe.Configuration(_node.AmqpUri(_vhost)), new FixedTime(Now), args);
+
+    private async Task<bool> QueueExistsAsync(string queue)
+    {
+        await using var connection = await _node.ConnectAsync(_vhost);
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            await channel.QueueDeclarePassiveAsync(queue);
+            return true;
+        }
+        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 404)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The count in the summary table's row <paramref name="label"/>.</summary>
+    private static int SummaryRow(string output, string label)
+    {
+        var line = output.Split('\n').Single(l => l.Contains("│ " + label + " ", StringComparison.Ordinal));
+        var cells = line.Split('│', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return int.Parse(cells[^1], CultureInfo.InvariantCulture);
+    }
+}
