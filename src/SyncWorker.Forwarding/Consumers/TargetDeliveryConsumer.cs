@@ -45,16 +45,31 @@ public sealed partial class TargetDeliveryConsumer(
             ["DeliveryId"] = delivery.DeliveryId,
         });
 
+        var targetTag = new KeyValuePair<string, object?>("target", target.Name);
+        SyncWorkerTelemetry.InFlight.Add(1, targetTag);
         try
         {
             await DeliverAsync(context, target);
+            var now = DateTimeOffset.UtcNow;
+            SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "delivered"));
+            SyncWorkerTelemetry.ReceiptToDelivery.Record(Math.Max(0, (now - evt.ReceivedAt).TotalSeconds), targetTag);
+            SyncWorkerTelemetry.CreatedToDelivery.Record(Math.Max(0, (now - evt.Created).TotalSeconds), targetTag);
         }
-        catch (DeliveryFailedException failure) when (!failure.IsPermanent && !context.CancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (!context.CancellationToken.IsCancellationRequested)
         {
-            if (!await redelivery.TryScheduleAsync(context, target, failure))
+            if (exception is DeliveryFailedException { IsPermanent: false } failure && await redelivery.TryScheduleAsync(context, target, failure))
             {
-                throw;
+                SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "retry_scheduled"));
+                return;
             }
+
+            // Goes to the dead-letter queue (the error pipe adds the reason).
+            SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "dead_lettered"));
+            throw;
+        }
+        finally
+        {
+            SyncWorkerTelemetry.InFlight.Add(-1, targetTag);
         }
     }
 

@@ -55,6 +55,7 @@ internal static class DeliveryResilience
             MinimumThroughput = circuit.MinimumThroughput,
             SamplingDuration = TimeSpan.FromSeconds(circuit.SamplingDurationSeconds),
             BreakDuration = TimeSpan.FromSeconds(circuit.BreakDurationSeconds),
+            StateProvider = services.GetService<TargetCircuitStates>()?.For(target.Name),
         });
 
         builder.AddTimeout(new HttpTimeoutStrategyOptions { Timeout = TimeSpan.FromSeconds(target.TimeoutSeconds) });

@@ -10,6 +10,7 @@ namespace SyncWorker.Forwarding.Delivery;
 /// records what the attempt got in the request's <see cref="DeliveryAttempts"/>.
 /// </summary>
 internal sealed class StandardWebhookHandler(
+    string targetName,
     StandardWebhookSigner signer,
     IReadOnlyList<KeyValuePair<string, string>> extraHeaders,
     TimeProvider timeProvider) : DelegatingHandler
@@ -57,14 +58,29 @@ internal sealed class StandardWebhookHandler(
         {
             HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
             attempts.Answered(response);
+            RecordAttempt(((int)response.StatusCode / 100) switch
+            {
+                2 => "2xx",
+                3 => "3xx",
+                4 => "4xx",
+                5 => "5xx",
+                _ => "other",
+            });
             return response;
         }
         catch (Exception exception)
         {
             attempts.Threw(exception);
+            RecordAttempt(exception is OperationCanceledException or TimeoutException ? "timeout" : "network");
             throw;
         }
     }
+
+    private void RecordAttempt(string statusClass) =>
+        SyncWorker.Contracts.SyncWorkerTelemetry.DeliveryAttempts.Add(
+            1,
+            new KeyValuePair<string, object?>("target", targetName),
+            new KeyValuePair<string, object?>("status_class", statusClass));
 
     /// <summary>Sets <paramref name="name"/> to exactly <paramref name="value"/>; false when the name does not belong in <paramref name="headers"/>.</summary>
     private static bool Replace(HttpHeaders headers, string name, string value)

@@ -31,6 +31,7 @@ public static class TargetHttpClientServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(targets);
 
+        services.TryAddSingleton<TargetCircuitStates>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddLogging();
         services.TryAddSingleton(provider =>
@@ -59,6 +60,7 @@ public static class TargetHttpClientServiceCollectionExtensions
                 DeliveryResilience.PipelineName,
                 (pipeline, context) => DeliveryResilience.Configure(pipeline, context.ServiceProvider, target));
             client.AddHttpMessageHandler(provider => new StandardWebhookHandler(
+                target.Name,
                 new StandardWebhookSigner(target.SigningSecret),
                 (target.Headers ?? []).ToArray(),
                 provider.GetRequiredService<TimeProvider>()));

@@ -38,6 +38,8 @@ public static class ForwardingRegistration
         services.AddSingleton<RedeliveryScheduler>();
         services.AddSingleton<TargetEndpointSupervisor>();
         services.AddHostedService(provider => provider.GetRequiredService<TargetEndpointSupervisor>());
+        services.AddSingleton<ForwardingGauges>();
+        services.AddHostedService(provider => provider.GetRequiredService<ForwardingGauges>());
 
         // The HTTP clients need the target list now; invalid targets still fail start through validation above.
         var targets = builder.Configuration.GetSection(FulfillmentOptions.Section).Get<FulfillmentOptions>()?.Targets ?? [];

@@ -25,6 +25,7 @@ public sealed partial class TargetEndpointSupervisor(
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 
     private readonly Dictionary<string, HostReceiveEndpointHandle> _running = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -91,12 +92,29 @@ public sealed partial class TargetEndpointSupervisor(
         }
     }
 
+    /// <summary>True while the target's pause marker exists (as last checked).</summary>
+    public bool IsPaused(string targetName)
+    {
+        lock (_running)
+        {
+            return _paused.Contains(targetName);
+        }
+    }
+
     private async Task ApplyAsync(IReceiveEndpointConnector connector, TargetRoute route, bool paused, CancellationToken cancellationToken)
     {
         HostReceiveEndpointHandle? handle;
         lock (_running)
         {
             _running.TryGetValue(route.Name, out handle);
+            if (paused)
+            {
+                _paused.Add(route.Name);
+            }
+            else
+            {
+                _paused.Remove(route.Name);
+            }
         }
 
         if (!paused && handle is null)

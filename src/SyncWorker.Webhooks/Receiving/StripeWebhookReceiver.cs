@@ -36,6 +36,32 @@ public sealed partial class StripeWebhookReceiver(
     public async Task<IResult> ReceiveAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        var started = timeProvider.GetTimestamp();
+        var result = await ReceiveCoreAsync(context);
+        var outcome = OutcomeOf(result);
+        var tag = new KeyValuePair<string, object?>("outcome", outcome);
+        SyncWorkerTelemetry.WebhooksReceived.Add(1, tag);
+        SyncWorkerTelemetry.WebhookDuration.Record(timeProvider.GetElapsedTime(started).TotalSeconds, tag);
+        return result;
+    }
+
+    private static string OutcomeOf(IResult result) => result switch
+    {
+        Ok<WebhookAccepted> => WebhookOutcomes.Accepted,
+        ProblemHttpResult { ProblemDetails.Extensions: var extensions } when extensions.TryGetValue("code", out var code) => code switch
+        {
+            "body-too-large" => WebhookOutcomes.TooLarge,
+            "not-a-stripe-event" or "invalid-utf8" => WebhookOutcomes.Malformed,
+            "permission-not-granted" or "unknown-event-type" or "unverified-event-type" => WebhookOutcomes.Forbidden,
+            "queue-unavailable" => WebhookOutcomes.BrokerUnavailable,
+            "shutting-down" => WebhookOutcomes.ShuttingDown,
+            _ => WebhookOutcomes.BadSignature, // signature-* and live-event-test-secret
+        },
+        _ => WebhookOutcomes.Malformed,
+    };
+
+    private async Task<IResult> ReceiveCoreAsync(HttpContext context)
+    {
         var request = context.Request;
         if (lifetime.ApplicationStopping.IsCancellationRequested)
         {

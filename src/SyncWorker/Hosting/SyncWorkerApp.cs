@@ -50,8 +50,10 @@ public static class SyncWorkerApp
         }
 
         builder.Services.AddHostedService<StartupReport>();
+        builder.AddSyncWorkerObservability();
 
         var app = builder.Build();
+        app.MapSyncWorkerObservability();
         if (role.Receives())
         {
             app.MapStripeWebhooks();
