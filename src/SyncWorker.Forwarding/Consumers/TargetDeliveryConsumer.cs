@@ -20,6 +20,7 @@ public sealed partial class TargetDeliveryConsumer(
     ITargetSender sender,
     PreparationRetry preparationRetry,
     RedeliveryScheduler redelivery,
+    TargetActivity activity,
     ILogger<TargetDeliveryConsumer> logger) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
@@ -47,6 +48,8 @@ public sealed partial class TargetDeliveryConsumer(
 
         var targetTag = new KeyValuePair<string, object?>("target", target.Name);
         SyncWorkerTelemetry.InFlight.Add(1, targetTag);
+        activity.Started(target.Name);
+        string? failureReason = null;
         try
         {
             await DeliverAsync(context, target);
@@ -57,6 +60,7 @@ public sealed partial class TargetDeliveryConsumer(
         }
         catch (Exception exception) when (!context.CancellationToken.IsCancellationRequested)
         {
+            failureReason = exception is DeliveryFailedException known ? known.Message : exception.GetType().Name;
             if (exception is DeliveryFailedException { IsPermanent: false } failure && await redelivery.TryScheduleAsync(context, target, failure))
             {
                 SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "retry_scheduled"));
@@ -70,6 +74,7 @@ public sealed partial class TargetDeliveryConsumer(
         finally
         {
             SyncWorkerTelemetry.InFlight.Add(-1, targetTag);
+            activity.Ended(target.Name, failureReason);
         }
     }
 

@@ -36,6 +36,7 @@ public static class ForwardingRegistration
         services.AddSingleton<DeadLetterReasonFilter>();
         services.AddSingleton<PreparationRetry>();
         services.AddSingleton<RedeliveryScheduler>();
+        services.AddSingleton<TargetActivity>();
         services.AddSingleton<TargetEndpointSupervisor>();
         services.AddHostedService(provider => provider.GetRequiredService<TargetEndpointSupervisor>());
         services.AddSingleton<ForwardingGauges>();

@@ -27,6 +27,7 @@ public sealed partial class StripeWebhookReceiver(
     IOptions<WebhookOptions> options,
     TimeProvider timeProvider,
     IHostApplicationLifetime lifetime,
+    ReceiverActivity activity,
     ILogger<StripeWebhookReceiver> logger)
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -42,6 +43,7 @@ public sealed partial class StripeWebhookReceiver(
         var tag = new KeyValuePair<string, object?>("outcome", outcome);
         SyncWorkerTelemetry.WebhooksReceived.Add(1, tag);
         SyncWorkerTelemetry.WebhookDuration.Record(timeProvider.GetElapsedTime(started).TotalSeconds, tag);
+        activity.Record(outcome);
         return result;
     }
 

@@ -35,6 +35,7 @@ public static class WebhookServiceCollectionExtensions
                 provider.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton<StripeWebhookReceiver>();
+        services.AddSingleton<ReceiverActivity>();
         services.AddProblemDetails();
         return builder;
     }

@@ -54,6 +54,7 @@ public static class SyncWorkerApp
 
         var app = builder.Build();
         app.MapSyncWorkerObservability();
+        app.MapAdminEndpoints(role);
         if (role.Receives())
         {
             app.MapStripeWebhooks();
