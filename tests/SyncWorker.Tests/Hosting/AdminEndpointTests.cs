@@ -1,0 +1,72 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Tests.Hosting;
+
+/// <summary>The admin status endpoint: off without a token, bearer token required, instance facts in JSON.</summary>
+public sealed class AdminEndpointTests
+{
+    private const string Token = "admin-token-for-tests-0123456789";
+
+    [Test]
+    public async Task Without_a_configured_token_the_endpoint_does_not_exist()
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory" });
+
+        using var response = await worker.Client.GetAsync(new Uri("/admin/status", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
+
+    [TestCase(null)]
+    [TestCase("Bearer wrong-token")]
+    [TestCase("Basic " + Token)]
+    [TestCase("Bearer " + Token + "x")]
+    public async Task A_missing_or_wrong_token_is_401(string? authorization)
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = Token });
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status");
+        if (authorization is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
+        using var response = await worker.Client.SendAsync(request);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task With_the_token_it_reports_the_receiver_outcomes_of_the_last_minutes()
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = Token, ["Worker:Role"] = "Receiver" });
+        using (var accepted = await worker.PostSignedAsync(StripeEvents.WithId("checkout.session.completed.json", StripeEvents.NewEventId())))
+        using (var forbidden = await worker.PostSignedAsync(StripeEvents.Text("invoice.paid.json")))
+        {
+            Assert.That(accepted.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(forbidden.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        using var response = await worker.Client.SendAsync(request);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var outcomes = json.RootElement.GetProperty("receiver").GetProperty("outcomes");
+        Assert.That(outcomes.GetProperty("accepted").GetInt64(), Is.EqualTo(1));
+        Assert.That(outcomes.GetProperty("forbidden").GetInt64(), Is.EqualTo(1));
+        Assert.That(json.RootElement.GetProperty("role").GetString(), Is.EqualTo("Receiver"));
+    }
+
+    [Test]
+    public void A_short_token_stops_the_start()
+    {
+        var failure = Assert.ThrowsAsync<Messaging.MessagingConfigurationException>(
+            () => WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = "short" }));
+
+        Assert.That(failure!.Message, Does.Contain("Admin:Token").And.Not.Contain("short\""));
+    }
+}
