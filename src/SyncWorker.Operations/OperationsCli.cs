@@ -8,15 +8,17 @@ namespace SyncWorker.Operations;
 
 /// <summary>
 /// The operations verbs of the SyncWorker executable, working on RabbitMQ directly:
-/// <c>dead-letters list|replay</c>, <c>targets pause|resume|list</c> and <c>backfill</c> (feeds events Stripe could not
-/// deliver, through the normal path, at most once per event id). See this project's README.md.
+/// <c>dead-letters list|replay</c>, <c>targets pause|resume|list</c>, <c>backfill</c> (feeds events Stripe could not
+/// deliver, through the normal path, at most once per event id) and <c>status</c> (queue depths from RabbitMQ combined
+/// with the workers' <c>GET /admin/status</c>). See this project's README.md.
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 done (including "nothing to do"), 1 the operation failed (broker unreachable, refused, a move not
 /// confirmed; Stripe refused the key, another backfill running), 2 usage error (unknown verb, option or target, missing
 /// argument, <c>--since</c> out of range), 78 configuration missing or invalid
 /// (<c>RabbitMq:Uri</c>, <c>Fulfillment:Targets:N:Name</c>; for <c>backfill</c> also <c>Stripe:ApiKey</c>,
-/// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>). Results go to standard output (tables, or one JSON
+/// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>; for <c>status</c> with workers also <c>Admin:Token</c>). <c>status</c>
+/// exits 1 when a worker refuses the token, and 0 when a worker does not answer (shown as unreachable). Results go to standard output (tables, or one JSON
 /// document with <c>--json</c>); errors go to standard error and never show a password.
 /// <c>dead-letters list</c> removes and reorders nothing; <c>dead-letters replay</c> moves each dead letter at most
 /// once even when replays run concurrently, with an at-least-once window if it dies between the broker's confirm of
@@ -24,9 +26,9 @@ namespace SyncWorker.Operations;
 /// </remarks>
 public static class OperationsCli
 {
-    private static readonly string[] Verbs = ["dead-letters", "targets", "backfill"];
+    private static readonly string[] Verbs = ["dead-letters", "targets", "backfill", "status"];
 
-    /// <summary>True when <paramref name="args"/> starts with a verb this class runs (<c>dead-letters</c>, <c>targets</c> or <c>backfill</c>).</summary>
+    /// <summary>True when <paramref name="args"/> starts with a verb this class runs (<c>dead-letters</c>, <c>targets</c>, <c>backfill</c> or <c>status</c>).</summary>
     public static bool IsVerb(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -34,8 +36,8 @@ public static class OperationsCli
     }
 
     /// <summary>Runs the verb in <paramref name="args"/> and returns the process exit code.</summary>
-    /// <param name="args">The command line, starting with the verb (<c>dead-letters</c>, <c>targets</c> or <c>backfill</c>).</param>
-    /// <param name="configuration">The app's configuration (appsettings and environment): <c>RabbitMq:Uri</c>, <c>Fulfillment:Targets</c>; for <c>backfill</c> also <c>Stripe:*</c> and <c>Manifest:Path</c>.</param>
+    /// <param name="args">The command line, starting with the verb (<c>dead-letters</c>, <c>targets</c>, <c>backfill</c> or <c>status</c>).</param>
+    /// <param name="configuration">The app's configuration (appsettings and environment): <c>RabbitMq:Uri</c>, <c>Fulfillment:Targets</c>; for <c>backfill</c> also <c>Stripe:*</c> and <c>Manifest:Path</c>; for <c>status</c> also <c>Status:Workers</c> and <c>Admin:Token</c>.</param>
     /// <param name="console">Standard output; default: the process's console.</param>
     /// <param name="ct">Stops the verb; a replay stops between messages (see <c>DeadLetterReplayer</c> for what that leaves).</param>
     public static Task<int> RunAsync(string[] args, IConfiguration configuration, IAnsiConsole? console = null, CancellationToken ct = default) =>

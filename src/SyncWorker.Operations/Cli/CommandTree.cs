@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Operations.Backfill;
+using SyncWorker.Operations.Status;
 
 namespace SyncWorker.Operations.Cli;
 
@@ -15,12 +16,13 @@ internal static class CommandTree
 
     public static Command Build(CliSession session, IConfiguration configuration)
     {
-        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters, targets and backfill.")
+        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters, targets, backfill and status.")
         {
             new HelpOption(),
             DeadLetters(session),
             Targets(session),
             Backfill(session, configuration),
+            Status(session, configuration),
         };
         return root;
     }
@@ -126,6 +128,40 @@ internal static class CommandTree
             new BackfillRequest(result.GetRequiredValue(since), result.GetValue(account), result.GetValue(dryRun), result.GetValue(json)),
             ct));
         return backfill;
+    }
+
+    private static Command Status(CliSession session, IConfiguration configuration)
+    {
+        var json = new Option<bool>("--json")
+        {
+            Description = "Write one JSON document to standard output instead of tables (with --watch: one per line, JSON Lines).",
+        };
+        var watch = new Option<bool>("--watch") { Description = "Refresh every interval until Ctrl+C." };
+        var interval = new Option<string?>("--interval")
+        {
+            Description = $"How often --watch refreshes: 5s, 1.5s, 2m, 1500ms (default {WatchInterval.Default.TotalSeconds:0}s; 1s to 1h).",
+        };
+        var workers = new Option<string[]>("--worker")
+        {
+            Description = "A worker's base URL (http://10.0.0.5:8080) to ask GET /admin/status with Admin:Token; repeatable. " +
+                "Default: Status:Workers:N of the configuration.",
+        };
+        var status = new Command(
+            "status",
+            "Show each target (mode, paused, circuit, ready, in flight, retry-waiting, dead letters, consumers, last success " +
+            "and failure) and the receiver's accepted and refused webhooks, from RabbitMQ and the workers' /admin/status.")
+        {
+            json,
+            watch,
+            interval,
+            workers,
+        };
+        status.SetAction((result, ct) => StatusCommand.RunAsync(
+            session,
+            configuration,
+            new StatusRequest(result.GetValue(json), result.GetValue(watch), result.GetValue(interval), result.GetValue(workers) ?? []),
+            ct));
+        return status;
     }
 
     private static Option<string?> TargetOption() => new("--target")

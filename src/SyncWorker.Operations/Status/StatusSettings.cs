@@ -1,0 +1,161 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Cli;
+
+namespace SyncWorker.Operations.Status;
+
+/// <summary>One configured target as <c>status</c> needs it: its name, what the worker's configuration says of it, and the
+/// delays of its redelivery schedule (which name its delay queues).</summary>
+/// <param name="Name"><c>Fulfillment:Targets:N:Name</c>.</param>
+/// <param name="Mode"><c>Fulfillment:Targets:N:Mode</c> (<c>live</c> or <c>test</c>); null when not set.</param>
+/// <param name="Format"><c>Fulfillment:Targets:N:Format</c>; <c>order</c> when not set, as the worker defaults it.</param>
+/// <param name="DelaysSeconds">The distinct delays, rounded to whole seconds as the forwarder names the delay queues
+/// (<see cref="Topology.DelayQueue"/>).</param>
+internal sealed record StatusTarget(string Name, string? Mode, string Format, IReadOnlyList<long> DelaysSeconds);
+
+/// <summary>
+/// The configuration <c>status</c> reads: the targets (with their redelivery schedules), the worker base URLs
+/// (<c>--worker</c>, else <c>Status:Workers:N</c>) and the bearer token of their admin endpoint (<c>Admin:Token</c>).
+/// </summary>
+/// <remarks>Not a record, so that no generated <c>ToString</c> can print the token.</remarks>
+internal sealed class StatusSettings
+{
+    /// <summary>The configuration section listing worker base URLs: <c>Status:Workers:0</c>, <c>Status:Workers:1</c>, …</summary>
+    public const string WorkersSection = "Status:Workers";
+
+    /// <summary>The configuration key of the admin endpoints' bearer token, the same key the worker reads.</summary>
+    public const string TokenKey = "Admin:Token";
+
+    /// <summary>
+    /// The forwarder's default redelivery schedule, when <c>Fulfillment:Targets:N:Redelivery:DelaysSeconds</c> is not set.
+    /// A copy of <c>SyncWorker.Forwarding.Targets.TargetRedeliveryOptions.DefaultDelaysSeconds</c> (this project does not
+    /// reference the forward stage): change both together.
+    /// </summary>
+    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
+
+    /// <summary>The worker's default <c>Format</c> (<c>TargetOptions.OrderFormat</c>).</summary>
+    public const string DefaultFormat = "order";
+
+    private readonly string? _token;
+
+    private StatusSettings(IReadOnlyList<StatusTarget> targets, IReadOnlyList<Uri> workers, string? token)
+    {
+        Targets = targets;
+        Workers = workers;
+        _token = token;
+    }
+
+    public IReadOnlyList<StatusTarget> Targets { get; }
+
+    /// <summary>Worker base URLs, each ending in <c>/</c>, without duplicates; empty when none is configured.</summary>
+    public IReadOnlyList<Uri> Workers { get; }
+
+    /// <summary>The token (set whenever <see cref="Workers"/> is not empty). Never printed.</summary>
+    public string Token => _token ?? throw new InvalidOperationException($"{TokenKey} is not set.");
+
+    /// <summary>
+    /// Reads and checks the settings: a malformed <c>--worker</c> is a usage error (exit 2); missing targets, a malformed
+    /// <c>Status:Workers:N</c> or delay, or workers without <c>Admin:Token</c> a configuration error (exit 78).
+    /// </summary>
+    public static StatusSettings Read(CliSession session, IConfiguration configuration, IReadOnlyList<string> workerOptions)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(workerOptions);
+
+        var workers = workerOptions.Count > 0
+            ? workerOptions.Select(text => ParseWorker(text, "--worker", CliException.Usage)).ToList()
+            : configuration.GetSection(WorkersSection).GetChildren()
+                .Where(child => !string.IsNullOrWhiteSpace(child.Value))
+                .Select(child => ParseWorker(child.Value!, $"{WorkersSection}:{child.Key}", CliException.Configuration))
+                .ToList();
+        workers = workers.Distinct().ToList();
+
+        var names = session.ConfiguredTargets();
+        var sections = configuration.GetSection(CliSession.TargetsSection).GetChildren().ToList();
+        var targets = names.Select(name => ReadTarget(name, sections.First(s => string.Equals(s["Name"]?.Trim(), name, StringComparison.Ordinal))))
+            .ToList();
+
+        string? token = null;
+        if (workers.Count > 0)
+        {
+            token = configuration[TokenKey];
+            if (string.IsNullOrEmpty(token))
+            {
+                throw CliException.Configuration(
+                    $"{TokenKey} is not set. status asks each worker's GET /admin/status with it as a bearer token: set {TokenKey} " +
+                    "(environment variable Admin__Token) to the same value the workers run with.");
+            }
+
+            if (token.Any(c => c <= ' ' || c > '~'))
+            {
+                throw CliException.Configuration(
+                    $"{TokenKey} holds spaces, control or non-ASCII characters, which an HTTP Authorization header cannot carry: " +
+                    "use a random printable value such as the output of `openssl rand -base64 32`, on the workers and here.");
+            }
+        }
+
+        return new StatusSettings(targets, workers, token);
+    }
+
+    /// <summary>A worker's URL as shown: scheme, host, port and path, never user info.</summary>
+    public static string Display(Uri worker)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        return worker.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped).TrimEnd('/');
+    }
+
+    private static StatusTarget ReadTarget(string name, IConfigurationSection section)
+    {
+        var delays = section.GetSection("Redelivery:DelaysSeconds");
+        var entries = delays.GetChildren().Where(child => child.Value is not null).ToList();
+        IEnumerable<double> seconds = DefaultDelaysSeconds;
+        if (entries.Count > 0)
+        {
+            seconds = entries.Select(entry =>
+                double.TryParse(entry.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
+                    ? value
+                    : throw CliException.Configuration(
+                        $"{delays.Path}:{entry.Key} is '{entry.Value}', not a number of seconds. Fix it as the worker needs it too."));
+        }
+
+        return new StatusTarget(
+            name,
+            NullIfEmpty(section["Mode"]),
+            NullIfEmpty(section["Format"]) ?? DefaultFormat,
+            seconds.Select(value => (long)Math.Round(value)).Distinct().ToList());
+    }
+
+    private static Uri ParseWorker(string text, string source, Func<string, CliException> problem)
+    {
+        var trimmed = text.Trim();
+        if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || !string.IsNullOrEmpty(uri.Query)
+            || !string.IsNullOrEmpty(uri.Fragment))
+        {
+            throw problem(
+                $"{source} takes a worker's base URL such as http://10.0.0.5:8080 (http or https, no query); " +
+                $"'{Redact(trimmed)}' is not one.");
+        }
+
+        var builder = new UriBuilder(uri) { UserName = string.Empty, Password = string.Empty };
+        if (!builder.Path.EndsWith('/'))
+        {
+            builder.Path += "/";
+        }
+
+        return builder.Uri;
+    }
+
+    /// <summary>Text as shown in a message: anything before an <c>@</c> of the authority is dropped (it could be a password).</summary>
+    private static string Redact(string text)
+    {
+        var at = text.IndexOf('@', StringComparison.Ordinal);
+        var schemeEnd = text.IndexOf("://", StringComparison.Ordinal);
+        return at > 0 && schemeEnd >= 0 && at > schemeEnd ? text[..(schemeEnd + 3)] + "***" + text[at..] : text;
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}

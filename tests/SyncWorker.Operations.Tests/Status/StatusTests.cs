@@ -1,0 +1,336 @@
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using SyncWorker.Contracts;
+using SyncWorker.Operations.Targets;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Operations.Tests.Status;
+
+/// <summary>
+/// <c>status</c> against a private RabbitMQ node (a fresh virtual host per test) seeded with queues, messages, a consumer
+/// and a pause marker, and fake workers answering <c>GET /admin/status</c>.
+/// </summary>
+[TestFixture]
+public sealed class StatusTests
+{
+    private const string Token = "status-token-0123456789abcdefABCDEF";
+
+    /// <summary>The workers' clocks and the CLI's: ages in the table are relative to this.</summary>
+    private static readonly DateTimeOffset Now = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+
+    private const string WarehouseFailure = "Delivering order cs_live_a1 (order.paid) to target 'warehouse' failed after 5 attempts; last: 503 Service Unavailable.";
+
+    private RabbitMqNode _node = null!;
+    private VirtualHostPool _virtualHosts = null!;
+    private string _vhost = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync()
+    {
+        _node = await RabbitMqNode.LaunchAsync();
+        _virtualHosts = new VirtualHostPool(_node);
+        await _virtualHosts.FillAsync(10);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [SetUp]
+    public async Task CreateVirtualHostAsync() => _vhost = await _virtualHosts.TakeAsync();
+
+    [Test]
+    public async Task Json_combines_broker_depths_with_the_instances_and_is_the_only_thing_on_stdout()
+    {
+        await using var broker = await SeedBrokerAsync();
+        await using var a = await FakeWorker.StartAsync(Token, InstanceA());
+        await using var b = await FakeWorker.StartAsync(Token, InstanceB());
+        var configuration = Configuration(Token, a.Url, b.Url, "http://127.0.0.1:1");
+
+        var run = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        var root = document.RootElement;
+        var targets = root.GetProperty("targets").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
+        Assert.That(targets.Keys, Is.EqualTo(new[] { "warehouse", "dropship", "archive" }));
+
+        var warehouse = targets["warehouse"];
+        Assert.Multiple(() =>
+        {
+            Assert.That(warehouse.GetProperty("mode").GetString(), Is.EqualTo("live"));
+            Assert.That(warehouse.GetProperty("format").GetString(), Is.EqualTo("order"), "the worker's default");
+            Assert.That(warehouse.GetProperty("paused").GetBoolean(), Is.False);
+            Assert.That(warehouse.GetProperty("ready").GetInt32(), Is.EqualTo(6));
+            Assert.That(warehouse.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(3), "delay.5s (2) + delay.60s (1), 60 and 60.4 are one queue");
+            Assert.That(warehouse.GetProperty("deadLetters").GetInt32(), Is.EqualTo(2));
+            Assert.That(warehouse.GetProperty("consumers").GetInt32(), Is.Zero);
+            Assert.That(warehouse.GetProperty("circuit").GetString(), Is.EqualTo("Open"), "one instance open: open");
+            Assert.That(warehouse.GetProperty("circuitsDiffer").GetBoolean(), Is.True);
+            Assert.That(warehouse.GetProperty("circuitByInstance").GetProperty("host-a/101").GetString(), Is.EqualTo("Closed"));
+            Assert.That(warehouse.GetProperty("circuitByInstance").GetProperty("host-b/202").GetString(), Is.EqualTo("Open"));
+            Assert.That(warehouse.GetProperty("inFlight").GetInt64(), Is.EqualTo(5));
+            Assert.That(warehouse.GetProperty("consumingInstances").GetInt32(), Is.EqualTo(2));
+            Assert.That(warehouse.GetProperty("lastSuccessAt").GetDateTimeOffset(), Is.EqualTo(Now.AddMinutes(-5)), "the later of the two");
+            Assert.That(warehouse.GetProperty("lastFailureAt").GetDateTimeOffset(), Is.EqualTo(Now.AddMinutes(-2)));
+            Assert.That(warehouse.GetProperty("lastFailureReason").GetString(), Is.EqualTo(WarehouseFailure), "the latest failure's reason");
+            Assert.That(warehouse.GetProperty("lastFailureInstance").GetString(), Is.EqualTo("host-b/202"));
+
+            var dropship = targets["dropship"];
+            Assert.That(dropship.GetProperty("paused").GetBoolean(), Is.True);
+            Assert.That(dropship.GetProperty("ready").GetInt32(), Is.Zero);
+            Assert.That(dropship.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(5), "default schedule: delay.300s (4) + delay.36000s (1)");
+            Assert.That(dropship.GetProperty("circuit").GetString(), Is.EqualTo("Closed"));
+            Assert.That(dropship.GetProperty("circuitsDiffer").GetBoolean(), Is.False);
+            Assert.That(dropship.GetProperty("lastFailureAt").ValueKind, Is.EqualTo(JsonValueKind.Null));
+
+            var archive = targets["archive"];
+            Assert.That(archive.GetProperty("format").GetString(), Is.EqualTo("event"));
+            Assert.That(archive.GetProperty("consumers").GetInt32(), Is.EqualTo(1));
+            Assert.That(archive.GetProperty("deadLetters").GetInt32(), Is.Zero);
+            Assert.That(archive.GetProperty("retryWaiting").GetInt64(), Is.Zero);
+
+            Assert.That(root.GetProperty("intake").GetProperty("ready").GetInt32(), Is.EqualTo(4));
+            var receiver = root.GetProperty("receiver");
+            Assert.That(receiver.GetProperty("windowMinutes").GetInt32(), Is.EqualTo(15));
+            Assert.That(receiver.GetProperty("instances").GetInt32(), Is.EqualTo(2));
+            Assert.That(receiver.GetProperty("accepted").GetInt64(), Is.EqualTo(8));
+            Assert.That(receiver.GetProperty("refused").GetInt64(), Is.EqualTo(5));
+            Assert.That(receiver.GetProperty("outcomes").GetProperty("bad_signature").GetInt64(), Is.EqualTo(2));
+            Assert.That(receiver.GetProperty("outcomes").GetProperty("forbidden").GetInt64(), Is.EqualTo(1));
+            Assert.That(receiver.GetProperty("outcomes").GetProperty("broker_unavailable").GetInt64(), Is.EqualTo(2));
+
+            var workers = root.GetProperty("workers").EnumerateArray().Select(w => w.GetProperty("state").GetString()).ToList();
+            Assert.That(workers, Is.EqualTo(new[] { "ok", "ok", "unreachable" }));
+        });
+
+        Assert.That(run.Error, Does.Contain("warning: Worker http://127.0.0.1:1 is unreachable"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(Token));
+        Assert.That(a.Requests, Is.EqualTo(1));
+        Assert.That(b.Requests, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Table_shows_targets_receiver_and_workers_with_an_unreachable_row()
+    {
+        await using var broker = await SeedBrokerAsync();
+        await using var a = await FakeWorker.StartAsync(Token, InstanceA());
+        await using var b = await FakeWorker.StartAsync(Token, InstanceB());
+        var configuration = Configuration(Token);
+
+        var run = await CliHarness.RunAsync(
+            configuration, new FixedTime(Now), "status", "--worker", a.Url, "--worker", b.Url, "--worker", "http://127.0.0.1:1");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        var lines = run.Output.Split('\n');
+        Assert.That(
+            Row(lines, "warehouse"),
+            Does.Match(
+                @"warehouse\s*│\s*live\s*│\s*no\s*│\s*Open \(host-a/101: Closed, host-b/202: Open\)\s*│\s*6\s*│\s*5\s*│\s*3\s*│\s*2\s*│" +
+                @"\s*0 \(2 of 2 instances consuming\)\s*│\s*2026-11-26 11:55:00Z \(5m 0s ago\)\s*│" +
+                @"\s*2026-11-26 11:58:00Z \(2m 0s ago\): Delivering order cs_live_a1 \(order\.paid\) to target 'warehouse' failed"));
+        Assert.That(Row(lines, "dropship"), Does.Match(@"dropship\s*│\s*test\s*│\s*paused\s*│\s*Closed\s*│\s*0\s*│\s*0\s*│\s*5\s*│\s*0\s*│"));
+        Assert.That(Row(lines, "archive"), Does.Match(@"archive\s*│\s*live\s*│\s*no\s*│\s*Closed\s*│\s*0\s*│\s*0\s*│\s*0\s*│\s*0\s*│\s*1 \(2 of 2"));
+        Assert.That(Row(lines, "Accepted"), Does.Match(@"Accepted\s*│\s*8\s*│"));
+        Assert.That(Row(lines, "Refused"), Does.Match(@"Refused\s*│\s*5 \(bad_signature 2, broker_unavailable 2, forbidden 1\)\s*│"));
+        Assert.That(Row(lines, "Intake ready"), Does.Match(@"Intake ready\s*│\s*4\s*│"));
+        Assert.That(Row(lines, "http://127.0.0.1:1 "), Does.Contain("unreachable"));
+        Assert.That(Row(lines, a.Url + " "), Does.Match(@"│\s*ok\s*│\s*host-a/101\s*│\s*All\s*│"));
+        Assert.That(run.Output, Does.Contain("warning: Worker http://127.0.0.1:1 is unreachable"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(Token));
+    }
+
+    [Test]
+    public async Task A_refused_token_exits_1_and_never_prints_a_token()
+    {
+        const string workersToken = "the-workers-real-token-abcdefghijkl";
+        await using var broker = await SeedBrokerAsync();
+        await using var a = await FakeWorker.StartAsync(workersToken, InstanceA());
+
+        var table = await CliHarness.RunAsync(Configuration(Token), new FixedTime(Now), "status", "--worker", a.Url);
+        var json = await CliHarness.RunAsync(Configuration(Token), new FixedTime(Now), "status", "--worker", a.Url, "--json");
+
+        Assert.That(a.Refused, Is.EqualTo(2));
+        Assert.That(a.Requests, Is.Zero);
+        Assert.That(table.ExitCode, Is.EqualTo(1), table.ToString());
+        Assert.That(table.Error, Does.Contain($"error: the worker at {a.Url} refused the bearer token (401): Admin:Token here differs"));
+        Assert.That(Row(table.Output.Split('\n'), a.Url + " "), Does.Contain("token refused"));
+        Assert.That(Row(table.Output.Split('\n'), "warehouse"), Does.Match(@"warehouse\s*│\s*live\s*│\s*no\s*│\s*-\s*│\s*6\s*│"), "broker numbers still shown");
+        Assert.That(json.ExitCode, Is.EqualTo(1), json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        Assert.That(document.RootElement.GetProperty("workers")[0].GetProperty("state").GetString(), Is.EqualTo("unauthorized"));
+        foreach (var run in new[] { table, json })
+        {
+            Assert.That(run.Output + run.Error, Does.Not.Contain(Token).And.Not.Contain(workersToken));
+        }
+    }
+
+    [Test]
+    public async Task Without_workers_it_shows_broker_numbers_and_says_how_to_add_workers()
+    {
+        await using var broker = await SeedBrokerAsync();
+        var configuration = Configuration(token: null);
+
+        var table = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status");
+        var json = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status", "--json");
+
+        Assert.That(table.ExitCode, Is.Zero, table.ToString());
+        Assert.That(Row(table.Output.Split('\n'), "warehouse"), Does.Match(@"warehouse\s*│\s*live\s*│\s*no\s*│\s*-\s*│\s*6\s*│\s*-\s*│\s*3\s*│\s*2\s*│\s*0\s*│"));
+        Assert.That(Row(table.Output.Split('\n'), "dropship"), Does.Contain("paused"));
+        Assert.That(table.Output, Does.Contain("No workers configured").And.Contain("--worker http://HOST:PORT").And.Contain("Status:Workers:0"));
+        Assert.That(table.Output, Does.Contain("(no workers configured)"));
+
+        Assert.That(json.ExitCode, Is.Zero, json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        Assert.That(document.RootElement.GetProperty("receiver").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(document.RootElement.GetProperty("workers").GetArrayLength(), Is.Zero);
+        Assert.That(document.RootElement.GetProperty("targets")[0].GetProperty("retryWaiting").GetInt64(), Is.EqualTo(3));
+        Assert.That(json.Error, Does.Contain("No workers configured"));
+    }
+
+    [Test]
+    public async Task Watch_json_writes_one_document_per_line_until_cancelled()
+    {
+        await using var broker = await SeedBrokerAsync();
+        await using var a = await FakeWorker.StartAsync(Token, InstanceA());
+        var configuration = Configuration(Token, a.Url);
+
+        var run = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(2.5), interactive: false, "status", "--watch", "--json", "--interval", "1s");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.GreaterThanOrEqualTo(2), run.ToString());
+        foreach (var line in lines)
+        {
+            using var document = JsonDocument.Parse(line);
+            Assert.That(document.RootElement.GetProperty("targets")[0].GetProperty("ready").GetInt32(), Is.EqualTo(6));
+        }
+
+        Assert.That(a.Requests, Is.EqualTo(lines.Length));
+        Assert.That(run.Error, Does.Not.Contain("error"));
+    }
+
+    [Test]
+    public async Task Watch_prints_a_new_table_each_interval_or_refreshes_a_live_display()
+    {
+        await using var broker = await SeedBrokerAsync();
+        var configuration = Configuration(token: null);
+
+        var plain = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(2.5), interactive: false, "status", "--watch", "--interval", "1s");
+        var live = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(1.5), interactive: true, "status", "--watch", "--interval", "1s");
+
+        Assert.That(plain.ExitCode, Is.Zero, plain.ToString());
+        Assert.That(plain.Output.Split("SyncWorker status at").Length - 1, Is.GreaterThanOrEqualTo(2), plain.ToString());
+        Assert.That(live.ExitCode, Is.Zero, live.ToString());
+        Assert.That(live.Output, Does.Contain("warehouse").And.Contain("Retry-waiting"));
+    }
+
+    private static string Row(string[] lines, string start) =>
+        lines.FirstOrDefault(line => line.TrimStart('│', ' ').StartsWith(start, StringComparison.Ordinal))
+        ?? throw new AssertionException($"No line starts with '{start}':\n{string.Join('\n', lines)}");
+
+    private static async Task<CliRun> RunUntilCancelledAsync(IConfiguration configuration, TimeSpan after, bool interactive, params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        using var cancel = new CancellationTokenSource(after);
+        var exit = await OperationsCli.RunAsync(
+            args, configuration, CliHarness.Console(output, interactive), error, TimeProvider.System, cancel.Token);
+        return new CliRun(exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>
+    /// Three targets: <c>warehouse</c> (live; delays 5, 60, 60.4 and 120 s: queues delay.5s, delay.60s, delay.120s),
+    /// <c>dropship</c> (test; default schedule) and <c>archive</c> (live, event format); workers from <paramref name="workers"/>.
+    /// </summary>
+    private IConfiguration Configuration(string? token, params string[] workers)
+    {
+        var values = new Dictionary<string, string?>
+        {
+            ["RabbitMq:Uri"] = _node.AmqpUri(_vhost).ToString(),
+            ["Fulfillment:Targets:0:Name"] = "warehouse",
+            ["Fulfillment:Targets:0:Mode"] = "live",
+            ["Fulfillment:Targets:0:Redelivery:DelaysSeconds:0"] = "5",
+            ["Fulfillment:Targets:0:Redelivery:DelaysSeconds:1"] = "60",
+            ["Fulfillment:Targets:0:Redelivery:DelaysSeconds:2"] = "60.4",
+            ["Fulfillment:Targets:0:Redelivery:DelaysSeconds:3"] = "120",
+            ["Fulfillment:Targets:1:Name"] = "dropship",
+            ["Fulfillment:Targets:1:Mode"] = "test",
+            ["Fulfillment:Targets:2:Name"] = "archive",
+            ["Fulfillment:Targets:2:Mode"] = "live",
+            ["Fulfillment:Targets:2:Format"] = "event",
+            ["Admin:Token"] = token,
+        };
+        for (var i = 0; i < workers.Length; i++)
+        {
+            values[$"Status:Workers:{i}"] = workers[i];
+        }
+
+        return new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+    }
+
+    /// <summary>
+    /// The broker as the worker leaves it: intake 4 ready; warehouse 6 ready, 2 + 1 waiting in delay.5s and delay.60s
+    /// (delay.120s not declared), 2 dead letters; dropship paused, empty, 4 + 1 waiting in delay.300s and delay.36000s;
+    /// archive with one consumer (the returned connection holds it). Dispose the result to drop the consumer.
+    /// </summary>
+    private async Task<IConnection> SeedBrokerAsync()
+    {
+        await using (var connection = await _node.ConnectAsync(_vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await PublishAsync(channel, Topology.IntakeQueue, 4);
+            await PublishAsync(channel, Topology.TargetQueue("warehouse"), 6);
+            await PublishAsync(channel, Topology.DelayQueue("warehouse", 5), 2);
+            await PublishAsync(channel, Topology.DelayQueue("warehouse", 60), 1);
+            await PublishAsync(channel, Topology.TargetErrorQueue("warehouse"), 2);
+            await PublishAsync(channel, Topology.TargetQueue("dropship"), 0);
+            await PublishAsync(channel, Topology.TargetErrorQueue("dropship"), 0);
+            await PublishAsync(channel, Topology.DelayQueue("dropship", 300), 4);
+            await PublishAsync(channel, Topology.DelayQueue("dropship", 36000), 1);
+            await PublishAsync(channel, Topology.TargetQueue("archive"), 0);
+            Assert.That(await TargetControl.PauseAsync(connection, "dropship", CancellationToken.None), Is.EqualTo(PauseChange.Changed));
+        }
+
+        var consumerConnection = await _node.ConnectAsync(_vhost);
+        var consumerChannel = await consumerConnection.CreateChannelAsync();
+        await consumerChannel.BasicConsumeAsync(Topology.TargetQueue("archive"), autoAck: false, new AsyncEventingBasicConsumer(consumerChannel));
+        return consumerConnection;
+    }
+
+    private static async Task PublishAsync(IChannel channel, string queue, int count)
+    {
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        for (var i = 0; i < count; i++)
+        {
+            await channel.BasicPublishAsync(string.Empty, queue, new ReadOnlyMemory<byte>([1, 2, 3]));
+        }
+    }
+
+    /// <summary>A receiver and forwarder: warehouse closed, 1 in flight, older success and failure.</summary>
+    private static InstanceStatus InstanceA() => new(
+        "host-a/101",
+        "All",
+        Now.AddHours(-3),
+        Now,
+        new ReceiverStatus(15, new Dictionary<string, long> { ["accepted"] = 5, ["bad_signature"] = 2 }),
+        [
+            new TargetInstanceStatus("warehouse", "live", "order", true, false, "Closed", 1, Now.AddMinutes(-10), Now.AddMinutes(-20), "an older failure"),
+            new TargetInstanceStatus("dropship", "test", "order", false, true, "Closed", 0, null, null, null),
+            new TargetInstanceStatus("archive", "live", "event", true, false, "Closed", 0, null, null, null),
+        ]);
+
+    /// <summary>Another: warehouse open, 4 in flight, the latest success and failure.</summary>
+    private static InstanceStatus InstanceB() => new(
+        "host-b/202",
+        "All",
+        Now.AddHours(-1),
+        Now,
+        new ReceiverStatus(15, new Dictionary<string, long> { ["accepted"] = 3, ["forbidden"] = 1, ["broker_unavailable"] = 2 }),
+        [
+            new TargetInstanceStatus("warehouse", "live", "order", true, false, "Open", 4, Now.AddMinutes(-5), Now.AddMinutes(-2), WarehouseFailure),
+            new TargetInstanceStatus("dropship", "test", "order", false, true, "Closed", 0, null, null, null),
+            new TargetInstanceStatus("archive", "live", "event", true, false, "Closed", 0, null, null, null),
+        ]);
+}
