@@ -50,6 +50,17 @@ public sealed partial class TargetEndpointSupervisor(
             }
         }
 
+        // The host does not wait for the bus (it may be waiting for the broker); endpoints connected before the bus has
+        // started may never start, so wait until it is up.
+        try
+        {
+            await services.GetRequiredService<IBusControl>().WaitForHealthStatus(BusHealthStatus.Healthy, stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
         var connector = services.GetRequiredService<IReceiveEndpointConnector>();
         var admin = services.GetService<BrokerAdmin>();
         while (!stoppingToken.IsCancellationRequested)
