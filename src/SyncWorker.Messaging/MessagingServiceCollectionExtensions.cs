@@ -35,6 +35,8 @@ public static class MessagingServiceCollectionExtensions
 
         builder.Services.AddMassTransit(bus =>
         {
+            // No usage reports leave the process; it also avoids a start-up race seen in MassTransit 8.5's usage tracker.
+            bus.DisableUsageTelemetry();
             configureConsumers?.Invoke(bus);
             if (transport.RabbitMq is { } rabbit)
             {

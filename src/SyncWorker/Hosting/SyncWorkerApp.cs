@@ -27,12 +27,14 @@ public static class SyncWorkerApp
             ContentRootPath = AppContext.BaseDirectory,
         });
         configure?.Invoke(builder);
+        builder.AddSyncWorkerLogging();
 
         var role = WorkerRoles.Resolve(builder.Configuration);
         var shutdown = ShutdownTimeout(builder.Configuration);
-        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = shutdown);
-        // The bus gets most of the budget to finish or hand back in-flight deliveries; the rest is for the server.
-        builder.Services.AddOptions<MassTransit.MassTransitHostOptions>().PostConfigure(options => options.StopTimeout = shutdown * 0.8);
+        // The host must be done inside the budget, with room for the process to exit; the bus gets most of it to
+        // finish or hand back in-flight deliveries, the rest is for the server and the other services.
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = shutdown * 0.9);
+        builder.Services.AddOptions<MassTransit.MassTransitHostOptions>().PostConfigure(options => options.StopTimeout = shutdown * 0.7);
         builder.AddAppManifest();
         if (role.Forwards())
         {

@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SyncWorker.Contracts;
+using SyncWorker.Testing;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace SyncWorker.FaultInjection.Tests;
+
+/// <summary>
+/// The moving parts of one scenario: a fresh virtual host on the fixture's broker, ledger targets, a manifest whose
+/// connect-src lists them, a Stripe API stand-in for order documents, the worker process and the fake Stripe sender.
+/// </summary>
+internal sealed class Scenario : IAsyncDisposable
+{
+    public const string WebhookSecret = "whsec_fault_injection_endpoint_secret_0001";
+
+    /// <summary>Every send of a scenario must be acknowledged within this (Stripe would keep trying for three days).</summary>
+    public static readonly TimeSpan SendDeadline = TimeSpan.FromSeconds(60);
+
+    private readonly List<TargetSpec> _targets = [];
+    private readonly Dictionary<string, string> _settings = new(StringComparer.Ordinal);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private WireMockServer? _stripeApi;
+    private string? _manifestPath;
+
+    private Scenario(string name, RabbitMqNode node, string virtualHost, string logDirectory)
+    {
+        Name = name;
+        Node = node;
+        VirtualHost = virtualHost;
+        LogDirectory = logDirectory;
+    }
+
+    public string Name { get; }
+
+    public RabbitMqNode Node { get; }
+
+    public string VirtualHost { get; }
+
+    public string LogDirectory { get; }
+
+    public IReadOnlyList<TargetSpec> Targets => _targets;
+
+    public WorkerProcess Worker { get; private set; } = null!;
+
+    public FakeStripe Stripe { get; private set; } = null!;
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>Notes about the fault (timings), written to the report with the counts.</summary>
+    public List<string> Notes { get; } = [];
+
+    public static async Task<Scenario> CreateAsync(string name, RabbitMqNode node)
+    {
+        var virtualHost = await node.CreateVirtualHostAsync("fi-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
+        var logDirectory = Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", name);
+        return new Scenario(name, node, virtualHost, logDirectory);
+    }
+
+    /// <summary>
+    /// Adds a target. <paramref name="settings"/> are extra keys under <c>Fulfillment:Targets:N:</c> (for example
+    /// <c>Retry:MaxRetryAttempts</c>).
+    /// </summary>
+    public async Task<TargetSpec> AddTargetAsync(string name, string format, string[] events, Dictionary<string, string>? settings = null)
+    {
+        var index = _targets.Count.ToString(CultureInfo.InvariantCulture);
+        var ledger = await LedgerTarget.StartAsync(name);
+        var target = new TargetSpec(ledger, format, events);
+        _targets.Add(target);
+        var prefix = $"Fulfillment:Targets:{index}:";
+        _settings[prefix + "Name"] = name;
+        _settings[prefix + "Url"] = ledger.Url.ToString();
+        _settings[prefix + "Mode"] = "live";
+        _settings[prefix + "Format"] = format;
+        _settings[prefix + "SigningSecret"] = ledger.SigningSecret;
+        for (var i = 0; i < events.Length; i++)
+        {
+            _settings[prefix + "Events:" + i.ToString(CultureInfo.InvariantCulture)] = events[i];
+        }
+
+        // Short in-process retries: faults last seconds here, not hours.
+        _settings[prefix + "Retry:BaseDelaySeconds"] = "0.05";
+        _settings[prefix + "Retry:MaxDelaySeconds"] = "0.5";
+        foreach (var (key, value) in settings ?? [])
+        {
+            _settings[prefix + key] = value;
+        }
+
+        if (format == "order" && _stripeApi is null)
+        {
+            _stripeApi = WireMockServer.Start();
+            _stripeApi.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+                .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                    .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
+            _settings["Stripe:ApiKey"] = "sk_live_fault_injection_0000";
+            _settings["Stripe:ApiBase"] = _stripeApi.Url!;
+        }
+
+        return target;
+    }
+
+    /// <summary>Writes the manifest, starts the worker with the targets and <paramref name="settings"/>, and the sender.</summary>
+    public async Task StartWorkerAsync(Dictionary<string, string>? settings = null)
+    {
+        _manifestPath = WriteManifest(_targets.Select(t => t.Ledger.ConnectSrcFolder).Distinct());
+        var all = new Dictionary<string, string>(_settings, StringComparer.Ordinal)
+        {
+            ["RabbitMq:Uri"] = Node.AmqpUri(VirtualHost).ToString(),
+            ["Stripe:WebhookSecrets:0"] = WebhookSecret,
+            ["Manifest:Path"] = _manifestPath,
+            ["Webhooks:PublishTimeoutSeconds"] = "3",
+            ["Webhooks:RetryAfterSeconds"] = "1",
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            all[key] = value;
+        }
+
+        Worker = await WorkerProcess.StartAsync(Name, all, LogDirectory);
+        Stripe = new FakeStripe(Worker.WebhookUrl, WebhookSecret);
+    }
+
+    /// <summary>
+    /// Waits until every target has accepted everything it should get for the acknowledged sends, then until the
+    /// broker holds nothing more for them (late duplicates included), each with a deadline.
+    /// </summary>
+    public async Task<bool> WaitForDeliveriesAsync(IReadOnlyList<SendRecord> sends, TimeSpan timeout)
+    {
+        var acknowledged = sends.Where(s => s.Acknowledged).Select(s => s.Event).ToList();
+        var complete = await Eventually.TrueAsync(
+            () => _targets.All(t =>
+            {
+                var accepted = t.Ledger.AcceptedKeys();
+                return acknowledged.Select(t.ExpectedKey).OfType<string>().All(accepted.Contains);
+            }),
+            timeout);
+        await Eventually.TrueAsync(async () => (await QueueDepthsAsync()).Where(q => !q.Key.EndsWith("_error", StringComparison.Ordinal)).All(q => q.Value == 0),
+            TimeSpan.FromSeconds(15));
+        return complete;
+    }
+
+    /// <summary>Messages (ready and unacknowledged) of every queue in the scenario's virtual host.</summary>
+    public async Task<Dictionary<string, long>> QueueDepthsAsync()
+    {
+        var output = await Node.CtlAsync(["list_queues", "-p", VirtualHost, "name", "messages", "--no-table-headers", "--quiet"]);
+        var depths = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split('\t', ' ');
+            if (parts.Length >= 2 && long.TryParse(parts[^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var count))
+            {
+                depths[parts[0]] = count;
+            }
+        }
+
+        return depths;
+    }
+
+    /// <summary>Messages in a target's dead-letter queue (0 when it does not exist yet).</summary>
+    public async Task<long> DeadLetterCountAsync(string target) =>
+        (await QueueDepthsAsync()).GetValueOrDefault(Topology.TargetErrorQueue(target));
+
+    /// <summary>Checks every target's ledger, writes the counts to the test output and to fault-report.txt.</summary>
+    public async Task<IReadOnlyList<LedgerCheck>> ReportAsync(IReadOnlyList<SendRecord> sends)
+    {
+        var checks = _targets.Select(t => LedgerCheck.Of(Name, t, sends)).ToList();
+        var depths = await QueueDepthsAsync();
+        var lines = new List<string>
+        {
+            $"== {Name} ({DateTimeOffset.UtcNow:O}), {Elapsed.TotalSeconds:F1} s, Stripe attempts {Stripe.AttemptCount}, unacknowledged sends {sends.Count(s => !s.Acknowledged)}",
+        };
+        lines.AddRange(Notes.Select(note => "   " + note));
+        lines.Add("   " + LedgerCheck.Header + " | dead letters");
+        lines.AddRange(checks.Select(c => "   " + c.Row() + " | " + depths.GetValueOrDefault(Topology.TargetErrorQueue(c.Target)).ToString(CultureInfo.InvariantCulture)));
+        lines.Add("   queues: " + string.Join(", ", depths.Select(d => $"{d.Key}={d.Value}")));
+        var failures = Worker.Failures();
+        lines.Add($"   worker logged {failures.Count} failures (fail:, crit:, faulted)" + (failures.Count > 0 ? ", kinds:" : ""));
+        lines.AddRange(failures.Select(Abbreviate).GroupBy(f => f, StringComparer.Ordinal).Take(6).Select(g => $"     {g.Count()} x {g.Key}"));
+        lines.Add("   worker logs: " + LogDirectory);
+        foreach (var line in lines)
+        {
+            await TestContext.Out.WriteLineAsync(line);
+        }
+
+        await File.AppendAllLinesAsync(Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-report.txt"), lines);
+        return checks;
+    }
+
+    /// <summary>
+    /// The ledger assertions every scenario shares: every acknowledged send was acknowledged in time, nothing lost,
+    /// nothing unexpected, every repeat with the same webhook-id and Idempotency-Key, valid signatures, no dead letters.
+    /// </summary>
+    public async Task AssertLedgerAsync(IReadOnlyList<SendRecord> sends, IReadOnlyList<LedgerCheck> checks)
+    {
+        var refusals = string.Join(", ", sends.Where(s => !s.Acknowledged).Take(5).Select(s => $"{s.Event.Id}: {s.LastRefusal}"));
+        var depths = await QueueDepthsAsync();
+        Assert.Multiple(() =>
+        {
+            Assert.That(sends.Count(s => s.Acknowledged), Is.EqualTo(sends.Count),
+                $"every send is acknowledged within {SendDeadline.TotalSeconds} s once the fault is over; not acknowledged: {refusals}\n{Worker.LogTail()}");
+            foreach (var check in checks)
+            {
+                Assert.That(check.Lost, Is.Zero, $"acknowledged but never delivered to {check.Target}: {check.Details()}\n{Worker.LogTail()}");
+                Assert.That(check.Delivered, Is.EqualTo(check.Expected), check.Details());
+                Assert.That(check.Unexpected, Is.Zero, $"{check.Target} accepted something it should not get: {check.Details()}");
+                Assert.That(check.UnstableIds, Is.Empty, $"every repeat to {check.Target} carries the same webhook-id and Idempotency-Key: {check.Details()}");
+                Assert.That(check.SharedIds, Is.Empty, $"two different deliveries to {check.Target} share a webhook-id (the target would drop one): {check.Details()}");
+                Assert.That(check.BadSignatures, Is.Zero, $"every request to {check.Target} is signed with its secret: {check.Details()}");
+                Assert.That(depths.GetValueOrDefault(Topology.TargetErrorQueue(check.Target)), Is.Zero, $"nothing for {check.Target} is left dead-lettered");
+            }
+
+            Assert.That(depths.Where(q => q.Key.EndsWith(Topology.ErrorQueueSuffix, StringComparison.Ordinal) && q.Value > 0), Is.Empty,
+                "no dead letters anywhere (intake or targets)");
+            foreach (var target in _targets)
+            {
+                Assert.That(target.Ledger.ReceivedUnrecognisedBody, Is.False, $"{target.Name} got a body that is neither an event nor an order document");
+            }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Stripe?.Dispose();
+        if (Worker is not null)
+        {
+            await Worker.DisposeAsync();
+        }
+
+        foreach (var target in _targets)
+        {
+            await target.Ledger.DisposeAsync();
+        }
+
+        _stripeApi?.Stop();
+        _stripeApi?.Dispose();
+        if (_manifestPath is not null)
+        {
+            File.Delete(_manifestPath);
+        }
+    }
+
+    /// <summary>A failure line without its message id (delivery and message ids differ on every line), cut short.</summary>
+    private static string Abbreviate(string failure)
+    {
+        var words = failure.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(word => !(word.Length == 36 && Guid.TryParse(word, out _)) && !word.StartsWith("rabbitmq://", StringComparison.Ordinal));
+        var text = string.Join(' ', words);
+        return text.Length > 140 ? text[..140] + "…" : text;
+    }
+
+    /// <summary>The repository's manifest with the ledger targets' folders as connect-src, in a temporary file.</summary>
+    private static string WriteManifest(IEnumerable<string> connectSrc)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "manifest", "stripe-app.json")))!;
+        var list = new JsonArray();
+        foreach (var url in connectSrc)
+        {
+            list.Add(url);
+        }
+
+        manifest["ui_extension"]!["content_security_policy"]!["connect-src"] = list;
+        var path = Path.Combine(Path.GetTempPath(), $"stripe-app-fault-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, manifest.ToJsonString());
+        return path;
+    }
+}
+
+/// <summary>Waits for a condition with a deadline, polling briefly (never a bare sleep).</summary>
+internal static class Eventually
+{
+    public static async Task<bool> TrueAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < until)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return await condition();
+    }
+
+    public static Task<bool> TrueAsync(Func<bool> condition, TimeSpan timeout) => TrueAsync(() => Task.FromResult(condition()), timeout);
+}
