@@ -29,6 +29,7 @@ public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, ILogg
     {
         ArgumentNullException.ThrowIfNull(context);
         var message = context.Message;
+        using var eventScope = EventScope(logger, message.EventId, message.Account);
         OrderClassification? classification = null;
         var sends = new List<Task>();
 
@@ -89,6 +90,10 @@ public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, ILogg
         }, context.CancellationToken);
         LogDispatched(logger, delivery.Event.EventId, delivery.Event.Type, route.Name, delivery.Format, delivery.DeliveryId);
     }
+
+    /// <summary>Every line logged while dispatching carries the event id and the account (null for the platform's own).</summary>
+    private static readonly Func<ILogger, string, string?, IDisposable?> EventScope =
+        LoggerMessage.DefineScope<string, string?>("Stripe event {EventId} of account {Account}");
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information,
         Message = "Event {EventId} ({EventType}) queued for target {Target} as {Format} delivery {DeliveryId}")]

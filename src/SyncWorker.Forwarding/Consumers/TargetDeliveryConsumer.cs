@@ -38,13 +38,8 @@ public sealed partial class TargetDeliveryConsumer(
                 statusCode: null);
         }
 
-        using var scope = logger.BeginScope(new Dictionary<string, object?>
-        {
-            ["Target"] = delivery.Target,
-            ["EventId"] = evt.EventId,
-            ["Account"] = evt.Account,
-            ["DeliveryId"] = delivery.DeliveryId,
-        });
+        using var scope = DeliveryScope(logger, delivery.DeliveryId, evt.EventId, evt.Account, delivery.Target,
+            context.Headers.Get<int>(DeliveryHeaders.RedeliveryCount) ?? 0);
 
         var targetTag = new KeyValuePair<string, object?>("target", target.Name);
         SyncWorkerTelemetry.InFlight.Add(1, targetTag);
@@ -104,6 +99,11 @@ public sealed partial class TargetDeliveryConsumer(
         var report = await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
         LogDelivered(logger, description, delivery.Target, report.StatusCode, report.Attempts, (long)report.Elapsed.TotalMilliseconds);
     }
+
+    /// <summary>Every line logged while delivering (the HTTP client's and Polly's included) carries these.</summary>
+    private static readonly Func<ILogger, string, string, string?, string, int, IDisposable?> DeliveryScope =
+        LoggerMessage.DefineScope<string, string, string?, string, int>(
+            "Delivery {DeliveryId} of Stripe event {EventId} (account {Account}) to target {Target}, redelivery {Redelivery}");
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information,
         Message = "Delivered {Description} to target {Target}: {StatusCode} after {Attempts} attempt(s) in {ElapsedMs} ms")]

@@ -103,6 +103,7 @@ public sealed partial class StripeWebhookReceiver(
             return Problem(StatusCodes.Status400BadRequest, "not-a-stripe-event", "Not a Stripe event", envelopeError ?? "The body is not a Stripe event.");
         }
 
+        using var eventScope = EventScope(logger, envelope.Id, envelope.Account);
         if (envelope.Livemode && signature.MatchedSecret is { TestOnly: true })
         {
             LogRefused(logger, "live-event-test-secret", envelope.Id);
@@ -250,6 +251,10 @@ public sealed partial class StripeWebhookReceiver(
             type: "urn:syncworker:webhooks:" + code,
             extensions: extensions);
     }
+
+    /// <summary>Every line logged once the envelope is read carries the event id and the account (null for the platform's own).</summary>
+    private static readonly Func<ILogger, string, string?, IDisposable?> EventScope =
+        LoggerMessage.DefineScope<string, string?>("Stripe event {EventId} of account {Account}");
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information,
         Message = "Accepted Stripe event {EventId} ({EventType}) for account {Account}, livemode {Livemode}: queued")]

@@ -1,0 +1,355 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Contracts;
+using SyncWorker.Testing;
+using SyncWorker.Tests.EndToEnd;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace SyncWorker.Tests.Logging;
+
+/// <summary>
+/// Real traffic through the whole worker (RabbitMQ node, WireMock.Net target and Stripe API) with every category logging at
+/// Trace, in both console formats: no secret, signature, API key or customer detail appears anywhere in what is logged, and
+/// the lines carry the event, account and target they are about.
+/// </summary>
+[NonParallelizable]
+public sealed class LogsCarryNoSecretsTests
+{
+    private const string Account = "acct_1Qx7ExampleMrch01";
+    private const string Completed = "checkout.session.completed.json";
+    private const string AsyncSucceeded = "checkout.session.async_payment_succeeded.json";
+    private const string CustomerCreated = "customer.created.json";
+    private const string Forbidden = "invoice.paid.json"; // needs invoice_read, which the manifest does not grant
+
+    private RabbitMqNode _node = null!;
+    private readonly List<WireMockServer> _servers = [];
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync() => _node = await RabbitMqNode.LaunchAsync();
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+
+    [TearDown]
+    public void StopPeers()
+    {
+        foreach (var server in _servers)
+        {
+            server.Stop();
+            server.Dispose();
+        }
+
+        _servers.Clear();
+    }
+
+    [TestCase("simple")]
+    [TestCase("json")]
+    public async Task Traffic_logs_no_secret_signature_key_or_customer_detail_and_carries_event_account_and_target(string formatter)
+    {
+        // Distinctive values, so any appearance in the logs is a leak and not a coincidence.
+        var signingSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var stripeApiKey = "sk_live_" + Hex(16);
+        var partnerKey = "partner-key-" + Hex(16);
+        var wrongSecret = "whsec_wrong_" + Hex(12);
+        var rabbitUser = "logs-" + Hex(4);
+        var rabbitPassword = "rmq-pw-" + Hex(12);
+
+        var vhost = await _node.CreateVirtualHostAsync();
+        await _node.CtlAsync(["add_user", rabbitUser, rabbitPassword]);
+        await _node.CtlAsync(["set_permissions", "-p", vhost, rabbitUser, ".*", ".*", ".*"]);
+
+        var stripe = Server();
+        stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
+        var wms = Server();
+        wms.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        // 503 three times, then 200: two attempts in process, a durable redelivery through RabbitMQ, a retry, success.
+        var events = Server();
+        events.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WillSetStateTo("503-2")
+            .RespondWith(Response.Create().WithStatusCode(503));
+        events.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WhenStateIs("503-2").WillSetStateTo("503-3")
+            .RespondWith(Response.Create().WithStatusCode(503));
+        events.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WhenStateIs("503-3").WillSetStateTo("recovered")
+            .RespondWith(Response.Create().WithStatusCode(503));
+        events.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WhenStateIs("recovered")
+            .RespondWith(Response.Create().WithStatusCode(200));
+        var strict = Server();
+        strict.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(400));
+
+        var settings = new Dictionary<string, string?>
+        {
+            ["Logging:Console:FormatterName"] = formatter,
+            ["RabbitMq:Uri"] = $"amqp://{rabbitUser}:{rabbitPassword}@127.0.0.1:{_node.AmqpPort}/{Uri.EscapeDataString(vhost)}",
+            ["Stripe:ApiKey"] = stripeApiKey,
+            ["Stripe:ApiBase"] = stripe.Url,
+            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/"),
+        };
+        foreach (var (key, value) in CapturedLogs.EverythingAtTrace)
+        {
+            settings[key] = value;
+        }
+
+        AddTarget(settings, 0, "wms", wms, "order", ["checkout.session.*"], signingSecret, partnerKey);
+        AddTarget(settings, 1, "events", events, "event", ["customer.*"], signingSecret, partnerKey);
+        AddTarget(settings, 2, "strict", strict, "event", ["checkout.session.completed"], signingSecret, partnerKey);
+
+        var logs = new CapturedLogs();
+        var sentSignatures = new List<string>();
+        var completedId = StripeEvents.NewEventId();
+        var asyncId = StripeEvents.NewEventId();
+        var customerId = StripeEvents.NewEventId();
+        var forbiddenId = StripeEvents.NewEventId();
+        var badSignatureId = StripeEvents.NewEventId();
+
+        await using (var worker = await WorkerHost.StartAsync(settings, logs.AddTo))
+        {
+            Assert.That(await PostAsync(worker, Completed, completedId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await PostAsync(worker, AsyncSucceeded, asyncId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await PostAsync(worker, CustomerCreated, customerId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await PostAsync(worker, Completed, badSignatureId, wrongSecret, sentSignatures), Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(await PostAsync(worker, Forbidden, forbiddenId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.Forbidden));
+
+            Assert.That(await Eventually.TrueAsync(() => Answered(wms, 200) == 2 && Answered(events, 200) == 1 && Answered(strict, 400) == 1, TimeSpan.FromSeconds(60)),
+                Is.True, "both orders reached wms, the customer event reached events after its retries, strict refused its event");
+            Assert.That(await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, Topology.TargetErrorQueue("strict")) == 1, TimeSpan.FromSeconds(30)),
+                Is.True, "the 400 was dead-lettered");
+            Assert.That(await Eventually.TrueAsync(() => Logged(logs, "HttpTargetSender", "Delivered") == 3, TimeSpan.FromSeconds(30)), Is.True);
+        }
+
+        Assert.That(Answered(events, 503), Is.EqualTo(3), "the events target answered 503 three times first");
+
+        var secrets = new List<(string What, string Value)>
+        {
+            ("webhook signing secret", WorkerHost.Secret),
+            ("webhook signing secret without prefix", WorkerHost.Secret["whsec_".Length..]),
+            ("wrong webhook secret of the bad signature", wrongSecret),
+            ("target SigningSecret", signingSecret),
+            ("target SigningSecret base64 part", signingSecret["whsec_".Length..]),
+            ("Stripe API key", stripeApiKey),
+            ("Stripe API key without prefix", stripeApiKey["sk_live_".Length..]),
+            ("partner API key header value", partnerKey),
+            ("RabbitMQ password", rabbitPassword),
+        };
+        foreach (var header in sentSignatures)
+        {
+            secrets.Add(("Stripe-Signature header sent", header));
+            secrets.AddRange(header.Split(',').Where(part => part.StartsWith("v1=", StringComparison.Ordinal))
+                .Select(part => ("Stripe-Signature v1 sent", part["v1=".Length..])));
+        }
+
+        foreach (var server in new[] { wms, events, strict })
+        {
+            foreach (var entry in server.LogEntries)
+            {
+                var headers = entry.RequestMessage.Headers!;
+                Assert.That(headers["X-Partner-Key"].Single(), Is.EqualTo(partnerKey), "the partner key was sent");
+                foreach (var signature in headers["webhook-signature"])
+                {
+                    secrets.Add(("webhook-signature received by a target", signature));
+                    secrets.AddRange(signature.Split(' ').Select(part => ("webhook-signature v1 received", part[(part.IndexOf(',', StringComparison.Ordinal) + 1)..])));
+                }
+            }
+        }
+
+        foreach (var fixture in new[] { Completed, AsyncSucceeded, CustomerCreated, Forbidden })
+        {
+            secrets.AddRange(CustomerDetails(fixture).Select(value => ($"customer detail from {fixture}", value)));
+        }
+
+        Assert.That(secrets.Select(s => s.Value), Has.Some.EqualTo("jenny.rosen@example.com").And.Some.EqualTo("1234 Main Street").And.Some.EqualTo("97205"),
+            "the fixtures' customer details were read");
+        Assert.That(sentSignatures, Has.Count.EqualTo(5));
+        Assert.That(secrets.Count(s => s.What == "webhook-signature received by a target"), Is.EqualTo(wms.LogEntries.Count + events.LogEntries.Count + strict.LogEntries.Count));
+
+        var entries = logs.Entries;
+        var leaks = (from secret in secrets.Distinct()
+                     from variant in Variants(secret.Value)
+                     from entry in entries
+                     where entry.Text.Contains(variant, StringComparison.OrdinalIgnoreCase)
+                     select $"{secret.What} in [{entry.Level}] {entry.Category}: {Masked(entry.Text, variant)}").Distinct().ToList();
+        Assert.That(leaks, Is.Empty, "nothing secret or personal is logged, at any level");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(entries, Has.Count.GreaterThan(100), "Trace logging of every category was captured");
+            Assert.That(logs.FormatterName, Is.EqualTo(formatter));
+            var all = string.Join('\n', entries.Select(e => e.Text));
+            foreach (var id in new[] { completedId, asyncId, customerId, forbiddenId })
+            {
+                Assert.That(all, Does.Contain(id), "the logs name each accepted or refused event");
+            }
+
+            foreach (var target in new[] { "wms", "events", "strict" })
+            {
+                Assert.That(entries.Where(e => e.ScopeValue("Target") == target), Is.Not.Empty, $"lines about target {target} carry it in scope");
+            }
+
+            // Scopes: the receiver, the dispatcher and the delivery carry event, account and target.
+            Assert.That(Find(entries, "StripeWebhookReceiver", e => e.ScopeValue("EventId") == completedId && e.ScopeValue("Account") == Account),
+                Is.Not.Empty, "receiver lines carry EventId and Account");
+            Assert.That(Find(entries, "StripeWebhookReceiver", e => e.ScopeValue("EventId") == forbiddenId), Is.Not.Empty, "a refusal carries its EventId");
+            Assert.That(Find(entries, "IntakeDispatchConsumer", e => e.ScopeValue("EventId") == completedId && e.ScopeValue("Account") == Account),
+                Is.Not.Empty, "dispatcher lines carry EventId and Account");
+            Assert.That(Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == completedId && e.ScopeValue("Target") == "wms"
+                    && e.ScopeValue("Account") == Account && e.Message.Contains("attempt", StringComparison.Ordinal)),
+                Is.Not.Empty, "delivery lines carry EventId, Account and Target, and the attempts");
+            Assert.That(Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == customerId && e.ScopeValue("Target") == "events"
+                    && e.Level == LogLevel.Warning && e.Message.Contains("attempts: 2", StringComparison.Ordinal)),
+                Is.Not.Empty, "a failed round says how many attempts it made");
+            Assert.That(Find(entries, "RedeliveryScheduler", e => e.ScopeValue("EventId") == customerId), Is.Not.Empty, "the durable redelivery was logged in scope");
+            Assert.That(Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == customerId && e.ScopeValue("Redelivery") == "1"
+                    && e.Message.StartsWith("Delivered", StringComparison.Ordinal)), Is.Not.Empty, "the delivery after a durable redelivery says so");
+            Assert.That(Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == completedId && e.ScopeValue("Redelivery") == "0"), Is.Not.Empty);
+        });
+
+        // What the console writes: the selected formatter, with the scopes.
+        var received = Find(entries, "StripeWebhookReceiver", e => e.ScopeValue("EventId") == completedId && e.Level == LogLevel.Information).First();
+        if (formatter == "json")
+        {
+            using var line = JsonDocument.Parse(received.Formatted);
+            var root = line.RootElement;
+            var timestamp = root.GetProperty("Timestamp").GetString()!;
+            Assert.That(timestamp, Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"), "UTC ISO 8601 timestamp");
+            Assert.That(root.GetProperty("Scopes").EnumerateArray().Any(scope => scope.ValueKind == JsonValueKind.Object
+                && scope.TryGetProperty("EventId", out var id) && id.GetString() == completedId
+                && scope.GetProperty("Account").GetString() == Account), Is.True, "the JSON line has the scope's EventId and Account");
+            Assert.That(entries.Select(e => e.Formatted).Where(f => !IsJsonObject(f)).Take(3), Is.Empty, "every line is one JSON object");
+            var delivered = Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == completedId && e.Level == LogLevel.Information).First();
+            using var deliveredLine = JsonDocument.Parse(delivered.Formatted);
+            Assert.That(deliveredLine.RootElement.GetProperty("Scopes").EnumerateArray().Any(scope => scope.ValueKind == JsonValueKind.Object
+                && scope.TryGetProperty("Target", out var target) && target.GetString() == "wms"
+                && scope.TryGetProperty("EventId", out var id) && id.GetString() == completedId), Is.True, "a delivery line has its Target and EventId");
+        }
+        else
+        {
+            Assert.That(received.Formatted, Does.Contain($"=> Stripe event {completedId} of account {Account}"), "the simple line shows the scope");
+            Assert.That(received.Formatted, Does.Not.StartWith("{"));
+            var delivered = Find(entries, "HttpTargetSender", e => e.ScopeValue("EventId") == completedId && e.Level == LogLevel.Information).First();
+            Assert.That(delivered.Formatted, Does.Contain($"of Stripe event {completedId} (account {Account}) to target wms, redelivery 0"));
+        }
+    }
+
+    private static bool IsJsonObject(string line)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(line);
+            return json.RootElement.ValueKind == JsonValueKind.Object;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private WireMockServer Server()
+    {
+        var server = WireMockServer.Start();
+        _servers.Add(server);
+        return server;
+    }
+
+    private static void AddTarget(Dictionary<string, string?> settings, int index, string name, WireMockServer server, string format, string[] events,
+        string signingSecret, string partnerKey)
+    {
+        var key = $"Fulfillment:Targets:{index}";
+        settings[$"{key}:Name"] = name;
+        settings[$"{key}:Url"] = $"{server.Url}/fulfillment/{name}";
+        for (var i = 0; i < events.Length; i++)
+        {
+            settings[$"{key}:Events:{i}"] = events[i];
+        }
+
+        settings[$"{key}:Mode"] = "live";
+        settings[$"{key}:Format"] = format;
+        settings[$"{key}:SigningSecret"] = signingSecret;
+        settings[$"{key}:Headers:X-Partner-Key"] = partnerKey;
+        settings[$"{key}:Retry:MaxRetryAttempts"] = "1";
+        settings[$"{key}:Retry:BaseDelaySeconds"] = "0.05";
+        settings[$"{key}:CircuitBreaker:MinimumThroughput"] = "100";
+        settings[$"{key}:Redelivery:DelaysSeconds:0"] = "1";
+    }
+
+    /// <summary>Posts a fixture with a new id, signed with <paramref name="secret"/>; records the Stripe-Signature header.</summary>
+    private static async Task<HttpStatusCode> PostAsync(WorkerHost worker, string fixture, string eventId, string secret, List<string> signatures)
+    {
+        var bytes = Encoding.UTF8.GetBytes(StripeEvents.WithId(fixture, eventId));
+        var header = StripeEvents.SignatureHeader(bytes, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), secret);
+        signatures.Add(header);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/stripe") { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
+        using var response = await worker.Client.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private static int Answered(WireMockServer server, int status) =>
+        server.LogEntries.Count(entry => entry.ResponseMessage.StatusCode is int code && code == status);
+
+    private static int Logged(CapturedLogs logs, string category, string messageStart) =>
+        logs.Entries.Count(e => e.Category.EndsWith(category, StringComparison.Ordinal) && e.Message.StartsWith(messageStart, StringComparison.Ordinal));
+
+    private static List<CapturedEntry> Find(IEnumerable<CapturedEntry> entries, string category, Func<CapturedEntry, bool> predicate) =>
+        [.. entries.Where(e => e.Category.EndsWith("." + category, StringComparison.Ordinal) && predicate(e))];
+
+    /// <summary>
+    /// Customer details in a fixture: emails, phones, address lines, postal codes and cities wherever they are, and the
+    /// names that sit next to contact details (a customer's or a shipping recipient's, not a product's).
+    /// </summary>
+    private static List<string> CustomerDetails(string fixture)
+    {
+        using var json = JsonDocument.Parse(StripeEvents.Text(fixture));
+        var found = new List<string>();
+        Walk(json.RootElement, found);
+        return [.. found.Distinct()];
+
+        static void Walk(JsonElement element, List<string> found)
+        {
+            if (element.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray())
+                {
+                    Walk(item, found);
+                }
+            }
+
+            if (element.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+
+            var personal = element.TryGetProperty("address", out _) || element.TryGetProperty("email", out _) || element.TryGetProperty("phone", out _);
+            foreach (var property in element.EnumerateObject())
+            {
+                var isDetail = property.Name is "email" or "customer_email" or "phone" or "customer_phone" or "line1" or "line2" or "postal_code"
+                    or "city" or "customer_name" || (property.Name == "name" && personal);
+                if (isDetail && property.Value.ValueKind == JsonValueKind.String && property.Value.GetString() is { Length: > 0 } value)
+                {
+                    found.Add(value);
+                }
+
+                Walk(property.Value, found);
+            }
+        }
+    }
+
+    /// <summary>The value as written, and URL- and JSON-escaped.</summary>
+    private static IEnumerable<string> Variants(string value) =>
+        new[] { value, Uri.EscapeDataString(value), JsonEncodedText.Encode(value).ToString() }.Distinct();
+
+    private static string Masked(string text, string secret)
+    {
+        var at = text.IndexOf(secret, StringComparison.OrdinalIgnoreCase);
+        var start = Math.Max(0, at - 160);
+        var end = Math.Min(text.Length, at + secret.Length + 160);
+        return string.Concat(text.AsSpan(start, at - start), "<<LEAK>>", text.AsSpan(at + secret.Length, end - at - secret.Length)).ReplaceLineEndings(" | ");
+    }
+
+    private static string Hex(int bytes) => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
+}
