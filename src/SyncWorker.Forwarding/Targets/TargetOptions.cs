@@ -132,7 +132,7 @@ public sealed class TargetRedeliveryOptions
     /// The default schedule, about 75 hours in all (Stripe itself retries for three days): 5 s, 5 min, 30 min, 2 h, 5 h,
     /// 10 h, 10 h, 12 h, 12 h, 12 h, 12 h.
     /// </summary>
-    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
+    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = SyncWorker.Contracts.Topology.DefaultRedeliveryDelaysSeconds;
 
     /// <summary>
     /// <c>DelaysSeconds</c>: the wait before each redelivery, in whole seconds (1 to 86400), 1 to 30 entries.

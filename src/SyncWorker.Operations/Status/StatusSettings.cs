@@ -28,11 +28,10 @@ internal sealed class StatusSettings
     public const string TokenKey = "Admin:Token";
 
     /// <summary>
-    /// The forwarder's default redelivery schedule, when <c>Fulfillment:Targets:N:Redelivery:DelaysSeconds</c> is not set.
-    /// A copy of <c>SyncWorker.Forwarding.Targets.TargetRedeliveryOptions.DefaultDelaysSeconds</c> (this project does not
-    /// reference the forward stage): change both together.
+    /// The forwarder's default redelivery schedule, when <c>Fulfillment:Targets:N:Redelivery:DelaysSeconds</c> is not set
+    /// (shared with the forward stage through the contracts).
     /// </summary>
-    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
+    public static readonly IReadOnlyList<double> DefaultDelaysSeconds = SyncWorker.Contracts.Topology.DefaultRedeliveryDelaysSeconds;
 
     /// <summary>The worker's default <c>Format</c> (<c>TargetOptions.OrderFormat</c>).</summary>
     public const string DefaultFormat = "order";
