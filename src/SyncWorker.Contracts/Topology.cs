@@ -47,7 +47,4 @@ public static class Topology
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. One delay queue per distinct value.
     /// </summary>
     public static readonly IReadOnlyList<double> DefaultRedeliveryDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
-
-    /// <summary>Prefix of every delay queue of one target.</summary>
-    public static string DelayQueuePrefix(string targetName) => TargetQueue(targetName) + ".delay.";
 }

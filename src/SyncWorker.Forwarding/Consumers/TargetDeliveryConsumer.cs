@@ -96,16 +96,11 @@ public sealed partial class TargetDeliveryConsumer(
             description = $"event {evt.EventId} ({evt.Type})";
         }
 
-        var report = await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
-        LogDelivered(logger, description, delivery.Target, report.StatusCode, report.Attempts, (long)report.Elapsed.TotalMilliseconds);
+        await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
     }
 
     /// <summary>Every line logged while delivering (the HTTP client's and Polly's included) carries these.</summary>
     private static readonly Func<ILogger, string, string, string?, string, int, IDisposable?> DeliveryScope =
         LoggerMessage.DefineScope<string, string, string?, string, int>(
             "Delivery {DeliveryId} of Stripe event {EventId} (account {Account}) to target {Target}, redelivery {Redelivery}");
-
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Information,
-        Message = "Delivered {Description} to target {Target}: {StatusCode} after {Attempts} attempt(s) in {ElapsedMs} ms")]
-    private static partial void LogDelivered(ILogger logger, string description, string target, int statusCode, int attempts, long elapsedMs);
 }
