@@ -12,10 +12,12 @@ internal sealed class HarnessOptions
           --report FILE           the markdown report (default docs/BENCHMARKS.md)
           --concurrency N         closed-loop senders (default 32)
           --rates A,B,C           open-loop offered rates, events/s (default 250,500,1000)
-          --warmup S --measure S  seconds of warm-up and of measured window per phase (default 5 and 12; quick 2 and 5)
+          --warmup S              minimum warm-up of each process, s (default 10; quick 5); warm-up goes on until the
+                                  subject and the harness JIT-compile < 20 methods/s, at most --max-warmup S (default 90; quick 30)
+          --lead-in S --measure S seconds of load before each window, and of the window (default 3 and 12; quick 2 and 5)
           --grace S               seconds to wait for deliveries after the window (default 10; quick 5)
           --bare-channels N       channels of the bare publisher (default 1)
-          --only A,B              only the phases whose name contains one of these
+          --only A,B              only these phases (a trailing * matches a prefix: worker-1t-8k*)
           --worker-setting K=V    extra worker configuration (repeatable), for experiments
           --baseline FILE         an earlier results.json to compare with in the report (before/after)
           --report-from FILE      write the report and charts from a results.json, without running anything
@@ -37,6 +39,10 @@ internal sealed class HarnessOptions
 
     public TimeSpan Measure { get; private set; }
 
+    public TimeSpan MaxWarmup { get; private set; }
+
+    public TimeSpan LeadIn { get; private set; }
+
     public TimeSpan Grace { get; private set; }
 
     public int BareChannels { get; private set; } = 1;
@@ -54,7 +60,7 @@ internal sealed class HarnessOptions
     public static HarnessOptions Parse(string[] args)
     {
         var options = new HarnessOptions();
-        double? warmup = null, measure = null, grace = null;
+        double? warmup = null, measure = null, grace = null, maxWarmup = null, leadIn = null;
         for (var i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -67,6 +73,8 @@ internal sealed class HarnessOptions
                 case "--rates": options.Rates = Value().Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToList(); break;
                 case "--warmup": warmup = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--measure": measure = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--max-warmup": maxWarmup = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--lead-in": leadIn = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--grace": grace = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--bare-channels": options.BareChannels = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--only": options.Only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries); break;
@@ -85,7 +93,9 @@ internal sealed class HarnessOptions
             }
         }
 
-        options.Warmup = TimeSpan.FromSeconds(warmup ?? (options.Quick ? 2 : 5));
+        options.Warmup = TimeSpan.FromSeconds(warmup ?? (options.Quick ? 5 : 10));
+        options.MaxWarmup = TimeSpan.FromSeconds(Math.Max(maxWarmup ?? (options.Quick ? 30 : 90), options.Warmup.TotalSeconds));
+        options.LeadIn = TimeSpan.FromSeconds(leadIn ?? (options.Quick ? 2 : 3));
         options.Measure = TimeSpan.FromSeconds(measure ?? (options.Quick ? 5 : 12));
         options.Grace = TimeSpan.FromSeconds(grace ?? (options.Quick ? 5 : 10));
         return options;

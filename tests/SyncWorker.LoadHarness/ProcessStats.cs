@@ -58,7 +58,10 @@ internal static class ProcStats
         return ((total - idle) / TicksPerSecond, total / TicksPerSecond);
     }
 
-    /// <summary>The pid of the Erlang VM (beam.smp) running RabbitMQ node <paramref name="nodeName"/>.</summary>
+    /// <summary>
+    /// The pid of the Erlang VM (beam.smp) running RabbitMQ node <paramref name="nodeName"/>: the node name is not on
+    /// its command line, but in its environment (RABBITMQ_NODENAME), which the harness may read as the same user.
+    /// </summary>
     public static int? FindBeam(string nodeName)
     {
         var shortName = nodeName.Split('@')[0];
@@ -71,8 +74,13 @@ internal static class ProcStats
 
             try
             {
-                var cmdline = File.ReadAllText(Path.Combine(directory, "cmdline"));
-                if (cmdline.Contains("beam.smp", StringComparison.Ordinal) && cmdline.Contains(shortName, StringComparison.Ordinal))
+                if (File.ReadAllText(Path.Combine(directory, "comm")).Trim() != "beam.smp")
+                {
+                    continue;
+                }
+
+                var environment = File.ReadAllText(Path.Combine(directory, "environ"));
+                if (environment.Contains("RABBITMQ_NODENAME=" + shortName, StringComparison.Ordinal))
                 {
                     return pid;
                 }

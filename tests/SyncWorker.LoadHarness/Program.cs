@@ -41,19 +41,21 @@ var results = new RunResults
     Concurrency = options.Concurrency,
     BareChannels = options.BareChannels,
     WarmupSeconds = options.Warmup.TotalSeconds,
+    MaxWarmupSeconds = options.MaxWarmup.TotalSeconds,
+    LeadInSeconds = options.LeadIn.TotalSeconds,
     MeasureSeconds = options.Measure.TotalSeconds,
     Machine = Machine.Describe(),
 };
-Console.WriteLine($"Load harness: {plan.Count} phases, warm-up {options.Warmup.TotalSeconds} s + window {options.Measure.TotalSeconds} s each; logs in {options.LogDirectory}");
+Console.WriteLine($"Load harness: {plan.Sum(g => g.Phases.Count)} phases in {plan.Count} processes; warm-up {options.Warmup.TotalSeconds}-{options.MaxWarmup.TotalSeconds} s per process, lead-in {options.LeadIn.TotalSeconds} s + window {options.Measure.TotalSeconds} s per phase; logs in {options.LogDirectory}");
 Console.WriteLine($"Machine: {results.Machine.CpuModel}, {results.Machine.Cores} cores, {results.Machine.MemoryGiB:F1} GiB; {results.Machine.Dotnet}; RabbitMQ {results.Machine.RabbitMq}");
 
 await using (var node = await RabbitMqNode.LaunchAsync())
 await using (var targets = await FastTargets.StartAsync())
 {
     var runner = new Runner(options, node, targets);
-    foreach (var phase in plan)
+    foreach (var group in plan)
     {
-        results.Phases.Add(await runner.RunAsync(phase));
+        results.Phases.AddRange(await runner.RunAsync(group));
     }
 }
 

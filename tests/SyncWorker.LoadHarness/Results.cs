@@ -48,6 +48,14 @@ internal sealed record Percentiles(long Count, long Missing, double P50, double 
     }
 }
 
+/// <summary>How the subject process was warmed up before its first phase.</summary>
+/// <param name="Seconds">Warm-up duration.</param>
+/// <param name="Events">Events sent during it.</param>
+/// <param name="SubjectJitPerSecond">Methods the subject JIT-compiled per second in the last round.</param>
+/// <param name="HarnessJitPerSecond">The same for the harness.</param>
+/// <param name="Settled">False when --max-warmup ended it before compilation settled.</param>
+internal sealed record WarmupInfo(double Seconds, long Events, double SubjectJitPerSecond, double HarnessJitPerSecond, bool Settled);
+
 /// <summary>Ready messages in the subject's queues over the window.</summary>
 internal sealed record QueueDepths(long Start, long End, long Max, double SlopePerSecond, int Samples);
 
@@ -121,6 +129,12 @@ internal sealed record PhaseResult
     public long? DuplicateDeliveries { get; init; }
 
     public string? Note { get; init; }
+
+    /// <summary>The warm-up of the process this phase ran in (shared by the phases of one process).</summary>
+    public WarmupInfo? Warmup { get; init; }
+
+    /// <summary>Methods the subject JIT-compiled during the window (near 0 in a steady state).</summary>
+    public long? JitMethodsInWindow { get; init; }
 }
 
 /// <summary>The machine and software the run used.</summary>
@@ -143,7 +157,14 @@ internal sealed record RunResults
 
     public required int BareChannels { get; init; }
 
+    /// <summary>Minimum warm-up of each process, s.</summary>
     public required double WarmupSeconds { get; init; }
+
+    /// <summary>Maximum warm-up of each process, s.</summary>
+    public required double MaxWarmupSeconds { get; init; }
+
+    /// <summary>Load before each phase's window, s.</summary>
+    public required double LeadInSeconds { get; init; }
 
     public required double MeasureSeconds { get; init; }
 

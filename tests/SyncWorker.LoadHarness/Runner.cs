@@ -17,135 +17,130 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
     private const long ClosedLoopEventBytes = 768L * 1024 * 1024;
     private const int ClosedLoopMaxRate = 8000;
 
+    // Harness events of warm-up rounds carry this tag, which no phase uses: targets ignore them.
+    private const int WarmupTag = 999;
+
+    // A round in which the subject and the harness JIT-compile fewer methods per second than this counts as settled.
+    private const double QuietJitMethodsPerSecond = 20;
+
     private readonly Dictionary<int, EventTemplate> _templates = [];
     private int _tag;
 
-    public static IReadOnlyList<PhaseSpec> Plan(HarnessOptions options)
+    /// <summary>
+    /// The phases, grouped by the process they drive: one worker per target count (and one receive-only), one tutorial
+    /// receiver, the bare publisher in this process. Each group warms its process up once; open-loop phases come before
+    /// closed-loop ones, and queues are purged between phases, so no phase inherits another's backlog.
+    /// </summary>
+    public static IReadOnlyList<SubjectGroup> Plan(HarnessOptions options)
     {
         const int kb = 1024;
-        var plan = new List<PhaseSpec>
+        PhaseSpec Closed(string name, SubjectKind kind, int targets, int size) => new(name, kind, targets, size * kb, null);
+        PhaseSpec Open(string name, SubjectKind kind, int targets, int size, int rate) => new(name, kind, targets, size * kb, rate);
+        List<SubjectGroup> groups;
+        if (options.Quick)
         {
-            // References and SyncWorker at the same concurrency and event size.
-            new("bare-8k", SubjectKind.Bare, 0, 8 * kb, null),
-            new("tutorial-8k", SubjectKind.Tutorial, 0, 8 * kb, null),
-            new("worker-1t-8k", SubjectKind.Worker, 1, 8 * kb, null),
-        };
-        if (!options.Quick)
-        {
-            plan.Add(new("receiver-only-8k", SubjectKind.ReceiverOnly, 0, 8 * kb, null));
-        }
-
-        foreach (var rate in options.Quick ? [500] : options.Rates)
-        {
-            plan.Add(new($"worker-1t-8k-{rate}rps", SubjectKind.Worker, 1, 8 * kb, rate));
-        }
-
-        if (!options.Quick)
-        {
-            plan.Add(new("tutorial-8k-500rps", SubjectKind.Tutorial, 0, 8 * kb, 500));
-            foreach (var count in new[] { 4, 16 })
-            {
-                plan.Add(new($"worker-{count}t-8k", SubjectKind.Worker, count, 8 * kb, null));
-                plan.Add(new($"worker-{count}t-8k-500rps", SubjectKind.Worker, count, 8 * kb, 500));
-            }
-
-            foreach (var size in new[] { 1, 64 })
-            {
-                plan.Add(new($"bare-{size}k", SubjectKind.Bare, 0, size * kb, null));
-                plan.Add(new($"tutorial-{size}k", SubjectKind.Tutorial, 0, size * kb, null));
-                plan.Add(new($"worker-1t-{size}k", SubjectKind.Worker, 1, size * kb, null));
-                plan.Add(new($"worker-1t-{size}k-500rps", SubjectKind.Worker, 1, size * kb, 500));
-            }
+            groups =
+            [
+                new("bare", SubjectKind.Bare, 0, [Closed("bare-8k", SubjectKind.Bare, 0, 8)]),
+                new("tutorial", SubjectKind.Tutorial, 0, [Closed("tutorial-8k", SubjectKind.Tutorial, 0, 8)]),
+                new("worker-1t", SubjectKind.Worker, 1, [Open("worker-1t-8k-500rps", SubjectKind.Worker, 1, 8, 500), Closed("worker-1t-8k", SubjectKind.Worker, 1, 8)]),
+                new("worker-4t", SubjectKind.Worker, 4, [Open("worker-4t-8k-500rps", SubjectKind.Worker, 4, 8, 500)]),
+            ];
         }
         else
         {
-            plan.Add(new("worker-4t-8k-500rps", SubjectKind.Worker, 4, 8 * kb, 500));
+            var oneTarget = new List<PhaseSpec>();
+            oneTarget.AddRange(options.Rates.Select(rate => Open($"worker-1t-8k-{rate}rps", SubjectKind.Worker, 1, 8, rate)));
+            oneTarget.Add(Open("worker-1t-1k-500rps", SubjectKind.Worker, 1, 1, 500));
+            oneTarget.Add(Open("worker-1t-64k-500rps", SubjectKind.Worker, 1, 64, 500));
+            oneTarget.AddRange(new[] { 1, 8, 64 }.Select(size => Closed($"worker-1t-{size}k", SubjectKind.Worker, 1, size)));
+            groups =
+            [
+                new("bare", SubjectKind.Bare, 0, [.. new[] { 1, 8, 64 }.Select(size => Closed($"bare-{size}k", SubjectKind.Bare, 0, size))]),
+                new("tutorial", SubjectKind.Tutorial, 0,
+                [
+                    Open("tutorial-8k-500rps", SubjectKind.Tutorial, 0, 8, 500),
+                    .. new[] { 1, 8, 64 }.Select(size => Closed($"tutorial-{size}k", SubjectKind.Tutorial, 0, size)),
+                ]),
+                new("worker-1t", SubjectKind.Worker, 1, oneTarget),
+                new("receiver-only", SubjectKind.ReceiverOnly, 0, [Closed("receiver-only-8k", SubjectKind.ReceiverOnly, 0, 8)]),
+                new("worker-4t", SubjectKind.Worker, 4, [Open("worker-4t-8k-500rps", SubjectKind.Worker, 4, 8, 500), Closed("worker-4t-8k", SubjectKind.Worker, 4, 8)]),
+                new("worker-16t", SubjectKind.Worker, 16, [Open("worker-16t-8k-500rps", SubjectKind.Worker, 16, 8, 500), Closed("worker-16t-8k", SubjectKind.Worker, 16, 8)]),
+            ];
         }
 
-        return options.Only is { Count: > 0 } only ? plan.Where(p => only.Any(o => p.Name.Contains(o, StringComparison.Ordinal))).ToList() : plan;
+        if (options.Only is { Count: > 0 } only)
+        {
+            bool Wanted(PhaseSpec p) => only.Any(o => o.EndsWith('*') ? p.Name.StartsWith(o[..^1], StringComparison.Ordinal) : p.Name == o);
+            groups = groups.Select(g => g with { Phases = g.Phases.Where(Wanted).ToList() }).Where(g => g.Phases.Count > 0).ToList();
+        }
+
+        return groups;
     }
 
-    public async Task<PhaseResult> RunAsync(PhaseSpec spec)
+    /// <summary>Starts the group's subject, warms it up, runs its phases and stops it.</summary>
+    public async Task<List<PhaseResult>> RunAsync(SubjectGroup group)
     {
-        var tag = ++_tag;
-        var virtualHost = await node.CreateVirtualHostAsync($"lh-{tag:D3}-{spec.Name}");
+        var virtualHost = await node.CreateVirtualHostAsync($"lh-{group.Name}-{Guid.NewGuid().ToString("N")[..6]}");
         var amqp = node.AmqpUri(virtualHost);
-        var logDirectory = Path.Combine(options.LogDirectory, spec.Name);
+        var logDirectory = Path.Combine(options.LogDirectory, group.Name);
         Directory.CreateDirectory(logDirectory);
         WorkerProcess? worker = null;
         ChildProcess? tutorial = null;
         BarePublisher? bare = null;
         string? manifestPath = null;
+        var results = new List<PhaseResult>();
         try
         {
-            int? subjectPid;
-            Uri? endpoint = null;
-            var queues = new List<string>();
-            switch (spec.Subject)
+            var subject = new Subject { Group = group, Amqp = amqp };
+            switch (group.Kind)
             {
                 case SubjectKind.Worker or SubjectKind.ReceiverOnly:
                     manifestPath = WriteManifest(targets.BaseUrl);
-                    worker = await WorkerProcess.StartAsync(spec.Name, WorkerSettings(spec, amqp, manifestPath), logDirectory);
+                    worker = await WorkerProcess.StartAsync(group.Name, WorkerSettings(group, amqp, manifestPath), logDirectory);
                     await WaitReadyAsync(new Uri(worker.BaseAddress, "health/ready"), TimeSpan.FromSeconds(60));
-                    subjectPid = worker.ProcessId;
-                    endpoint = worker.WebhookUrl;
-                    queues.Add(Topology.IntakeQueue);
-                    queues.AddRange(Enumerable.Range(0, spec.Targets).Select(t => Topology.TargetQueue(TargetName(t))));
+                    subject.Pid = worker.ProcessId;
+                    subject.Endpoint = worker.WebhookUrl;
+                    subject.Jit = MetricsJitProbe(new Uri(worker.BaseAddress, "metrics"));
+                    subject.Queues.Add(Topology.IntakeQueue);
+                    subject.Queues.AddRange(Enumerable.Range(0, group.Targets).Select(t => Topology.TargetQueue(TargetName(t))));
                     break;
                 case SubjectKind.Tutorial:
                     await DeclareAsync(amqp, TutorialReceiver.Exchange, TutorialReceiver.Queue);
-                    tutorial = await ChildProcess.StartTutorialAsync(spec.Name, amqp, WebhookSecret, logDirectory);
+                    tutorial = await ChildProcess.StartTutorialAsync(group.Name, amqp, WebhookSecret, logDirectory);
                     await WaitReadyAsync(new Uri(tutorial.BaseAddress, "health/ready"), TimeSpan.FromSeconds(60));
-                    subjectPid = tutorial.ProcessId;
-                    endpoint = tutorial.WebhookUrl;
-                    queues.Add(TutorialReceiver.Queue);
+                    subject.Pid = tutorial.ProcessId;
+                    subject.Endpoint = tutorial.WebhookUrl;
+                    subject.Jit = TextJitProbe(new Uri(tutorial.BaseAddress, "jit"));
+                    subject.Queues.Add(TutorialReceiver.Queue);
                     break;
                 default:
                     bare = await BarePublisher.StartAsync(amqp, options.BareChannels);
-                    subjectPid = Environment.ProcessId;
-                    queues.Add(BarePublisher.Queue);
+                    subject.Pid = Environment.ProcessId;
+                    subject.Bare = bare;
+                    subject.Jit = () => Task.FromResult<long?>(System.Runtime.JitInfo.GetCompiledMethodCount());
+                    subject.Queues.Add(BarePublisher.Queue);
                     break;
             }
 
-            var template = Template(spec.SizeBytes);
-            var seconds = options.Warmup + options.Measure;
-            var count = spec.Rate is { } rate
-                ? (int)Math.Ceiling(rate * seconds.TotalSeconds) + 16
-                : (int)Math.Min(ClosedLoopEventBytes / spec.SizeBytes, ClosedLoopMaxRate * seconds.TotalSeconds);
-            var events = template.Build(tag, count, WebhookSecret);
-            var ledger = spec.Subject == SubjectKind.Worker ? targets.Begin(tag, spec.Targets, count) : null;
-            var connections = spec.ClosedLoop ? options.Concurrency : options.OpenLoopConnections;
-            using var client = LoadGenerator.NewHttpClient(connections);
-            var send = bare is not null ? bare.Sender(events) : LoadGenerator.HttpSender(client, endpoint!, events);
-            var brokerPid = ProcStats.FindBeam(node.NodeName);
-
-            var window = Window.From(options.Warmup, options.Measure);
-            await using var sampler = await QueueSampler.StartAsync(amqp, queues, window.Begin);
-            await using var memory = new MemorySampler(subjectPid!.Value);
-            var cpuStart = TakeAt(window.Start, subjectPid, brokerPid);
-            var load = spec.Rate is { } offered
-                ? LoadGenerator.OpenLoopAsync(send, count, offered, window)
-                : LoadGenerator.ClosedLoopAsync(send, count, options.Concurrency, window);
-            var cpuEnd = TakeAtOrWhenDone(window.End, load, subjectPid, brokerPid);
-            var record = await load;
-            var (cpuEndAt, cpuAfter) = await cpuEnd;
-            var (cpuStartAt, cpuBefore) = await cpuStart;
-
-            double? graceSeconds = null;
-            if (ledger is not null)
+            Console.WriteLine($"== {group.Name}: pid {subject.Pid}{(subject.Endpoint is null ? "" : " at " + subject.Endpoint)}, virtual host {virtualHost}");
+            subject.Warmup = await WarmUpAsync(subject);
+            foreach (var phase in group.Phases)
             {
-                graceSeconds = await WaitForDeliveriesAsync(record, ledger);
+                await PurgeAsync(amqp, subject.Queues);
+                var result = await RunPhaseAsync(subject, phase);
+                results.Add(result);
+                Console.WriteLine(Summary(result));
+                // The phase's pre-signed events are garbage now; give their memory back before the next phase.
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             }
 
-            var hwm = ProcStats.StatusBytes(subjectPid.Value, "VmHWM");
-            var result = Measure(spec, record, ledger, graceSeconds, cpuStartAt, cpuBefore, cpuEndAt, cpuAfter, sampler.Samples(), memory.MaxRss, hwm, window);
-            Console.WriteLine(Summary(result));
             if (worker is not null && worker.Failures() is { Count: > 0 } failures)
             {
                 Console.WriteLine($"   worker logged {failures.Count} warnings/errors, first: {failures[0]}");
             }
 
-            return result;
+            return results;
         }
         finally
         {
@@ -171,8 +166,93 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             }
 
             await node.CtlAsync(["delete_vhost", virtualHost], throwOnError: false);
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
+    }
+
+    /// <summary>
+    /// Drives the subject (closed loop, 8 KB events, events of their own) in 2-second rounds until both it and the harness
+    /// compile almost nothing more (fewer than <see cref="QuietJitMethodsPerSecond"/> methods per second over a round):
+    /// tiered compilation of MassTransit, Kestrel and friends takes tens of seconds of CPU on this machine, and a window
+    /// measured during it measures the JIT, not the steady state a long-running worker lives in. At least --warmup,
+    /// at most --max-warmup.
+    /// </summary>
+    private async Task<WarmupInfo> WarmUpAsync(Subject subject)
+    {
+        var events = Template(8 * 1024).Build(WarmupTag, 2 * ClosedLoopMaxRate * 2, WebhookSecret);
+        using var client = LoadGenerator.NewHttpClient(options.Concurrency);
+        var send = subject.Bare is { } bare ? bare.Sender(events) : LoadGenerator.HttpSender(client, subject.Endpoint!, events);
+        var clock = Stopwatch.StartNew();
+        var subjectJit = await subject.Jit();
+        var harnessJit = System.Runtime.JitInfo.GetCompiledMethodCount();
+        double subjectRate = double.NaN, harnessRate = double.NaN;
+        var sent = 0L;
+        while (true)
+        {
+            var round = Stopwatch.StartNew();
+            var record = await LoadGenerator.ClosedLoopAsync(send, events.Count, options.Concurrency, Window.From(TimeSpan.Zero, TimeSpan.FromSeconds(2)));
+            sent += record.Used;
+            var seconds = round.Elapsed.TotalSeconds;
+            var subjectNow = await subject.Jit();
+            var harnessNow = System.Runtime.JitInfo.GetCompiledMethodCount();
+            subjectRate = subjectNow is { } n && subjectJit is { } p ? (n - p) / seconds : double.NaN;
+            harnessRate = (harnessNow - harnessJit) / seconds;
+            (subjectJit, harnessJit) = (subjectNow, harnessNow);
+            var quiet = (double.IsNaN(subjectRate) || subjectRate < QuietJitMethodsPerSecond) && harnessRate < QuietJitMethodsPerSecond;
+            if ((quiet && clock.Elapsed >= options.Warmup) || clock.Elapsed >= options.MaxWarmup)
+            {
+                var info = new WarmupInfo(clock.Elapsed.TotalSeconds, sent, subjectRate, harnessRate, quiet);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"   warmed up in {info.Seconds:F0} s ({sent} events); JIT now {subjectRate:F0} methods/s in the subject, {harnessRate:F0} in the harness{(quiet ? "" : " (NOT settled)")}"));
+                return info;
+            }
+        }
+    }
+
+    private async Task<PhaseResult> RunPhaseAsync(Subject subject, PhaseSpec spec)
+    {
+        var tag = ++_tag;
+        var template = Template(spec.SizeBytes);
+        var seconds = options.LeadIn + options.Measure;
+        var count = spec.Rate is { } rate
+            ? (int)Math.Ceiling(rate * seconds.TotalSeconds) + 16
+            : (int)Math.Min(ClosedLoopEventBytes / spec.SizeBytes, ClosedLoopMaxRate * seconds.TotalSeconds);
+        var events = template.Build(tag, count, WebhookSecret);
+        var ledger = spec.Subject == SubjectKind.Worker ? targets.Begin(tag, spec.Targets, count) : null;
+        var connections = spec.ClosedLoop ? options.Concurrency : options.OpenLoopConnections;
+        using var client = LoadGenerator.NewHttpClient(connections);
+        var send = subject.Bare is { } bare ? bare.Sender(events) : LoadGenerator.HttpSender(client, subject.Endpoint!, events);
+        var brokerPid = ProcStats.FindBeam(node.NodeName);
+        var pid = subject.Pid;
+
+        var window = Window.From(options.LeadIn, options.Measure);
+        await using var sampler = await QueueSampler.StartAsync(subject.Amqp, subject.Queues, window.Begin);
+        await using var memory = new MemorySampler(pid);
+        var jitBefore = TakeJitAt(window.Start, subject);
+        var cpuStart = TakeAt(window.Start, pid, brokerPid);
+        var load = spec.Rate is { } offered
+            ? LoadGenerator.OpenLoopAsync(send, count, offered, window)
+            : LoadGenerator.ClosedLoopAsync(send, count, options.Concurrency, window);
+        var cpuEnd = TakeAtOrWhenDone(window.End, load, pid, brokerPid);
+        var record = await load;
+        var (cpuEndAt, cpuAfter) = await cpuEnd;
+        var (cpuStartAt, cpuBefore) = await cpuStart;
+        var jitAfter = await subject.Jit();
+        var jitStart = await jitBefore;
+
+        double? graceSeconds = null;
+        if (ledger is not null)
+        {
+            graceSeconds = await WaitForDeliveriesAsync(record, ledger);
+        }
+
+        targets.End();
+        var hwm = ProcStats.StatusBytes(pid, "VmHWM");
+        var result = Measure(spec, record, ledger, graceSeconds, cpuStartAt, cpuBefore, cpuEndAt, cpuAfter, sampler.Samples(), memory.MaxRss, hwm, window);
+        return result with
+        {
+            Warmup = subject.Warmup,
+            JitMethodsInWindow = jitAfter is { } a && jitStart is { } b ? a - b : null,
+        };
     }
 
     public static string TargetName(int index) => "t" + index.ToString(CultureInfo.InvariantCulture);
@@ -188,7 +268,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         return template;
     }
 
-    private Dictionary<string, string> WorkerSettings(PhaseSpec spec, Uri amqp, string manifestPath)
+    private Dictionary<string, string> WorkerSettings(SubjectGroup spec, Uri amqp, string manifestPath)
     {
         var settings = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -198,7 +278,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             // WorkerProcess sets Logging:LogLevel:Default to Warning; appsettings.json keeps HttpClient at Information
             // (two lines per delivery), so that category is lowered too: console logging would otherwise cost CPU.
             ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
-            ["Worker:Role"] = spec.Subject == SubjectKind.ReceiverOnly ? "Receiver" : "All",
+            ["Worker:Role"] = spec.Kind == SubjectKind.ReceiverOnly ? "Receiver" : "All",
         };
         for (var t = 0; t < spec.Targets; t++)
         {
@@ -227,6 +307,77 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         var path = Path.Combine(Path.GetTempPath(), $"stripe-app-load-{Guid.NewGuid():N}.json");
         File.WriteAllText(path, manifest.ToJsonString());
         return path;
+    }
+
+    private static async Task PurgeAsync(Uri amqp, IEnumerable<string> queues)
+    {
+        await using var connection = await new ConnectionFactory { Uri = amqp }.CreateConnectionAsync();
+        foreach (var queue in queues)
+        {
+            await using var channel = await connection.CreateChannelAsync();
+            try
+            {
+                await channel.QueuePurgeAsync(queue);
+            }
+            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                // Not declared (yet): nothing to purge.
+            }
+        }
+    }
+
+    /// <summary>JIT-compiled methods of a SyncWorker process, from its Prometheus endpoint (the .NET runtime meter).</summary>
+    private static Func<Task<long?>> MetricsJitProbe(Uri metrics)
+    {
+        var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        return async () =>
+        {
+            try
+            {
+                var text = await client.GetStringAsync(metrics);
+                foreach (var line in text.Split('\n'))
+                {
+                    if (line.StartsWith("dotnet_jit_compiled_methods_total", StringComparison.Ordinal))
+                    {
+                        return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException)
+            {
+                // Unknown this time.
+            }
+
+            return null;
+        };
+    }
+
+    /// <summary>JIT-compiled methods of the tutorial receiver (its /jit answers JitInfo.GetCompiledMethodCount()).</summary>
+    private static Func<Task<long?>> TextJitProbe(Uri url)
+    {
+        var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        return async () =>
+        {
+            try
+            {
+                return long.Parse(await client.GetStringAsync(url), CultureInfo.InvariantCulture);
+            }
+            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException)
+            {
+                return null;
+            }
+        };
+    }
+
+    private static async Task<long?> TakeJitAt(long at, Subject subject)
+    {
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait);
+        }
+
+        return await subject.Jit();
     }
 
     private static async Task DeclareAsync(Uri amqp, string exchange, string queue)
@@ -425,6 +576,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             line += string.Format(inv, "  e2e p50 {0,6:F1} p99 {1,7:F1} ms  delivered {2,7:F0}/s", e2e.P50, e2e.P99, r.DeliveriesPerSecond);
         }
 
+        line += string.Format(inv, "  jit {0}", r.JitMethodsInWindow);
         line += string.Format(inv, "  cpu/1k {0:F2} s (broker {1:F2})  rss {2:F0} MB  other-cpu {3:F2} cores",
             r.SubjectCpuPer1000, r.BrokerCpuPer1000, (r.PeakRssBytes ?? 0) / 1048576.0, r.OtherCpuSeconds / Math.Max(0.001, r.CpuWindowSeconds));
         if (r.Queues is { } q)
@@ -440,4 +592,27 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
 
         return line;
     }
+}
+
+/// <summary>Phases that drive one process.</summary>
+internal sealed record SubjectGroup(string Name, SubjectKind Kind, int Targets, List<PhaseSpec> Phases);
+
+/// <summary>The process a group drives, and how to reach and observe it.</summary>
+internal sealed class Subject
+{
+    public required SubjectGroup Group { get; init; }
+
+    public required Uri Amqp { get; init; }
+
+    public int Pid { get; set; }
+
+    public Uri? Endpoint { get; set; }
+
+    public BarePublisher? Bare { get; set; }
+
+    public Func<Task<long?>> Jit { get; set; } = () => Task.FromResult<long?>(null);
+
+    public List<string> Queues { get; } = [];
+
+    public WarmupInfo? Warmup { get; set; }
 }

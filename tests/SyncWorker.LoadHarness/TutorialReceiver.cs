@@ -50,6 +50,8 @@ internal static class TutorialReceiver
         builder.Services.AddHealthChecks();
         var app = builder.Build();
         app.MapHealthChecks("/health/ready");
+        // For the harness's warm-up: how many methods this process has JIT-compiled so far.
+        app.MapGet("/jit", () => System.Runtime.JitInfo.GetCompiledMethodCount().ToString(System.Globalization.CultureInfo.InvariantCulture));
 
         app.MapPost("/webhooks/stripe", async (HttpRequest request, IPublishEndpoint publishEndpoint) =>
         {
