@@ -135,8 +135,8 @@ internal static class Report
         ]),
         new Panel("Worker memory", "MB", names,
         [
-            new Series("peak RSS, closed loop", Charts.SyncWorker, closed.Select(p => p?.VmHwmBytes / MiB).ToList()),
-            new Series("peak RSS, 500/s", Charts.ReceiverOnly, open.Select(p => p?.VmHwmBytes / MiB).ToList()),
+            new Series("peak RSS, closed loop", Charts.SyncWorker, closed.Select(p => p?.PeakRssBytes / MiB).ToList()),
+            new Series("peak RSS, 500/s", Charts.ReceiverOnly, open.Select(p => p?.PeakRssBytes / MiB).ToList()),
         ], 300, "goal ≤ 300 MB"),
     ];
 
@@ -181,8 +181,8 @@ internal static class Report
         if (workerPhases.Count > 0)
         {
             var peak = workerPhases.MaxBy(p => p.VmHwmBytes)!;
-            goals.Add(new Goal("Worker peak memory under load (VmHWM, every phase)", "≤ 300 MB",
-                $"{peak.VmHwmBytes / MiB:F0} MB ({peak.Spec.Name})", peak.VmHwmBytes / MiB <= 300));
+            goals.Add(new Goal("Worker peak memory under load (VmHWM: lifetime peak of every worker process)", "≤ 300 MB",
+                $"{peak.VmHwmBytes / MiB:F0} MB (worker of {peak.Spec.Name})", peak.VmHwmBytes / MiB <= 300));
         }
 
         return goals;
@@ -229,8 +229,14 @@ internal static class Report
         Line();
         Line("## How it measures");
         Line();
-        Line($"- **Phases.** Each phase gets a fresh virtual host and a freshly started subject process, a warm-up of {r.WarmupSeconds:0} s and a");
-        Line($"  measured window of {r.MeasureSeconds:0} s. Only sends inside the window count.");
+        Line("- **Processes and phases.** Phases run in groups, one process per group: a SyncWorker per target count (1, 4, 16)");
+        Line("  and a receive-only one, one tutorial receiver, and the bare publisher inside the harness. Each group gets a fresh");
+        Line("  virtual host. Before its first phase a process is **warmed up**: closed-loop load in 2-second rounds until it and the");
+        Line($"  harness JIT-compile fewer than 20 methods per second (at least {r.WarmupSeconds:0} s, at most {r.MaxWarmupSeconds:0} s). Tiered");
+        Line("  compilation of MassTransit, Kestrel and OpenTelemetry takes tens of seconds of CPU on a small machine, and a window");
+        Line("  measured during it would measure the JIT rather than the steady state a long-running worker lives in; the warm-up");
+        Line("  time is reported below. Before each phase the process's queues are purged, then the phase's own load runs for");
+        Line($"  {r.LeadInSeconds:0} s before a measured window of {r.MeasureSeconds:0} s. Only sends inside the window count.");
         Line("- **Worker.** The Release build of `src/SyncWorker`, started as `dotnet SyncWorker.dll` and configured by environment");
         Line("  variables only (as the fault-injection suite does): `RabbitMq__Uri` to the phase's virtual host, one webhook secret,");
         Line("  a temporary manifest whose `connect-src` lists the targets, and `Fulfillment__Targets__N__*` with `Format=event`");
@@ -250,7 +256,8 @@ internal static class Report
         Line("- **CPU.** utime + stime from `/proc/PID/stat` of the worker (or tutorial receiver), of RabbitMQ's `beam.smp` and of the");
         Line("  harness, over the window; per 1000 events = CPU seconds ÷ events accepted in the window × 1000. Whole-machine busy time");
         Line("  from `/proc/stat`. The bare publisher runs inside the harness, so its CPU is the harness's.");
-        Line("- **Memory.** `VmHWM` (peak resident set) of the subject process at the end of the phase.");
+        Line("- **Memory.** Resident set (`VmRSS`) of the subject process sampled every 200 ms during the phase (peak shown per phase;");
+        Line("  for the bare publisher it is the harness process, which holds all pre-signed events), and `VmHWM`, the lifetime peak.");
         Line("- **Queues.** Ready messages of the intake and target queues, read every 500 ms with passive declares; the trend is a");
         Line("  least-squares slope over the window.");
         Line($"- **References.** *Ceiling*: RabbitMQ.Client 7 alone in the harness process, {r.BareChannels} channel(s) with publisher");
@@ -304,6 +311,22 @@ internal static class Report
             }
         }
 
+        Line("### Warm-up");
+        Line();
+        Line("| Process (first phase) | warm-up s | events | JIT methods/s at the end (subject / harness) | settled | JIT methods during each window |");
+        Line("|---|---:|---:|---|---|---|");
+        foreach (var group in r.Phases.GroupBy(p => p.Warmup))
+        {
+            var first = group.First();
+            if (first.Warmup is not { } w)
+            {
+                continue;
+            }
+
+            Line($"| {Subject(first.Spec.Subject)}{(first.Spec.Targets > 0 ? $", {first.Spec.Targets} target(s)" : "")} ({first.Spec.Name}) | {w.Seconds:F0} | {w.Events} | {F(w.SubjectJitPerSecond, "F0")} / {F(w.HarnessJitPerSecond, "F0")} | {(w.Settled ? "yes" : "**no**")} | {string.Join(", ", group.Select(p => $"{p.Spec.Name}: {p.JitMethodsInWindow?.ToString(CultureInfo.InvariantCulture) ?? "–"}"))} |");
+        }
+
+        Line();
         Line("### Where the CPU went");
         Line();
         Line("Cores in use during each window (CPU seconds ÷ window seconds), of the machine's " + r.Machine.Cores + ":");
@@ -373,7 +396,7 @@ internal static class Report
             var refused = string.Join(' ', p.Statuses.Where(s => s.Key != "200").Select(s => $"{(s.Key == "0" ? "no answer" : s.Key)}×{s.Value}"));
             md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name}{(p.RanOut ? " ¹" : "")} | {Subject(p.Spec.Subject)} | {p.Spec.Targets} | {p.Spec.SizeBytes / 1024} KB | {load} | {p.IngestPerSecond:F0} | ");
             md.Append(CultureInfo.InvariantCulture, $"{Ms(p.Ingest?.P50)} / {Ms(p.Ingest?.P99)} / {Ms(p.Ingest?.P999)} | {e2e} | {F(p.DeliveriesPerSecond, "F0")} | ");
-            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(p.VmHwmBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
+            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(p.PeakRssBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
         }
 
         if (phases.Any(p => p.RanOut))
