@@ -14,7 +14,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
     public const string WebhookSecret = "whsec_load_harness_endpoint_secret_000001";
 
     // Pre-signed events of a closed-loop phase take at most this much memory (the window ends early if they run out).
-    private const long ClosedLoopEventBytes = 768L * 1024 * 1024;
+    private const long ClosedLoopEventBytes = 1024L * 1024 * 1024;
     private const int ClosedLoopMaxRate = 8000;
 
     // Harness events of warm-up rounds carry this tag, which no phase uses: targets ignore them.
