@@ -262,6 +262,9 @@ internal static class Report
         Line("- **CPU.** utime + stime from `/proc/PID/stat` of the worker (or tutorial receiver), of RabbitMQ's `beam.smp` and of the");
         Line("  harness, over the window; per 1000 events = CPU seconds ÷ events accepted in the window × 1000. Whole-machine busy time");
         Line("  from `/proc/stat`. The bare publisher runs inside the harness, so its CPU is the harness's.");
+        Line("- **Allocation.** Bytes the subject allocated during the window (`dotnet_gc_heap_total_allocated_bytes_total` from");
+        Line("  SyncWorker's `/metrics`; `GC.GetTotalAllocatedBytes()` in the tutorial receiver) per event accepted: unlike CPU time,");
+        Line("  it does not depend on what else runs on the machine.");
         Line("- **Memory.** Resident set (`VmRSS`) of the subject process sampled every 200 ms during the phase (peak shown per phase;");
         Line("  for the bare publisher it is the harness process, which holds all pre-signed events), and `VmHWM`, the lifetime peak.");
         Line("- **Queues.** Ready messages of the intake and target queues, read every 500 ms with passive declares; the trend is a");
@@ -353,8 +356,8 @@ internal static class Report
             Line();
             Line($"Baseline: run of {baseline.StartedAt:yyyy-MM-dd HH:mm} UTC at commit `{baseline.GitCommit}` (`{baseline.Command}`), same machine.");
             Line();
-            Line("| Phase | ingest/s before → after | ingest p99 ms before → after | e2e p99 ms before → after | worker CPU s/1000 before → after | peak RSS MB before → after |");
-            Line("|---|---|---|---|---|---|");
+            Line("| Phase | ingest/s before → after | ingest p99 ms before → after | e2e p99 ms before → after | worker CPU s/1000 before → after | allocated KB/event before → after | peak RSS MB before → after |");
+            Line("|---|---|---|---|---|---|---|");
             foreach (var p in r.Phases)
             {
                 if (baseline.Find(p.Spec.Name) is not { } b || p.Spec.Subject is SubjectKind.Bare or SubjectKind.Tutorial)
@@ -363,7 +366,7 @@ internal static class Report
                 }
 
                 Line($"| {p.Spec.Name} | {F(b.IngestPerSecond, "F0")} → {F(p.IngestPerSecond, "F0")} | {Ms(b.Ingest?.P99)} → {Ms(p.Ingest?.P99)} | " +
-                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | {F(b.VmHwmBytes / MiB, "F0")} → {F(p.VmHwmBytes / MiB, "F0")} |");
+                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | {F(b.AllocatedBytesPerEvent / 1024, "F1")} → {F(p.AllocatedBytesPerEvent / 1024, "F1")} | {F(b.PeakRssBytes / MiB, "F0")} → {F(p.PeakRssBytes / MiB, "F0")} |");
             }
 
             Line();
@@ -392,8 +395,8 @@ internal static class Report
 
     private static void Table(StringBuilder md, List<PhaseResult> phases)
     {
-        md.Append("| Phase | subject | targets | event | load | accepted/s | ingest p50 / p99 / p99.9 ms | e2e p50 / p99 ms | deliveries/s | CPU s/1000 (subject / broker) | peak RSS MB | queued start→end (max) | not 200 |\n");
-        md.Append("|---|---|---:|---:|---|---:|---|---|---:|---|---:|---|---|\n");
+        md.Append("| Phase | subject | targets | event | load | accepted/s | ingest p50 / p99 / p99.9 ms | e2e p50 / p99 ms | deliveries/s | CPU s/1000 (subject / broker) | allocated KB/event | peak RSS MB | queued start→end (max) | not 200 |\n");
+        md.Append("|---|---|---:|---:|---|---:|---|---|---:|---|---:|---:|---|---|\n");
         foreach (var p in phases)
         {
             var load = p.Spec.Rate is { } rate ? $"{rate:0}/s offered" : $"{p.Concurrency} concurrent";
@@ -402,7 +405,7 @@ internal static class Report
             var refused = string.Join(' ', p.Statuses.Where(s => s.Key != "200").Select(s => $"{(s.Key == "0" ? "no answer" : s.Key)}×{s.Value}"));
             md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name}{(p.RanOut ? " ¹" : "")} | {Subject(p.Spec.Subject)} | {p.Spec.Targets} | {p.Spec.SizeBytes / 1024} KB | {load} | {p.IngestPerSecond:F0} | ");
             md.Append(CultureInfo.InvariantCulture, $"{Ms(p.Ingest?.P50)} / {Ms(p.Ingest?.P99)} / {Ms(p.Ingest?.P999)} | {e2e} | {F(p.DeliveriesPerSecond, "F0")} | ");
-            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(p.PeakRssBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
+            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(p.AllocatedBytesPerEvent / 1024, "F0")} | {F(p.PeakRssBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
         }
 
         if (phases.Any(p => p.RanOut))

@@ -135,6 +135,9 @@ internal sealed record PhaseResult
 
     /// <summary>Methods the subject JIT-compiled during the window (near 0 in a steady state).</summary>
     public long? JitMethodsInWindow { get; init; }
+
+    /// <summary>Bytes the subject allocated in the window per event accepted (for the bare publisher: the harness's).</summary>
+    public double? AllocatedBytesPerEvent { get; init; }
 }
 
 /// <summary>The machine and software the run used.</summary>

@@ -101,7 +101,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
                     await WaitReadyAsync(new Uri(worker.BaseAddress, "health/ready"), TimeSpan.FromSeconds(60));
                     subject.Pid = worker.ProcessId;
                     subject.Endpoint = worker.WebhookUrl;
-                    subject.Jit = MetricsJitProbe(new Uri(worker.BaseAddress, "metrics"));
+                    subject.Probe = MetricsProbe(new Uri(worker.BaseAddress, "metrics"));
                     subject.Queues.Add(Topology.IntakeQueue);
                     subject.Queues.AddRange(Enumerable.Range(0, group.Targets).Select(t => Topology.TargetQueue(TargetName(t))));
                     break;
@@ -111,14 +111,14 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
                     await WaitReadyAsync(new Uri(tutorial.BaseAddress, "health/ready"), TimeSpan.FromSeconds(60));
                     subject.Pid = tutorial.ProcessId;
                     subject.Endpoint = tutorial.WebhookUrl;
-                    subject.Jit = TextJitProbe(new Uri(tutorial.BaseAddress, "jit"));
+                    subject.Probe = TextProbe(new Uri(tutorial.BaseAddress, "runtime-counters"));
                     subject.Queues.Add(TutorialReceiver.Queue);
                     break;
                 default:
                     bare = await BarePublisher.StartAsync(amqp, options.BareChannels);
                     subject.Pid = Environment.ProcessId;
                     subject.Bare = bare;
-                    subject.Jit = () => Task.FromResult<long?>(System.Runtime.JitInfo.GetCompiledMethodCount());
+                    subject.Probe = () => Task.FromResult<RuntimeCounters?>(RuntimeCounters.OfThisProcess());
                     subject.Queues.Add(BarePublisher.Queue);
                     break;
             }
@@ -182,7 +182,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         using var client = LoadGenerator.NewHttpClient(options.Concurrency);
         var send = subject.Bare is { } bare ? bare.Sender(events) : LoadGenerator.HttpSender(client, subject.Endpoint!, events);
         var clock = Stopwatch.StartNew();
-        var subjectJit = await subject.Jit();
+        var subjectJit = (await subject.Probe())?.JitMethods;
         var harnessJit = System.Runtime.JitInfo.GetCompiledMethodCount();
         double subjectRate = double.NaN, harnessRate = double.NaN;
         var sent = 0L;
@@ -192,7 +192,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             var record = await LoadGenerator.ClosedLoopAsync(send, events.Count, options.Concurrency, Window.From(TimeSpan.Zero, TimeSpan.FromSeconds(2)));
             sent += record.Used;
             var seconds = round.Elapsed.TotalSeconds;
-            var subjectNow = await subject.Jit();
+            var subjectNow = (await subject.Probe())?.JitMethods;
             var harnessNow = System.Runtime.JitInfo.GetCompiledMethodCount();
             subjectRate = subjectNow is { } n && subjectJit is { } p ? (n - p) / seconds : double.NaN;
             harnessRate = (harnessNow - harnessJit) / seconds;
@@ -227,7 +227,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         var window = Window.From(options.LeadIn, options.Measure);
         await using var sampler = await QueueSampler.StartAsync(subject.Amqp, subject.Queues, window.Begin);
         await using var memory = new MemorySampler(pid);
-        var jitBefore = TakeJitAt(window.Start, subject);
+        var countersBefore = TakeCountersAt(window.Start, subject);
         var cpuStart = TakeAt(window.Start, pid, brokerPid);
         var load = spec.Rate is { } offered
             ? LoadGenerator.OpenLoopAsync(send, count, offered, window)
@@ -236,8 +236,8 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         var record = await load;
         var (cpuEndAt, cpuAfter) = await cpuEnd;
         var (cpuStartAt, cpuBefore) = await cpuStart;
-        var jitAfter = await subject.Jit();
-        var jitStart = await jitBefore;
+        var countersAfter = await subject.Probe();
+        var countersStart = await countersBefore;
 
         double? graceSeconds = null;
         if (ledger is not null)
@@ -251,7 +251,10 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         return result with
         {
             Warmup = subject.Warmup,
-            JitMethodsInWindow = jitAfter is { } a && jitStart is { } b ? a - b : null,
+            JitMethodsInWindow = countersAfter is { } a && countersStart is { } b ? a.JitMethods - b.JitMethods : null,
+            AllocatedBytesPerEvent = countersAfter is { } c && countersStart is { } d && result.AcceptedInCpuWindow > 0
+                ? (double)(c.AllocatedBytes - d.AllocatedBytes) / result.AcceptedInCpuWindow
+                : null,
         };
     }
 
@@ -326,41 +329,31 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         }
     }
 
-    /// <summary>JIT-compiled methods of a SyncWorker process, from its Prometheus endpoint (the .NET runtime meter).</summary>
-    private static Func<Task<long?>> MetricsJitProbe(Uri metrics)
+    /// <summary>
+    /// JIT-compiled methods and allocated bytes of a SyncWorker process, from its Prometheus endpoint (the .NET runtime
+    /// meter, which SyncWorker exports).
+    /// </summary>
+    private static Func<Task<RuntimeCounters?>> MetricsProbe(Uri metrics)
     {
         var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         return async () =>
         {
             try
             {
-                var text = await client.GetStringAsync(metrics);
-                foreach (var line in text.Split('\n'))
+                long? jit = null, allocated = null;
+                foreach (var line in (await client.GetStringAsync(metrics)).Split('\n'))
                 {
                     if (line.StartsWith("dotnet_jit_compiled_methods_total", StringComparison.Ordinal))
                     {
-                        return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                        jit = (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    }
+                    else if (line.StartsWith("dotnet_gc_heap_total_allocated_bytes_total", StringComparison.Ordinal))
+                    {
+                        allocated = (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
                     }
                 }
-            }
-            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException)
-            {
-                // Unknown this time.
-            }
 
-            return null;
-        };
-    }
-
-    /// <summary>JIT-compiled methods of the tutorial receiver (its /jit answers JitInfo.GetCompiledMethodCount()).</summary>
-    private static Func<Task<long?>> TextJitProbe(Uri url)
-    {
-        var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        return async () =>
-        {
-            try
-            {
-                return long.Parse(await client.GetStringAsync(url), CultureInfo.InvariantCulture);
+                return jit is { } j && allocated is { } a ? new RuntimeCounters(j, a) : null;
             }
             catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException)
             {
@@ -369,7 +362,25 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         };
     }
 
-    private static async Task<long?> TakeJitAt(long at, Subject subject)
+    /// <summary>The same for the tutorial receiver (its /runtime-counters answers "jit allocated").</summary>
+    private static Func<Task<RuntimeCounters?>> TextProbe(Uri url)
+    {
+        var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        return async () =>
+        {
+            try
+            {
+                var parts = (await client.GetStringAsync(url)).Split(' ');
+                return new RuntimeCounters(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
+            }
+            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException or IndexOutOfRangeException)
+            {
+                return null;
+            }
+        };
+    }
+
+    private static async Task<RuntimeCounters?> TakeCountersAt(long at, Subject subject)
     {
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero)
@@ -377,7 +388,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             await Task.Delay(wait);
         }
 
-        return await subject.Jit();
+        return await subject.Probe();
     }
 
     private static async Task DeclareAsync(Uri amqp, string exchange, string queue)
@@ -576,7 +587,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             line += string.Format(inv, "  e2e p50 {0,6:F1} p99 {1,7:F1} ms  delivered {2,7:F0}/s", e2e.P50, e2e.P99, r.DeliveriesPerSecond);
         }
 
-        line += string.Format(inv, "  jit {0}", r.JitMethodsInWindow);
+        line += string.Format(inv, "  jit {0}  alloc/event {1:F0} KB", r.JitMethodsInWindow, r.AllocatedBytesPerEvent / 1024);
         line += string.Format(inv, "  cpu/1k {0:F2} s (broker {1:F2})  rss {2:F0} MB  other-cpu {3:F2} cores",
             r.SubjectCpuPer1000, r.BrokerCpuPer1000, (r.PeakRssBytes ?? 0) / 1048576.0, r.OtherCpuSeconds / Math.Max(0.001, r.CpuWindowSeconds));
         if (r.Queues is { } q)
@@ -610,9 +621,17 @@ internal sealed class Subject
 
     public BarePublisher? Bare { get; set; }
 
-    public Func<Task<long?>> Jit { get; set; } = () => Task.FromResult<long?>(null);
+    /// <summary>The subject's JIT and allocation counters, or null when they cannot be read.</summary>
+    public Func<Task<RuntimeCounters?>> Probe { get; set; } = () => Task.FromResult<RuntimeCounters?>(null);
 
     public List<string> Queues { get; } = [];
 
     public WarmupInfo? Warmup { get; set; }
+}
+
+/// <summary>Methods JIT-compiled and bytes allocated by a process since it started.</summary>
+internal sealed record RuntimeCounters(long JitMethods, long AllocatedBytes)
+{
+    public static RuntimeCounters OfThisProcess() =>
+        new(System.Runtime.JitInfo.GetCompiledMethodCount(), GC.GetTotalAllocatedBytes());
 }

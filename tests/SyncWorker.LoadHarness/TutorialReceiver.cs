@@ -50,8 +50,9 @@ internal static class TutorialReceiver
         builder.Services.AddHealthChecks();
         var app = builder.Build();
         app.MapHealthChecks("/health/ready");
-        // For the harness's warm-up: how many methods this process has JIT-compiled so far.
-        app.MapGet("/jit", () => System.Runtime.JitInfo.GetCompiledMethodCount().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // For the harness: methods JIT-compiled and bytes allocated so far (SyncWorker exports the same on /metrics).
+        app.MapGet("/runtime-counters", () => string.Create(
+            System.Globalization.CultureInfo.InvariantCulture, $"{System.Runtime.JitInfo.GetCompiledMethodCount()} {GC.GetTotalAllocatedBytes()}"));
 
         app.MapPost("/webhooks/stripe", async (HttpRequest request, IPublishEndpoint publishEndpoint) =>
         {
