@@ -264,7 +264,8 @@ internal static class Report
         Line("  from `/proc/stat`. The bare publisher runs inside the harness, so its CPU is the harness's.");
         Line("- **Allocation.** Bytes the subject allocated during the window (`dotnet_gc_heap_total_allocated_bytes_total` from");
         Line("  SyncWorker's `/metrics`; `GC.GetTotalAllocatedBytes()` in the tutorial receiver) per event accepted: unlike CPU time,");
-        Line("  it does not depend on what else runs on the machine.");
+        Line("  it does not depend on what else runs on the machine. SyncWorker's exported counter moves in steps of the server GC's");
+        Line("  allocation budgets, so it is shown only when at least 20 collections happened in the window (\"–\" otherwise).");
         Line("- **Memory.** Resident set (`VmRSS`) of the subject process sampled every 200 ms during the phase (peak shown per phase;");
         Line("  for the bare publisher it is the harness process, which holds all pre-signed events), and `VmHWM`, the lifetime peak.");
         Line("- **Queues.** Ready messages of the intake and target queues, read every 500 ms with passive declares; the trend is a");

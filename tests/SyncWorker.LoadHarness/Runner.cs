@@ -252,7 +252,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         {
             Warmup = subject.Warmup,
             JitMethodsInWindow = countersAfter is { } a && countersStart is { } b ? a.JitMethods - b.JitMethods : null,
-            AllocatedBytesPerEvent = countersAfter is { } c && countersStart is { } d && result.AcceptedInCpuWindow > 0
+            AllocatedBytesPerEvent = countersAfter is { } c && countersStart is { } d && result.AcceptedInCpuWindow > 0 && c.CountsAllocationsSince(d)
                 ? (double)(c.AllocatedBytes - d.AllocatedBytes) / result.AcceptedInCpuWindow
                 : null,
         };
@@ -341,6 +341,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             try
             {
                 long? jit = null, allocated = null;
+                long collections = 0;
                 foreach (var line in (await client.GetStringAsync(metrics)).Split('\n'))
                 {
                     if (line.StartsWith("dotnet_jit_compiled_methods_total", StringComparison.Ordinal))
@@ -351,9 +352,13 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
                     {
                         allocated = (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
                     }
+                    else if (line.StartsWith("dotnet_gc_collections_total", StringComparison.Ordinal))
+                    {
+                        collections += (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    }
                 }
 
-                return jit is { } j && allocated is { } a ? new RuntimeCounters(j, a) : null;
+                return jit is { } j && allocated is { } a ? new RuntimeCounters(j, a, collections) : null;
             }
             catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException)
             {
@@ -371,7 +376,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             try
             {
                 var parts = (await client.GetStringAsync(url)).Split(' ');
-                return new RuntimeCounters(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
+                return new RuntimeCounters(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture), null);
             }
             catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or FormatException or IndexOutOfRangeException)
             {
@@ -629,9 +634,22 @@ internal sealed class Subject
     public WarmupInfo? Warmup { get; set; }
 }
 
-/// <summary>Methods JIT-compiled and bytes allocated by a process since it started.</summary>
-internal sealed record RuntimeCounters(long JitMethods, long AllocatedBytes)
+/// <summary>
+/// Methods JIT-compiled and bytes allocated by a process since it started, and (when read from /metrics) its garbage
+/// collections so far.
+/// </summary>
+internal sealed record RuntimeCounters(long JitMethods, long AllocatedBytes, long? Collections)
 {
+    /// <summary>
+    /// The exported allocation counter (<c>GC.GetTotalAllocatedBytes()</c> without <c>precise</c>) moves in steps as the
+    /// server GC hands out allocation budgets and collects, not byte by byte: over a window with few collections it reads
+    /// far too low (even 0). Counted only when at least this many collections happened in between.
+    /// </summary>
+    public const int MinimumCollections = 20;
+
     public static RuntimeCounters OfThisProcess() =>
-        new(System.Runtime.JitInfo.GetCompiledMethodCount(), GC.GetTotalAllocatedBytes());
+        new(System.Runtime.JitInfo.GetCompiledMethodCount(), GC.GetTotalAllocatedBytes(precise: true), null);
+
+    public bool CountsAllocationsSince(RuntimeCounters earlier) =>
+        Collections is not { } now || earlier.Collections is not { } then || now - then >= MinimumCollections;
 }

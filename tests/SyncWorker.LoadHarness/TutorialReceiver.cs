@@ -52,7 +52,7 @@ internal static class TutorialReceiver
         app.MapHealthChecks("/health/ready");
         // For the harness: methods JIT-compiled and bytes allocated so far (SyncWorker exports the same on /metrics).
         app.MapGet("/runtime-counters", () => string.Create(
-            System.Globalization.CultureInfo.InvariantCulture, $"{System.Runtime.JitInfo.GetCompiledMethodCount()} {GC.GetTotalAllocatedBytes()}"));
+            System.Globalization.CultureInfo.InvariantCulture, $"{System.Runtime.JitInfo.GetCompiledMethodCount()} {GC.GetTotalAllocatedBytes(precise: true)}"));
 
         app.MapPost("/webhooks/stripe", async (HttpRequest request, IPublishEndpoint publishEndpoint) =>
         {
