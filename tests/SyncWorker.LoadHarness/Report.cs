@@ -262,6 +262,9 @@ internal static class Report
         Line("- **CPU.** utime + stime from `/proc/PID/stat` of the worker (or tutorial receiver), of RabbitMQ's `beam.smp` and of the");
         Line("  harness, over the window; per 1000 events = CPU seconds ÷ events accepted in the window × 1000. Whole-machine busy time");
         Line("  from `/proc/stat`. The bare publisher runs inside the harness, so its CPU is the harness's.");
+        Line("- **Closed loop and forwarding.** In a closed loop the receiver accepts events faster than a target's consumers");
+        Line("  deliver them (deliveries/s below accepted/s): ingest is measured at its maximum, and CPU or allocation per accepted");
+        Line("  event then pays for only part of the forwarding. Open-loop phases that keep up give the full cost per event.");
         Line("- **Allocation.** Bytes the subject allocated during the window (`dotnet_gc_heap_total_allocated_bytes_total` from");
         Line("  SyncWorker's `/metrics`; `GC.GetTotalAllocatedBytes()` in the tutorial receiver) per event accepted: unlike CPU time,");
         Line("  it does not depend on what else runs on the machine. SyncWorker's exported counter moves in steps of the server GC's");
