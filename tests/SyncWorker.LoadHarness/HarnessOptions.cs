@@ -13,7 +13,7 @@ internal sealed class HarnessOptions
           --concurrency N         closed-loop senders (default 32)
           --rates A,B,C           open-loop offered rates, events/s (default 250,500,1000)
           --warmup S              minimum warm-up of each process, s (default 10; quick 5); warm-up goes on until the
-                                  subject and the harness JIT-compile < 20 methods/s, at most --max-warmup S (default 90; quick 30)
+                                  subject and the harness JIT-compile < 20 methods/s, at most --max-warmup S (default 90; quick 20)
           --lead-in S --measure S seconds of load before each window, and of the window (default 3 and 12; quick 2 and 5)
           --grace S               seconds to wait for deliveries after the window (default 10; quick 5)
           --bare-channels N       channels of the bare publisher (default 1)
@@ -94,7 +94,7 @@ internal sealed class HarnessOptions
         }
 
         options.Warmup = TimeSpan.FromSeconds(warmup ?? (options.Quick ? 5 : 10));
-        options.MaxWarmup = TimeSpan.FromSeconds(Math.Max(maxWarmup ?? (options.Quick ? 30 : 90), options.Warmup.TotalSeconds));
+        options.MaxWarmup = TimeSpan.FromSeconds(Math.Max(maxWarmup ?? (options.Quick ? 20 : 90), options.Warmup.TotalSeconds));
         options.LeadIn = TimeSpan.FromSeconds(leadIn ?? (options.Quick ? 2 : 3));
         options.Measure = TimeSpan.FromSeconds(measure ?? (options.Quick ? 5 : 12));
         options.Grace = TimeSpan.FromSeconds(grace ?? (options.Quick ? 5 : 10));

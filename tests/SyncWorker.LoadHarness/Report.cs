@@ -268,7 +268,8 @@ internal static class Report
         Line("- **Allocation.** Bytes the subject allocated during the window (`dotnet_gc_heap_total_allocated_bytes_total` from");
         Line("  SyncWorker's `/metrics`; `GC.GetTotalAllocatedBytes()` in the tutorial receiver) per event accepted: unlike CPU time,");
         Line("  it does not depend on what else runs on the machine. SyncWorker's exported counter moves in steps of the server GC's");
-        Line("  allocation budgets, so it is shown only when at least 20 collections happened in the window (\"–\" otherwise).");
+        Line("  allocation budgets and was seen not to move at all over some low-rate windows: it is shown only when it moved and at");
+        Line("  least 20 collections happened in the window (\"–\" otherwise), and should be read as approximate.");
         Line("- **Memory.** Resident set (`VmRSS`) of the subject process sampled every 200 ms during the phase (peak shown per phase;");
         Line("  for the bare publisher it is the harness process, which holds all pre-signed events), and `VmHWM`, the lifetime peak.");
         Line("- **Queues.** Ready messages of the intake and target queues, read every 500 ms with passive declares; the trend is a");
@@ -370,7 +371,7 @@ internal static class Report
                 }
 
                 Line($"| {p.Spec.Name} | {F(b.IngestPerSecond, "F0")} → {F(p.IngestPerSecond, "F0")} | {Ms(b.Ingest?.P99)} → {Ms(p.Ingest?.P99)} | " +
-                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | {F(b.AllocatedBytesPerEvent / 1024, "F1")} → {F(p.AllocatedBytesPerEvent / 1024, "F1")} | {F(b.PeakRssBytes / MiB, "F0")} → {F(p.PeakRssBytes / MiB, "F0")} |");
+                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | {F(Positive(b.AllocatedBytesPerEvent) / 1024, "F1")} → {F(Positive(p.AllocatedBytesPerEvent) / 1024, "F1")} | {F(b.PeakRssBytes / MiB, "F0")} → {F(p.PeakRssBytes / MiB, "F0")} |");
             }
 
             Line();
@@ -409,7 +410,7 @@ internal static class Report
             var refused = string.Join(' ', p.Statuses.Where(s => s.Key != "200").Select(s => $"{(s.Key == "0" ? "no answer" : s.Key)}×{s.Value}"));
             md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name}{(p.RanOut ? " ¹" : "")} | {Subject(p.Spec.Subject)} | {p.Spec.Targets} | {p.Spec.SizeBytes / 1024} KB | {load} | {p.IngestPerSecond:F0} | ");
             md.Append(CultureInfo.InvariantCulture, $"{Ms(p.Ingest?.P50)} / {Ms(p.Ingest?.P99)} / {Ms(p.Ingest?.P999)} | {e2e} | {F(p.DeliveriesPerSecond, "F0")} | ");
-            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(p.AllocatedBytesPerEvent / 1024, "F0")} | {F(p.PeakRssBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
+            md.Append(CultureInfo.InvariantCulture, $"{F(p.SubjectCpuPer1000, "F2")} / {F(p.BrokerCpuPer1000, "F2")} | {F(Positive(p.AllocatedBytesPerEvent) / 1024, "F0")} | {F(p.PeakRssBytes / MiB, "F0")} | {q} | {(refused.Length == 0 ? "0" : refused)} |\n");
         }
 
         if (phases.Any(p => p.RanOut))
@@ -433,6 +434,9 @@ internal static class Report
         { } v when v < 10 => v.ToString("F2", CultureInfo.InvariantCulture),
         { } v => v.ToString("F1", CultureInfo.InvariantCulture),
     };
+
+    /// <summary>An allocation figure that did not move (results written before the harness checked for that) is unknown, not 0.</summary>
+    private static double? Positive(double? value) => value > 0 ? value : null;
 
     private static string F(double? value, string format) => value is { } v && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "–";
 }

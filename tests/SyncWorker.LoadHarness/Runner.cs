@@ -643,7 +643,8 @@ internal sealed record RuntimeCounters(long JitMethods, long AllocatedBytes, lon
     /// <summary>
     /// The exported allocation counter (<c>GC.GetTotalAllocatedBytes()</c> without <c>precise</c>) moves in steps as the
     /// server GC hands out allocation budgets and collects, not byte by byte: over a window with few collections it reads
-    /// far too low (even 0). Counted only when at least this many collections happened in between.
+    /// far too low (even 0, seen at 250 and 500 events/s). Counted only when it moved and at least this many collections
+    /// happened in between.
     /// </summary>
     public const int MinimumCollections = 20;
 
@@ -651,5 +652,6 @@ internal sealed record RuntimeCounters(long JitMethods, long AllocatedBytes, lon
         new(System.Runtime.JitInfo.GetCompiledMethodCount(), GC.GetTotalAllocatedBytes(precise: true), null);
 
     public bool CountsAllocationsSince(RuntimeCounters earlier) =>
-        Collections is not { } now || earlier.Collections is not { } then || now - then >= MinimumCollections;
+        AllocatedBytes > earlier.AllocatedBytes
+        && (Collections is not { } now || earlier.Collections is not { } then || now - then >= MinimumCollections);
 }
