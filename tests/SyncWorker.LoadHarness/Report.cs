@@ -261,7 +261,9 @@ internal static class Report
         Line("  grace period after the window counts as infinitely late (∞).");
         Line("- **CPU.** utime + stime from `/proc/PID/stat` of the worker (or tutorial receiver), of RabbitMQ's `beam.smp` and of the");
         Line("  harness, over the window; per 1000 events = CPU seconds ÷ events accepted in the window × 1000. Whole-machine busy time");
-        Line("  from `/proc/stat`. The bare publisher runs inside the harness, so its CPU is the harness's.");
+        Line("  from `/proc/stat`; in this virtual machine it reads low when the load is light (below the sum of the processes), so");
+        Line("  \"other\" (machine busy minus subject, broker and harness) is a lower bound. The bare publisher runs inside the");
+        Line("  harness, so its CPU is the harness's.");
         Line("- **Closed loop and forwarding.** In a closed loop the receiver accepts events faster than a target's consumers");
         Line("  deliver them (deliveries/s below accepted/s): ingest is measured at its maximum, and CPU or allocation per accepted");
         Line("  event then pays for only part of the forwarding. Open-loop phases that keep up give the full cost per event.");
