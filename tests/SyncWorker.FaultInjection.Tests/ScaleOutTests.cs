@@ -103,7 +103,7 @@ public sealed class ScaleOutTests
         await scenario.StartWorkersAsync(
             [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())],
             clusterSettings);
-        scenario.Notes.Add($"cluster of {cluster.Nodes.Count} formed in {clusterUp.TotalSeconds:F1} s: {string.Join(", ", cluster.Nodes.Select(n => $"{n.NodeName} amqp {n.AmqpPort}"))}");
+        scenario.Notes.Add($"cluster of {cluster.Nodes.Count} formed in {clusterUp.TotalSeconds:F1} s ({cluster.Formation}): {string.Join(", ", cluster.Nodes.Select(n => $"{n.NodeName} amqp {n.AmqpPort}"))}");
         var events = StripeEventToSend.Mix(eventCount, "b1x");
         // 30 ms apart: a 9 s stream, so that Stripe keeps sending through the failover.
         var sending = scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline, pace: TimeSpan.FromMilliseconds(30));

@@ -170,8 +170,8 @@ public sealed class RabbitMqNode : IAsyncDisposable
         _server.Dispose();
         _server = null;
 
-        // The tree was collected when Kill ran; make sure nothing of the node outlived it (an erl started by the script
-        // but not yet its child, say). Only processes whose command line names this node's data folder are touched.
+        // The tree was collected when Kill ran; make sure nothing of the node outlived it (a helper the VM had started,
+        // say). Only processes started for this node are touched.
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (ProcessesOfNode() is { Count: > 0 } left)
         {
@@ -202,11 +202,13 @@ public sealed class RabbitMqNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Ids of running processes of this node's server (Linux: from /proc): those whose command line names the node's data
-    /// folder, as the server's Erlang VM does and a <c>rabbitmqctl</c> talking to it does not.
+    /// Ids of running processes of this node's server (Linux, from /proc): those started with this node's
+    /// <c>RABBITMQ_NODENAME</c> in their environment (the <c>rabbitmq-server</c> script, its Erlang VM and the VM's helpers),
+    /// except <c>rabbitmqctl</c> runs (they carry the same environment) and epmd (shared by every node on the machine).
     /// </summary>
     public IReadOnlyList<int> ProcessesOfNode()
     {
+        var marker = "RABBITMQ_NODENAME=" + NodeName + "\0";
         var found = new List<int>();
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
@@ -217,9 +219,14 @@ public sealed class RabbitMqNode : IAsyncDisposable
 
             try
             {
+                // A zombie's command line is empty: it is not running.
                 var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline"));
-                // Zombies have an empty command line; they are not running.
-                if (commandLine.Contains(_dataDirectory, StringComparison.Ordinal))
+                if (commandLine.Length == 0 || commandLine.Contains("rabbitmqctl", StringComparison.Ordinal) || commandLine.Contains("epmd", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (File.ReadAllText(Path.Combine(directory, "environ")).Contains(marker, StringComparison.Ordinal))
                 {
                     found.Add(pid);
                 }
