@@ -49,8 +49,11 @@ public sealed class ScaleOutTests
             [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())]);
         var events = StripeEventToSend.Mix(eventCount, "a1x");
 
+        var streaming = System.Diagnostics.Stopwatch.StartNew();
         var sends = await scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline);
+        var streamed = streaming.Elapsed;
         await scenario.WaitForDeliveriesAsync(sends, DeliveryDeadline);
+        scenario.Notes.Add($"{eventCount} events sent in {streamed.TotalSeconds:F1} s ({SenderConcurrency} at a time), all delivered {streaming.Elapsed.TotalSeconds:F1} s after the first");
 
         // Each forwarder logs one "Delivered … to target …" line per delivery it made; together they must account for
         // every request a target accepted (the console logger writes asynchronously, so give the lines a moment).
