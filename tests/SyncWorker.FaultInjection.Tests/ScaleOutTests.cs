@@ -155,7 +155,7 @@ public sealed class ScaleOutTests
             Assert.That(ours.Select(t => t.Key), Does.Contain(Topology.IntakeQueue).And.Contain(Topology.TargetQueue("events")).And.Contain(Topology.TargetQueue("orders")),
                 "the intake and target queues exist");
             Assert.That(ours.Where(t => t.Value != "quorum").Select(t => $"{t.Key}={t.Value}"), Is.Empty, "every SyncWorker queue is a quorum queue");
-            Assert.That(depths.Where(q => q.Value != 0).Select(q => $"{q.Key}={q.Value}"), Is.Empty, "every queue ends empty");
+            Assert.That(depths.Where(q => q.Value != 0).Select(q => $"{q.Key}={q.Value}"), Is.Empty, $"every queue ends empty\n{scenario.WorkerLogTails()}");
         });
         await scenario.AssertLedgerAsync(sends, checks);
     }

@@ -89,7 +89,7 @@ internal sealed class Scenario : IAsyncDisposable
     public static async Task<Scenario> CreateAsync(string name, RabbitMqNode node)
     {
         var virtualHost = await node.CreateVirtualHostAsync("fi-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
-        var logDirectory = Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", name);
+        var logDirectory = LogDirectoryFor(name);
         return new Scenario(name, node, null, virtualHost, logDirectory);
     }
 
@@ -97,9 +97,16 @@ internal sealed class Scenario : IAsyncDisposable
     public static async Task<Scenario> CreateAsync(string name, RabbitMqCluster cluster)
     {
         var virtualHost = await cluster.CreateVirtualHostAsync("fi-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
-        var logDirectory = Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", name);
+        var logDirectory = LogDirectoryFor(name);
         return new Scenario(name, cluster.Nodes[0], cluster, virtualHost, logDirectory);
     }
+
+    /// <summary>
+    /// <c>fault-logs/{name}-{UTC time}</c> in the test work directory: a run never overwrites the logs of an earlier one,
+    /// so the evidence of an intermittent failure survives the next run.
+    /// </summary>
+    private static string LogDirectoryFor(string name) =>
+        Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", $"{name}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss}");
 
     /// <summary><c>rabbitmqctl</c> against the scenario's broker (a running node of a cluster).</summary>
     public Task<string> CtlAsync(IReadOnlyList<string> arguments) =>
