@@ -28,8 +28,9 @@ internal static class Payloads
     private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 
     /// <summary>
-    /// A <c>checkout.session.completed</c> event of exactly <paramref name="size"/> bytes. Stripe's indented format
-    /// when it fits; a 1 KB event is only possible compact and without the session's null fields.
+    /// A <c>checkout.session.completed</c> event of exactly <paramref name="size"/> bytes: the fixture in Stripe's
+    /// indented format when it fits (8 and 64 KiB). 1 KiB holds only a compact digital order without null fields
+    /// (<see cref="MakeDigitalOrder"/>).
     /// </summary>
     public static byte[] CheckoutSessionCompleted(int size)
     {
@@ -43,6 +44,11 @@ internal static class Payloads
         if (Serialize(root, options).Length > size)
         {
             RemoveNulls(root["data"]!["object"]!.AsObject());
+        }
+
+        if (Serialize(root, options).Length > size)
+        {
+            MakeDigitalOrder(root["data"]!["object"]!.AsObject());
         }
 
         if (Serialize(root, options).Length > size)
@@ -159,6 +165,32 @@ internal static class Payloads
                 span[i] = Text[(start + i) % Text.Length];
             }
         });
+
+    /// <summary>
+    /// The smallest realistic session: a digital order (no shipping collected; billing address "auto", so only
+    /// country and postal code), holding only the fields that routing and the order document read.
+    /// </summary>
+    private static void MakeDigitalOrder(JsonObject session)
+    {
+        string[] keep =
+        [
+            "id", "object", "amount_subtotal", "amount_total", "client_reference_id", "created", "currency", "customer",
+            "customer_details", "livemode", "metadata", "mode", "payment_intent", "payment_status", "status", "total_details",
+        ];
+        foreach (var property in session.ToList().Where(p => !keep.Contains(p.Key)))
+        {
+            session.Remove(property.Key);
+        }
+
+        var details = session["customer_details"]!.AsObject();
+        details.Remove("tax_ids");
+        details["address"] = new JsonObject
+        {
+            ["country"] = details["address"]!["country"]!.GetValue<string>(),
+            ["postal_code"] = details["address"]!["postal_code"]!.GetValue<string>(),
+        };
+        session["total_details"]!["amount_shipping"] = 0;
+    }
 
     private static void RemoveNulls(JsonObject node)
     {

@@ -1,3 +1,4 @@
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -9,14 +10,22 @@ namespace SyncWorker.Benchmarks;
 /// <c>--quick</c> adds a short job (1 launch, 3 warm-ups, 8 iterations of about 100 ms) so that the whole set
 /// finishes in a few minutes. Run in Release:
 /// <c>dotnet run -c Release --project tests/SyncWorker.Benchmarks -- --filter '*' --quick</c>.
+/// <c>--interleaved</c> (alone) runs <see cref="InterleavedProbe"/> instead: the receive goals, robust to background load.
 /// </summary>
 internal static class Program
 {
     private const string QuickOption = "--quick";
+    private const string InterleavedOption = "--interleaved";
 
     public static void Main(string[] args)
     {
-        IConfig config = DefaultConfig.Instance;
+        if (args.Contains(InterleavedOption, StringComparer.Ordinal))
+        {
+            InterleavedProbe.Run();
+            return;
+        }
+
+        IConfig config = DefaultConfig.Instance.AddColumn(StatisticColumn.Median, StatisticColumn.Min);
         if (args.Contains(QuickOption, StringComparer.Ordinal))
         {
             args = [.. args.Where(a => a != QuickOption)];
