@@ -19,7 +19,7 @@ public sealed class ComposeDeployTests
         var compose = ComposeCommand();
         if (compose is null)
         {
-            Assert.Ignore("No compose implementation here (neither `docker compose` nor `docker-compose`): the file was not validated by one. Debian: apt-get install docker-compose.");
+            Assert.Fail("No compose implementation here (neither `docker compose` nor `docker-compose`), so the file cannot be validated. ./test.sh installs Debian's docker-compose; or: apt-get install docker-compose.");
         }
 
         var variables = DeploySettings.EnvFile(DeploySettings.ComposeEnvExamplePath);
