@@ -20,6 +20,7 @@ public sealed class ComposeDeployTests
         if (compose is null)
         {
             Assert.Fail("No compose implementation here (neither `docker compose` nor `docker-compose`), so the file cannot be validated. ./test.sh installs Debian's docker-compose; or: apt-get install docker-compose.");
+            return;
         }
 
         var variables = DeploySettings.EnvFile(DeploySettings.ComposeEnvExamplePath);

@@ -166,6 +166,7 @@ public sealed class KubernetesDeployTests
         if (kubectl is null)
         {
             Assert.Fail("kubectl is not on PATH, so the kustomization cannot be built. Install kubectl (https://kubernetes.io/docs/tasks/tools/) and run the tests again.");
+            return;
         }
 
         var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -64,6 +64,7 @@ public sealed class SystemdDeployTests
         if (analyze is null)
         {
             Assert.Fail("systemd-analyze is not on PATH, so the unit cannot be verified. ./test.sh installs Debian's systemd package when it is missing; or: apt-get install systemd.");
+            return;
         }
 
         // verify wants a unit name it can load: a template needs an instance.
