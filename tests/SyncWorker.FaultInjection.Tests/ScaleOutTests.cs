@@ -107,6 +107,15 @@ public sealed class ScaleOutTests
             [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())],
             clusterSettings);
         scenario.Notes.Add($"cluster of {cluster.Nodes.Count} formed in {clusterUp.TotalSeconds:F1} s ({cluster.Formation}): {string.Join(", ", cluster.Nodes.Select(n => $"{n.NodeName} amqp {n.AmqpPort}"))}");
+        // The precondition of the failover: every quorum queue has a replica on each of the three nodes (a queue
+        // declared while a node was still joining would have fewer, and could lose its majority with node 1).
+        Dictionary<string, int> members = [];
+        var queues = new[] { Topology.IntakeQueue }.Concat(scenario.Targets.Select(t => Topology.TargetQueue(t.Name))).ToList();
+        await Eventually.TrueAsync(async () => queues.All((members = await QueueMembersAsync(scenario)).ContainsKey), TimeSpan.FromSeconds(30));
+        scenario.Notes.Add("replicas before the stream: " + string.Join(", ", members.Select(m => $"{m.Key}={m.Value}")));
+        Assert.That(members.Keys, Is.SupersetOf(queues), "the workers declared the intake and target queues");
+        Assert.That(members.Where(m => m.Value != cluster.Nodes.Count), Is.Empty,
+            $"every quorum queue has {cluster.Nodes.Count} replicas before node 1 is killed");
         var events = StripeEventToSend.Mix(eventCount, "b1x");
         // 30 ms apart: a 9 s stream, so that Stripe keeps sending through the failover.
         var sending = scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline, pace: TimeSpan.FromMilliseconds(30));
@@ -168,6 +177,22 @@ public sealed class ScaleOutTests
         worker.LogLines().Where(line => line.TrimStart().StartsWith("Delivered ", StringComparison.Ordinal) && line.Contains(" to target ", StringComparison.Ordinal)).ToList();
 
     /// <summary><c>rabbitmqctl list_queues name type</c> of the scenario's virtual host.</summary>
+    /// <summary>The number of replicas (members) of each quorum queue in the scenario's vhost.</summary>
+    private static async Task<Dictionary<string, int>> QueueMembersAsync(Scenario scenario)
+    {
+        var output = await scenario.CtlAsync(["list_queues", "-p", scenario.VirtualHost, "name", "members", "--quiet", "--formatter", "json"]);
+        var members = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var queue in System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray())
+        {
+            if (queue.TryGetProperty("members", out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                members[queue.GetProperty("name").GetString()!] = list.GetArrayLength();
+            }
+        }
+
+        return members;
+    }
+
     private static async Task<Dictionary<string, string>> QueueTypesAsync(Scenario scenario)
     {
         var output = await scenario.CtlAsync(["list_queues", "-p", scenario.VirtualHost, "name", "type", "--no-table-headers", "--quiet"]);
