@@ -77,7 +77,7 @@ public sealed partial class StripeWebhookReceiver(
                 "This SyncWorker instance is shutting down and accepts no new events; Stripe retries the delivery.");
         }
 
-        var body = await ReadBodyAsync(request, _options.MaxBodyBytes, context.RequestAborted);
+        using var body = await ReadBodyAsync(request, _options.MaxBodyBytes, context.RequestAborted);
         if (body is null)
         {
             LogRefused(logger, "body-too-large", null);
@@ -89,7 +89,7 @@ public sealed partial class StripeWebhookReceiver(
                 "if a genuine event was refused, raise Webhooks:MaxBodyBytes.");
         }
 
-        var signature = verifier.Verify(body, request.Headers["Stripe-Signature"].ToString() is { Length: > 0 } header ? header : null);
+        var signature = verifier.Verify(body.Span, request.Headers["Stripe-Signature"].ToString() is { Length: > 0 } header ? header : null);
         if (signature.Outcome != SignatureOutcome.Valid)
         {
             var code = SignatureProblemCode(signature.Outcome);
@@ -97,7 +97,7 @@ public sealed partial class StripeWebhookReceiver(
             return Problem(StatusCodes.Status400BadRequest, code, "Stripe signature check failed", signature.Problem);
         }
 
-        if (!StripeEventEnvelopeReader.TryRead(body, out var envelope, out var envelopeError))
+        if (!StripeEventEnvelopeReader.TryRead(body.Span, out var envelope, out var envelopeError))
         {
             LogRefused(logger, "not-a-stripe-event", null);
             return Problem(StatusCodes.Status400BadRequest, "not-a-stripe-event", "Not a Stripe event", envelopeError ?? "The body is not a Stripe event.");
@@ -140,7 +140,8 @@ public sealed partial class StripeWebhookReceiver(
         string payload;
         try
         {
-            payload = StrictUtf8.GetString(body);
+            // The one copy the contract needs (StripeEventReceived.Payload is a string); the bytes go back to the pool.
+            payload = StrictUtf8.GetString(body.Span);
         }
         catch (DecoderFallbackException)
         {
@@ -183,9 +184,11 @@ public sealed partial class StripeWebhookReceiver(
     }
 
     /// <summary>
-    /// Reads the whole body without copying it more than once; null when it exceeds <paramref name="maxBytes"/>.
+    /// Reads the whole body into one buffer rented from <see cref="ArrayPool{T}.Shared"/> (the caller disposes it, which
+    /// returns the buffer); null when it exceeds <paramref name="maxBytes"/>. Kestrel's segments are copied once, into
+    /// that buffer: no per-request byte array, so the only allocation the body causes is the payload string.
     /// </summary>
-    internal static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    internal static async Task<PooledBody?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
         if (request.ContentLength > maxBytes)
         {
@@ -220,9 +223,9 @@ public sealed partial class StripeWebhookReceiver(
 
             if (result.IsCompleted || result.IsCanceled)
             {
-                var bytes = buffer.ToArray();
+                var body = PooledBody.CopyOf(buffer);
                 reader.AdvanceTo(buffer.End);
-                return bytes;
+                return body;
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
@@ -266,6 +269,39 @@ public sealed partial class StripeWebhookReceiver(
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error,
         Message = "Stripe event {EventId} was not confirmed by the broker ({ErrorType}: {Error}); answered 503 so Stripe retries")]
     private static partial void LogQueueUnavailable(ILogger logger, string eventId, string errorType, string error);
+}
+
+/// <summary>A request body in a buffer rented from <see cref="ArrayPool{T}.Shared"/>; disposing returns the buffer.</summary>
+internal sealed class PooledBody : IDisposable
+{
+    private byte[]? _buffer;
+
+    private PooledBody(byte[] buffer, int length)
+    {
+        _buffer = buffer;
+        Length = length;
+    }
+
+    public int Length { get; }
+
+    /// <summary>The body's bytes; valid until <see cref="Dispose"/>.</summary>
+    public ReadOnlySpan<byte> Span => (_buffer ?? throw new ObjectDisposedException(nameof(PooledBody))).AsSpan(0, Length);
+
+    public static PooledBody CopyOf(in ReadOnlySequence<byte> sequence)
+    {
+        var length = checked((int)sequence.Length);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        sequence.CopyTo(buffer);
+        return new PooledBody(buffer, length);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 }
 
 /// <summary>The 200 body: which event was queued.</summary>
