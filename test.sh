@@ -5,13 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
-  echo "test.sh: installing rabbitmq-server (Debian package) for the integration tests..."
+# Debian packages the tests use: the RabbitMQ server (integration tests start private nodes), docker-compose and
+# systemd-analyze (the deploy tests validate deploy/docker/compose.yaml and deploy/systemd with them).
+MISSING=""
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || MISSING="$MISSING rabbitmq-server"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || MISSING="$MISSING docker-compose"
+command -v systemd-analyze >/dev/null 2>&1 || MISSING="$MISSING systemd"
+if [ -n "$MISSING" ]; then
+  echo "test.sh: installing Debian packages the tests need:$MISSING"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server >/dev/null
-  # The package starts a system broker when systemd runs; the tests do not use it.
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a $SUDO apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
+  # The rabbitmq-server package starts a system broker when systemd runs; the tests do not use it.
 fi
 
 # The CLI tools and private nodes authenticate with this user's Erlang cookie.

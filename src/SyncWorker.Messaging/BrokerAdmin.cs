@@ -4,24 +4,32 @@ using RabbitMQ.Client.Exceptions;
 namespace SyncWorker.Messaging;
 
 /// <summary>
-/// A small RabbitMQ.Client connection for what MassTransit has no API for: declaring queues with arguments (the
-/// redelivery delay queues) and checking control queues (pause markers). Opened on first use, recovered automatically,
-/// shared by the process. Not available on the in-memory transport.
+/// A small RabbitMQ.Client connection for what MassTransit has no API for: declaring queues with arguments (target queues
+/// and the redelivery delay queues, of the configured <see cref="QueueType"/>) and checking control queues (pause
+/// markers). Opened on first use to any of the configured nodes, recovered automatically, shared by the process. Not
+/// available on the in-memory transport.
 /// </summary>
 public sealed class BrokerAdmin : IAsyncDisposable
 {
     private readonly RabbitMqEndpoint _endpoint;
+    private readonly IReadOnlyList<BrokerNode> _nodes;
     private readonly string _connectionName;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _declared = new(StringComparer.Ordinal);
     private IConnection? _connection;
 
-    /// <summary>Uses the configured RabbitMQ endpoint.</summary>
+    /// <summary>Uses the configured RabbitMQ endpoint, nodes and queue type.</summary>
     public BrokerAdmin(MessagingTransport transport)
     {
         ArgumentNullException.ThrowIfNull(transport);
         _endpoint = transport.RabbitMq ?? throw new InvalidOperationException("BrokerAdmin needs RabbitMQ; the in-memory transport has no broker.");
+        _nodes = transport.Nodes;
+        QueueType = transport.QueueType;
         _connectionName = transport.ConnectionName + "-admin";
     }
+
+    /// <summary>The type of the queues this declares (<c>RabbitMq:QueueType</c>).</summary>
+    public QueueType QueueType { get; }
 
     /// <summary>
     /// Declares (idempotently) a durable delay queue and its fanout exchange: messages published there with a per-message
@@ -32,11 +40,45 @@ public sealed class BrokerAdmin : IAsyncDisposable
         await using var channel = await ChannelAsync(cancellationToken);
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            new Dictionary<string, object?>
-            {
-                ["x-dead-letter-exchange"] = "",
-                ["x-dead-letter-routing-key"] = returnQueue,
-            }, cancellationToken: cancellationToken);
+            QueueArguments.DeadLetteringTo(QueueType, returnQueue), cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
+    }
+
+    /// <summary>
+    /// Declares, once per process (again after <see cref="Forget"/>), a durable queue and the fanout exchange of the same
+    /// name bound to it, exactly as MassTransit declares a receive endpoint's queue: sends to the exchange then reach the
+    /// queue even before any consumer of it has started.
+    /// </summary>
+    public Task EnsureEndpointQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        // Shared by concurrent callers, so no caller's cancellation ends it (the connect timeout bounds it).
+        var declaring = _declared.GetOrAdd(name, queue => DeclareEndpointQueueAsync(queue, CancellationToken.None));
+        return AwaitOrForgetAsync(name, declaring).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Drops what <see cref="EnsureEndpointQueueAsync"/> remembers of a queue, so the next call declares it again.</summary>
+    public void Forget(string name) => _declared.TryRemove(name, out _);
+
+    private async Task AwaitOrForgetAsync(string name, Task declaring)
+    {
+        try
+        {
+            await declaring;
+        }
+        catch
+        {
+            // Not cached: the next call declares again (the broker may be back by then).
+            _declared.TryRemove(KeyValuePair.Create(name, declaring));
+            throw;
+        }
+    }
+
+    private async Task DeclareEndpointQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var channel = await ChannelAsync(cancellationToken);
+        await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
+            QueueArguments.For(QueueType), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 
@@ -96,23 +138,8 @@ public sealed class BrokerAdmin : IAsyncDisposable
                         _connection.Dispose();
                     }
 
-                    var factory = new ConnectionFactory
-                    {
-                        HostName = _endpoint.Host,
-                        Port = _endpoint.Port,
-                        VirtualHost = _endpoint.VirtualHost,
-                        UserName = _endpoint.UserName,
-                        Password = _endpoint.Password,
-                        ClientProvidedName = _connectionName,
-                        AutomaticRecoveryEnabled = true,
-                        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-                    };
-                    if (_endpoint.UseTls)
-                    {
-                        factory.Ssl = new SslOption(_endpoint.Host) { Enabled = true };
-                    }
-
-                    _connection = await factory.CreateConnectionAsync(cancellationToken);
+                    _connection = await RabbitMqConnections.OpenAsync(
+                        _endpoint, _nodes, _connectionName, recover: true, TimeSpan.FromSeconds(5), cancellationToken);
                 }
 
                 connection = _connection;

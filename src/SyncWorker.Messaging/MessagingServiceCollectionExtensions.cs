@@ -48,13 +48,25 @@ public static class MessagingServiceCollectionExtensions
                         host.Password(rabbit.Password);
                         host.PublisherConfirmation = true;
                         host.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
+                        if (transport.Nodes.Count > 1)
+                        {
+                            // Each (re)connection goes to the next node of the list, so a lost node fails over.
+                            host.UseCluster(cluster =>
+                            {
+                                foreach (var node in transport.Nodes)
+                                {
+                                    cluster.Node(node.ToString());
+                                }
+                            });
+                        }
+
                         if (rabbit.UseTls)
                         {
                             host.UseSsl(ssl => ssl.ServerName = rabbit.Host);
                         }
                     });
 
-                    ConfigureTopology(cfg);
+                    ConfigureTopology(cfg, transport.QueueType);
                     configureEndpoints?.Invoke(context, cfg);
                 });
             }
@@ -84,7 +96,7 @@ public static class MessagingServiceCollectionExtensions
     /// The exchange for <see cref="StripeEventReceived"/> and the durable intake queue bound to it. Declared when the
     /// bus starts and again (once per channel) before the first publish, so no publish precedes its queue.
     /// </summary>
-    private static void ConfigureTopology(IRabbitMqBusFactoryConfigurator cfg)
+    private static void ConfigureTopology(IRabbitMqBusFactoryConfigurator cfg, QueueType queueType)
     {
         cfg.DeployPublishTopology = true;
         cfg.Message<StripeEventReceived>(m => m.SetEntityName(Topology.EventsExchange));
@@ -96,8 +108,36 @@ public static class MessagingServiceCollectionExtensions
             {
                 queue.Durable = true;
                 queue.AutoDelete = false;
+                ApplyQueueType(queue, queueType);
             });
         });
+    }
+
+    /// <summary>
+    /// Gives a queue MassTransit declares the configured type. Its <c>_error</c> and <c>_skipped</c> queues copy the
+    /// receive endpoint's queue arguments, so they get the same type.
+    /// </summary>
+    public static void ApplyQueueType(IRabbitMqQueueConfigurator queue, QueueType queueType)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        if (queueType == QueueType.Quorum)
+        {
+            queue.SetQuorumQueue();
+        }
+    }
+
+    /// <summary>
+    /// Applies <c>RabbitMq:QueueType</c> to a receive endpoint (and so to its error queues); nothing on the in-memory
+    /// transport.
+    /// </summary>
+    public static void ApplyQueueType(IReceiveEndpointConfigurator endpoint, MessagingTransport transport)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(transport);
+        if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+        {
+            ApplyQueueType(rabbit, transport.QueueType);
+        }
     }
 }
 
@@ -106,6 +146,12 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
 {
     /// <summary>True when events are not durable (in-memory transport).</summary>
     public bool IsInMemory => RabbitMq is null;
+
+    /// <summary>The nodes to connect to: the host of <c>RabbitMq:Uri</c>, then <c>RabbitMq:Hosts</c>. Empty in memory.</summary>
+    public IReadOnlyList<BrokerNode> Nodes { get; init; } = [];
+
+    /// <summary>The type of every queue SyncWorker declares (<c>RabbitMq:QueueType</c>).</summary>
+    public QueueType QueueType { get; init; } = QueueType.Classic;
 
     /// <summary>Chooses the transport from configuration; throws with a message naming the key and the fix.</summary>
     public static MessagingTransport Resolve(IConfiguration configuration, IHostEnvironment environment)
@@ -146,11 +192,19 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
                     : error!);
         }
 
-        return new MessagingTransport(endpoint, connectionName);
+        return new MessagingTransport(endpoint, connectionName)
+        {
+            Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint!),
+            QueueType = RabbitMqClusterSettings.ReadQueueType(configuration),
+        };
     }
 
     /// <inheritdoc />
-    public override string ToString() => RabbitMq is null ? "in-memory (not durable)" : $"RabbitMQ {RabbitMq}";
+    public override string ToString() => RabbitMq is null
+        ? "in-memory (not durable)"
+        : $"RabbitMQ {RabbitMq}" +
+          (Nodes.Count > 1 ? $" (cluster nodes {string.Join(", ", Nodes)})" : "") +
+          $", {QueueType.ToString().ToLowerInvariant()} queues";
 }
 
 /// <summary>A transport setting is invalid; the message names the key and the fix.</summary>

@@ -98,10 +98,24 @@ internal sealed class SendRecord(StripeEventToSend evt)
     internal void Acknowledge() => Acknowledged = true;
 }
 
+/// <summary>One HTTP attempt of a send: when, to which receiver, and what came back.</summary>
+/// <param name="Start">When the request started.</param>
+/// <param name="End">When the answer (or the error) came.</param>
+/// <param name="Receiver">Index of the receiver URL it went to.</param>
+/// <param name="EventId">The event sent.</param>
+/// <param name="Answer">The status code, or the kind of connection error (<c>ConnectionError</c>, <c>Timeout</c>…).</param>
+/// <param name="RetryAfter">The answer carried a <c>Retry-After</c> header.</param>
+internal sealed record StripeAttempt(DateTimeOffset Start, DateTimeOffset End, int Receiver, string EventId, string Answer, bool RetryAfter)
+{
+    public bool Acknowledged => Answer.Length == 3 && Answer[0] == '2';
+}
+
 /// <summary>
 /// Sends signed events to the worker as Stripe does: every attempt signed afresh (<c>Stripe-Signature</c> with the current
 /// time), anything but a 2xx answer (a refusal, a 503, a dropped connection, a timeout) retried with backoff until it is
 /// acknowledged or the deadline passes. Stripe keeps retrying for three days; a scenario's deadline stands in for that.
+/// With several receiver URLs it plays Stripe behind a load balancer: sends go round robin, and each retry of a send goes
+/// to the next receiver.
 /// </summary>
 internal sealed class FakeStripe : IDisposable
 {
@@ -109,15 +123,27 @@ internal sealed class FakeStripe : IDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
 
     private readonly HttpClient _client;
-    private readonly Uri _endpoint;
+    private readonly IReadOnlyList<Uri> _endpoints;
     private readonly string _secret;
     private readonly ConcurrentDictionary<string, int> _answers = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<StripeAttempt> _history = new();
     private int _acknowledged;
     private int _attempts;
+    private int _nextReceiver = -1;
 
     public FakeStripe(Uri endpoint, string secret)
+        : this([endpoint], secret)
     {
-        _endpoint = endpoint;
+    }
+
+    public FakeStripe(IReadOnlyList<Uri> endpoints, string secret)
+    {
+        if (endpoints.Count == 0)
+        {
+            throw new ArgumentException("At least one receiver URL.", nameof(endpoints));
+        }
+
+        _endpoints = endpoints;
         _secret = secret;
         _client = new HttpClient(new SocketsHttpHandler
         {
@@ -136,6 +162,15 @@ internal sealed class FakeStripe : IDisposable
 
     /// <summary>HTTP attempts so far, across all sends.</summary>
     public int AttemptCount => Volatile.Read(ref _attempts);
+
+    /// <summary>Every attempt so far, in the order they ended.</summary>
+    public IReadOnlyList<StripeAttempt> History => [.. _history];
+
+    /// <summary>The receiver URLs, in the order their index counts.</summary>
+    public IReadOnlyList<Uri> Receivers => _endpoints;
+
+    /// <summary>Attempts answered 2xx by the receiver at <paramref name="receiver"/>.</summary>
+    public int AcknowledgedBy(int receiver) => _history.Count(a => a.Receiver == receiver && a.Acknowledged);
 
     /// <summary>How many attempts got each answer: a status code, or the kind of connection error.</summary>
     public int StatusCount(int status) => _answers.GetValueOrDefault(status.ToString(CultureInfo.InvariantCulture));
@@ -196,18 +231,30 @@ internal sealed class FakeStripe : IDisposable
     private async Task SendUntilAcknowledgedAsync(SendRecord record, CancellationToken deadline)
     {
         var backoff = FirstBackoff;
+        // Round robin over the receivers; a retry goes to the next one, as behind a load balancer.
+        var receiver = (int)((uint)Interlocked.Increment(ref _nextReceiver) % (uint)_endpoints.Count);
+        var first = true;
         while (!deadline.IsCancellationRequested)
         {
+            if (!first)
+            {
+                receiver = (receiver + 1) % _endpoints.Count;
+            }
+
+            first = false;
             record.Attempted();
             Interlocked.Increment(ref _attempts);
+            var start = DateTimeOffset.UtcNow;
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint) { Content = new ByteArrayContent(record.Event.Body) };
+                using var request = new HttpRequestMessage(HttpMethod.Post, _endpoints[receiver]) { Content = new ByteArrayContent(record.Event.Body) };
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
                 request.Headers.TryAddWithoutValidation(
                     "Stripe-Signature", StripeEvents.SignatureHeader(record.Event.Body, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), _secret));
                 using var response = await _client.SendAsync(request, deadline);
                 Count(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture));
+                _history.Enqueue(new StripeAttempt(start, DateTimeOffset.UtcNow, receiver, record.Event.Id,
+                    ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), response.Headers.RetryAfter is not null));
                 if (response.IsSuccessStatusCode)
                 {
                     record.Acknowledge();
@@ -221,11 +268,13 @@ internal sealed class FakeStripe : IDisposable
             {
                 record.Refused(exception.HttpRequestError.ToString());
                 Count(exception.HttpRequestError.ToString());
+                _history.Enqueue(new StripeAttempt(start, DateTimeOffset.UtcNow, receiver, record.Event.Id, exception.HttpRequestError.ToString(), false));
             }
             catch (TaskCanceledException) when (!deadline.IsCancellationRequested)
             {
                 record.Refused("timeout");
                 Count("Timeout");
+                _history.Enqueue(new StripeAttempt(start, DateTimeOffset.UtcNow, receiver, record.Event.Id, "Timeout", false));
             }
             catch (OperationCanceledException)
             {

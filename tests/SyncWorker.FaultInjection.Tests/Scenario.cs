@@ -9,9 +9,18 @@ using WireMock.Server;
 
 namespace SyncWorker.FaultInjection.Tests;
 
+/// <summary>One worker process of a scale-out scenario: its <c>Worker:Role</c> and settings of its own.</summary>
+internal sealed record WorkerSpec(string Role, Dictionary<string, string>? Settings = null)
+{
+    public bool Receives => Role is "All" or "Receiver";
+
+    public bool Forwards => Role is "All" or "Forwarder";
+}
+
 /// <summary>
-/// The moving parts of one scenario: a fresh virtual host on the fixture's broker, ledger targets, a manifest whose
-/// connect-src lists them, a Stripe API stand-in for order documents, the worker process and the fake Stripe sender.
+/// The moving parts of one scenario: a fresh virtual host on the fixture's broker (one node or a cluster), ledger
+/// targets, a manifest whose connect-src lists them, a Stripe API stand-in for order documents, the worker process (or
+/// several, with roles) and the fake Stripe sender.
 /// </summary>
 internal sealed class Scenario : IAsyncDisposable
 {
@@ -23,19 +32,24 @@ internal sealed class Scenario : IAsyncDisposable
     private readonly List<TargetSpec> _targets = [];
     private readonly Dictionary<string, string> _settings = new(StringComparer.Ordinal);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<(WorkerSpec Spec, WorkerProcess Process)> _workers = [];
+    private readonly Lock _workersLock = new();
+    private readonly RabbitMqCluster? _cluster;
     private WireMockServer? _stripeApi;
     private string? _manifestPath;
 
-    private Scenario(string name, RabbitMqNode node, string virtualHost, string logDirectory)
+    private Scenario(string name, RabbitMqNode node, RabbitMqCluster? cluster, string virtualHost, string logDirectory)
     {
         Name = name;
         Node = node;
+        _cluster = cluster;
         VirtualHost = virtualHost;
         LogDirectory = logDirectory;
     }
 
     public string Name { get; }
 
+    /// <summary>The broker node the workers' <c>RabbitMq:Uri</c> names (node 1 of a cluster).</summary>
     public RabbitMqNode Node { get; }
 
     public string VirtualHost { get; }
@@ -44,7 +58,26 @@ internal sealed class Scenario : IAsyncDisposable
 
     public IReadOnlyList<TargetSpec> Targets => _targets;
 
+    /// <summary>The worker of a one-process scenario; the first worker of a scale-out scenario.</summary>
     public WorkerProcess Worker { get; private set; } = null!;
+
+    /// <summary>Every worker process, in the order of their specs.</summary>
+    public IReadOnlyList<WorkerProcess> Workers
+    {
+        get
+        {
+            lock (_workersLock)
+            {
+                return _workers.Select(w => w.Process).ToList();
+            }
+        }
+    }
+
+    /// <summary>The workers that answer Stripe, in the order of the fake Stripe's receiver indexes.</summary>
+    public IReadOnlyList<WorkerProcess> Receivers { get; private set; } = [];
+
+    /// <summary>The workers that consume the queues.</summary>
+    public IReadOnlyList<WorkerProcess> Forwarders { get; private set; } = [];
 
     public FakeStripe Stripe { get; private set; } = null!;
 
@@ -56,9 +89,28 @@ internal sealed class Scenario : IAsyncDisposable
     public static async Task<Scenario> CreateAsync(string name, RabbitMqNode node)
     {
         var virtualHost = await node.CreateVirtualHostAsync("fi-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
-        var logDirectory = Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", name);
-        return new Scenario(name, node, virtualHost, logDirectory);
+        var logDirectory = LogDirectoryFor(name);
+        return new Scenario(name, node, null, virtualHost, logDirectory);
     }
+
+    /// <summary>A scenario on a cluster: the workers' <c>RabbitMq:Uri</c> names node 1; broker commands go to a running node.</summary>
+    public static async Task<Scenario> CreateAsync(string name, RabbitMqCluster cluster)
+    {
+        var virtualHost = await cluster.CreateVirtualHostAsync("fi-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
+        var logDirectory = LogDirectoryFor(name);
+        return new Scenario(name, cluster.Nodes[0], cluster, virtualHost, logDirectory);
+    }
+
+    /// <summary>
+    /// <c>fault-logs/{name}-{UTC time}</c> in the test work directory: a run never overwrites the logs of an earlier one,
+    /// so the evidence of an intermittent failure survives the next run.
+    /// </summary>
+    private static string LogDirectoryFor(string name) =>
+        Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", $"{name}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss}");
+
+    /// <summary><c>rabbitmqctl</c> against the scenario's broker (a running node of a cluster).</summary>
+    public Task<string> CtlAsync(IReadOnlyList<string> arguments) =>
+        _cluster is not null ? _cluster.CtlAsync(arguments) : Node.CtlAsync(arguments);
 
     /// <summary>
     /// Adds a target. <paramref name="settings"/> are extra keys under <c>Fulfillment:Targets:N:</c> (for example
@@ -105,6 +157,62 @@ internal sealed class Scenario : IAsyncDisposable
     /// <summary>Writes the manifest, starts the worker with the targets and <paramref name="settings"/>, and the sender.</summary>
     public async Task StartWorkerAsync(Dictionary<string, string>? settings = null)
     {
+        var all = CommonSettings(settings);
+        Worker = await WorkerProcess.StartAsync(Name, all, LogDirectory);
+        lock (_workersLock)
+        {
+            _workers.Add((new WorkerSpec("All"), Worker));
+        }
+
+        Receivers = [Worker];
+        Forwarders = [Worker];
+        Stripe = new FakeStripe(Worker.WebhookUrl, WebhookSecret);
+    }
+
+    /// <summary>
+    /// Writes the manifest and starts one worker process per spec, all at once, each with the targets, the shared
+    /// <paramref name="settings"/>, its <c>Worker:Role</c> and its own settings; then the sender, which spreads its sends
+    /// over the receivers. Worker logs are named <c>{scenario}-{role}{n}-run1.log</c>.
+    /// </summary>
+    public async Task StartWorkersAsync(IReadOnlyList<WorkerSpec> specs, Dictionary<string, string>? settings = null)
+    {
+        var common = CommonSettings(settings);
+        var perRole = new Dictionary<string, int>(StringComparer.Ordinal);
+        var starts = new List<Task>();
+        var slots = new (WorkerSpec Spec, WorkerProcess? Process)[specs.Count];
+        for (var i = 0; i < specs.Count; i++)
+        {
+            var spec = specs[i];
+            var number = perRole[spec.Role] = perRole.GetValueOrDefault(spec.Role) + 1;
+            var name = $"{Name}-{spec.Role.ToLowerInvariant()}{number.ToString(CultureInfo.InvariantCulture)}";
+            var all = new Dictionary<string, string>(common, StringComparer.Ordinal) { ["Worker:Role"] = spec.Role };
+            foreach (var (key, value) in spec.Settings ?? [])
+            {
+                all[key] = value;
+            }
+
+            var index = i;
+            starts.Add(Task.Run(async () =>
+            {
+                var process = await WorkerProcess.StartAsync(name, all, LogDirectory);
+                slots[index] = (spec, process);
+                lock (_workersLock)
+                {
+                    _workers.Add((spec, process));
+                }
+            }));
+        }
+
+        // Every started process is in _workers, so disposal ends it even when another failed to start.
+        await Task.WhenAll(starts);
+        Worker = slots[0].Process!;
+        Receivers = slots.Where(s => s.Spec.Receives).Select(s => s.Process!).ToList();
+        Forwarders = slots.Where(s => s.Spec.Forwards).Select(s => s.Process!).ToList();
+        Stripe = new FakeStripe(Receivers.Select(r => r.WebhookUrl).ToList(), WebhookSecret);
+    }
+
+    private Dictionary<string, string> CommonSettings(Dictionary<string, string>? settings)
+    {
         _manifestPath = WriteManifest(_targets.Select(t => t.Ledger.ConnectSrcFolder).Distinct());
         var all = new Dictionary<string, string>(_settings, StringComparer.Ordinal)
         {
@@ -119,8 +227,17 @@ internal sealed class Scenario : IAsyncDisposable
             all[key] = value;
         }
 
-        Worker = await WorkerProcess.StartAsync(Name, all, LogDirectory);
-        Stripe = new FakeStripe(Worker.WebhookUrl, WebhookSecret);
+        return all;
+    }
+
+    /// <summary>What every worker logged as failures (fail:, crit:, faulted), each line naming its log file.</summary>
+    public IReadOnlyList<string> WorkerFailures() => Workers.SelectMany(w => w.Failures()).ToList();
+
+    /// <summary>The last lines of every worker's current log, for failure messages.</summary>
+    public string WorkerLogTails(int lines = 40)
+    {
+        var workers = Workers;
+        return string.Join('\n', workers.Select(w => w.LogTail(workers.Count > 1 ? Math.Max(10, lines / workers.Count) : lines)));
     }
 
     /// <summary>
@@ -145,7 +262,7 @@ internal sealed class Scenario : IAsyncDisposable
     /// <summary>Messages (ready and unacknowledged) of every queue in the scenario's virtual host.</summary>
     public async Task<Dictionary<string, long>> QueueDepthsAsync()
     {
-        var output = await Node.CtlAsync(["list_queues", "-p", VirtualHost, "name", "messages", "--no-table-headers", "--quiet"]);
+        var output = await CtlAsync(["list_queues", "-p", VirtualHost, "name", "messages", "--no-table-headers", "--quiet"]);
         var depths = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -176,10 +293,10 @@ internal sealed class Scenario : IAsyncDisposable
         lines.Add("   " + LedgerCheck.Header + " | dead letters");
         lines.AddRange(checks.Select(c => "   " + c.Row() + " | " + depths.GetValueOrDefault(Topology.TargetErrorQueue(c.Target)).ToString(CultureInfo.InvariantCulture)));
         lines.Add("   queues: " + string.Join(", ", depths.Select(d => $"{d.Key}={d.Value}")));
-        var failures = Worker.Failures();
+        var failures = WorkerFailures();
         lines.Add($"   worker logged {failures.Count} failures (fail:, crit:, faulted)" + (failures.Count > 0 ? ", kinds:" : ""));
         lines.AddRange(failures.Select(Abbreviate).GroupBy(f => f, StringComparer.Ordinal).Take(6).Select(g => $"     {g.Count()} x {g.Key}"));
-        lines.Add("   worker logs: " + LogDirectory);
+        lines.Add((Workers.Count > 1 ? $"   {Workers.Count} worker processes, logs: " : "   worker logs: ") + LogDirectory);
         foreach (var line in lines)
         {
             await TestContext.Out.WriteLineAsync(line);
@@ -200,10 +317,10 @@ internal sealed class Scenario : IAsyncDisposable
         Assert.Multiple(() =>
         {
             Assert.That(sends.Count(s => s.Acknowledged), Is.EqualTo(sends.Count),
-                $"every send is acknowledged within {SendDeadline.TotalSeconds} s once the fault is over; not acknowledged: {refusals}\n{Worker.LogTail()}");
+                $"every send is acknowledged within {SendDeadline.TotalSeconds} s once the fault is over; not acknowledged: {refusals}\n{WorkerLogTails()}");
             foreach (var check in checks)
             {
-                Assert.That(check.Lost, Is.Zero, $"acknowledged but never delivered to {check.Target}: {check.Details()}\n{Worker.LogTail()}");
+                Assert.That(check.Lost, Is.Zero, $"acknowledged but never delivered to {check.Target}: {check.Details()}\n{WorkerLogTails()}");
                 Assert.That(check.Delivered, Is.EqualTo(check.Expected), check.Details());
                 Assert.That(check.Unexpected, Is.Zero, $"{check.Target} accepted something it should not get: {check.Details()}");
                 Assert.That(check.UnstableIds, Is.Empty, $"every repeat to {check.Target} carries the same webhook-id and Idempotency-Key: {check.Details()}");
@@ -224,10 +341,7 @@ internal sealed class Scenario : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Stripe?.Dispose();
-        if (Worker is not null)
-        {
-            await Worker.DisposeAsync();
-        }
+        await Task.WhenAll(Workers.Select(w => w.DisposeAsync().AsTask()));
 
         foreach (var target in _targets)
         {

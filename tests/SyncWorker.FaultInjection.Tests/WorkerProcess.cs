@@ -75,7 +75,17 @@ internal sealed class WorkerProcess : IAsyncDisposable
         environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         Directory.CreateDirectory(logDirectory);
         var worker = new WorkerProcess(name, port, environment, logDirectory);
-        await worker.RestartAsync();
+        try
+        {
+            await worker.RestartAsync();
+        }
+        catch
+        {
+            // A worker that did not come up is not left running behind the failure.
+            await worker.DisposeAsync();
+            throw;
+        }
+
         return worker;
     }
 
@@ -216,6 +226,20 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
 
         return found;
+    }
+
+    /// <summary>Every line of every run's log so far (runs in order).</summary>
+    public IReadOnlyList<string> LogLines()
+    {
+        var lines = new List<string>();
+        foreach (var path in Directory.GetFiles(_logDirectory, $"{_name}-run*.log").Order(StringComparer.Ordinal))
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            lines.AddRange(reader.ReadToEnd().Split('\n'));
+        }
+
+        return lines;
     }
 
     /// <summary>The last lines of the current log, for failure messages.</summary>

@@ -42,8 +42,16 @@ public sealed class RabbitMqNode : IAsyncDisposable
         new($"amqp://guest:guest@127.0.0.1:{AmqpPort}/{Uri.EscapeDataString(virtualHost)}");
 
     /// <summary>Creates and starts a new node and waits until it accepts connections.</summary>
-    public static async Task<RabbitMqNode> LaunchAsync(CancellationToken cancellationToken = default)
+    public static Task<RabbitMqNode> LaunchAsync(CancellationToken cancellationToken = default) =>
+        LaunchAsync($"sw{System.Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..8]}", cancellationToken);
+
+    /// <summary>
+    /// Creates and starts a new node named <c>{id}@localhost</c> (its data folder is named after <paramref name="id"/>,
+    /// which must be unique on the machine) and waits until it accepts connections.
+    /// </summary>
+    public static async Task<RabbitMqNode> LaunchAsync(string id, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(id);
         if (!File.Exists(Path.Combine(BinDirectory, "rabbitmq-server")))
         {
             throw new InvalidOperationException(
@@ -51,7 +59,6 @@ public sealed class RabbitMqNode : IAsyncDisposable
                 "or: apt-get install -y rabbitmq-server");
         }
 
-        var id = $"sw{System.Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..8]}";
         var dataDirectory = Path.Combine(Path.GetTempPath(), "syncworker-rabbitmq", id);
         Directory.CreateDirectory(dataDirectory);
         await File.WriteAllTextAsync(Path.Combine(dataDirectory, "enabled_plugins"), "[].", cancellationToken);
@@ -139,6 +146,102 @@ public sealed class RabbitMqNode : IAsyncDisposable
 
         _server.Dispose();
         _server = null;
+    }
+
+    /// <summary>
+    /// SIGKILL of the node's whole process tree (the <c>rabbitmq-server</c> script, <c>beam.smp</c> and its children):
+    /// the node dies with no chance to tell its peers or its clients. Returns once no process of the node is left
+    /// (epmd, shared by every node on the machine, stays). The data folder stays, so <see cref="StartAsync"/> can bring
+    /// it back.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        if (_server is null)
+        {
+            return;
+        }
+
+        if (!_server.HasExited)
+        {
+            _server.Kill(entireProcessTree: true);
+            await _server.WaitForExitAsync();
+        }
+
+        _server.Dispose();
+        _server = null;
+
+        // The tree was collected when Kill ran; make sure nothing of the node outlived it (a helper the VM had started,
+        // say). Only processes started for this node are touched.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (ProcessesOfNode() is { Count: > 0 } left)
+        {
+            if (DateTime.UtcNow > until)
+            {
+                throw new InvalidOperationException($"Processes of {NodeName} still run after SIGKILL: {string.Join(", ", left)}");
+            }
+
+            foreach (var pid in left)
+            {
+                try
+                {
+                    using var process = Process.GetProcessById(pid);
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (ArgumentException)
+                {
+                    // Gone already.
+                }
+                catch (InvalidOperationException)
+                {
+                    // Gone already.
+                }
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>
+    /// Ids of running processes of this node's server (Linux, from /proc): those started with this node's
+    /// <c>RABBITMQ_NODENAME</c> in their environment (the <c>rabbitmq-server</c> script, its Erlang VM and the VM's helpers),
+    /// except <c>rabbitmqctl</c> runs (they carry the same environment) and epmd (shared by every node on the machine).
+    /// </summary>
+    public IReadOnlyList<int> ProcessesOfNode()
+    {
+        var marker = "RABBITMQ_NODENAME=" + NodeName + "\0";
+        var found = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == System.Environment.ProcessId)
+            {
+                continue;
+            }
+
+            try
+            {
+                // A zombie's command line is empty: it is not running.
+                var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline"));
+                if (commandLine.Length == 0 || commandLine.Contains("rabbitmqctl", StringComparison.Ordinal) || commandLine.Contains("epmd", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (File.ReadAllText(Path.Combine(directory, "environ")).Contains(marker, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // Exited while we looked.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Not ours.
+            }
+        }
+
+        return found;
     }
 
     /// <summary>Creates a virtual host and gives the guest user full rights on it.</summary>

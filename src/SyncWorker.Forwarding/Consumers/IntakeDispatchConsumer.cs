@@ -1,8 +1,10 @@
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
+using SyncWorker.Messaging;
 
 namespace SyncWorker.Forwarding.Consumers;
 
@@ -14,7 +16,7 @@ namespace SyncWorker.Forwarding.Consumers;
 /// event for any other subscribed type. The intake message is acknowledged only after every send was confirmed; a crash
 /// in between redelivers it, and the repeated sends carry the same delivery ids.
 /// </summary>
-public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, ILogger<IntakeDispatchConsumer> logger) : IConsumer<StripeEventReceived>
+public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, IServiceProvider services, ILogger<IntakeDispatchConsumer> logger) : IConsumer<StripeEventReceived>
 {
     private static readonly HashSet<string> CheckoutLifecycle = new(StringComparer.Ordinal)
     {
@@ -81,13 +83,37 @@ public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, ILogg
 
     private async Task SendAsync(ConsumeContext context, TargetRoute route, FulfillmentDelivery delivery)
     {
-        var endpoint = await context.GetSendEndpoint(new Uri($"queue:{route.QueueName}"));
-        await endpoint.Send(delivery, send =>
+        // On RabbitMQ the target queue is declared here with the configured queue type (a queue: address would declare it
+        // without arguments, which a quorum queue refuses), then the send goes to its exchange, mandatory: a queue that
+        // is missing all the same (deleted meanwhile) fails the send rather than losing it, and is declared again on retry.
+        var admin = services.GetService<BrokerAdmin>();
+        Uri address;
+        if (admin is not null)
         {
-            send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId);
-            send.Durable = true;
-            TransportSettings.MakeMandatory(send);
-        }, context.CancellationToken);
+            await admin.EnsureEndpointQueueAsync(route.QueueName, context.CancellationToken);
+            address = new Uri($"exchange:{route.QueueName}?type=fanout&durable=true&autodelete=false");
+        }
+        else
+        {
+            address = new Uri($"queue:{route.QueueName}");
+        }
+
+        try
+        {
+            var endpoint = await context.GetSendEndpoint(address);
+            await endpoint.Send(delivery, send =>
+            {
+                send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId);
+                send.Durable = true;
+                TransportSettings.MakeMandatory(send);
+            }, context.CancellationToken);
+        }
+        catch when (admin is not null)
+        {
+            admin.Forget(route.QueueName);
+            throw;
+        }
+
         LogDispatched(logger, delivery.Event.EventId, delivery.Event.Type, route.Name, delivery.Format, delivery.DeliveryId);
     }
 

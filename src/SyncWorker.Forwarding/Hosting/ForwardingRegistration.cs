@@ -9,6 +9,7 @@ using SyncWorker.Forwarding.Consumers;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
+using SyncWorker.Messaging;
 
 namespace SyncWorker.Forwarding.Hosting;
 
@@ -64,6 +65,7 @@ public static class ForwardingRegistration
         ArgumentNullException.ThrowIfNull(cfg);
         cfg.ReceiveEndpoint(Topology.IntakeQueue, endpoint =>
         {
+            MessagingServiceCollectionExtensions.ApplyQueueType(endpoint, context.GetRequiredService<MessagingTransport>());
             endpoint.PrefetchCount = 64;
             endpoint.ConcurrentMessageLimit = 16;
             // A send to a target queue can fail while the broker recovers: try again before giving the event up to
@@ -87,6 +89,7 @@ public static class ForwardingRegistration
         ArgumentNullException.ThrowIfNull(route);
         var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
         endpoint.ConfigureConsumeTopology = false;
+        MessagingServiceCollectionExtensions.ApplyQueueType(endpoint, context.GetRequiredService<MessagingTransport>());
         endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
         endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;
         endpoint.ConfigureError(error =>

@@ -52,7 +52,7 @@ internal static partial class BackfillCommand
         await BackfillLedger.AcquireLockAsync(connection, cancellationToken);
         if (!request.DryRun)
         {
-            await BackfillLedger.DeclareAsync(connection, cancellationToken);
+            await BackfillLedger.DeclareAsync(connection, cancellationToken, session.QueueType());
         }
 
         var ledger = await BackfillLedger.ReadAsync(connection, cancellationToken);

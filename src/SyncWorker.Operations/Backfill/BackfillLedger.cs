@@ -1,5 +1,6 @@
 using System.Text.Json;
 using RabbitMQ.Client;
+using SyncWorker.Messaging;
 using RabbitMQ.Client.Exceptions;
 using SyncWorker.Operations.Broker;
 using SyncWorker.Operations.Cli;
@@ -40,8 +41,8 @@ internal static class BackfillLedger
     private const ushort ResourceLocked = 405;
 
     /// <summary>The ledger queue's arguments (<c>x-message-ttl</c> in milliseconds, a long: 31 days exceed an int).</summary>
-    public static Dictionary<string, object?> LedgerArguments() =>
-        new() { ["x-message-ttl"] = (long)Retention.TotalMilliseconds };
+    public static Dictionary<string, object?> LedgerArguments(QueueType queueType = QueueType.Classic) =>
+        QueueArguments.For(queueType, [KeyValuePair.Create<string, object?>("x-message-ttl", (long)Retention.TotalMilliseconds)]);
 
     /// <summary>Takes the lock for the life of <paramref name="connection"/>; exit 1 when another backfill holds it.</summary>
     public static async Task AcquireLockAsync(IConnection connection, CancellationToken cancellationToken)
@@ -67,12 +68,12 @@ internal static class BackfillLedger
     }
 
     /// <summary>Declares the ledger queue (idempotently; the same arguments every time).</summary>
-    public static async Task DeclareAsync(IConnection connection, CancellationToken cancellationToken)
+    public static async Task DeclareAsync(IConnection connection, CancellationToken cancellationToken, QueueType queueType = QueueType.Classic)
     {
         ArgumentNullException.ThrowIfNull(connection);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(
-            LedgerQueue, durable: true, exclusive: false, autoDelete: false, LedgerArguments(), cancellationToken: cancellationToken);
+            LedgerQueue, durable: true, exclusive: false, autoDelete: false, LedgerArguments(queueType), cancellationToken: cancellationToken);
     }
 
     /// <summary>

@@ -90,26 +90,40 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
         return endpoint!;
     }
 
-    /// <summary>Opens a connection (no automatic recovery: a verb that loses the broker stops and says so).</summary>
+    /// <summary><c>RabbitMq:QueueType</c>, for the queues a verb declares (pause markers, the backfill ledger).</summary>
+    public QueueType QueueType()
+    {
+        try
+        {
+            return RabbitMqClusterSettings.ReadQueueType(configuration);
+        }
+        catch (MessagingConfigurationException exception)
+        {
+            throw CliException.Configuration(exception.Message);
+        }
+    }
+
+    /// <summary>
+    /// Opens a connection to any node of <c>RabbitMq:Uri</c> and <c>RabbitMq:Hosts</c> (no automatic recovery: a verb that
+    /// loses the broker stops and says so).
+    /// </summary>
     public async Task<IConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         var endpoint = Endpoint();
-        var factory = new ConnectionFactory
-        {
-            HostName = endpoint.Host,
-            Port = endpoint.Port,
-            VirtualHost = endpoint.VirtualHost,
-            UserName = endpoint.UserName,
-            Password = endpoint.Password,
-            Ssl = new SslOption { Enabled = endpoint.UseTls, ServerName = endpoint.Host },
-            ClientProvidedName = "syncworker-operations",
-            AutomaticRecoveryEnabled = false,
-            TopologyRecoveryEnabled = false,
-            RequestedConnectionTimeout = TimeSpan.FromSeconds(10),
-        };
+        IReadOnlyList<BrokerNode> nodes;
         try
         {
-            return await factory.CreateConnectionAsync(cancellationToken);
+            nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint);
+        }
+        catch (MessagingConfigurationException exception)
+        {
+            throw CliException.Configuration(exception.Message);
+        }
+
+        try
+        {
+            return await RabbitMqConnections.OpenAsync(
+                endpoint, nodes, "syncworker-operations", recover: false, TimeSpan.FromSeconds(10), cancellationToken);
         }
         catch (Exception exception) when (exception is RabbitMQ.Client.Exceptions.BrokerUnreachableException or IOException)
         {
@@ -120,7 +134,8 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
             }
 
             throw new CliException(
-                $"Could not connect to RabbitMQ at {endpoint} ({reason.Message}). Check {RabbitMqUriKey} and that the broker is running.",
+                $"Could not connect to RabbitMQ at {endpoint}{(nodes.Count > 1 ? " or any of " + string.Join(", ", nodes.Skip(1)) : "")} " +
+                $"({reason.Message}). Check {RabbitMqUriKey} (and {RabbitMqClusterSettings.HostsKey}) and that the broker is running.",
                 exception);
         }
     }

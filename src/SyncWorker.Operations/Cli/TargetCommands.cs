@@ -12,7 +12,7 @@ internal static class TargetCommands
     {
         var name = session.ResolveTargets(target)[0];
         await using var connection = await session.ConnectAsync(cancellationToken);
-        var change = await TargetControl.PauseAsync(connection, name, cancellationToken);
+        var change = await TargetControl.PauseAsync(connection, name, cancellationToken, session.QueueType());
         session.Console.WriteLine(change == PauseChange.Changed
             ? $"Paused target '{name}': created {Topology.PausedMarker(name)}. Forwarders stop taking deliveries from " +
               $"{Topology.TargetQueue(name)} when they next check; new deliveries keep queuing there. " +

@@ -1,4 +1,5 @@
 using RabbitMQ.Client;
+using SyncWorker.Messaging;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Broker;
 
@@ -31,15 +32,18 @@ internal enum PauseChange
 /// <summary>
 /// Pauses and resumes targets through a marker queue: while <c>syncworker.paused.{name}</c> exists, forwarders stop
 /// consuming the target's queue, which keeps filling. The marker is a durable classic queue with <c>x-max-length</c> 0,
-/// so nothing can accumulate in it; it is state, not a mailbox.
+/// so nothing can accumulate in it; it is state, not a mailbox. It has the configured queue type: in a cluster a quorum
+/// marker survives the loss of a node, where a classic one would vanish (and the pause with it) while its node is down.
 /// </summary>
 internal static class TargetControl
 {
-    /// <summary>The marker queue's arguments: no message can be kept (the queue type is left to the broker's default).</summary>
-    public static IDictionary<string, object?> MarkerArguments() => new Dictionary<string, object?> { ["x-max-length"] = 0 };
+    /// <summary>The marker queue's arguments: no message can be kept; the type is <c>RabbitMq:QueueType</c>.</summary>
+    public static IDictionary<string, object?> MarkerArguments(QueueType queueType = QueueType.Classic) =>
+        QueueArguments.For(queueType, [KeyValuePair.Create<string, object?>("x-max-length", 0)]);
 
     /// <summary>Declares the marker; idempotent (an existing marker, whatever its arguments, is left as it is).</summary>
-    public static async Task<PauseChange> PauseAsync(IConnection connection, string target, CancellationToken cancellationToken)
+    public static async Task<PauseChange> PauseAsync(
+        IConnection connection, string target, CancellationToken cancellationToken, QueueType queueType = QueueType.Classic)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var marker = Topology.PausedMarker(target);
@@ -50,7 +54,7 @@ internal static class TargetControl
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(
-            marker, durable: true, exclusive: false, autoDelete: false, arguments: MarkerArguments(), cancellationToken: cancellationToken);
+            marker, durable: true, exclusive: false, autoDelete: false, arguments: MarkerArguments(queueType), cancellationToken: cancellationToken);
         return PauseChange.Changed;
     }
 

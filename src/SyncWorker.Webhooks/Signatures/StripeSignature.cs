@@ -83,6 +83,16 @@ public static class StripeSignature
     /// <summary>HMAC-SHA256 of <c>"{timestamp}." + body</c> into <paramref name="destination"/> (32 bytes), without copying the body.</summary>
     internal static void ComputeMac(ReadOnlySpan<byte> key, long timestamp, ReadOnlySpan<byte> body, Span<byte> destination)
     {
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        ComputeMac(hmac, timestamp, body, destination);
+    }
+
+    /// <summary>
+    /// HMAC-SHA256 of <c>"{timestamp}." + body</c> into <paramref name="destination"/> (32 bytes) with a keyed
+    /// <paramref name="hmac"/> that holds no data yet; it is reset afterwards, so the caller can reuse it.
+    /// </summary>
+    internal static void ComputeMac(IncrementalHash hmac, long timestamp, ReadOnlySpan<byte> body, Span<byte> destination)
+    {
         Span<byte> prefix = stackalloc byte[MaxPrefixLength];
         if (!timestamp.TryFormat(prefix, out int written, default, CultureInfo.InvariantCulture) || written >= prefix.Length)
         {
@@ -90,7 +100,6 @@ public static class StripeSignature
         }
 
         prefix[written++] = (byte)'.';
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
         hmac.AppendData(prefix[..written]);
         hmac.AppendData(body);
         hmac.GetHashAndReset(destination);

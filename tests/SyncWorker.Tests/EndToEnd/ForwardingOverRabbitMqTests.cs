@@ -11,9 +11,14 @@ using WireMock.Server;
 
 namespace SyncWorker.Tests.EndToEnd;
 
-/// <summary>Signed webhook in, order document out: the whole flow over a real RabbitMQ node and WireMock.Net peers.</summary>
+/// <summary>
+/// Signed webhook in, order document out: the whole flow over a real RabbitMQ node and WireMock.Net peers, once with
+/// classic queues and once with quorum queues (<c>RabbitMq:QueueType</c>).
+/// </summary>
 [NonParallelizable]
-public sealed class ForwardingOverRabbitMqTests
+[TestFixture("classic")]
+[TestFixture("quorum")]
+public sealed class ForwardingOverRabbitMqTests(string queueType)
 {
     private const string Completed = "checkout.session.completed.json";
     private static readonly string SigningSecret = "whsec_" + Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
@@ -278,7 +283,7 @@ public sealed class ForwardingOverRabbitMqTests
         await using (var channel = await connection.CreateChannelAsync())
         {
             await channel.QueueDeclareAsync(Topology.PausedMarker("wms"), durable: true, exclusive: false, autoDelete: false,
-                new Dictionary<string, object?> { ["x-max-length"] = 0 });
+                Messaging.QueueArguments.For(QueueTypeSetting, [KeyValuePair.Create<string, object?>("x-max-length", 0)]));
         }
 
         Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 0, TimeSpan.FromSeconds(30)), Is.True, "the forwarder stopped consuming");
@@ -300,6 +305,44 @@ public sealed class ForwardingOverRabbitMqTests
         Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 20, TimeSpan.FromSeconds(30)), Is.True, "resumed: everything arrives");
     }
 
+    [Test]
+    public async Task Every_queue_the_worker_declares_has_the_configured_type_retry_and_dead_letter_queues_included()
+    {
+        var dead = Target(503);
+        var healthy = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("dead", dead, "live", "event", 0), ("healthy", healthy, "live", "event", 0),
+            ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "1"));
+
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        // The dead target's delivery goes through its delay queue and back, then to its dead-letter queue.
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("dead")) == 1, TimeSpan.FromSeconds(30)), Is.True,
+            "the dead target's delivery was redelivered once through its delay queue, then dead-lettered");
+        Assert.That(healthy.LogEntries, Has.Count.EqualTo(1));
+        Assert.That(dead.LogEntries, Has.Count.EqualTo(2), "tried once, and once more after the wait in the delay queue");
+
+        var output = await _node.CtlAsync(["list_queues", "-p", vhost, "-q", "name", "type"]);
+        var types = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split('\t'))
+            .Where(parts => parts.Length == 2 && parts[0].StartsWith("syncworker.", StringComparison.Ordinal))
+            .ToDictionary(parts => parts[0], parts => parts[1], StringComparer.Ordinal);
+        Assert.That(types.Keys, Is.SupersetOf(new[]
+        {
+            Topology.IntakeQueue,
+            Topology.TargetQueue("dead"),
+            Topology.TargetQueue("healthy"),
+            Topology.TargetErrorQueue("dead"),
+            Topology.DelayQueue("dead", 1),
+        }), output);
+        Assert.That(types.Where(t => t.Value != queueType), Is.Empty, $"every SyncWorker queue is {queueType}:\n{output}");
+    }
+
+    private Messaging.QueueType QueueTypeSetting => queueType == "quorum" ? Messaging.QueueType.Quorum : Messaging.QueueType.Classic;
+
     private WireMockServer Target(int status)
     {
         var server = WireMockServer.Start();
@@ -319,6 +362,7 @@ public sealed class ForwardingOverRabbitMqTests
         var settings = new Dictionary<string, string?>
         {
             ["RabbitMq:Uri"] = _node.AmqpUri(vhost).ToString(),
+            ["RabbitMq:QueueType"] = queueType,
             ["Stripe:ApiKey"] = "sk_live_forwarding_e2e_0000",
             ["Stripe:ApiBase"] = _stripe.Url,
             ["Manifest:Path"] = TestManifest.WithConnectSrc(targets.Select(t => t.Server.Url + "/fulfillment/").ToArray()),

@@ -1,0 +1,197 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using RabbitMQ.Client;
+
+namespace SyncWorker.Messaging;
+
+/// <summary>The type of every queue SyncWorker declares (<c>RabbitMq:QueueType</c>).</summary>
+public enum QueueType
+{
+    /// <summary>Classic queues (the default): kept on one node; right for a single broker.</summary>
+    Classic,
+
+    /// <summary>
+    /// Quorum queues: replicated by Raft over the cluster's nodes, so a queue and its confirmed messages survive the loss
+    /// of a minority of nodes. Recommended for clusters.
+    /// </summary>
+    Quorum,
+}
+
+/// <summary>One broker node to connect to: <c>host:port</c>.</summary>
+public sealed record BrokerNode(string Host, int Port)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        (Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host) + ":" + Port.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>Reads the cluster settings of section <c>RabbitMq</c>: <c>Hosts</c> and <c>QueueType</c>.</summary>
+public static class RabbitMqClusterSettings
+{
+    /// <summary>The key of the additional cluster nodes.</summary>
+    public const string HostsKey = "RabbitMq:Hosts";
+
+    /// <summary>The key of the queue type.</summary>
+    public const string QueueTypeKey = "RabbitMq:QueueType";
+
+    /// <summary>
+    /// <c>RabbitMq:QueueType</c>: <c>classic</c> (default) or <c>quorum</c>; anything else is a start-up error naming the key.
+    /// </summary>
+    public static QueueType ReadQueueType(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var text = configuration[QueueTypeKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return QueueType.Classic;
+        }
+
+        return text.Trim().ToUpperInvariant() switch
+        {
+            "CLASSIC" => QueueType.Classic,
+            "QUORUM" => QueueType.Quorum,
+            _ => throw new MessagingConfigurationException(
+                $"{QueueTypeKey} is '{text}'; use classic (one broker) or quorum (a cluster: queues replicated over its nodes)."),
+        };
+    }
+
+    /// <summary>
+    /// The nodes to connect to, in order: the host of <c>RabbitMq:Uri</c> first, then every <c>RabbitMq:Hosts</c> entry
+    /// (an array, <c>RabbitMq:Hosts:0</c>, <c>RabbitMq:Hosts:1</c>..., or one comma-separated value), duplicates removed.
+    /// An entry is <c>host</c> or <c>host:port</c> (the Uri's port when omitted; IPv6 in brackets). User, password, virtual
+    /// host and TLS come from the Uri.
+    /// </summary>
+    public static IReadOnlyList<BrokerNode> ReadNodes(IConfiguration configuration, RabbitMqEndpoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var nodes = new List<BrokerNode> { new(endpoint.Host, endpoint.Port) };
+        var section = configuration.GetSection("RabbitMq").GetSection("Hosts");
+        var entries = new List<string>();
+        if (!string.IsNullOrWhiteSpace(section.Value))
+        {
+            entries.AddRange(section.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+
+        entries.AddRange(section.GetChildren()
+            .Select(child => child.Value)
+            .OfType<string>()
+            .SelectMany(value => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+
+        foreach (var entry in entries)
+        {
+            var node = ParseNode(entry, endpoint.Port);
+            if (!nodes.Contains(node))
+            {
+                nodes.Add(node);
+            }
+        }
+
+        return nodes;
+    }
+
+    /// <summary>Parses <c>host</c> or <c>host:port</c>; throws with a message naming <see cref="HostsKey"/>.</summary>
+    public static BrokerNode ParseNode(string entry, int defaultPort)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Contains("://", StringComparison.Ordinal)
+            || !Uri.TryCreate("amqp://" + entry, UriKind.Absolute, out var uri)
+            || string.IsNullOrEmpty(uri.Host)
+            || uri.AbsolutePath is not ("/" or "")
+            || uri.UserInfo.Length > 0)
+        {
+            throw new MessagingConfigurationException(
+                $"{HostsKey} has the entry '{entry}'; write host or host:port (for example rabbit-2:5672), one per entry or " +
+                "comma-separated. User, password and virtual host come from RabbitMq:Uri.");
+        }
+
+        var host = uri.Host.Trim('[', ']');
+        return new BrokerNode(host, uri.IsDefaultPort || uri.Port <= 0 ? defaultPort : uri.Port);
+    }
+}
+
+/// <summary>The arguments SyncWorker gives every queue it declares, so all declarers (worker, operations verbs) agree.</summary>
+public static class QueueArguments
+{
+    /// <summary>The RabbitMQ argument naming the queue type.</summary>
+    public const string QueueTypeArgument = "x-queue-type";
+
+    /// <summary>
+    /// Arguments for a queue of <paramref name="type"/> plus <paramref name="extra"/>. A classic queue gets no
+    /// <c>x-queue-type</c> argument at all, so queues made before the setting existed stay equivalent.
+    /// </summary>
+    public static Dictionary<string, object?> For(QueueType type, IEnumerable<KeyValuePair<string, object?>>? extra = null)
+    {
+        var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
+        if (type == QueueType.Quorum)
+        {
+            arguments[QueueTypeArgument] = "quorum";
+        }
+
+        foreach (var (key, value) in extra ?? [])
+        {
+            arguments[key] = value;
+        }
+
+        return arguments;
+    }
+
+    /// <summary>
+    /// Arguments of a queue whose expired messages are dead-lettered to <paramref name="returnQueue"/> through the default
+    /// exchange (the redelivery delay queues). On quorum queues dead-lettering is made at-least-once (it needs
+    /// <c>x-overflow</c> reject-publish), so a message is never dropped between the delay queue and its target queue.
+    /// </summary>
+    public static Dictionary<string, object?> DeadLetteringTo(QueueType type, string returnQueue)
+    {
+        var extra = new Dictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["x-dead-letter-exchange"] = "",
+            ["x-dead-letter-routing-key"] = returnQueue,
+        };
+        if (type == QueueType.Quorum)
+        {
+            extra["x-dead-letter-strategy"] = "at-least-once";
+            extra["x-overflow"] = "reject-publish";
+        }
+
+        return For(type, extra);
+    }
+}
+
+/// <summary>Opens RabbitMQ.Client connections to the configured node list, trying each node in order.</summary>
+public static class RabbitMqConnections
+{
+    /// <summary>
+    /// Connects to the first reachable node of <paramref name="nodes"/> with the credentials, virtual host and TLS of
+    /// <paramref name="endpoint"/>. With <paramref name="recover"/>, a lost connection is recovered automatically, again
+    /// trying the nodes in order.
+    /// </summary>
+    public static Task<IConnection> OpenAsync(
+        RabbitMqEndpoint endpoint,
+        IReadOnlyList<BrokerNode> nodes,
+        string clientName,
+        bool recover,
+        TimeSpan connectTimeout,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(nodes);
+        var factory = new ConnectionFactory
+        {
+            VirtualHost = endpoint.VirtualHost,
+            UserName = endpoint.UserName,
+            Password = endpoint.Password,
+            ClientProvidedName = clientName,
+            AutomaticRecoveryEnabled = recover,
+            TopologyRecoveryEnabled = recover,
+            RequestedConnectionTimeout = connectTimeout,
+        };
+        var endpoints = (nodes.Count == 0 ? [new BrokerNode(endpoint.Host, endpoint.Port)] : nodes)
+            .Select(node => new AmqpTcpEndpoint(
+                node.Host,
+                node.Port,
+                endpoint.UseTls ? new SslOption(node.Host) { Enabled = true } : new SslOption()))
+            .ToList();
+        return factory.CreateConnectionAsync(endpoints, clientName, cancellationToken);
+    }
+}

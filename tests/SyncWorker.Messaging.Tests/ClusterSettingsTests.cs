@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Configuration;
+
+namespace SyncWorker.Messaging.Tests;
+
+/// <summary><c>RabbitMq:Hosts</c> and <c>RabbitMq:QueueType</c>: parsing and the errors a user can act on.</summary>
+public sealed class ClusterSettingsTests
+{
+    private static readonly RabbitMqEndpoint Endpoint = new("rabbit-1", 5672, "syncworker", "sw", "pw", UseTls: false);
+
+    [Test]
+    public void Without_hosts_the_uri_host_is_the_only_node()
+    {
+        Assert.That(Nodes([]), Is.EqualTo(new[] { new BrokerNode("rabbit-1", 5672) }));
+    }
+
+    [Test]
+    public void Hosts_as_an_array_follow_the_uri_host_in_order()
+    {
+        var nodes = Nodes(new() { ["RabbitMq:Hosts:0"] = "rabbit-2:5673", ["RabbitMq:Hosts:1"] = "rabbit-3" });
+
+        Assert.That(nodes, Is.EqualTo(new[] { new BrokerNode("rabbit-1", 5672), new BrokerNode("rabbit-2", 5673), new BrokerNode("rabbit-3", 5672) }));
+    }
+
+    [Test]
+    public void Hosts_as_one_comma_separated_value_and_duplicates_of_the_uri_host_are_dropped()
+    {
+        var nodes = Nodes(new() { ["RabbitMq:Hosts"] = " rabbit-1:5672, rabbit-2:5672 ,,[::1]:5674" });
+
+        Assert.That(nodes, Is.EqualTo(new[] { new BrokerNode("rabbit-1", 5672), new BrokerNode("rabbit-2", 5672), new BrokerNode("::1", 5674) }));
+        Assert.That(nodes[2].ToString(), Is.EqualTo("[::1]:5674"));
+    }
+
+    [TestCase("amqp://rabbit-2:5672")]
+    [TestCase("user:pw@rabbit-2")]
+    [TestCase("rabbit-2:5672/vhost")]
+    [TestCase("rabbit-2:notaport")]
+    public void A_bad_host_entry_names_the_key_and_the_form_without_echoing_more(string entry)
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() => Nodes(new() { ["RabbitMq:Hosts:0"] = entry }));
+
+        Assert.That(failure!.Message, Does.Contain("RabbitMq:Hosts").And.Contain("host:port"));
+    }
+
+    [TestCase(null, QueueType.Classic)]
+    [TestCase("", QueueType.Classic)]
+    [TestCase("classic", QueueType.Classic)]
+    [TestCase("Quorum", QueueType.Quorum)]
+    [TestCase(" quorum ", QueueType.Quorum)]
+    public void Queue_type_defaults_to_classic(string? value, QueueType expected)
+    {
+        Assert.That(RabbitMqClusterSettings.ReadQueueType(Config(new() { ["RabbitMq:QueueType"] = value })), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void An_unknown_queue_type_names_the_key_and_the_choices()
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() =>
+            RabbitMqClusterSettings.ReadQueueType(Config(new() { ["RabbitMq:QueueType"] = "stream" })));
+
+        Assert.That(failure!.Message, Does.Contain("RabbitMq:QueueType is 'stream'").And.Contain("classic").And.Contain("quorum"));
+    }
+
+    [Test]
+    public void Quorum_arguments_name_the_type_and_classic_ones_name_nothing()
+    {
+        Assert.That(QueueArguments.For(QueueType.Quorum), Is.EquivalentTo(new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }));
+        Assert.That(QueueArguments.For(QueueType.Classic), Is.Empty, "queues made before the setting existed stay equivalent");
+    }
+
+    [Test]
+    public void Quorum_delay_queues_dead_letter_at_least_once()
+    {
+        var arguments = QueueArguments.DeadLetteringTo(QueueType.Quorum, "syncworker.target.wms");
+
+        Assert.That(arguments["x-dead-letter-routing-key"], Is.EqualTo("syncworker.target.wms"));
+        Assert.That(arguments["x-dead-letter-strategy"], Is.EqualTo("at-least-once"));
+        Assert.That(arguments["x-overflow"], Is.EqualTo("reject-publish"), "at-least-once dead-lettering requires reject-publish");
+        Assert.That(QueueArguments.DeadLetteringTo(QueueType.Classic, "q").ContainsKey("x-dead-letter-strategy"), Is.False);
+    }
+
+    [Test]
+    public void The_transport_describes_nodes_and_queue_type_without_the_password()
+    {
+        var transport = MessagingTransport.Resolve(
+            Config(new()
+            {
+                ["RabbitMq:Uri"] = "amqp://sw:TopSecret42@rabbit-1:5672/syncworker",
+                ["RabbitMq:Hosts"] = "rabbit-2:5672,rabbit-3:5672",
+                ["RabbitMq:QueueType"] = "quorum",
+            }),
+            new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" });
+
+        Assert.That(transport.Nodes, Has.Count.EqualTo(3));
+        Assert.That(transport.QueueType, Is.EqualTo(QueueType.Quorum));
+        Assert.That(transport.ToString(), Does.Contain("rabbit-3:5672").And.Contain("quorum queues").And.Not.Contain("TopSecret42"));
+    }
+
+    private static IReadOnlyList<BrokerNode> Nodes(Dictionary<string, string?> settings) =>
+        RabbitMqClusterSettings.ReadNodes(Config(settings), Endpoint);
+
+    private static IConfiguration Config(Dictionary<string, string?> settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+}
