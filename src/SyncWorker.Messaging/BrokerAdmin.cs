@@ -32,32 +32,42 @@ public sealed class BrokerAdmin : IAsyncDisposable
     public QueueType QueueType { get; }
 
     /// <summary>
-    /// Declares (idempotently) a durable delay queue and its fanout exchange: messages published there with a per-message
-    /// expiration are dead-lettered, when they expire, through the default exchange to <paramref name="returnQueue"/>.
+    /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable delay queue and its fanout
+    /// exchange: messages published there with a per-message expiration are dead-lettered, when they expire, through the
+    /// default exchange to <paramref name="returnQueue"/>.
     /// </summary>
-    public async Task DeclareDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken)
-    {
-        await using var channel = await ChannelAsync(cancellationToken);
-        await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            QueueArguments.DeadLetteringTo(QueueType, returnQueue), cancellationToken: cancellationToken);
-        await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
-    }
+    public Task EnsureDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken) =>
+        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, returnQueue, cancellationToken);
 
     /// <summary>
-    /// Declares, once per process (again after <see cref="Forget"/>), a durable queue and the fanout exchange of the same
-    /// name bound to it, exactly as MassTransit declares a receive endpoint's queue: sends to the exchange then reach the
-    /// queue even before any consumer of it has started.
+    /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable queue and the fanout exchange
+    /// of the same name bound to it, exactly as MassTransit declares a receive endpoint's queue: sends to the exchange then
+    /// reach the queue even before any consumer of it has started.
     /// </summary>
-    public Task EnsureEndpointQueueAsync(string name, CancellationToken cancellationToken)
+    public Task EnsureEndpointQueueAsync(string name, CancellationToken cancellationToken) =>
+        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, returnQueue: null, cancellationToken);
+
+    /// <summary>Drops what the <c>Ensure…</c> methods remember of a queue, so the next call declares it again.</summary>
+    public void Forget(string name) => _declared.TryRemove(name, out _);
+
+    /// <summary>The common case on the dispatch path: declared already, nothing to allocate or await.</summary>
+    private bool IsDeclared(string name) => _declared.TryGetValue(name, out var declared) && declared.IsCompletedSuccessfully;
+
+    /// <summary>
+    /// Declares <paramref name="name"/> once (a delay queue returning to <paramref name="returnQueue"/>, or an endpoint
+    /// queue when that is null) and shares the declaration between concurrent callers, so no caller's cancellation ends
+    /// it (the connect timeout bounds it). A failed declaration is not remembered: the next call tries again.
+    /// </summary>
+    private Task EnsureAsync(string name, string? returnQueue, CancellationToken cancellationToken)
     {
-        // Shared by concurrent callers, so no caller's cancellation ends it (the connect timeout bounds it).
-        var declaring = _declared.GetOrAdd(name, queue => DeclareEndpointQueueAsync(queue, CancellationToken.None));
+        var declaring = _declared.GetOrAdd(
+            name,
+            static (queue, state) => state.ReturnQueue is { } back
+                ? state.Admin.DeclareDelayQueueAsync(queue, back, CancellationToken.None)
+                : state.Admin.DeclareEndpointQueueAsync(queue, CancellationToken.None),
+            (Admin: this, ReturnQueue: returnQueue));
         return AwaitOrForgetAsync(name, declaring).WaitAsync(cancellationToken);
     }
-
-    /// <summary>Drops what <see cref="EnsureEndpointQueueAsync"/> remembers of a queue, so the next call declares it again.</summary>
-    public void Forget(string name) => _declared.TryRemove(name, out _);
 
     private async Task AwaitOrForgetAsync(string name, Task declaring)
     {
@@ -67,10 +77,18 @@ public sealed class BrokerAdmin : IAsyncDisposable
         }
         catch
         {
-            // Not cached: the next call declares again (the broker may be back by then).
             _declared.TryRemove(KeyValuePair.Create(name, declaring));
             throw;
         }
+    }
+
+    private async Task DeclareDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken)
+    {
+        await using var channel = await ChannelAsync(cancellationToken);
+        await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
+            QueueArguments.DeadLetteringTo(QueueType, returnQueue), cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 
     private async Task DeclareEndpointQueueAsync(string name, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,8 +19,6 @@ namespace SyncWorker.Forwarding.Consumers;
 /// </summary>
 public sealed partial class RedeliveryScheduler(IServiceProvider services, TimeProvider timeProvider, ILogger<RedeliveryScheduler> logger)
 {
-    private readonly ConcurrentDictionary<string, Task> _declared = new(StringComparer.Ordinal);
-
     /// <summary>
     /// Schedules the next redelivery; false when there is none left (or no broker to wait in), so the caller dead-letters.
     /// </summary>
@@ -54,17 +51,7 @@ public sealed partial class RedeliveryScheduler(IServiceProvider services, TimeP
         }
 
         var queue = Topology.DelayQueue(route.Name, level);
-        var declaring = _declared.GetOrAdd(queue, name => admin.DeclareDelayQueueAsync(name, route.QueueName, CancellationToken.None));
-        try
-        {
-            await declaring;
-        }
-        catch
-        {
-            // Not cached: the next redelivery declares again (the broker may be back by then).
-            _declared.TryRemove(KeyValuePair.Create(queue, declaring));
-            throw;
-        }
+        await admin.EnsureDelayQueueAsync(queue, route.QueueName, context.CancellationToken);
 
         var history = AppendHistory(context, failure);
         var endpoint = await context.GetSendEndpoint(new Uri($"exchange:{queue}?type=fanout&durable=true&autodelete=false"));

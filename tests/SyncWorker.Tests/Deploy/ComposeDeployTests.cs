@@ -128,14 +128,13 @@ public sealed class ComposeDeployTests
         return OnPath("docker-compose") ? ("docker-compose", []) : null;
     }
 
-    private static bool OnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, program)));
+    private static bool OnPath(string program) => DeployTools.OnPath(program) is not null;
 
     private static int Run(string program, string[] arguments)
     {
         try
         {
-            using var process = Process.Start(Start(program, arguments, new Dictionary<string, string>()))!;
+            using var process = Process.Start(DeployTools.StartInfo(program, arguments))!;
             process.WaitForExit(30_000);
             return process.HasExited ? process.ExitCode : -1;
         }
@@ -147,27 +146,8 @@ public sealed class ComposeDeployTests
 
     private static async Task<(int ExitCode, string Output)> RunAsync((string Program, string[] Prefix) compose, string[] arguments, IReadOnlyDictionary<string, string> environment)
     {
-        using var process = Process.Start(Start(compose.Program, [.. compose.Prefix, "--file", WorkerHost.RepositoryFile(DeploySettings.ComposePath), .. arguments], environment))!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
-    }
-
-    private static ProcessStartInfo Start(string program, string[] arguments, IReadOnlyDictionary<string, string> environment)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        return start;
+        var (exitCode, output, error) = await DeployTools.RunAsync(
+            compose.Program, [.. compose.Prefix, "--file", WorkerHost.RepositoryFile(DeploySettings.ComposePath), .. arguments], environment);
+        return (exitCode, output + error);
     }
 }

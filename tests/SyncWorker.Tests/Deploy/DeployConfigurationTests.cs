@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Hosting;
-using SyncWorker.Tests.EndToEnd;
+using SyncWorker.Testing;
 
 namespace SyncWorker.Tests.Deploy;
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using SyncWorker.Contracts;
 using YamlDotNet.RepresentationModel;
@@ -162,28 +161,21 @@ public sealed class KubernetesDeployTests
     [Test]
     public async Task kubectl_kustomize_builds_the_base()
     {
-        var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
+        var kubectl = DeployTools.OnPath("kubectl");
         if (kubectl is null)
         {
             Assert.Fail("kubectl is not on PATH, so the kustomization cannot be built. Install kubectl (https://kubernetes.io/docs/tasks/tools/) and run the tests again.");
             return;
         }
 
-        var start = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add("kustomize");
-        start.ArgumentList.Add(WorkerHost.RepositoryFile(DeploySettings.KubernetesFolder));
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        var errors = await error;
+        var (exitCode, output, errors) = await DeployTools.RunAsync(kubectl, ["kustomize", WorkerHost.RepositoryFile(DeploySettings.KubernetesFolder)]);
         var built = new YamlStream();
-        built.Load(new StringReader(await output));
+        built.Load(new StringReader(output));
         var kinds = built.Documents.Select(d => DeployFiles.Scalar((YamlMappingNode)d.RootNode, "kind")).ToList();
 
         Assert.Multiple(() =>
         {
-            Assert.That(process.ExitCode, Is.Zero, errors);
+            Assert.That(exitCode, Is.Zero, errors);
             Assert.That(kinds, Has.Exactly(2).EqualTo("ConfigMap"), "the settings and the generated manifest");
             Assert.That(kinds, Has.Exactly(2).EqualTo("Deployment"));
             Assert.That(kinds, Has.None.EqualTo("Secret"), "the Secret is created separately, never overwritten by apply -k");

@@ -186,7 +186,7 @@ public sealed class RabbitMqDeployTests
             ["HOME"] = data.FullName,
         };
 
-        using var server = Process.Start(Start(Path.Combine(bin, "rabbitmq-server"), [], environment))!;
+        using var server = Process.Start(DeployTools.StartInfo(Path.Combine(bin, "rabbitmq-server"), [], environment))!;
         var log = new System.Text.StringBuilder();
         server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
         server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
@@ -237,13 +237,12 @@ public sealed class RabbitMqDeployTests
     public async Task create_users_sh_is_valid_bash_and_grants_the_user_the_workers_use()
     {
         var script = File.ReadAllText(WorkerHost.RepositoryFile(CreateUsersPath));
-        using var bash = Process.Start(Start("bash", ["-n", WorkerHost.RepositoryFile(CreateUsersPath)], new Dictionary<string, string>()))!;
-        await bash.WaitForExitAsync();
+        var bash = await DeployTools.RunAsync("bash", ["-n", WorkerHost.RepositoryFile(CreateUsersPath)]);
         var users = DeploySettings.Workers().Select(w => new Uri(w.Environment["RabbitMq__Uri"]).UserInfo.Split(':')[0]).Distinct().ToList();
 
         Assert.Multiple(() =>
         {
-            Assert.That(bash.ExitCode, Is.Zero, "bash -n");
+            Assert.That(bash.ExitCode, Is.Zero, "bash -n: " + bash.Error);
             Assert.That(users, Is.EqualTo(new[] { "syncworker" }));
             Assert.That(script, Does.Contain($"set_permissions -p {Vhost} {users[0]} \".*\" \".*\" \".*\""));
             Assert.That(script, Does.Contain($"user {users[0]} \"$SYNCWORKER_RABBITMQ_PASSWORD\""));
@@ -252,28 +251,9 @@ public sealed class RabbitMqDeployTests
 
     private static async Task<(int ExitCode, string Output)> CtlAsync(string bin, Dictionary<string, string> environment, params string[] arguments)
     {
-        using var process = Process.Start(Start(Path.Combine(bin, "rabbitmqctl"), ["-n", environment["RABBITMQ_NODENAME"], .. arguments], environment))!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
-    }
-
-    private static ProcessStartInfo Start(string program, string[] arguments, Dictionary<string, string> environment)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        return start;
+        var (exitCode, output, error) = await DeployTools.RunAsync(
+            Path.Combine(bin, "rabbitmqctl"), ["-n", environment["RABBITMQ_NODENAME"], .. arguments], environment, timeout: TimeSpan.FromSeconds(150));
+        return (exitCode, output + error);
     }
 
     private static int FreePort()

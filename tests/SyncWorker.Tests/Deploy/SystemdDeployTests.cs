@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SyncWorker.Hosting;
 
 namespace SyncWorker.Tests.Deploy;
@@ -60,7 +59,7 @@ public sealed class SystemdDeployTests
     [TestCaseSource(nameof(Units))]
     public async Task systemd_analyze_verify_reports_nothing(string unit)
     {
-        var analyze = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "systemd-analyze")).FirstOrDefault(File.Exists);
+        var analyze = DeployTools.OnPath("systemd-analyze");
         if (analyze is null)
         {
             Assert.Fail("systemd-analyze is not on PATH, so the unit cannot be verified. ./test.sh installs Debian's systemd package when it is missing; or: apt-get install systemd.");
@@ -73,21 +72,15 @@ public sealed class SystemdDeployTests
         {
             var name = Path.GetFileName(unit);
             File.Copy(WorkerHost.RepositoryFile(unit), Path.Combine(folder.FullName, name));
-            var start = new ProcessStartInfo(analyze) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder.FullName };
-            foreach (var argument in new[] { "verify", "--man=no", "./" + name.Replace("@.", "@receiver.", StringComparison.Ordinal) })
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            using var process = Process.Start(start)!;
-            var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
+            var (exitCode, standardOutput, standardError) = await DeployTools.RunAsync(
+                analyze, ["verify", "--man=no", "./" + name.Replace("@.", "@receiver.", StringComparison.Ordinal)], workingDirectory: folder.FullName);
+            var output = standardOutput + standardError;
             // Problems in the file are reported as "path:line: message"; a missing dotnet binary on this machine is not one.
             var problems = output.Split('\n').Where(line => line.Contains(name + ":", StringComparison.Ordinal)).ToList();
 
             Assert.Multiple(() =>
             {
-                Assert.That(process.ExitCode, Is.Zero, output);
+                Assert.That(exitCode, Is.Zero, output);
                 Assert.That(problems, Is.Empty);
             });
         }

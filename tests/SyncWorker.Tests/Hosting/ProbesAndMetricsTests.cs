@@ -1,6 +1,5 @@
 using System.Net;
 using SyncWorker.Testing;
-using SyncWorker.Tests.EndToEnd;
 
 namespace SyncWorker.Tests.Hosting;
 

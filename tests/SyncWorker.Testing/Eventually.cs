@@ -1,7 +1,7 @@
-namespace SyncWorker.Tests.EndToEnd;
+namespace SyncWorker.Testing;
 
-/// <summary>Waits for a condition with a deadline (never a bare sleep).</summary>
-internal static class Eventually
+/// <summary>Waits for a condition with a deadline, polling every 100 ms (never a bare sleep).</summary>
+public static class Eventually
 {
     public static async Task<bool> TrueAsync(Func<Task<bool>> condition, TimeSpan timeout)
     {
