@@ -31,6 +31,10 @@ public static class MessagingServiceCollectionExtensions
         if (!transport.IsInMemory)
         {
             builder.Services.AddSingleton<BrokerAdmin>();
+            // On RabbitMQ the receiver publishes with RabbitMQ.Client (confirmed, mandatory, a failed channel replaced);
+            // MassTransit consumes and forwards.
+            builder.Services.AddSingleton<RabbitMqStripeEventPublisher>();
+            builder.Services.TryAddSingleton<IStripeEventPublisher>(services => services.GetRequiredService<RabbitMqStripeEventPublisher>());
         }
 
         builder.Services.AddMassTransit(bus =>
@@ -89,6 +93,18 @@ public static class MessagingServiceCollectionExtensions
         });
 
         builder.Services.TryAddSingleton<IStripeEventPublisher, MassTransitStripeEventPublisher>();
+        return builder;
+    }
+
+    /// <summary>
+    /// For instances that receive: <c>/health/ready</c> also requires that events can be published, that is a RabbitMQ
+    /// node accepted the publisher's connection and the events exchange and intake queue are declared (the check
+    /// connects when nothing is connected). Nothing on the in-memory transport, where the bus's own check covers it.
+    /// </summary>
+    public static IHostApplicationBuilder AddStripeEventPublisherReadiness(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddHealthChecks().AddCheck<StripeEventPublisherHealthCheck>("rabbitmq-publisher", tags: ["ready"]);
         return builder;
     }
 

@@ -162,9 +162,11 @@ public static class QueueArguments
 public static class RabbitMqConnections
 {
     /// <summary>
-    /// Connects to the first reachable node of <paramref name="nodes"/> with the credentials, virtual host and TLS of
+    /// Connects to the first reachable node of <paramref name="nodes"/>, starting with the node at index
+    /// <paramref name="firstNode"/> and going round the list, with the credentials, virtual host and TLS of
     /// <paramref name="endpoint"/>. With <paramref name="recover"/>, a lost connection is recovered automatically, again
-    /// trying the nodes in order.
+    /// trying the nodes in that order. (RabbitMQ.Client's own list resolver shuffles; this one does not, so node 1 is the
+    /// preferred node and the order of <c>RabbitMq:Hosts</c> means what it says.)
     /// </summary>
     public static Task<IConnection> OpenAsync(
         RabbitMqEndpoint endpoint,
@@ -172,7 +174,8 @@ public static class RabbitMqConnections
         string clientName,
         bool recover,
         TimeSpan connectTimeout,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        int firstNode = 0)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(nodes);
@@ -186,12 +189,20 @@ public static class RabbitMqConnections
             TopologyRecoveryEnabled = recover,
             RequestedConnectionTimeout = connectTimeout,
         };
-        var endpoints = (nodes.Count == 0 ? [new BrokerNode(endpoint.Host, endpoint.Port)] : nodes)
+        var list = nodes.Count == 0 ? [new BrokerNode(endpoint.Host, endpoint.Port)] : nodes;
+        var start = ((firstNode % list.Count) + list.Count) % list.Count;
+        var endpoints = list.Skip(start).Concat(list.Take(start))
             .Select(node => new AmqpTcpEndpoint(
                 node.Host,
                 node.Port,
                 endpoint.UseTls ? new SslOption(node.Host) { Enabled = true } : new SslOption()))
             .ToList();
-        return factory.CreateConnectionAsync(endpoints, clientName, cancellationToken);
+        return factory.CreateConnectionAsync(new OrderedEndpoints(endpoints), clientName, cancellationToken);
+    }
+
+    /// <summary>The endpoints in the given order, every time.</summary>
+    private sealed class OrderedEndpoints(IReadOnlyList<AmqpTcpEndpoint> endpoints) : IEndpointResolver
+    {
+        public IEnumerable<AmqpTcpEndpoint> All() => endpoints;
     }
 }

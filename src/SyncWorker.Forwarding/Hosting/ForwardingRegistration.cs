@@ -66,6 +66,9 @@ public static class ForwardingRegistration
         cfg.ReceiveEndpoint(Topology.IntakeQueue, endpoint =>
         {
             MessagingServiceCollectionExtensions.ApplyQueueType(endpoint, context.GetRequiredService<MessagingTransport>());
+            // Receivers publish MassTransit's raw JSON (RabbitMqStripeEventPublisher); MassTransit's envelope (replays, the
+            // in-memory transport, older receivers) is read too, by content type.
+            endpoint.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
             endpoint.PrefetchCount = 64;
             endpoint.ConcurrentMessageLimit = 16;
             // A send to a target queue can fail while the broker recovers: try again before giving the event up to

@@ -49,6 +49,7 @@ public static class SyncWorkerApp
         if (role.Receives())
         {
             builder.AddStripeWebhookReceiver();
+            builder.AddStripeEventPublisherReadiness();
         }
 
         builder.Services.AddHostedService<StartupReport>();

@@ -111,7 +111,8 @@ public sealed class BackfillTests
         for (var i = 0; i < intake.Count; i++)
         {
             using var envelope = JsonDocument.Parse(intake[i].Body);
-            var message = envelope.RootElement.GetProperty("message");
+            var message = envelope.RootElement;
+            Assert.That(intake[i].BasicProperties.ContentType, Is.EqualTo("application/json"), "MassTransit's raw JSON, as receivers publish it");
             Assert.That(message.GetProperty("eventId").GetString(), Is.EqualTo(permitted[i].Id));
             Assert.That(message.GetProperty("type").GetString(), Is.EqualTo(permitted[i].Type));
             Assert.That(message.GetProperty("account").GetString(), Is.EqualTo(Account));

@@ -53,7 +53,7 @@ public sealed class BrokerOutageTests
 
         // Every event answered 200, before and after the outage, is in the queue (durable queue, persistent messages).
         var queued = (await _node.DrainAsync(vhost, Topology.IntakeQueue))
-            .Select(message => System.Text.Json.JsonDocument.Parse(message.Body).RootElement.GetProperty("message").GetProperty("eventId").GetString())
+            .Select(message => System.Text.Json.JsonDocument.Parse(message.Body).RootElement.GetProperty("eventId").GetString())
             .ToHashSet();
         Assert.That(acknowledged, Is.SubsetOf(queued));
     }

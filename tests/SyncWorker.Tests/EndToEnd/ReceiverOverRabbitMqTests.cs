@@ -44,8 +44,9 @@ public sealed class ReceiverOverRabbitMqTests
         Assert.That(messages, Has.Count.EqualTo(sent.Count));
         foreach (var message in messages)
         {
+            // MassTransit's raw JSON: the message itself is the body, its type and id are in the AMQP properties.
             using var envelope = JsonDocument.Parse(message.Body);
-            var payload = envelope.RootElement.GetProperty("message");
+            var payload = envelope.RootElement;
             var eventId = payload.GetProperty("eventId").GetString()!;
             Assert.Multiple(() =>
             {
@@ -53,6 +54,10 @@ public sealed class ReceiverOverRabbitMqTests
                 Assert.That(payload.GetProperty("payload").GetString(), Is.EqualTo(sent[eventId]), "raw payload intact");
                 Assert.That(message.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForStripeEvent(eventId).ToString()));
                 Assert.That(message.BasicProperties.Persistent, Is.True, "persistent delivery mode");
+                Assert.That(message.BasicProperties.ContentType, Is.EqualTo(RabbitMqStripeEventPublisher.ContentType));
+                Assert.That(
+                    Encoding.UTF8.GetString((byte[])message.BasicProperties.Headers![RabbitMqStripeEventPublisher.MessageTypeHeader]!),
+                    Is.EqualTo("urn:message:SyncWorker.Contracts:StripeEventReceived"));
                 Assert.That(
                     Encoding.UTF8.GetString((byte[])message.BasicProperties.Headers![MassTransitStripeEventPublisher.StripeEventIdHeader]!),
                     Is.EqualTo(eventId));

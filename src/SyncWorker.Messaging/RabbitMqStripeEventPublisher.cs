@@ -1,0 +1,474 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
+using SyncWorker.Contracts;
+
+namespace SyncWorker.Messaging;
+
+/// <summary>
+/// The receiver's publisher on RabbitMQ, written on RabbitMQ.Client rather than MassTransit's publish pipeline:
+/// <list type="bullet">
+/// <item>every publish is persistent, mandatory and waits for the broker's confirmation; a nack, a return (no queue bound),
+/// a timeout or a lost connection is an exception, so the receiver answers 503 and Stripe retries;</item>
+/// <item>the channel a publish failed on is closed and never used again. After a cluster node is lost, a quorum queue
+/// can go on refusing one channel's publishes for about a minute (RabbitMQ 3.10, seen in the failover tests with
+/// MassTransit, which keeps its channel); a fresh channel is accepted at once;</item>
+/// <item>the connection goes to the configured nodes in order (<c>RabbitMq:Uri</c>, then <c>RabbitMq:Hosts</c>) and, when
+/// it is lost, is opened again starting with the next node; before the first publish on a connection the events exchange
+/// and the intake queue (of <c>RabbitMq:QueueType</c>) are declared and bound, so no publish precedes its queue;</item>
+/// <item>the message is MassTransit's raw JSON (<c>application/json</c>, message type in <c>MT-MessageType</c>, message id
+/// in the AMQP <c>message-id</c>), which the intake endpoint reads (<c>UseRawJsonDeserializer</c>) next to MassTransit's
+/// own envelope.</item>
+/// </list>
+/// One channel per concurrent publish, kept for reuse (at most <see cref="MaxIdleChannels"/> idle).
+/// </summary>
+public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher, IAsyncDisposable
+{
+    /// <summary>Content type of the published message: MassTransit's raw JSON.</summary>
+    public const string ContentType = "application/json";
+
+    /// <summary>Transport header MassTransit reads the message type of a raw JSON message from.</summary>
+    public const string MessageTypeHeader = "MT-MessageType";
+
+    /// <summary>MassTransit's name of <see cref="StripeEventReceived"/>.</summary>
+    public const string MessageTypeUrn = "urn:message:SyncWorker.Contracts:StripeEventReceived";
+
+    /// <summary>Header carrying the Stripe event id in its original form (the message id is derived from it).</summary>
+    public const string StripeEventIdHeader = MassTransitStripeEventPublisher.StripeEventIdHeader;
+
+    /// <summary>Idle channels kept for reuse; more concurrent publishes open more, closed when they come back.</summary>
+    public const int MaxIdleChannels = 64;
+
+    private static readonly CreateChannelOptions ConfirmedChannel = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
+    private readonly RabbitMqEndpoint _endpoint;
+    private readonly IReadOnlyList<BrokerNode> _nodes;
+    private readonly QueueType _queueType;
+    private readonly string _connectionName;
+    private readonly TimeSpan _connectTimeout;
+    private readonly ILogger _logger;
+    private readonly Lock _sync = new();
+    private Task<Session>? _session;
+    private int _nextNode;
+    private string? _lastFailure;
+    private bool _disposed;
+
+    /// <summary>Publishes to the configured RabbitMQ nodes; connects on first use.</summary>
+    public RabbitMqStripeEventPublisher(MessagingTransport transport, ILogger<RabbitMqStripeEventPublisher> logger)
+        : this(transport, logger, TimeSpan.FromSeconds(5))
+    {
+    }
+
+    /// <summary>As above, with the time each node gets to accept a connection.</summary>
+    public RabbitMqStripeEventPublisher(MessagingTransport transport, ILogger<RabbitMqStripeEventPublisher> logger, TimeSpan connectTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(logger);
+        _endpoint = transport.RabbitMq ?? throw new InvalidOperationException("RabbitMqStripeEventPublisher needs RabbitMQ; the in-memory transport publishes with MassTransit.");
+        _nodes = transport.Nodes.Count > 0 ? transport.Nodes : [new BrokerNode(_endpoint.Host, _endpoint.Port)];
+        _queueType = transport.QueueType;
+        _connectionName = transport.ConnectionName + "-publisher";
+        _connectTimeout = connectTimeout;
+        _logger = logger;
+    }
+
+    /// <summary>The node the current connection goes to, or null while there is none.</summary>
+    public string? ConnectedNode => _session is { IsCompletedSuccessfully: true } done && done.Result.IsOpen ? done.Result.Node : null;
+
+    /// <summary>Why the last connection attempt failed (broker text included, no credentials); null after a success.</summary>
+    public string? LastFailure => Volatile.Read(ref _lastFailure);
+
+    /// <summary>How many channels were closed after a failed publish, since start (for tests and diagnostics).</summary>
+    public long ChannelsReplaced => Interlocked.Read(ref _channelsReplaced);
+
+    private long _channelsReplaced;
+
+    /// <inheritdoc />
+    public async Task PublishAsync(StripeEventReceived message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var body = PooledJson.Serialize(message);
+        var session = await SessionAsync(cancellationToken).ConfigureAwait(false);
+        var channel = await session.RentAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var properties = new BasicProperties
+            {
+                Persistent = true,
+                ContentType = ContentType,
+                MessageId = MessageIds.ForStripeEvent(message.EventId).ToString(),
+                Timestamp = new AmqpTimestamp(message.ReceivedAt.ToUnixTimeSeconds()),
+                Headers = new Dictionary<string, object?>(2, StringComparer.Ordinal)
+                {
+                    [MessageTypeHeader] = MessageTypeUrn,
+                    [StripeEventIdHeader] = message.EventId,
+                },
+            };
+            await channel.BasicPublishAsync(Topology.EventsExchange, "", mandatory: true, properties, body.Memory, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            // Whatever went wrong, this channel is not trusted again: a nacking or half-closed channel would refuse every
+            // later publish too. The next publish takes another (or opens a new one).
+            Interlocked.Increment(ref _channelsReplaced);
+            Session.Discard(channel);
+            LogChannelReplaced(_logger, session.Node, exception.GetType().Name, exception.Message);
+            throw Describe(exception, message.EventId);
+        }
+
+        session.Return(channel);
+    }
+
+    /// <summary>
+    /// Connects (or reuses the connection) and declares the topology, within <paramref name="cancellationToken"/>:
+    /// the readiness check. Throws with the broker's reason when it cannot.
+    /// </summary>
+    public async Task EnsureConnectedAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await SessionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Task<Session>? session;
+        lock (_sync)
+        {
+            _disposed = true;
+            session = _session;
+            _session = null;
+        }
+
+        if (session is { IsCompletedSuccessfully: true })
+        {
+            await session.Result.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The open session; no allocation on the common path.</summary>
+    private Task<Session> SessionAsync(CancellationToken cancellationToken)
+    {
+        var current = Volatile.Read(ref _session);
+        return current is { IsCompletedSuccessfully: true } && current.Result.IsOpen
+            ? current
+            : ReconnectAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts a connection attempt unless one is under way or open, and waits for it. The attempt is shared by every
+    /// caller and not cancelled by any of them (each node's connect timeout bounds it); a caller whose token ends stops
+    /// waiting.
+    /// </summary>
+    private Task<Session> ReconnectAsync(CancellationToken cancellationToken)
+    {
+        Task<Session> attempt;
+        Session? lost = null;
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var current = _session;
+            var usable = current is not null
+                && (!current.IsCompleted || (current.IsCompletedSuccessfully && current.Result.IsOpen));
+            if (!usable)
+            {
+                if (current is { IsCompletedSuccessfully: true })
+                {
+                    lost = current.Result;
+                }
+
+                _session = ConnectAsync();
+            }
+
+            attempt = _session!;
+        }
+
+        if (lost is not null)
+        {
+            _ = lost.DisposeAsync().AsTask();
+        }
+
+        return attempt.WaitAsync(cancellationToken);
+    }
+
+    private async Task<Session> ConnectAsync()
+    {
+        await Task.Yield();
+        var first = Volatile.Read(ref _nextNode);
+        IConnection connection;
+        try
+        {
+            connection = await RabbitMqConnections.OpenAsync(
+                _endpoint, _nodes, _connectionName, recover: false, _connectTimeout, CancellationToken.None, first).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            var reason = $"no node of {string.Join(", ", _nodes)} accepted a connection ({Innermost(exception)})";
+            Volatile.Write(ref _lastFailure, reason);
+            LogConnectFailed(_logger, reason);
+            throw new EventNotQueuedException($"RabbitMQ is unreachable: {reason}.", exception);
+        }
+
+        var node = connection.Endpoint.HostName + ":" + connection.Endpoint.Port.ToString(CultureInfo.InvariantCulture);
+        var index = IndexOf(connection.Endpoint);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_connectTimeout * 2);
+            await using (var channel = await connection.CreateChannelAsync(cancellationToken: timeout.Token).ConfigureAwait(false))
+            {
+                await channel.ExchangeDeclareAsync(Topology.EventsExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: timeout.Token).ConfigureAwait(false);
+                await channel.QueueDeclareAsync(Topology.IntakeQueue, durable: true, exclusive: false, autoDelete: false,
+                    QueueArguments.For(_queueType), cancellationToken: timeout.Token).ConfigureAwait(false);
+                await channel.QueueBindAsync(Topology.IntakeQueue, Topology.EventsExchange, "", cancellationToken: timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception)
+        {
+            // The next attempt starts with the next node: this one may be the one that is failing.
+            Volatile.Write(ref _nextNode, index + 1);
+            var reason = $"node {node} did not declare exchange {Topology.EventsExchange} and queue {Topology.IntakeQueue} " +
+                $"({Innermost(exception)})" + (Innermost(exception).Contains("inequivalent arg", StringComparison.Ordinal)
+                    ? $"; the queue exists with other arguments: RabbitMq:QueueType must match it ({_queueType.ToString().ToLowerInvariant()} now), see README 'Changing the queue type'"
+                    : "");
+            Volatile.Write(ref _lastFailure, reason);
+            LogConnectFailed(_logger, reason);
+            await DisposeQuietlyAsync(connection).ConfigureAwait(false);
+            throw new EventNotQueuedException($"RabbitMQ cannot take events: {reason}.", exception);
+        }
+
+        Volatile.Write(ref _lastFailure, null);
+        connection.ConnectionShutdownAsync += (_, args) =>
+        {
+            // When this connection is lost, the next one starts with the node after it.
+            Volatile.Write(ref _nextNode, index + 1);
+            if (args.Initiator != ShutdownInitiator.Application)
+            {
+                LogConnectionLost(_logger, node, args.ReplyText);
+            }
+
+            return Task.CompletedTask;
+        };
+        LogConnected(_logger, node, _queueType == QueueType.Quorum ? "quorum" : "classic");
+        return new Session(connection, node);
+    }
+
+    private int IndexOf(AmqpTcpEndpoint endpoint)
+    {
+        for (var i = 0; i < _nodes.Count; i++)
+        {
+            if (_nodes[i].Port == endpoint.Port && string.Equals(_nodes[i].Host, endpoint.HostName, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return 0;
+    }
+
+    private static EventNotQueuedException Describe(Exception exception, string eventId) => exception switch
+    {
+        EventNotQueuedException known => known,
+        PublishException { IsReturn: true } => new EventNotQueuedException(
+            $"RabbitMQ returned event {eventId}: no queue is bound to exchange {Topology.EventsExchange} (was {Topology.IntakeQueue} deleted?). " +
+            "It is declared again on the next connection; nothing was queued.", exception),
+        PublishException => new EventNotQueuedException(
+            $"RabbitMQ refused (nacked) event {eventId}; the channel was replaced and nothing was queued.", exception),
+        OperationCanceledException => new EventNotQueuedException(
+            $"RabbitMQ did not confirm event {eventId} in time; the channel was replaced and the event may or may not be queued " +
+            "(consumers drop a repeat by its id).", exception),
+        _ => new EventNotQueuedException($"Event {eventId} was not confirmed by RabbitMQ: {Innermost(exception)}", exception),
+    };
+
+    private static string Innermost(Exception exception)
+    {
+        var inner = exception;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return inner == exception ? exception.Message : $"{exception.Message} {inner.Message}";
+    }
+
+    private static async Task DisposeQuietlyAsync(IAsyncDisposable disposable)
+    {
+        try
+        {
+            await disposable.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is OperationInterruptedException or AlreadyClosedException or IOException or ObjectDisposedException or TimeoutException or OperationCanceledException)
+        {
+            // Closing something already broken.
+        }
+    }
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Publishing events to RabbitMQ node {Node} ({QueueType} intake queue declared)")]
+    private static partial void LogConnected(ILogger logger, string node, string queueType);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Lost the publishing connection to RabbitMQ node {Node} ({Reason}); the next publish connects to the next node")]
+    private static partial void LogConnectionLost(ILogger logger, string node, string reason);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Cannot publish events to RabbitMQ: {Reason}")]
+    private static partial void LogConnectFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "A publish on node {Node} failed ({ErrorType}: {Error}); its channel was closed and will not be reused")]
+    private static partial void LogChannelReplaced(ILogger logger, string node, string errorType, string error);
+
+    /// <summary>One connection and its idle confirmed channels.</summary>
+    private sealed class Session(IConnection connection, string node) : IAsyncDisposable
+    {
+        private readonly ConcurrentQueue<IChannel> _idle = new();
+        private int _idleCount;
+
+        public string Node { get; } = node;
+
+        public bool IsOpen => connection.IsOpen;
+
+        public async ValueTask<IChannel> RentAsync(CancellationToken cancellationToken)
+        {
+            while (_idle.TryDequeue(out var idle))
+            {
+                Interlocked.Decrement(ref _idleCount);
+                if (idle.IsOpen)
+                {
+                    return idle;
+                }
+
+                _ = DisposeQuietlyAsync(idle);
+            }
+
+            return await connection.CreateChannelAsync(ConfirmedChannel, cancellationToken).ConfigureAwait(false);
+        }
+
+        public void Return(IChannel channel)
+        {
+            if (channel.IsOpen && Interlocked.Increment(ref _idleCount) <= MaxIdleChannels)
+            {
+                _idle.Enqueue(channel);
+                return;
+            }
+
+            if (channel.IsOpen)
+            {
+                Interlocked.Decrement(ref _idleCount);
+            }
+
+            _ = DisposeQuietlyAsync(channel);
+        }
+
+        public static void Discard(IChannel channel) => _ = DisposeQuietlyAsync(channel);
+
+        public async ValueTask DisposeAsync()
+        {
+            while (_idle.TryDequeue(out var idle))
+            {
+                await DisposeQuietlyAsync(idle).ConfigureAwait(false);
+            }
+
+            await DisposeQuietlyAsync(connection).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The message serialized into a buffer rented from the shared pool, returned on dispose.</summary>
+    private sealed class PooledJson : IBufferWriter<byte>, IDisposable
+    {
+        [ThreadStatic]
+        private static Utf8JsonWriter? t_writer;
+
+        private byte[] _buffer;
+        private int _written;
+
+        private PooledJson(int size) => _buffer = ArrayPool<byte>.Shared.Rent(size);
+
+        public ReadOnlyMemory<byte> Memory => _buffer.AsMemory(0, _written);
+
+        public static PooledJson Serialize(StripeEventReceived message)
+        {
+            // The payload dominates; escaping adds a little (every quote of the event JSON becomes \").
+            var json = new PooledJson((message.Payload.Length * 5 / 4) + 512);
+            var writer = t_writer ??= new Utf8JsonWriter(json);
+            writer.Reset(json);
+            try
+            {
+                JsonSerializer.Serialize(writer, message, IntakeJsonContext.Default.StripeEventReceived);
+                writer.Flush();
+            }
+            finally
+            {
+                writer.Reset(Stream.Null);
+            }
+
+            return json;
+        }
+
+        public void Advance(int count) => _written += count;
+
+        public Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            Ensure(sizeHint);
+            return _buffer.AsMemory(_written);
+        }
+
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            Ensure(sizeHint);
+            return _buffer.AsSpan(_written);
+        }
+
+        public void Dispose()
+        {
+            var buffer = _buffer;
+            _buffer = [];
+            if (buffer.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        private void Ensure(int sizeHint)
+        {
+            if (_buffer.Length - _written >= Math.Max(sizeHint, 1))
+            {
+                return;
+            }
+
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + sizeHint));
+            _buffer.AsSpan(0, _written).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+    }
+}
+
+/// <summary>The event was not confirmed into the queue; the message says why and what happens next.</summary>
+public sealed class EventNotQueuedException : Exception
+{
+    public EventNotQueuedException()
+    {
+    }
+
+    public EventNotQueuedException(string message)
+        : base(message)
+    {
+    }
+
+    public EventNotQueuedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// System.Text.Json metadata for the intake message, generated at build time: camelCase names, as MassTransit writes them
+/// (it reads either case).
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(StripeEventReceived))]
+internal sealed partial class IntakeJsonContext : JsonSerializerContext;
