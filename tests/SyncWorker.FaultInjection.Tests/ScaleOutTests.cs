@@ -87,21 +87,17 @@ public sealed class ScaleOutTests
         await scenario.AssertLedgerAsync(sends, checks);
     }
 
-    [Test]
-    public Task B1_three_node_cluster_with_quorum_queues_loses_the_connected_node_mid_stream_and_every_acknowledged_event_is_delivered() =>
-        ClusterFailoverAsync("b1-cluster-failover", requireRecovery: false);
-
     /// <summary>
-    /// B1 plus liveness: every send is eventually acknowledged. Quarantined (Explicit), not counted: on RabbitMQ 3.10.8 the
-    /// receivers' publishes to the quorum intake queue are sometimes nacked for the rest of the stream after they fail over
-    /// (README "Running in production", known problem). Run it by name to reproduce; make it a plain [Test] once fixed.
+    /// B1: safety (every acknowledged event delivered, only 200 or 503 with Retry-After) and liveness (every send is
+    /// eventually acknowledged: the receivers fail over to a surviving node and publish again). Liveness once failed here
+    /// for about a minute after most failovers, while receivers published through MassTransit, which kept a channel the
+    /// broker went on nacking; the receiver's own publisher replaces such a channel (README "Running in production").
     /// </summary>
     [Test]
-    [Explicit("Known open bug: receivers can stay refused (nacked) by the surviving nodes after a failover; see README.")]
-    public Task B2_after_losing_the_connected_node_every_send_is_eventually_acknowledged() =>
-        ClusterFailoverAsync("b2-cluster-recovery", requireRecovery: true);
+    public Task B1_three_node_cluster_with_quorum_queues_loses_the_connected_node_mid_stream_and_every_acknowledged_event_is_delivered() =>
+        ClusterFailoverAsync("b1-cluster-failover");
 
-    private static async Task ClusterFailoverAsync(string name, bool requireRecovery)
+    private static async Task ClusterFailoverAsync(string name)
     {
         const int eventCount = 300;
         var clusterClock = System.Diagnostics.Stopwatch.StartNew();
@@ -164,7 +160,7 @@ public sealed class ScaleOutTests
         scenario.Notes.Add($"all delivered {(settled - killedAt).TotalSeconds:F1} s after the kill (complete: {delivered}); queue types: " +
             string.Join(", ", types.Select(t => $"{t.Key}={t.Value}")));
 
-        scenario.Notes.Add($"ingest recovered after the kill: {(sends.All(s => s.Acknowledged) ? "yes" : $"no, {sends.Count(s => !s.Acknowledged)} sends never acknowledged (known problem, see README)")}");
+        scenario.Notes.Add($"ingest recovered after the kill: {(sends.All(s => s.Acknowledged) ? "yes" : $"no, {sends.Count(s => !s.Acknowledged)} sends never acknowledged")}");
         var checks = await scenario.ReportAsync(sends);
         var ours = types.Where(t => t.Key.StartsWith("syncworker.", StringComparison.Ordinal)).ToList();
         Assert.Multiple(() =>
@@ -180,7 +176,7 @@ public sealed class ScaleOutTests
             Assert.That(ours.Where(t => t.Value != "quorum").Select(t => $"{t.Key}={t.Value}"), Is.Empty, "every SyncWorker queue is a quorum queue");
             Assert.That(depths.Where(q => q.Value != 0).Select(q => $"{q.Key}={q.Value}"), Is.Empty, $"every queue ends empty\n{scenario.WorkerLogTails()}");
         });
-        await scenario.AssertLedgerAsync(sends, checks, everySendAcknowledged: requireRecovery);
+        await scenario.AssertLedgerAsync(sends, checks, everySendAcknowledged: true);
     }
 
     /// <summary>Logging settings that switch on the forwarder's one line per delivery.</summary>
