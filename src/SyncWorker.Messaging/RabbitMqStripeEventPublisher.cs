@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -41,6 +42,12 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
 
     /// <summary>Header carrying the Stripe event id in its original form (the message id is derived from it).</summary>
     public const string StripeEventIdHeader = MassTransitStripeEventPublisher.StripeEventIdHeader;
+
+    /// <summary>MassTransit's header for the W3C trace parent of a message.</summary>
+    public const string ActivityIdHeader = "MT-Activity-Id";
+
+    /// <summary>Name of the producer span.</summary>
+    public const string PublishActivityName = "syncworker.events publish";
 
     /// <summary>Idle channels kept for reuse; more concurrent publishes open more, closed when they come back.</summary>
     public const int MaxIdleChannels = 64;
@@ -95,6 +102,12 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
         ArgumentNullException.ThrowIfNull(message);
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var body = PooledJson.Serialize(message);
+        // A producer span (only when traces are collected); its id travels in MassTransit's header, so the intake
+        // consumer's span joins the webhook's trace.
+        using var activity = SyncWorkerTelemetry.Activities.StartActivity(PublishActivityName, ActivityKind.Producer);
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.destination.name", Topology.EventsExchange);
+        activity?.SetTag("messaging.operation.type", "publish");
         var session = await SessionAsync(cancellationToken).ConfigureAwait(false);
         var channel = await session.RentAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -105,12 +118,17 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
                 ContentType = ContentType,
                 MessageId = MessageIds.ForStripeEvent(message.EventId).ToString(),
                 Timestamp = new AmqpTimestamp(message.ReceivedAt.ToUnixTimeSeconds()),
-                Headers = new Dictionary<string, object?>(2, StringComparer.Ordinal)
+                Headers = new Dictionary<string, object?>(3, StringComparer.Ordinal)
                 {
                     [MessageTypeHeader] = MessageTypeUrn,
                     [StripeEventIdHeader] = message.EventId,
                 },
             };
+            if ((activity ?? Activity.Current)?.Id is { } traceParent)
+            {
+                properties.Headers[ActivityIdHeader] = traceParent;
+            }
+
             await channel.BasicPublishAsync(Topology.EventsExchange, "", mandatory: true, properties, body.Memory, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception)
@@ -120,6 +138,13 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
             Interlocked.Increment(ref _channelsReplaced);
             Session.Discard(channel);
             LogChannelReplaced(_logger, session.Node, exception.GetType().Name, exception.Message);
+            if (exception is PublishException { IsReturn: true })
+            {
+                // No queue took it: the intake queue or its binding is gone. Declaring happens per connection, so retire
+                // this one; the next publish connects again and declares them.
+                Retire(session);
+            }
+
             throw Describe(exception, message.EventId);
         }
 
@@ -151,6 +176,20 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
         {
             await session.Result.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Stops using <paramref name="session"/>: the next publish opens a new connection (and declares again).</summary>
+    private void Retire(Session session)
+    {
+        lock (_sync)
+        {
+            if (_session is { IsCompletedSuccessfully: true } current && ReferenceEquals(current.Result, session))
+            {
+                _session = null;
+            }
+        }
+
+        _ = session.DisposeAsync().AsTask();
     }
 
     /// <summary>The open session; no allocation on the common path.</summary>
@@ -277,7 +316,7 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
         EventNotQueuedException known => known,
         PublishException { IsReturn: true } => new EventNotQueuedException(
             $"RabbitMQ returned event {eventId}: no queue is bound to exchange {Topology.EventsExchange} (was {Topology.IntakeQueue} deleted?). " +
-            "It is declared again on the next connection; nothing was queued.", exception),
+            "Nothing was queued; the next publish connects again and declares them.", exception),
         PublishException => new EventNotQueuedException(
             $"RabbitMQ refused (nacked) event {eventId}; the channel was replaced and nothing was queued.", exception),
         OperationCanceledException => new EventNotQueuedException(

@@ -50,8 +50,12 @@ public sealed class TracingTests
 
         var traceId = Server()!.TraceId;
         Assert.That(TargetCall()!.TraceId, Is.EqualTo(traceId), "the target call belongs to the webhook's trace");
-        Assert.That(exported.Where(a => a.TraceId == traceId && a.Source.Name == "MassTransit").Select(a => a.Kind),
-            Does.Contain(ActivityKind.Producer).And.Contain(ActivityKind.Consumer), "the broker hop (publish and consume) is in the same trace");
+        // The receiver's publish (its own producer span) and MassTransit's consume of the intake queue, in the same trace.
+        var publish = exported.FirstOrDefault(a => a.TraceId == traceId && a.Kind == ActivityKind.Producer
+            && a.DisplayName == SyncWorker.Messaging.RabbitMqStripeEventPublisher.PublishActivityName);
+        Assert.That(publish, Is.Not.Null, "the publish to syncworker.events is in the webhook's trace");
+        Assert.That(exported.Any(a => a.TraceId == traceId && a.Source.Name == "MassTransit" && a.Kind == ActivityKind.Consumer
+            && a.ParentSpanId == publish!.SpanId), Is.True, "MassTransit's consume of the intake message continues the publish span");
     }
 
     private sealed class CollectingExporter(ConcurrentQueue<Activity> sink) : BaseExporter<Activity>
