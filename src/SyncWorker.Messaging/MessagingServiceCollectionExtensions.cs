@@ -169,6 +169,9 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
     /// <summary>The type of every queue SyncWorker declares (<c>RabbitMq:QueueType</c>).</summary>
     public QueueType QueueType { get; init; } = QueueType.Classic;
 
+    /// <summary>The confirmed channels a receiver publishes on (<c>RabbitMq:PublisherChannels</c>).</summary>
+    public int PublisherChannels { get; init; } = RabbitMqClusterSettings.DefaultPublisherChannels;
+
     /// <summary>Chooses the transport from configuration; throws with a message naming the key and the fix.</summary>
     public static MessagingTransport Resolve(IConfiguration configuration, IHostEnvironment environment)
     {
@@ -212,6 +215,7 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
         {
             Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint!),
             QueueType = RabbitMqClusterSettings.ReadQueueType(configuration),
+            PublisherChannels = RabbitMqClusterSettings.ReadPublisherChannels(configuration),
         };
     }
 

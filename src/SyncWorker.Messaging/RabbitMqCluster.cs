@@ -34,6 +34,32 @@ public static class RabbitMqClusterSettings
     /// <summary>The key of the queue type.</summary>
     public const string QueueTypeKey = "RabbitMq:QueueType";
 
+    /// <summary>The key of the number of channels a receiver publishes on.</summary>
+    public const string PublisherChannelsKey = "RabbitMq:PublisherChannels";
+
+    /// <summary>The default of <see cref="PublisherChannelsKey"/>: one channel carried the most events per CPU in the load harness.</summary>
+    public const int DefaultPublisherChannels = 1;
+
+    /// <summary>
+    /// <c>RabbitMq:PublisherChannels</c>: how many confirmed channels a receiver publishes on concurrently, 1 (default) to
+    /// 64; anything else is a start-up error naming the key.
+    /// </summary>
+    public static int ReadPublisherChannels(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var text = configuration[PublisherChannelsKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return DefaultPublisherChannels;
+        }
+
+        return int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out var channels) && channels is >= 1 and <= 64
+            ? channels
+            : throw new MessagingConfigurationException(
+                $"{PublisherChannelsKey} is '{text}'; use a whole number from 1 to 64 (default {DefaultPublisherChannels}): the confirmed channels " +
+                "each receiver publishes on. More receivers, not more channels, is the way to more throughput.");
+    }
+
     /// <summary>
     /// <c>RabbitMq:QueueType</c>: <c>classic</c> (default) or <c>quorum</c>; anything else is a start-up error naming the key.
     /// </summary>

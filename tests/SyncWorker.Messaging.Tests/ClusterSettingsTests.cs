@@ -51,6 +51,29 @@ public sealed class ClusterSettingsTests
         Assert.That(RabbitMqClusterSettings.ReadQueueType(Config(new() { ["RabbitMq:QueueType"] = value })), Is.EqualTo(expected));
     }
 
+    [TestCase(null, 1)]
+    [TestCase("", 1)]
+    [TestCase("1", 1)]
+    [TestCase(" 4 ", 4)]
+    [TestCase("64", 64)]
+    public void Publisher_channels_default_to_one(string? value, int expected)
+    {
+        Assert.That(RabbitMqClusterSettings.ReadPublisherChannels(Config(new() { ["RabbitMq:PublisherChannels"] = value })), Is.EqualTo(expected));
+    }
+
+    [TestCase("0")]
+    [TestCase("65")]
+    [TestCase("-1")]
+    [TestCase("two")]
+    [TestCase("1.5")]
+    public void Bad_publisher_channels_name_the_key_and_the_range(string value)
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() =>
+            RabbitMqClusterSettings.ReadPublisherChannels(Config(new() { ["RabbitMq:PublisherChannels"] = value })));
+
+        Assert.That(failure!.Message, Does.Contain($"RabbitMq:PublisherChannels is '{value}'").And.Contain("1 to 64"));
+    }
+
     [Test]
     public void An_unknown_queue_type_names_the_key_and_the_choices()
     {

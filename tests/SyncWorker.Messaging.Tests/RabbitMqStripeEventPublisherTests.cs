@@ -49,6 +49,22 @@ public sealed class RabbitMqStripeEventPublisherTests
         });
     }
 
+    [TestCase(1)]
+    [TestCase(3)]
+    public async Task Concurrent_publishes_share_the_channels_and_each_is_confirmed_once(int channels)
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var publisher = new RabbitMqStripeEventPublisher(
+            Transport(vhost) with { PublisherChannels = channels }, NullLogger<RabbitMqStripeEventPublisher>.Instance);
+        var ids = Enumerable.Range(0, 300).Select(i => $"evt_concurrent_{channels}_{i:D3}").ToList();
+
+        await Task.WhenAll(ids.Select(id => Task.Run(() => publisher.PublishAsync(Event(id), CancellationToken.None))));
+
+        var queued = await _node.DrainAsync(vhost, Topology.IntakeQueue);
+        Assert.That(queued.Select(m => Header(m.BasicProperties.Headers, "Stripe-Event-Id")), Is.EquivalentTo(ids));
+        Assert.That(publisher.ChannelsReplaced, Is.Zero);
+    }
+
     [Test]
     public async Task A_nacked_publish_fails_says_so_and_its_channel_is_replaced_so_the_next_publish_is_accepted()
     {
