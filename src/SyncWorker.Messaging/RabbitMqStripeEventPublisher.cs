@@ -285,6 +285,13 @@ public sealed partial class RabbitMqStripeEventPublisher : IStripeEventPublisher
         }
 
         Volatile.Write(ref _lastFailure, null);
+        if (Volatile.Read(ref _disposed))
+        {
+            // Disposed while connecting: nobody will close this connection later.
+            await DisposeQuietlyAsync(connection).ConfigureAwait(false);
+            throw new ObjectDisposedException(nameof(RabbitMqStripeEventPublisher));
+        }
+
         connection.ConnectionShutdownAsync += (_, args) =>
         {
             // When this connection is lost, the next one starts with the node after it.
