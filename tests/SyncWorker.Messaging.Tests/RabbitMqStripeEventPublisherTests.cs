@@ -73,18 +73,7 @@ public sealed class RabbitMqStripeEventPublisherTests
         await publisher.PublishAsync(Event("evt_nack_1"), CancellationToken.None);
         // A full intake queue that rejects publishes: the broker nacks the next one.
         await _node.CtlAsync(["set_policy", "-p", vhost, "--apply-to", "queues", "full", "^syncworker\\.intake$", "{\"max-length\":1,\"overflow\":\"reject-publish\"}"]);
-        var policyApplied = await Eventually.TrueAsync(async () =>
-        {
-            try
-            {
-                await publisher.PublishAsync(Event("evt_nack_probe"), CancellationToken.None);
-                return false;
-            }
-            catch (EventNotQueuedException)
-            {
-                return true;
-            }
-        }, TimeSpan.FromSeconds(10));
+        var policyApplied = await Eventually.TrueAsync(async () => !await AcceptedAsync(publisher, "evt_nack_probe"), TimeSpan.FromSeconds(10));
         Assert.That(policyApplied, Is.True, "the broker applies the max-length policy and nacks");
 
         var refused = Assert.ThrowsAsync<EventNotQueuedException>(() => publisher.PublishAsync(Event("evt_nack_2"), CancellationToken.None));
@@ -94,18 +83,7 @@ public sealed class RabbitMqStripeEventPublisherTests
         Assert.That(replaced, Is.GreaterThanOrEqualTo(2), "the probe's and this publish's channels");
         await _node.CtlAsync(["clear_policy", "-p", vhost, "full"]);
         await _node.CtlAsync(["purge_queue", "-p", vhost, Topology.IntakeQueue]);
-        var acceptedAgain = await Eventually.TrueAsync(async () =>
-        {
-            try
-            {
-                await publisher.PublishAsync(Event("evt_nack_3"), CancellationToken.None);
-                return true;
-            }
-            catch (EventNotQueuedException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(10));
+        var acceptedAgain = await Eventually.TrueAsync(() => AcceptedAsync(publisher, "evt_nack_3"), TimeSpan.FromSeconds(10));
         Assert.That(acceptedAgain, Is.True, "once the queue has room, a publish on a fresh channel is accepted");
         var queued = await _node.DrainAsync(vhost, Topology.IntakeQueue);
         Assert.That(queued.Select(m => Header(m.BasicProperties.Headers, "Stripe-Event-Id")), Does.Contain("evt_nack_3"));
@@ -171,6 +149,20 @@ public sealed class RabbitMqStripeEventPublisherTests
 
         Assert.That(failure!.Message, Does.Contain("inequivalent arg 'x-queue-type'").And.Contain("RabbitMq:QueueType"));
         Assert.That(await _node.MessageCountAsync(vhost, Topology.IntakeQueue), Is.EqualTo(1u), "only the first event is queued");
+    }
+
+    /// <summary>Publishes one event; false when the publisher refused it.</summary>
+    private static async Task<bool> AcceptedAsync(RabbitMqStripeEventPublisher publisher, string eventId)
+    {
+        try
+        {
+            await publisher.PublishAsync(Event(eventId), CancellationToken.None);
+            return true;
+        }
+        catch (EventNotQueuedException)
+        {
+            return false;
+        }
     }
 
     private RabbitMqStripeEventPublisher Publisher(string vhost) =>
