@@ -42,7 +42,9 @@ public sealed class PoisonTests
         var configuration = CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets);
 
         var table = await CliHarness.RunAsync(configuration, "dead-letters", "list");
+        await WaitForPoisonAsync(2);
         var json = await CliHarness.RunAsync(configuration, "dead-letters", "list", "--json");
+        await WaitForPoisonAsync(2);
 
         Assert.That(table.ExitCode, Is.Zero, table.ToString());
         Assert.That(table.Output, Does.Contain("dropship: 1 dead letter in syncworker.target.dropship_error"), "error queues as before");
@@ -92,7 +94,9 @@ public sealed class PoisonTests
         var configuration = CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets);
 
         var table = await CliHarness.RunAsync(configuration, "dead-letters", "list", "--target", "warehouse");
+        await WaitForPoisonAsync(3);
         var json = await CliHarness.RunAsync(configuration, "dead-letters", "list", "--target", "archive", "--json");
+        await WaitForPoisonAsync(3);
 
         Assert.That(table.ExitCode, Is.Zero, table.ToString());
         Assert.That(table.Output, Does.Contain("poison: 1 message in syncworker.poison from syncworker.target.warehouse"));
@@ -105,7 +109,6 @@ public sealed class PoisonTests
         Assert.That(poison.GetProperty("from").GetString(), Is.EqualTo(Topology.TargetQueue("archive")));
         Assert.That(poison.GetProperty("count").GetInt32(), Is.Zero);
         Assert.That(poison.GetProperty("messages").GetArrayLength(), Is.Zero);
-        Assert.That(await _node.MessageCountAsync(_vhost, Topology.PoisonQueue), Is.EqualTo(3), "all put back");
     }
 
     [Test]
@@ -151,6 +154,7 @@ public sealed class PoisonTests
         await PoisonSeed.PoisonAsync(_node, _vhost, PoisonSeed.Delivery(warehouse), PoisonSeed.Intake("evt_1BACKI", intakeMessageId));
         var poisoned = await PeekPoisonAsync();
         Assert.That(poisoned.Headers!.ContainsKey("x-death"), Is.True, "RabbitMQ set x-death");
+        await WaitForPoisonAsync(2);
         var before = DateTimeOffset.UtcNow;
 
         var run = await CliHarness.RunAsync(
@@ -201,8 +205,11 @@ public sealed class PoisonTests
         var configuration = CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets);
 
         var byTarget = await CliHarness.RunAsync(configuration, "dead-letters", "replay", "--all", "--target", "dropship");
+        await WaitForPoisonAsync(2);
         var intakeWithTarget = await CliHarness.RunAsync(configuration, "dead-letters", "replay", "--event", "evt_1MATCHI", "--target", "warehouse");
+        await WaitForPoisonAsync(2);
         var byEvent = await CliHarness.RunAsync(configuration, "dead-letters", "replay", "--event", "evt_1MATCHI");
+        await WaitForPoisonAsync(1);
 
         Assert.That(byTarget.ExitCode, Is.Zero, byTarget.ToString());
         Assert.That(byTarget.Output, Does.Contain("Moved 1 dead letter back"));
@@ -239,6 +246,7 @@ public sealed class PoisonTests
             CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--all");
 
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        await WaitForPoisonAsync(1);
         Assert.That(run.Error, Does.Contain(
             $"RabbitMQ returned the replayed delivery {warehouse.DeliveryId} for syncworker.target.warehouse; it stays in syncworker.poison."));
         var left = await _node.DrainAsync(_vhost, Topology.PoisonQueue);
@@ -264,6 +272,18 @@ public sealed class PoisonTests
         Assert.That(poison.GetProperty("queue").GetString(), Is.EqualTo(Topology.PoisonQueue));
         Assert.That(poison.GetProperty("exists").GetBoolean(), Is.True);
         Assert.That(poison.GetProperty("ready").GetInt32(), Is.EqualTo(2));
+    }
+
+    /// <summary>
+    /// Waits until <c>syncworker.poison</c> holds <paramref name="count"/> ready messages. A quorum queue takes back the
+    /// messages a closed channel held (a list, a replay's unmatched ones) a moment after the close, so a run that follows
+    /// at once could miss some.
+    /// </summary>
+    private async Task WaitForPoisonAsync(uint count)
+    {
+        var back = await Eventually.TrueAsync(
+            async () => await _node.MessageCountAsync(_vhost, Topology.PoisonQueue) == count, TimeSpan.FromSeconds(30));
+        Assert.That(back, Is.True, $"{Topology.PoisonQueue} holds {count} ready messages again");
     }
 
     private async Task<IReadOnlyBasicProperties> PeekPoisonAsync()
