@@ -16,6 +16,15 @@ public static class Topology
     /// <summary>Durable queue, bound directly to <see cref="EventsExchange"/>, holding every accepted event until it is forwarded.</summary>
     public const string IntakeQueue = "syncworker.intake";
 
+    /// <summary>
+    /// Durable queue (bound to the fanout exchange of the same name) holding messages RabbitMQ dead-lettered from
+    /// <see cref="IntakeQueue"/> or a <see cref="TargetQueue"/> when they hit the delivery limit (a worker crashed on them
+    /// again and again), with RabbitMQ's <c>x-death</c> header naming the queue they came from. SyncWorker never declares
+    /// it: it exists only when the policies and definitions of <c>deploy/rabbitmq/definitions.json</c> are applied
+    /// (quorum queues), and the operations verbs and gauges treat a missing one as "not configured".
+    /// </summary>
+    public const string PoisonQueue = "syncworker.poison";
+
     /// <summary>Prefix of every target's queue.</summary>
     public const string TargetQueuePrefix = "syncworker.target.";
 

@@ -38,8 +38,8 @@ internal static class CommandTree
         };
         var list = new Command(
             "list",
-            "Show each target's dead letters: count, then event, delivery, reason, status, attempts and age. " +
-            "Nothing is removed or reordered.")
+            "Show each target's dead letters: count, then event, delivery, reason, status, attempts and age; then the poison " +
+            "messages of syncworker.poison with the queue each came from. Nothing is removed or reordered.")
         {
             listTarget,
             limit,
@@ -57,8 +57,8 @@ internal static class CommandTree
         var all = new Option<bool>("--all") { Description = "Replay every dead letter of the chosen targets." };
         var replay = new Command(
             "replay",
-            "Move dead letters back to their target's queue for delivery. Each is moved once, even with concurrent " +
-            "replays; failure headers are removed, the failure history is kept.")
+            "Move dead letters back to their target's queue for delivery, and poison messages back to the queue they came " +
+            "from. Each is moved once, even with concurrent replays; failure headers are removed, the failure history is kept.")
         {
             replayTarget,
             eventId,
@@ -68,7 +68,7 @@ internal static class CommandTree
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
             session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct));
 
-        return new Command("dead-letters", "Inspect and replay deliveries that failed for good (syncworker.target.{name}_error).")
+        return new Command("dead-letters", "Inspect and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages (syncworker.poison).")
         {
             list,
             replay,

@@ -32,6 +32,10 @@ internal static class DeadLetterCommands
             listings.Add(await DeadLetterLister.ListAsync(connection, name, limit, cancellationToken));
         }
 
+        // With --target, only the poison messages that came from that target's queue.
+        var poison = await DeadLetterLister.ListPoisonAsync(
+            connection, target is null ? null : new HashSet<string>(StringComparer.Ordinal) { Topology.TargetQueue(target) }, limit, cancellationToken);
+
         var now = session.TimeProvider.GetUtcNow();
         if (json)
         {
@@ -47,7 +51,18 @@ internal static class DeadLetterCommands
                         d.MessageId, d.EventId, d.EventType, d.Account, d.DeliveryId, d.Action, d.Reason, d.Status, d.Attempts,
                         d.Permanent, d.FailedAt, d.FailedAt is { } at ? (long)Math.Max(0, (now - at).TotalSeconds) : null, d.ReplayedAt))
                         .ToList()))
-                    .ToList()));
+                    .ToList(),
+                new ListPoison(
+                    poison.Queue,
+                    poison.QueueExists,
+                    target is null ? null : Topology.TargetQueue(target),
+                    poison.Count,
+                    poison.DeadLetters.Count,
+                    poison.DeadLetters.Select(d => new ListedPoisonMessage(
+                        d.MessageId, d.EventId, d.EventType, d.Account, d.DeliveryId, d.Action, d.Death?.Queue, d.Death?.Reason,
+                        d.Death?.Count, d.Death?.Time, d.Death?.Time is { } at ? (long)Math.Max(0, (now - at).TotalSeconds) : null,
+                        d.Reason, d.ReplayedAt))
+                        .ToList())));
             return ExitCodes.Ok;
         }
 
@@ -96,7 +111,59 @@ internal static class DeadLetterCommands
             }
         }
 
+        WritePoison(console, poison, target, now);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The poison queue's part of <c>dead-letters list</c>: one line when it does not exist, else a count and a table.</summary>
+    private static void WritePoison(IAnsiConsole console, PoisonListing poison, string? target, DateTimeOffset now)
+    {
+        if (!poison.QueueExists)
+        {
+            console.MarkupLine(
+                $"[bold]{ReplayTally.PoisonName}[/]: not configured ({Formats.Escape(poison.Queue)} does not exist; " +
+                "deploy/rabbitmq/definitions.json declares it with the delivery-limit policies)");
+            return;
+        }
+
+        console.MarkupLine(
+            $"[bold]{ReplayTally.PoisonName}[/]: {Formats.Plural(poison.Count, "message", "messages")} in {Formats.Escape(poison.Queue)}" +
+            (target is null ? "" : $" from {Formats.Escape(Topology.TargetQueue(target))}") + " (hit the delivery limit)");
+        if (poison.DeadLetters.Count == 0)
+        {
+            return;
+        }
+
+        var table = new Table()
+            .AddColumn("From queue")
+            .AddColumn("Reason")
+            .AddColumn(new TableColumn("Count").RightAligned())
+            .AddColumn("Event")
+            .AddColumn("Type")
+            .AddColumn("Account")
+            .AddColumn("Delivery")
+            .AddColumn("Dead-lettered at")
+            .AddColumn(new TableColumn("Age").RightAligned());
+        foreach (var d in poison.DeadLetters)
+        {
+            table.AddRow(
+                Formats.Cell(d.Death?.Queue),
+                Formats.Cell(d.Death?.Reason),
+                Formats.Cell(d.Death?.Count),
+                Formats.Cell(d.EventId),
+                Formats.Cell(d.EventType),
+                Formats.Cell(d.Account),
+                Formats.Cell(d.DeliveryId),
+                Formats.Cell(Formats.Time(d.Death?.Time)),
+                Formats.Cell(Formats.Age(now - d.Death?.Time)));
+        }
+
+        console.Write(table);
+        if (poison.DeadLetters.Count < poison.Count)
+        {
+            console.MarkupLine(
+                $"[dim]Showing the first {poison.DeadLetters.Count} of {poison.Count}; pass --limit to see more.[/]");
+        }
     }
 
     public static async Task<int> ReplayAsync(
@@ -126,6 +193,19 @@ internal static class DeadLetterCommands
         {
             var errorQueue = await QueueProbe.ProbeAsync(connection, Topology.TargetErrorQueue(name), cancellationToken);
             tallies.Add(new ReplayTally(name, errorQueue?.Messages ?? 0));
+        }
+
+        // Poison messages go back to the queue they came from: the intake queue or a chosen target's queue.
+        var poisonQueue = await QueueProbe.ProbeAsync(connection, Topology.PoisonQueue, cancellationToken);
+        if (poisonQueue is not null)
+        {
+            var destinations = targets.Select(Topology.TargetQueue).ToHashSet(StringComparer.Ordinal);
+            if (target is null)
+            {
+                destinations.Add(Topology.IntakeQueue);
+            }
+
+            tallies.Add(ReplayTally.ForPoison(destinations, poisonQueue.Messages));
         }
 
         var total = tallies.Sum(t => (long)t.DeadLettersAtStart);
@@ -197,15 +277,24 @@ internal static class DeadLetterCommands
         var skipped = tallies.Sum(t => t.Skipped);
         if (json)
         {
+            var poison = tallies.SingleOrDefault(t => t.IsPoison);
             session.WriteJson(new ReplayDocument(
                 startedAt,
                 eventId,
                 all,
                 moved,
                 skipped,
-                tallies.Select(t => new ReplayTarget(
-                    t.Target, t.ErrorQueue, t.TargetQueue, t.DeadLettersAtStart, t.Examined, t.Moved, t.Skipped, t.MovedDeliveries))
+                tallies.Where(t => !t.IsPoison).Select(t => new ReplayTarget(
+                    t.Target, t.ErrorQueue, t.TargetQueue!, t.DeadLettersAtStart, t.Examined, t.Moved, t.Skipped, t.MovedDeliveries))
                     .ToList(),
+                new ReplayPoison(
+                    Topology.PoisonQueue,
+                    poison is not null,
+                    poison?.DeadLettersAtStart ?? 0,
+                    poison?.Examined ?? 0,
+                    poison?.Moved ?? 0,
+                    poison?.Skipped ?? 0,
+                    poison?.MovedDeliveries ?? []),
                 failure));
             return;
         }
@@ -219,7 +308,7 @@ internal static class DeadLetterCommands
         foreach (var t in tallies)
         {
             table.AddRow(
-                Formats.Cell(t.Target),
+                Formats.Cell(t.IsPoison ? $"{t.Target} ({t.ErrorQueue})" : t.Target),
                 Formats.Cell(t.DeadLettersAtStart),
                 Formats.Cell(t.Examined),
                 Formats.Cell(t.Moved),
@@ -239,7 +328,26 @@ internal static class DeadLetterCommands
         }
     }
 
-    private sealed record ListDocument(DateTimeOffset ListedAt, IReadOnlyList<ListTarget> Targets);
+    private sealed record ListDocument(DateTimeOffset ListedAt, IReadOnlyList<ListTarget> Targets, ListPoison Poison);
+
+    /// <summary>The poison queue: <c>from</c> is the source queue listed (with <c>--target</c>), null for every source.</summary>
+    private sealed record ListPoison(
+        string Queue, bool QueueExists, string? From, uint Count, int Listed, IReadOnlyList<ListedPoisonMessage> Messages);
+
+    private sealed record ListedPoisonMessage(
+        string? MessageId,
+        string? EventId,
+        string? EventType,
+        string? Account,
+        string? DeliveryId,
+        string? Action,
+        string? SourceQueue,
+        string? DeathReason,
+        long? DeathCount,
+        DateTimeOffset? DeadLetteredAt,
+        long? AgeSeconds,
+        string? LastFailureReason,
+        DateTimeOffset? ReplayedAt);
 
     private sealed record ListTarget(
         string Target, string Queue, bool QueueExists, uint Count, int Listed, IReadOnlyList<ListedDeadLetter> DeadLetters);
@@ -266,7 +374,17 @@ internal static class DeadLetterCommands
         int Moved,
         int Skipped,
         IReadOnlyList<ReplayTarget> Targets,
+        ReplayPoison Poison,
         string? Error);
+
+    private sealed record ReplayPoison(
+        string Queue,
+        bool QueueExists,
+        uint DeadLettersAtStart,
+        int Examined,
+        int Moved,
+        int Skipped,
+        IReadOnlyList<MovedDelivery> MovedDeliveries);
 
     private sealed record ReplayTarget(
         string Target,

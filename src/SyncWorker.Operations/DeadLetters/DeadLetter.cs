@@ -7,8 +7,9 @@ namespace SyncWorker.Operations.DeadLetters;
 
 /// <summary>
 /// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
-/// the message's transport headers (<see cref="DeliveryHeaders"/>) and its MassTransit JSON envelope; a field that is
-/// missing or unreadable is null, never an error.
+/// the message's transport headers (<see cref="DeliveryHeaders"/>, and RabbitMQ's <c>x-death</c> as <see cref="Death"/>)
+/// and its body: a MassTransit JSON envelope of a delivery, or the raw <c>StripeEventReceived</c> JSON of an intake
+/// message; a field that is missing or unreadable is null, never an error.
 /// </summary>
 internal sealed record DeadLetter(
     string? MessageId,
@@ -22,7 +23,8 @@ internal sealed record DeadLetter(
     int? Attempts,
     bool? Permanent,
     DateTimeOffset? FailedAt,
-    DateTimeOffset? ReplayedAt)
+    DateTimeOffset? ReplayedAt,
+    DeathHeader? Death)
 {
     /// <summary>MassTransit's fault time, used when <see cref="DeliveryHeaders.FailedAt"/> is missing.</summary>
     public const string MassTransitFaultTimestamp = "MT-Fault-Timestamp";
@@ -49,12 +51,14 @@ internal sealed record DeadLetter(
             Permanent: HeaderValues.GetBoolean(headers, DeliveryHeaders.FailurePermanent),
             FailedAt: HeaderValues.GetTime(headers, DeliveryHeaders.FailedAt)
                 ?? HeaderValues.GetTime(headers, MassTransitFaultTimestamp),
-            ReplayedAt: HeaderValues.GetTime(headers, DeliveryHeaders.ReplayedAt));
+            ReplayedAt: HeaderValues.GetTime(headers, DeliveryHeaders.ReplayedAt),
+            Death: DeathHeader.Read(headers));
     }
 
     /// <summary>
     /// The fields of MassTransit's camelCase JSON envelope this tool reads:
-    /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", … } } }</c>.
+    /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", … } } }</c>;
+    /// or of an intake message, whose body is the raw <c>StripeEventReceived</c>: <c>{ "eventId", "type", "account", … }</c>.
     /// </summary>
     private sealed record Envelope(string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account)
     {
@@ -72,7 +76,7 @@ internal sealed record DeadLetter(
                 }
 
                 var message = Child(root, "message") ?? root;
-                var stripeEvent = Child(message, "event");
+                var stripeEvent = Child(message, "event") ?? (Text(message, "eventId") is not null ? message : null);
                 return new Envelope(
                     Text(root, "messageId"),
                     Text(message, "deliveryId"),

@@ -6,20 +6,55 @@ using SyncWorker.Operations.Cli;
 
 namespace SyncWorker.Operations.DeadLetters;
 
-/// <summary>A delivery a replay moved back to its target queue.</summary>
-internal sealed record MovedDelivery(string? MessageId, string? EventId, string? DeliveryId);
+/// <summary>A delivery a replay moved back, and the queue it was moved to.</summary>
+internal sealed record MovedDelivery(string? MessageId, string? EventId, string? DeliveryId, string Queue);
 
-/// <summary>How far the replay of one target got; updated as it runs, so a failed replay still reports what it moved.</summary>
-internal sealed class ReplayTally(string target, uint deadLettersAtStart)
+/// <summary>
+/// How far the replay of one source queue got: a target's error queue, or <see cref="Topology.PoisonQueue"/>. Updated as
+/// it runs, so a failed replay still reports what it moved.
+/// </summary>
+internal sealed class ReplayTally
 {
-    public string Target { get; } = target;
+    /// <summary>The name <see cref="Target"/> has for the poison queue in progress lines and summaries.</summary>
+    public const string PoisonName = "poison";
 
-    public string ErrorQueue => Topology.TargetErrorQueue(Target);
+    private readonly IReadOnlySet<string> _poisonDestinations;
 
-    public string TargetQueue => Topology.TargetQueue(Target);
+    /// <summary>The replay of one target's error queue back to its target queue.</summary>
+    public ReplayTally(string target, uint deadLettersAtStart)
+        : this(target, Topology.TargetErrorQueue(target), Topology.TargetQueue(target), deadLettersAtStart, new HashSet<string>())
+    {
+    }
+
+    private ReplayTally(string target, string errorQueue, string? targetQueue, uint deadLettersAtStart, IReadOnlySet<string> poisonDestinations)
+    {
+        Target = target;
+        ErrorQueue = errorQueue;
+        TargetQueue = targetQueue;
+        DeadLettersAtStart = deadLettersAtStart;
+        _poisonDestinations = poisonDestinations;
+    }
+
+    /// <summary>
+    /// The replay of the poison queue: each message goes back to the queue its latest <c>x-death</c> names, when that is
+    /// one of <paramref name="destinations"/>; any other message is left in place.
+    /// </summary>
+    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart) =>
+        new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations);
+
+    /// <summary>The target, or <see cref="PoisonName"/>.</summary>
+    public string Target { get; }
+
+    /// <summary>The queue replayed from: the target's error queue, or the poison queue.</summary>
+    public string ErrorQueue { get; }
+
+    /// <summary>The target queue; null for the poison queue, whose messages each go back where they came from.</summary>
+    public string? TargetQueue { get; }
+
+    public bool IsPoison => TargetQueue is null;
 
     /// <summary>The error queue's message count when the replay started: the most it examines.</summary>
-    public uint DeadLettersAtStart { get; } = deadLettersAtStart;
+    public uint DeadLettersAtStart { get; }
 
     public int Examined { get; set; }
 
@@ -29,10 +64,20 @@ internal sealed class ReplayTally(string target, uint deadLettersAtStart)
     public int Skipped => Examined - Moved;
 
     public List<MovedDelivery> MovedDeliveries { get; } = [];
+
+    /// <summary>Where a dead letter goes back to, or null when this replay leaves it in place whatever it matches.</summary>
+    public string? DestinationOf(DeadLetter deadLetter)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetter);
+        return TargetQueue
+            ?? (deadLetter.Death?.Queue is { } source && _poisonDestinations.Contains(source) ? source : null);
+    }
 }
 
 /// <summary>
-/// Moves dead letters of one target from <c>syncworker.target.{name}_error</c> back to <c>syncworker.target.{name}</c>.
+/// Moves dead letters of one target from <c>syncworker.target.{name}_error</c> back to <c>syncworker.target.{name}</c>;
+/// or poison messages from <c>syncworker.poison</c> back to the queue their latest <c>x-death</c> names (the intake queue
+/// or a target queue), the same way.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -75,10 +120,10 @@ internal static class DeadLetterReplayer
             return;
         }
 
-        if (await QueueProbe.ProbeAsync(connection, tally.TargetQueue, cancellationToken) is null)
+        if (tally.TargetQueue is { } targetQueue && await QueueProbe.ProbeAsync(connection, targetQueue, cancellationToken) is null)
         {
             throw CliException.Failed(
-                $"The queue {tally.TargetQueue} of target '{tally.Target}' does not exist, so nothing was replayed to it. " +
+                $"The queue {targetQueue} of target '{tally.Target}' does not exist, so nothing was replayed to it. " +
                 "Start the worker (role All or Forwarder) once so it declares its queues, then replay again.");
         }
 
@@ -97,9 +142,9 @@ internal static class DeadLetterReplayer
 
                 tally.Examined++;
                 var deadLetter = DeadLetter.Read(message.BasicProperties, message.Body);
-                if (matches(deadLetter))
+                if (tally.DestinationOf(deadLetter) is { } destination && matches(deadLetter))
                 {
-                    await MoveAsync(channel, tally, message, deadLetter, timeProvider.GetUtcNow(), cancellationToken);
+                    await MoveAsync(channel, tally, destination, message, deadLetter, timeProvider.GetUtcNow(), cancellationToken);
                 }
 
                 // A message not moved stays unacknowledged (held) until the channel closes.
@@ -115,6 +160,7 @@ internal static class DeadLetterReplayer
     private static async Task MoveAsync(
         IChannel channel,
         ReplayTally tally,
+        string destination,
         BasicGetResult message,
         DeadLetter deadLetter,
         DateTimeOffset replayedAt,
@@ -123,10 +169,10 @@ internal static class DeadLetterReplayer
         var properties = ReplayHeaders.ForReplay(message.BasicProperties, replayedAt);
         try
         {
-            // Completes only when the broker confirmed the copy into the target queue; throws on a return or nack.
+            // Completes only when the broker confirmed the copy into the destination queue; throws on a return or nack.
             await channel.BasicPublishAsync(
                 exchange: string.Empty,
-                routingKey: tally.TargetQueue,
+                routingKey: destination,
                 mandatory: true,
                 basicProperties: properties,
                 body: message.Body.ToArray(),
@@ -136,14 +182,14 @@ internal static class DeadLetterReplayer
         {
             throw CliException.Failed(
                 $"RabbitMQ {(exception.IsReturn ? "returned" : "did not confirm")} the replayed delivery " +
-                $"{deadLetter.DeliveryId ?? deadLetter.MessageId} for {tally.TargetQueue}; it stays in {tally.ErrorQueue}. " +
+                $"{deadLetter.DeliveryId ?? deadLetter.EventId ?? deadLetter.MessageId} for {destination}; it stays in {tally.ErrorQueue}. " +
                 (exception.IsReturn
-                    ? "No queue took it: check that the target queue exists, then replay again."
+                    ? $"No queue took it: check that {destination} exists, then replay again."
                     : "Check the broker's alarms and logs, then replay again."));
         }
 
         // Not cancellable: once the copy is confirmed, removing the original is what keeps the move single.
         await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None);
-        tally.MovedDeliveries.Add(new MovedDelivery(deadLetter.MessageId, deadLetter.EventId, deadLetter.DeliveryId));
+        tally.MovedDeliveries.Add(new MovedDelivery(deadLetter.MessageId, deadLetter.EventId, deadLetter.DeliveryId, destination));
     }
 }

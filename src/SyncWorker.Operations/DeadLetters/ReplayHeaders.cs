@@ -5,13 +5,22 @@ using SyncWorker.Contracts;
 namespace SyncWorker.Operations.DeadLetters;
 
 /// <summary>
-/// The properties a replayed delivery is published with: the original's (message id, content type, persistence, …)
-/// and its headers, minus what described the last failure, plus <see cref="DeliveryHeaders.ReplayedAt"/>.
+/// The properties a replayed delivery is published with: the original's (message id, content type, …), persistent,
+/// and its headers, minus what described the last failure and what RabbitMQ itself manages (<c>x-death</c>,
+/// <c>x-first-death-*</c>, <c>x-last-death-*</c>, <c>x-delivery-count</c>), plus <see cref="DeliveryHeaders.ReplayedAt"/>.
 /// </summary>
+/// <remarks>
+/// RabbitMQ drops a message that is dead-lettered round a cycle without a rejection: a message dead-lettered to a
+/// queue already named in its <c>x-death</c>. A poison message carried back to its target queue with its <c>x-death</c>
+/// would hit that rule on its next redelivery (a delay queue expiring it back to the target queue), so the broker's
+/// death record does not travel with a replay; the replay starts afresh, as a new message from the broker's view.
+/// </remarks>
 internal static class ReplayHeaders
 {
     private const string MassTransitFaultPrefix = "MT-Fault-";
     private const string MassTransitReason = "MT-Reason";
+    private const string FirstDeathPrefix = "x-first-death-";
+    private const string LastDeathPrefix = "x-last-death-";
 
     /// <summary>
     /// Headers dropped on replay. The redelivery count starts again, so the delivery gets its full retry budget; the
@@ -26,11 +35,16 @@ internal static class ReplayHeaders
         DeliveryHeaders.FailurePermanent,
         DeliveryHeaders.FailedAt,
         MassTransitReason,
+        DeathHeader.Name,
+        "x-delivery-count",
     };
 
     /// <summary>True for a header that a replay removes.</summary>
     public static bool IsRemoved(string name) =>
-        Removed.Contains(name) || name.StartsWith(MassTransitFaultPrefix, StringComparison.OrdinalIgnoreCase);
+        Removed.Contains(name)
+        || name.StartsWith(MassTransitFaultPrefix, StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith(FirstDeathPrefix, StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith(LastDeathPrefix, StringComparison.OrdinalIgnoreCase);
 
     public static BasicProperties ForReplay(IReadOnlyBasicProperties original, DateTimeOffset replayedAt)
     {
@@ -48,6 +62,7 @@ internal static class ReplayHeaders
         }
 
         headers[DeliveryHeaders.ReplayedAt] = replayedAt.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
-        return new BasicProperties(original) { Headers = headers };
+        // Persistent whatever the original said: a replayed delivery must survive a broker restart like any other.
+        return new BasicProperties(original) { Headers = headers, DeliveryMode = DeliveryModes.Persistent };
     }
 }

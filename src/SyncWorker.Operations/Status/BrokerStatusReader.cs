@@ -27,8 +27,11 @@ internal sealed record TargetBrokerState(
     public long RetryWaiting => DelayQueues.Sum(queue => (long)(queue.Ready ?? 0));
 }
 
-/// <summary>What the broker knows: the intake queue (and its dead letters), and each target.</summary>
-internal sealed record BrokerSnapshot(QueueDepth Intake, QueueDepth IntakeErrors, IReadOnlyList<TargetBrokerState> Targets);
+/// <summary>
+/// What the broker knows: the intake queue (and its dead letters), each target, and <see cref="Topology.PoisonQueue"/>
+/// (not existing unless the deploy/rabbitmq definitions are applied).
+/// </summary>
+internal sealed record BrokerSnapshot(QueueDepth Intake, QueueDepth IntakeErrors, IReadOnlyList<TargetBrokerState> Targets, QueueDepth Poison);
 
 /// <summary>
 /// Reads <see cref="BrokerSnapshot"/> with passive declares only (<see cref="QueueProbe"/>): nothing is created, consumed
@@ -63,7 +66,8 @@ internal static class BrokerStatusReader
             states.Add(new TargetBrokerState(target.Name, paused, queue, delays, errors));
         }
 
-        return new BrokerSnapshot(intake, intakeErrors, states);
+        var poison = await ProbeAsync(connection, Topology.PoisonQueue, cancellationToken);
+        return new BrokerSnapshot(intake, intakeErrors, states, poison);
     }
 
     private static async Task<QueueDepth> ProbeAsync(IConnection connection, string queue, CancellationToken cancellationToken) =>

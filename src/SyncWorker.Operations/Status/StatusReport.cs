@@ -10,6 +10,10 @@ namespace SyncWorker.Operations.Status;
 /// <param name="Receiver">Webhook outcomes summed over the receiving instances that answered; null when none did.</param>
 /// <param name="Workers">Each worker asked, in the order given.</param>
 /// <param name="Warnings">What an operator should know (unreachable workers, a refused token, no workers configured).</param>
+/// <param name="Poison">
+/// <c>syncworker.poison</c>: messages RabbitMQ dead-lettered from the intake or a target queue at the delivery limit;
+/// <c>exists</c> false when the deploy/rabbitmq definitions are not applied.
+/// </param>
 internal sealed record StatusReport(
     DateTimeOffset At,
     QueueDepth Intake,
@@ -17,7 +21,8 @@ internal sealed record StatusReport(
     IReadOnlyList<TargetSummary> Targets,
     ReceiverSummary? Receiver,
     IReadOnlyList<WorkerSummary> Workers,
-    IReadOnlyList<string> Warnings)
+    IReadOnlyList<string> Warnings,
+    QueueDepth Poison)
 {
     /// <summary>True when a worker refused the token: <c>status</c> then exits 1.</summary>
     public bool TokenRefused => Workers.Any(worker => worker.State == WorkerSummary.Unauthorized);
@@ -170,7 +175,7 @@ internal static class StatusMerger
         var summaries = targets
             .Select(target => SummarizeTarget(target, broker.Targets.Single(t => t.Name == target.Name), instances))
             .ToList();
-        return new StatusReport(at, broker.Intake, broker.IntakeErrors, summaries, SummarizeReceiver(instances), workers, warnings);
+        return new StatusReport(at, broker.Intake, broker.IntakeErrors, summaries, SummarizeReceiver(instances), workers, warnings, broker.Poison);
     }
 
     private static TargetSummary SummarizeTarget(StatusTarget target, TargetBrokerState broker, List<InstanceStatus> instances)

@@ -90,6 +90,12 @@ internal static class StatusView
         table.AddRow(Formats.Cell("Intake ready"), Formats.Cell(Depth(report.Intake.Exists, report.Intake.Ready, report.Intake.Queue)));
         table.AddRow(Formats.Cell("Intake consumers"), Formats.Cell(report.Intake.Consumers));
         table.AddRow(Formats.Cell("Intake dead letters"), Formats.Cell(report.IntakeDeadLetters.Ready ?? 0));
+        if (report.Poison.Exists)
+        {
+            // Only with the deploy/rabbitmq definitions; intake and target queues dead-letter there at the delivery limit.
+            table.AddRow(Formats.Cell($"Poison ({report.Poison.Queue})"), Formats.Cell(report.Poison.Ready ?? 0));
+        }
+
         return table;
     }
 
