@@ -46,6 +46,15 @@ public sealed partial class ExportedMetricsTests
             .RespondWith(Response.Create().WithStatusCode(503));
 
         var vhost = await node.CreateVirtualHostAsync();
+        // syncworker.poison exists where the deploy/rabbitmq definitions are loaded; one message in it, so its gauge is
+        // exported as in such a deployment.
+        await using (var connection = await node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(true, true)))
+        {
+            await channel.QueueDeclareAsync(SyncWorker.Contracts.Topology.PoisonQueue, durable: true, exclusive: false, autoDelete: false);
+            await channel.BasicPublishAsync("", SyncWorker.Contracts.Topology.PoisonQueue, mandatory: true, new RabbitMQ.Client.BasicProperties { Persistent = true }, "{}"u8.ToArray());
+        }
+
         await using var worker = await WorkerHost.StartAsync(new()
         {
             ["RabbitMq:Uri"] = node.AmqpUri(vhost).ToString(),
@@ -82,7 +91,8 @@ public sealed partial class ExportedMetricsTests
             return scrape.Value("syncworker_deliveries_total", ("outcome", "delivered")) >= 2
                 && scrape.Value("syncworker_deliveries_total", ("outcome", "retry_scheduled")) >= 1
                 && scrape.Value("syncworker_deliveries_total", ("outcome", "dead_lettered")) >= 1
-                && scrape.Value("syncworker_queue_messages", ("state", "dead_lettered")) >= 1;
+                && scrape.Value("syncworker_queue_messages", ("state", "dead_lettered")) >= 1
+                && scrape.Value("syncworker_poison_messages") >= 1;
         }, TimeSpan.FromSeconds(30));
         Assert.That(complete, Is.True, "delivered, retried and dead-lettered deliveries and a queue sample within 30 s:\n" + scrape?.Text);
         _scrape = scrape!;
