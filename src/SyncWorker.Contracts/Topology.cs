@@ -25,6 +25,12 @@ public static class Topology
     /// </summary>
     public const string PoisonQueue = "syncworker.poison";
 
+    /// <summary>
+    /// The intake's dead-letter (error) queue: events the dispatcher could not hand on to the target queues after its
+    /// retries (broker trouble). Nothing consumes it; <c>dead-letters replay</c> puts them back.
+    /// </summary>
+    public const string IntakeErrorQueue = IntakeQueue + ErrorQueueSuffix;
+
     /// <summary>Prefix of every target's queue.</summary>
     public const string TargetQueuePrefix = "syncworker.target.";
 

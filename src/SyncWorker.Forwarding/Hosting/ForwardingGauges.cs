@@ -15,7 +15,8 @@ namespace SyncWorker.Forwarding.Hosting;
 /// Gauges of the forward stage, on the <c>SyncWorker</c> meter: per target, the circuit state and paused state in this
 /// instance, and the queue depths sampled from the broker every <see cref="SampleInterval"/>:
 /// [syncworker_target_circuit_open], [syncworker_target_paused], [syncworker_queue_messages{target,state}] with state
-/// <c>ready</c>, <c>retry_waiting</c>, <c>dead_lettered</c>, [syncworker_intake_messages], and [syncworker_poison_messages]
+/// <c>ready</c>, <c>retry_waiting</c>, <c>dead_lettered</c>, [syncworker_intake_messages], [syncworker_intake_dead_letters]
+/// (<see cref="Topology.IntakeErrorQueue"/>), and [syncworker_poison_messages]
 /// (not reported while <see cref="Topology.PoisonQueue"/> does not exist: it is declared by the deploy/rabbitmq
 /// definitions, not by SyncWorker). Deliveries in flight are
 /// counted by this process ([syncworker_deliveries_in_flight]); RabbitMQ's basic protocol does not report unacknowledged
@@ -31,6 +32,7 @@ public sealed partial class ForwardingGauges : BackgroundService
     private readonly ILogger<ForwardingGauges> _logger;
     private readonly ConcurrentDictionary<(string Target, string State), long> _depths = new();
     private long _intake = -1;
+    private long _intakeDeadLetters = -1;
     private long _poison = -1;
 
     /// <summary>Registers the gauges.</summary>
@@ -52,6 +54,8 @@ public sealed partial class ForwardingGauges : BackgroundService
             "{message}", "Messages per target queue, sampled from the broker: ready, retry_waiting, dead_lettered.");
         meter.CreateObservableGauge("syncworker.intake.messages", () => _intake < 0 ? [] : new[] { new Measurement<long>(_intake) },
             "{message}", "Ready messages in the intake queue, sampled from the broker.");
+        meter.CreateObservableGauge("syncworker.intake.dead_letters", () => _intakeDeadLetters < 0 ? [] : new[] { new Measurement<long>(_intakeDeadLetters) },
+            "{message}", "Events in syncworker.intake_error (the dispatcher gave them up after its retries), sampled from the broker.");
         meter.CreateObservableGauge("syncworker.poison.messages", () => _poison < 0 ? [] : new[] { new Measurement<long>(_poison) },
             "{message}", "Messages in syncworker.poison (dead-lettered at the delivery limit), sampled from the broker; absent without that queue.");
     }
@@ -70,6 +74,7 @@ public sealed partial class ForwardingGauges : BackgroundService
             try
             {
                 _poison = await admin.ReadyCountAsync(Topology.PoisonQueue, stoppingToken) is { } poison ? poison : -1;
+                _intakeDeadLetters = await admin.ReadyCountAsync(Topology.IntakeErrorQueue, stoppingToken) ?? 0;
                 _intake = await admin.ReadyCountAsync(Topology.IntakeQueue, stoppingToken) ?? 0;
                 foreach (var route in _targets.Routes)
                 {

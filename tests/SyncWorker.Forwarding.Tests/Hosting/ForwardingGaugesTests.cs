@@ -15,15 +15,16 @@ using SyncWorker.Testing;
 
 namespace SyncWorker.Forwarding.Tests.Hosting;
 
-/// <summary><see cref="ForwardingGauges"/> sampling a private RabbitMQ node: the poison queue's gauge.</summary>
+/// <summary><see cref="ForwardingGauges"/> sampling a private RabbitMQ node: the poison queue's and the intake error queue's gauges.</summary>
 [TestFixture]
 public sealed class ForwardingGaugesTests
 {
     private const string PoisonGauge = "syncworker.poison.messages";
     private const string IntakeGauge = "syncworker.intake.messages";
+    private const string IntakeDeadLettersGauge = "syncworker.intake.dead_letters";
 
     [Test]
-    public async Task Poison_gauge_is_absent_without_the_queue_and_reports_its_depth_once_it_exists()
+    public async Task Poison_gauge_is_absent_without_the_queue_and_reports_its_depth_once_it_exists_and_the_intake_dead_letters_are_counted()
     {
         await using var node = await RabbitMqNode.LaunchAsync();
         var vhost = await node.CreateVirtualHostAsync();
@@ -45,7 +46,7 @@ public sealed class ForwardingGaugesTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (ReferenceEquals(instrument.Meter.Scope, meters) && instrument.Name is PoisonGauge or IntakeGauge)
+            if (ReferenceEquals(instrument.Meter.Scope, meters) && instrument.Name is PoisonGauge or IntakeGauge or IntakeDeadLettersGauge)
             {
                 l.EnableMeasurementEvents(instrument);
             }
@@ -66,6 +67,7 @@ public sealed class ForwardingGaugesTests
             }, TimeSpan.FromSeconds(30));
             Assert.That(sampled, Is.True, "a first sample");
             Assert.That(values.ContainsKey(PoisonGauge), Is.False, "no syncworker.poison queue: the gauge reports nothing");
+            Assert.That(values.GetValueOrDefault(IntakeDeadLettersGauge, -1), Is.Zero, "no syncworker.intake_error queue yet: no dead letters");
 
             await using (var connection = await node.ConnectAsync(vhost))
             await using (var channel = await connection.CreateChannelAsync())
@@ -85,6 +87,24 @@ public sealed class ForwardingGaugesTests
                 return values.TryGetValue(PoisonGauge, out var depth) && depth == 3;
             }, TimeSpan.FromSeconds(30));
             Assert.That(reported, Is.True, $"the gauge reports the 3 poison messages (last: {(values.TryGetValue(PoisonGauge, out var last) ? last : "none")})");
+
+            // Two events the dispatcher gave up on.
+            await using (var connection = await node.ConnectAsync(vhost))
+            await using (var channel = await connection.CreateChannelAsync())
+            {
+                await channel.QueueDeclareAsync(Topology.IntakeErrorQueue, durable: true, exclusive: false, autoDelete: false);
+                for (var i = 0; i < 2; i++)
+                {
+                    await channel.BasicPublishAsync(string.Empty, Topology.IntakeErrorQueue, new ReadOnlyMemory<byte>([1, 2, 3]));
+                }
+            }
+
+            var intakeReported = await Eventually.TrueAsync(() =>
+            {
+                listener.RecordObservableInstruments();
+                return values.TryGetValue(IntakeDeadLettersGauge, out var depth) && depth == 2;
+            }, TimeSpan.FromSeconds(30));
+            Assert.That(intakeReported, Is.True, "the intake dead-letter gauge reports the 2 events in syncworker.intake_error");
         }
         finally
         {
