@@ -4,7 +4,8 @@ using SyncWorker.Contracts;
 namespace SyncWorker.Messaging;
 
 /// <summary>
-/// Publishes with MassTransit and returns only after the broker confirmed the message. The publish is mandatory,
+/// The publisher on the in-memory transport (on RabbitMQ, <see cref="RabbitMqStripeEventPublisher"/>; its header name is
+/// this one). Publishes with MassTransit and returns only after the broker confirmed the message. The publish is mandatory,
 /// so a message no queue takes is returned by RabbitMQ and surfaces here as an exception, never as a silent loss.
 /// The message id is derived from the Stripe event id, so repeats of one event carry one id.
 /// </summary>

@@ -109,8 +109,10 @@ public static class MessagingServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The exchange for <see cref="StripeEventReceived"/> and the durable intake queue bound to it. Declared when the
-    /// bus starts and again (once per channel) before the first publish, so no publish precedes its queue.
+    /// The exchange for <see cref="StripeEventReceived"/> and the durable intake queue bound to it, declared when the bus
+    /// starts, so they exist as soon as any instance (a forwarder too) is up. Receivers publish with
+    /// <see cref="RabbitMqStripeEventPublisher"/>, which declares the same exchange, queue and binding on each of its
+    /// connections before its first publish.
     /// </summary>
     private static void ConfigureTopology(IRabbitMqBusFactoryConfigurator cfg, QueueType queueType)
     {

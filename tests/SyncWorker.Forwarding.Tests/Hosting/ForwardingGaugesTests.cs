@@ -69,17 +69,7 @@ public sealed class ForwardingGaugesTests
             Assert.That(values.ContainsKey(PoisonGauge), Is.False, "no syncworker.poison queue: the gauge reports nothing");
             Assert.That(values.GetValueOrDefault(IntakeDeadLettersGauge, -1), Is.Zero, "no syncworker.intake_error queue yet: no dead letters");
 
-            await using (var connection = await node.ConnectAsync(vhost))
-            await using (var channel = await connection.CreateChannelAsync())
-            {
-                await channel.QueueDeclareAsync(
-                    Topology.PoisonQueue, durable: true, exclusive: false, autoDelete: false,
-                    arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
-                for (var i = 0; i < 3; i++)
-                {
-                    await channel.BasicPublishAsync(string.Empty, Topology.PoisonQueue, new ReadOnlyMemory<byte>([1, 2, 3]));
-                }
-            }
+            await FillAsync(node, vhost, Topology.PoisonQueue, 3, new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
 
             var reported = await Eventually.TrueAsync(() =>
             {
@@ -89,15 +79,7 @@ public sealed class ForwardingGaugesTests
             Assert.That(reported, Is.True, $"the gauge reports the 3 poison messages (last: {(values.TryGetValue(PoisonGauge, out var last) ? last : "none")})");
 
             // Two events the dispatcher gave up on.
-            await using (var connection = await node.ConnectAsync(vhost))
-            await using (var channel = await connection.CreateChannelAsync())
-            {
-                await channel.QueueDeclareAsync(Topology.IntakeErrorQueue, durable: true, exclusive: false, autoDelete: false);
-                for (var i = 0; i < 2; i++)
-                {
-                    await channel.BasicPublishAsync(string.Empty, Topology.IntakeErrorQueue, new ReadOnlyMemory<byte>([1, 2, 3]));
-                }
-            }
+            await FillAsync(node, vhost, Topology.IntakeErrorQueue, 2, arguments: null);
 
             var intakeReported = await Eventually.TrueAsync(() =>
             {
@@ -109,6 +91,18 @@ public sealed class ForwardingGaugesTests
         finally
         {
             await gauges.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Declares <paramref name="queue"/> and puts <paramref name="count"/> small messages in it.</summary>
+    private static async Task FillAsync(RabbitMqNode node, string vhost, string queue, int count, IDictionary<string, object?>? arguments)
+    {
+        await using var connection = await node.ConnectAsync(vhost);
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: arguments);
+        for (var i = 0; i < count; i++)
+        {
+            await channel.BasicPublishAsync(string.Empty, queue, new ReadOnlyMemory<byte>([1, 2, 3]));
         }
     }
 }
