@@ -7,6 +7,8 @@
 # Defaults: the checkout.session.completed example from the test fixtures (with a fresh event id each run),
 # http://localhost:5080/webhooks/stripe, and the development secret from src/SyncWorker/appsettings.Development.json.
 # Override the secret with SYNCWORKER_WEBHOOK_SECRET=whsec_... (use the one `stripe listen` prints, for example).
+# SYNCWORKER_LIVEMODE=false sends the event as a test-mode event ("livemode": false), for test-mode targets such as the
+# example target of deploy/docker/compose.yaml.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 event="${1:-$root/tests/SyncWorker.Testing/Fixtures/events/checkout.session.completed.json}"
@@ -26,6 +28,12 @@ if [ -z "${1:-}" ]; then
 else
   cp "$event" "$body"
 fi
+case "${SYNCWORKER_LIVEMODE:-}" in
+  "") ;;
+  false) sed -i 's/"livemode": *true/"livemode": false/g' "$body" ;;
+  true) sed -i 's/"livemode": *false/"livemode": true/g' "$body" ;;
+  *) echo "send-test-event: SYNCWORKER_LIVEMODE must be true or false" >&2; exit 2 ;;
+esac
 
 t="$(date +%s)"
 v1="$( { printf '%s.' "$t"; cat "$body"; } | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)"

@@ -15,7 +15,7 @@
 //   3. starts the built worker (src/SyncWorker/bin/Release/net10.0/SyncWorker.dll, role All) against them, with a
 //      short redelivery schedule and a sensitive circuit breaker so that retries and an open circuit show in minutes;
 //   4. posts signed checkout.session.completed events (signed as Stripe does, like deploy/dev/send-test-event.sh),
-//      a few forbidden ones (invoice.paid), and during one window half of them signed with a wrong secret (a secret
+//      a few ignored ones (invoice.paid, answered 200 unqueued), and during one window half of them signed with a wrong secret (a secret
 //      rotated wrongly);
 //   5. scrapes GET /metrics and GET /health/ready every 5 s;
 //   6. computes the dashboard's series from the scrapes as Prometheus would (rate over 30 s windows,
@@ -361,7 +361,7 @@ const PANEL_HEIGHT = 300;
 const ROWS = 5;
 const pageHeight = 110 + ROWS * (PANEL_HEIGHT + 16) + 40;
 const PALETTE = ["#73bf69", "#f2495c", "#5794f2", "#ff9830", "#b877d9", "#fade2a", "#8ab8ff", "#ff7383", "#96d98d", "#ffb357"];
-const FIXED = { accepted: "#73bf69", bad_signature: "#f2495c", forbidden: "#ff9830", delivered: "#73bf69", retry_scheduled: "#fade2a", dead_lettered: "#f2495c" };
+const FIXED = { accepted: "#73bf69", bad_signature: "#f2495c", ignored: "#ff9830", delivered: "#73bf69", retry_scheduled: "#fade2a", dead_lettered: "#f2495c" };
 
 function page(scrapes, run) {
   const t0 = scrapes[0].t;

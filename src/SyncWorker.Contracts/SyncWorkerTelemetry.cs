@@ -19,7 +19,10 @@ public static class SyncWorkerTelemetry
     /// <summary>The meter.</summary>
     public static readonly Meter Meter = new(Name);
 
-    /// <summary>[syncworker_webhooks_received_total] Webhooks received, by <c>outcome</c>: <see cref="WebhookOutcomes"/>.</summary>
+    /// <summary>
+    /// [syncworker_webhooks_received_total] Webhooks received, by <c>outcome</c>: <see cref="WebhookOutcomes"/>; those
+    /// <see cref="WebhookOutcomes.Ignored"/> also by <c>reason</c> (the problem code the event type would have had).
+    /// </summary>
     public static readonly Counter<long> WebhooksReceived = Meter.CreateCounter<long>(
         "syncworker.webhooks.received", "{webhook}", "Stripe webhooks received, by outcome.");
 
@@ -62,7 +65,8 @@ public static class WebhookOutcomes
 {
     public const string Accepted = "accepted";
     public const string BadSignature = "bad_signature";
-    public const string Forbidden = "forbidden";
+    /// <summary>Answered 200 but not queued: an event type SyncWorker never forwards (label <c>reason</c> says why).</summary>
+    public const string Ignored = "ignored";
     public const string Malformed = "malformed";
     public const string TooLarge = "too_large";
     public const string BrokerUnavailable = "broker_unavailable";

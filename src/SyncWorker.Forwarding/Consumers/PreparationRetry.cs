@@ -9,7 +9,9 @@ namespace SyncWorker.Forwarding.Consumers;
 /// <summary>
 /// Retries what a delivery needs before it can be sent (the order's line items from Stripe) when it fails transiently
 /// (429, 5xx, network), with the target's own <c>Retry</c> settings: exponential backoff with jitter. Permanent failures
-/// (revoked key, missing permission, unknown session) are not retried. Stripe.net's own network retries come first.
+/// (revoked key, missing permission, unknown session) are not retried. This is the only retry of a round: Stripe.net's own
+/// network retries are off (<see cref="Orders.StripeLineItemSource.MaxNetworkRetries"/>), so a round makes at most
+/// 1 + <c>Retry:MaxRetryAttempts</c> calls per page.
 /// </summary>
 public sealed class PreparationRetry(TimeProvider timeProvider)
 {

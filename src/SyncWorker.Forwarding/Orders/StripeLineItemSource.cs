@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using Microsoft.Extensions.Options;
 using Stripe;
 using Stripe.Checkout;
@@ -15,11 +14,11 @@ namespace SyncWorker.Forwarding.Orders;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Retries: Stripe.net's own, and only those: up to <see cref="MaxNetworkRetries"/> retries of a page on network errors,
-/// timeouts, 409 and 5xx (or when Stripe answers <c>Stripe-Should-Retry: true</c>), with exponential backoff from 0.5 s.
-/// Reading is idempotent, so those retries are safe. Anything still failing becomes a transient
-/// <see cref="DeliveryFailedException"/>, and the delivery's own retry policy decides what happens next; 401, 403, 404
-/// and other 4xx become permanent ones.
+/// Retries: none here. Stripe.net's own network retries are off (<see cref="MaxNetworkRetries"/> is 0; its default would
+/// be 2), because the delivery retries the whole round with the target's <c>Retry</c> settings (<c>PreparationRetry</c>):
+/// with both, every Polly attempt would make up to three calls per page. So one round makes at most
+/// 1 + <c>Retry:MaxRetryAttempts</c> calls per page. A network error, timeout, 408, 409, 429 or 5xx becomes a transient
+/// <see cref="DeliveryFailedException"/> after one call; 401, 403, 404 and other 4xx become permanent ones.
 /// </para>
 /// <para>
 /// Error messages name the session, account, mode, HTTP status, Stripe's error code and request id, and what to do.
@@ -29,8 +28,11 @@ namespace SyncWorker.Forwarding.Orders;
 /// </remarks>
 public sealed class StripeLineItemSource : ILineItemSource, IDisposable
 {
-    /// <summary>Retries of one page request that Stripe.net makes itself (its own default is also 2).</summary>
-    public const int MaxNetworkRetries = 2;
+    /// <summary>
+    /// Retries of one page request that Stripe.net makes itself: none (its own default is 2), because
+    /// <c>PreparationRetry</c> retries the round; retries must not multiply.
+    /// </summary>
+    public const int MaxNetworkRetries = 0;
 
     /// <summary>Line items per page: the largest <c>limit</c> Stripe allows.</summary>
     public const int PageSize = 100;
@@ -124,18 +126,18 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
         catch (HttpRequestException ex)
         {
             throw new DeliveryFailedException(
-                $"Could not reach Stripe's API at {_apiServer} to list the line items of {what} ({1 + MaxNetworkRetries} attempts): {ex.Message}",
+                $"Could not reach Stripe's API at {_apiServer} to list the line items of {what}: {ex.Message}",
                 isPermanent: false,
-                attempts: 1 + MaxNetworkRetries,
+                attempts: 1,
                 statusCode: null,
                 ex);
         }
         catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
         {
             throw new DeliveryFailedException(
-                $"Stripe's API at {_apiServer} did not answer in time when listing the line items of {what} ({1 + MaxNetworkRetries} attempts).",
+                $"Stripe's API at {_apiServer} did not answer in time when listing the line items of {what}.",
                 isPermanent: false,
-                attempts: 1 + MaxNetworkRetries,
+                attempts: 1,
                 statusCode: null,
                 ex);
         }
@@ -167,7 +169,7 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
     private static DeliveryFailedException FromStripe(StripeException ex, string what)
     {
         var status = (int)ex.HttpStatusCode;
-        var attempts = StripeNetRetried(ex.HttpStatusCode, ex.StripeResponse?.Headers) ? 1 + MaxNetworkRetries : 1;
+        const int attempts = 1; // Stripe.net retries nothing (MaxNetworkRetries 0)
         var details = Details(ex);
         var answered = $"Stripe answered {StatusText(ex.HttpStatusCode)} when listing the line items of {what}";
         return status switch
@@ -186,7 +188,7 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
             408 or 409 or 429 or >= 500 => Transient(
                 status == 429
                     ? $"{answered}: rate limited, a temporary failure.{details}"
-                    : $"{answered} ({attempts} attempts): a temporary failure on Stripe's side.{details}"),
+                    : $"{answered}: a temporary failure on Stripe's side.{details}"),
             >= 400 => Permanent($"{answered}; retrying cannot help.{details}"),
             _ => Transient($"{answered}: the response was not a list of line items, a temporary failure.{details}"),
         };
@@ -227,19 +229,4 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
             HttpStatusCode.TooManyRequests => "429 Too Many Requests",
             _ => ((int)status).ToString(CultureInfo.InvariantCulture),
         };
-
-    /// <summary>Whether Stripe.net retried the request itself (mirrors its <c>SystemNetHttpClient.ShouldRetry</c>).</summary>
-    private static bool StripeNetRetried(HttpStatusCode status, HttpResponseHeaders? headers)
-    {
-        if (headers is not null && headers.TryGetValues("Stripe-Should-Retry", out var values))
-        {
-            var value = values.FirstOrDefault();
-            if (value is "true" or "false")
-            {
-                return value == "true";
-            }
-        }
-
-        return status == HttpStatusCode.Conflict || (int)status >= 500;
-    }
 }

@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
@@ -8,12 +10,14 @@ namespace SyncWorker.Forwarding.Targets;
 
 /// <summary>
 /// Start-up validation of <c>Fulfillment:Targets</c> against the manifest: every message names the target's key, the
-/// target and the fix; no secret or header value is ever part of one.
+/// target and the fix; no secret or header value is ever part of one. In the Production environment a live target's
+/// <c>Url</c> must be https, unless its host is a loopback address (a sidecar or local proxy on the same machine).
 /// </summary>
 internal sealed partial class FulfillmentOptionsValidation(
     AppManifest manifest,
     PermissionPolicy policy,
-    IOptions<StripeApiOptions> stripeApi) : IValidateOptions<FulfillmentOptions>
+    IOptions<StripeApiOptions> stripeApi,
+    IHostEnvironment environment) : IValidateOptions<FulfillmentOptions>
 {
     private readonly ConnectSrcPolicy _connectSrc = new(manifest);
 
@@ -92,6 +96,15 @@ internal sealed partial class FulfillmentOptionsValidation(
             return;
         }
 
+        if (url.Scheme == Uri.UriSchemeHttp && target.IsLive && environment.IsProduction() && !IsLoopback(url))
+        {
+            errors.Add(
+                $"{key}:Url uses http://{url.Authority}, but '{target.Name}' is a live target (Mode live) and this is the Production environment: " +
+                "live customer data goes over HTTPS only. Use the partner's https:// URL (listed in the manifest's connect-src), or " +
+                $"set {key}:Mode to test for a test-mode partner; in Production, http:// is allowed only to a loopback host " +
+                "(localhost, 127.0.0.0/8, ::1).");
+        }
+
         if (!_connectSrc.Allows(url))
         {
             errors.Add(
@@ -100,6 +113,14 @@ internal sealed partial class FulfillmentOptionsValidation(
                 "(merchants' data goes nowhere the manifest does not list), or correct the target's Url.");
         }
     }
+
+    /// <summary>
+    /// True for <c>localhost</c> and literal loopback addresses (127.0.0.0/8, <c>::1</c>); names that merely resolve to one
+    /// (<c>127.0.0.1.nip.io</c>) are not, since what they resolve to can change.
+    /// </summary>
+    private static bool IsLoopback(Uri url) =>
+        string.Equals(url.IdnHost, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(url.IdnHost, out var address) && IPAddress.IsLoopback(address));
 
     private static void ValidateMode(TargetOptions target, string key, List<string> errors)
     {

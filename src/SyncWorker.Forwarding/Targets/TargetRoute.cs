@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Orders;
 
 namespace SyncWorker.Forwarding.Targets;
 
@@ -46,6 +47,23 @@ public sealed class TargetRoute
             return false;
         }
 
-        return _typeMatches.GetOrAdd(message.Type, static (type, patterns) => patterns.Any(p => p.Matches(type)), _patterns);
+        return WantsType(message.Type);
     }
+
+    /// <summary>True when one of the target's <c>Events</c> patterns matches <paramref name="eventType"/>.</summary>
+    public bool WantsType(string eventType)
+    {
+        ArgumentNullException.ThrowIfNull(eventType);
+        return _typeMatches.GetOrAdd(eventType, static (type, patterns) => patterns.Any(p => p.Matches(type)), _patterns);
+    }
+
+    /// <summary>
+    /// True for an order target that subscribes to <c>checkout.session.completed</c> but not to
+    /// <c>checkout.session.async_payment_succeeded</c>: a session paid by a delayed method (ACH Direct Debit, SEPA Direct
+    /// Debit, Bacs) completes unpaid and is paid only with the second event, so such orders would never reach it.
+    /// </summary>
+    public bool MissesDelayedPayments =>
+        Options.Format == TargetOptions.OrderFormat
+        && WantsType(OrderEventClassifier.Completed)
+        && !WantsType(OrderEventClassifier.AsyncPaymentSucceeded);
 }

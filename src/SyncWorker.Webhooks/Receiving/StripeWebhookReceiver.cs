@@ -18,7 +18,9 @@ namespace SyncWorker.Webhooks.Receiving;
 /// <summary>
 /// <c>POST /webhooks/stripe</c>: raw body (bounded), signature, envelope, manifest permission, then a confirmed
 /// publish. Every refusal is an RFC 7807 problem that says which check failed; nothing refused is published,
-/// and 200 is sent only after the broker confirmed the event into a durable queue.
+/// and <c>"queued": true</c> is sent only after the broker confirmed the event into a durable queue. A genuine event
+/// whose type SyncWorker never forwards (unknown, unverified or not permitted by the manifest) is answered 200 with
+/// <c>"queued": false</c> and its reason, so Stripe stops retrying it, and is not published.
 /// </summary>
 public sealed partial class StripeWebhookReceiver(
     StripeSignatureVerifier verifier,
@@ -32,6 +34,7 @@ public sealed partial class StripeWebhookReceiver(
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private readonly WebhookOptions _options = options.Value;
+    private readonly IgnoredEventThrottle _ignoredLog = new(timeProvider);
 
     /// <summary>Handles one delivery from Stripe.</summary>
     public async Task<IResult> ReceiveAsync(HttpContext context)
@@ -41,7 +44,15 @@ public sealed partial class StripeWebhookReceiver(
         var result = await ReceiveCoreAsync(context);
         var outcome = OutcomeOf(result);
         var tag = new KeyValuePair<string, object?>("outcome", outcome);
-        SyncWorkerTelemetry.WebhooksReceived.Add(1, tag);
+        if (result is Ok<WebhookIgnored> { Value: { } ignored })
+        {
+            SyncWorkerTelemetry.WebhooksReceived.Add(1, tag, new KeyValuePair<string, object?>("reason", ignored.Reason));
+        }
+        else
+        {
+            SyncWorkerTelemetry.WebhooksReceived.Add(1, tag);
+        }
+
         SyncWorkerTelemetry.WebhookDuration.Record(timeProvider.GetElapsedTime(started).TotalSeconds, tag);
         activity.Record(outcome);
         return result;
@@ -50,11 +61,11 @@ public sealed partial class StripeWebhookReceiver(
     private static string OutcomeOf(IResult result) => result switch
     {
         Ok<WebhookAccepted> => WebhookOutcomes.Accepted,
+        Ok<WebhookIgnored> => WebhookOutcomes.Ignored,
         ProblemHttpResult { ProblemDetails.Extensions: var extensions } when extensions.TryGetValue("code", out var code) => code switch
         {
             "body-too-large" => WebhookOutcomes.TooLarge,
             "not-a-stripe-event" or "invalid-utf8" => WebhookOutcomes.Malformed,
-            "permission-not-granted" or "unknown-event-type" or "unverified-event-type" => WebhookOutcomes.Forbidden,
             "queue-unavailable" => WebhookOutcomes.BrokerUnavailable,
             "shutting-down" => WebhookOutcomes.ShuttingDown,
             _ => WebhookOutcomes.BadSignature, // signature-* and live-event-test-secret
@@ -124,17 +135,14 @@ public sealed partial class StripeWebhookReceiver(
                 PermissionDenialReason.UnverifiedEventType => "unverified-event-type",
                 _ => "permission-not-granted",
             };
-            LogRefused(logger, code, envelope.Id);
-            return Problem(
-                StatusCodes.Status403Forbidden,
-                code,
-                "Event not permitted by the app manifest",
-                decision.Detail,
-                new Dictionary<string, object?>
-                {
-                    ["eventType"] = envelope.Type,
-                    ["permissionsThatWouldAllow"] = decision.PermissionsThatWouldAllow,
-                });
+            // Genuine, but never forwarded: 200, so Stripe neither retries it for three days nor warns the merchant of a
+            // failing endpoint. Not published; one line per type per minute says why and what would allow it.
+            if (_ignoredLog.ShouldLog(envelope.Type, out var notLogged))
+            {
+                LogIgnored(logger, envelope.Id, envelope.Type, code, decision.Detail, notLogged);
+            }
+
+            return TypedResults.Ok(new WebhookIgnored(envelope.Id, envelope.Type, Queued: false, Reason: code));
         }
 
         string payload;
@@ -266,6 +274,11 @@ public sealed partial class StripeWebhookReceiver(
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Refused a Stripe webhook: {Reason} (event {EventId})")]
     private static partial void LogRefused(ILogger logger, string reason, string? eventId);
 
+    [LoggerMessage(EventId = 1010, EventName = "IgnoredEvent", Level = LogLevel.Warning,
+        Message = "Ignored Stripe event {EventId} ({EventType}): {Reason}; answered 200, not queued. {Detail} " +
+                  "({NotLogged} more events of this type ignored without a line since the last one; at most one line per type a minute)")]
+    private static partial void LogIgnored(ILogger logger, string eventId, string eventType, string reason, string detail, long notLogged);
+
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error,
         Message = "Stripe event {EventId} was not confirmed by the broker ({ErrorType}: {Error}); answered 503 so Stripe retries")]
     private static partial void LogQueueUnavailable(ILogger logger, string eventId, string errorType, string error);
@@ -306,3 +319,9 @@ internal sealed class PooledBody : IDisposable
 
 /// <summary>The 200 body: which event was queued.</summary>
 public sealed record WebhookAccepted(string Id, string Type, bool Queued);
+
+/// <summary>
+/// The 200 body of a genuine event SyncWorker never forwards: <paramref name="Queued"/> is false and
+/// <paramref name="Reason"/> is the code (<c>unknown-event-type</c>, <c>unverified-event-type</c>, <c>permission-not-granted</c>).
+/// </summary>
+public sealed record WebhookIgnored(string Id, string Type, bool Queued, string Reason);

@@ -30,10 +30,16 @@ internal sealed partial class StartupReport(
 
         if (role.Forwards())
         {
-            foreach (var route in services.GetRequiredService<TargetRegistry>().Routes)
+            var routes = services.GetRequiredService<TargetRegistry>().Routes;
+            for (var i = 0; i < routes.Count; i++)
             {
+                var route = routes[i];
                 var events = string.Join(", ", route.Options.Events);
                 LogTarget(logger, route.Name, route.Options.Mode!, route.Options.Format, events, route.QueueName);
+                if (route.MissesDelayedPayments)
+                {
+                    LogMissesDelayedPayments(logger, route.Name, $"{FulfillmentOptions.Section}:Targets:{i}:Events");
+                }
             }
         }
         if (transport.IsInMemory)
@@ -61,6 +67,12 @@ internal sealed partial class StartupReport(
     [LoggerMessage(EventId = 6, Level = LogLevel.Information,
         Message = "Target {Target}: {Mode} mode, {Format} format, events {Events}, queue {Queue}")]
     private static partial void LogTarget(ILogger logger, string target, string mode, string format, string events, string queue);
+
+    [LoggerMessage(EventId = 7, EventName = "OrderTargetMissesDelayedPayments", Level = LogLevel.Warning,
+        Message = "Target {Target} (Format order) subscribes to checkout.session.completed but not to checkout.session.async_payment_succeeded: " +
+                  "orders paid by delayed methods (ACH Direct Debit, SEPA Direct Debit, Bacs) complete unpaid and are paid only with " +
+                  "that event, so they would never reach it. Add checkout.session.async_payment_succeeded (or checkout.session.*) to {EventsKey}.")]
+    private static partial void LogMissesDelayedPayments(ILogger logger, string target, string eventsKey);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information,
         Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only")]

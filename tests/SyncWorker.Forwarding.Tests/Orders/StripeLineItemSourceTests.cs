@@ -10,6 +10,7 @@ using WireMock.Logging;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
+using static SyncWorker.Forwarding.Tests.Orders.StripeLineItemsApi;
 
 namespace SyncWorker.Forwarding.Tests.Orders;
 
@@ -17,10 +18,10 @@ namespace SyncWorker.Forwarding.Tests.Orders;
 [TestFixture]
 public sealed class StripeLineItemSourceTests
 {
-    private const string TestKey = "sk_test_wiremock-only-not-a-real-key";
-    private const string SessionId = "cs_test_a1LineItemsSession";
-    private const string Account = "acct_1Qx7ExampleMrch01";
-    private const string LineItemsPath = "/v1/checkout/sessions/" + SessionId + "/line_items";
+    private const string TestKey = StripeLineItemsApi.TestKey;
+    private const string SessionId = StripeLineItemsApi.SessionId;
+    private const string Account = StripeLineItemsApi.Account;
+    private const string LineItemsPath = StripeLineItemsApi.LineItemsPath;
 
     private WireMockServer _server = null!;
     private HttpClient _http = null!;
@@ -157,33 +158,19 @@ public sealed class StripeLineItemSourceTests
         Assert.That(_server.LogEntries.Count, Is.EqualTo(1));
     }
 
-    [Test]
-    public void Server_errors_every_time_are_transient_after_Stripe_nets_own_retries()
+    [TestCase(500, null)]
+    [TestCase(503, true)] // Stripe-Should-Retry: true, which Stripe.net's own retries would follow
+    [TestCase(409, null)]
+    public void A_server_error_is_transient_after_one_call_because_Stripe_net_retries_nothing(int status, bool? shouldRetry)
     {
-        StubError(500, "api_error", code: null, message: "Something went wrong on Stripe's end.");
+        _server.StubError(status, "api_error", code: null, message: "Something went wrong on Stripe's end.", shouldRetry: shouldRetry);
 
         var failure = Fails(Source());
 
         Assert.That(failure.IsPermanent, Is.False);
-        Assert.That(failure.StatusCode, Is.EqualTo(500));
-        Assert.That(failure.Attempts, Is.EqualTo(1 + StripeLineItemSource.MaxNetworkRetries));
-        Assert.That(_server.LogEntries.Count, Is.EqualTo(1 + StripeLineItemSource.MaxNetworkRetries));
-    }
-
-    [Test]
-    public async Task A_server_error_followed_by_success_is_retried_by_Stripe_net()
-    {
-        _server.Given(Request.Create().WithPath(LineItemsPath).UsingGet())
-            .InScenario("flaky").WillSetStateTo("recovered")
-            .RespondWith(ErrorResponse(503, "api_error", null, "Service unavailable"));
-        _server.Given(Request.Create().WithPath(LineItemsPath).UsingGet())
-            .InScenario("flaky").WhenStateIs("recovered")
-            .RespondWith(Json(Page(1, 3, hasMore: false)));
-
-        var items = await Source().GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
-
-        Assert.That(items, Has.Count.EqualTo(3));
-        Assert.That(_server.LogEntries.Count, Is.EqualTo(2));
+        Assert.That(failure.StatusCode, Is.EqualTo(status));
+        Assert.That(failure.Attempts, Is.EqualTo(1));
+        Assert.That(_server.LogEntries.Count, Is.EqualTo(1), "the delivery's Polly retry is the only one (PreparationRetryTests)");
     }
 
     [Test]
@@ -273,56 +260,9 @@ public sealed class StripeLineItemSourceTests
         return failure!;
     }
 
-    private void StubPage(string body, string? startingAfter)
-    {
-        var request = Request.Create().WithPath(LineItemsPath).UsingGet();
-        if (startingAfter is not null)
-        {
-            request = request.WithParam("starting_after", startingAfter);
-        }
+    private void StubPage(string body, string? startingAfter) => _server.StubPage(body, startingAfter);
 
-        _server.Given(request).AtPriority(startingAfter is null ? 10 : 1).RespondWith(Json(body));
-    }
-
-    private void StubError(int status, string type, string? code, string message) =>
-        _server.Given(Request.Create().WithPath(LineItemsPath).UsingGet()).RespondWith(ErrorResponse(status, type, code, message));
-
-    private static IResponseBuilder ErrorResponse(int status, string type, string? code, string message) =>
-        Response.Create()
-            .WithStatusCode(status)
-            .WithHeader("Content-Type", "application/json")
-            .WithHeader("Request-Id", "req_wiremock" + status.ToString(CultureInfo.InvariantCulture))
-            .WithBody(new JsonObject { ["error"] = new JsonObject { ["type"] = type, ["code"] = code, ["message"] = message } }.ToJsonString());
-
-    private static IResponseBuilder Json(string body) =>
-        Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(body);
-
-    private static string ItemId(int n) => "li_" + n.ToString("000", CultureInfo.InvariantCulture);
-
-    /// <summary>A list page of items <c>li_{first}</c> to <c>li_{last}</c>, each shaped like the fixture's item.</summary>
-    private static string Page(int first, int last, bool hasMore)
-    {
-        var template = JsonNode.Parse(StripeEvents.Text(OrderTestEvents.LineItemsResponse))!["data"]![0]!;
-        var data = new JsonArray();
-        for (var n = first; n <= last; n++)
-        {
-            var item = template.DeepClone();
-            item["id"] = ItemId(n);
-            item["description"] = "Item " + n.ToString(CultureInfo.InvariantCulture);
-            data.Add(item);
-        }
-
-        return new JsonObject
-        {
-            ["object"] = "list",
-            ["data"] = data,
-            ["has_more"] = hasMore,
-            ["url"] = LineItemsPath,
-        }.ToJsonString();
-    }
-
-    private static string? Query(IRequestMessage request, string name) =>
-        request.Query is { } query && query.TryGetValue(name, out var values) ? values.Single() : null;
+    private void StubError(int status, string type, string? code, string message) => _server.StubError(status, type, code, message);
 
     private static string[] Header(IRequestMessage request, string name) =>
         request.Headers?.Where(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).SelectMany(h => h.Value).ToArray() ?? [];

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
@@ -31,10 +33,25 @@ public sealed class FulfillmentOptionsValidationTests
         SigningSecret = TargetTestData.SigningSecret,
     };
 
-    private static ValidateOptionsResult Validate(string apiKey, params TargetOptions[] targets)
+    private static ValidateOptionsResult Validate(string apiKey, params TargetOptions[] targets) =>
+        Validate(Environments.Development, RepoManifest, apiKey, targets);
+
+    private static ValidateOptionsResult Validate(string environment, AppManifest manifest, string apiKey, params TargetOptions[] targets)
     {
-        var validation = new FulfillmentOptionsValidation(RepoManifest, Policy, Options.Create(new StripeApiOptions { ApiKey = apiKey }));
+        var policy = ReferenceEquals(manifest, RepoManifest) ? Policy : new PermissionPolicy(manifest, EventPermissionTable.LoadEmbedded());
+        var validation = new FulfillmentOptionsValidation(
+            manifest, policy, Options.Create(new StripeApiOptions { ApiKey = apiKey }), new HostingEnvironment { EnvironmentName = environment });
         return validation.Validate(Options.DefaultName, new FulfillmentOptions { Targets = [.. targets] });
+    }
+
+    /// <summary>The errors for one target sending to <paramref name="url"/>, with a manifest whose connect-src lists it.</summary>
+    private static string[] ErrorsFor(string environment, string url, string mode)
+    {
+        var target = Valid();
+        target.Url = url;
+        target.Mode = mode;
+        var manifest = TargetTestData.Manifest([url], "checkout_session_read");
+        return Validate(environment, manifest, mode == "live" ? LiveKey : TestKey, target).Failures?.ToArray() ?? [];
     }
 
     private static string[] Errors(params TargetOptions[] targets) => Errors(LiveKey, targets);
@@ -368,5 +385,52 @@ public sealed class FulfillmentOptionsValidationTests
         Assert.That(errors[7], Does.StartWith("Fulfillment:Targets:2 ('archive') sends to https://elsewhere.example/hooks,"));
         Assert.That(errors[8], Does.StartWith("Fulfillment:Targets:2 ('archive') subscribes to 'invoice.*' (Fulfillment:Targets:2:Events:0)"));
         Assert.That(errors[9], Does.StartWith("Stripe:ApiKey is required"));
+    }
+
+    [TestCase("http://fulfillment.example.com/webhooks/stripe-orders", "fulfillment.example.com")]
+    [TestCase("http://10.0.0.5:8080/webhooks/stripe-orders", "10.0.0.5:8080")]
+    [TestCase("http://localhost.example.com/webhooks/stripe-orders", "localhost.example.com")]
+    [TestCase("http://127.0.0.1.nip.io/webhooks/stripe-orders", "127.0.0.1.nip.io")]
+    [TestCase("http://[fe80::1]/webhooks/stripe-orders", "[fe80::1]")]
+    public void In_Production_a_live_target_over_plain_http_is_refused_naming_the_key_and_the_fix(string url, string shown)
+    {
+        var errors = ErrorsFor(Environments.Production, url, "live");
+
+        Assert.That(errors, Is.EqualTo(new[]
+        {
+            $"{Key}:Url uses http://{shown}, but 'warehouse' is a live target (Mode live) and this is the Production environment: " +
+            "live customer data goes over HTTPS only. Use the partner's https:// URL (listed in the manifest's connect-src), or " +
+            $"set {Key}:Mode to test for a test-mode partner; in Production, http:// is allowed only to a loopback host " +
+            "(localhost, 127.0.0.0/8, ::1).",
+        }));
+    }
+
+    [TestCase("http://localhost:9090/fulfillment/orders")]
+    [TestCase("http://LocalHost:9090/fulfillment/orders")]
+    [TestCase("http://127.0.0.1:8080/fulfillment/orders")]
+    [TestCase("http://127.10.20.30/fulfillment/orders")]
+    [TestCase("http://[::1]:8080/fulfillment/orders")]
+    public void In_Production_a_live_target_over_http_to_a_loopback_host_passes(string url)
+    {
+        Assert.That(ErrorsFor(Environments.Production, url, "live"), Is.Empty);
+    }
+
+    [Test]
+    public void In_Production_a_test_mode_target_over_http_passes()
+    {
+        Assert.That(ErrorsFor(Environments.Production, "http://fulfillment.example.com/webhooks/stripe-orders", "test"), Is.Empty);
+    }
+
+    [TestCase("Development")]
+    [TestCase("Staging")]
+    public void Outside_Production_a_live_target_over_http_passes(string environment)
+    {
+        Assert.That(ErrorsFor(environment, "http://fulfillment.example.com/webhooks/stripe-orders", "live"), Is.Empty);
+    }
+
+    [Test]
+    public void In_Production_a_live_target_over_https_passes()
+    {
+        Assert.That(ErrorsFor(Environments.Production, "https://fulfillment.example.com/webhooks/stripe-orders", "live"), Is.Empty);
     }
 }

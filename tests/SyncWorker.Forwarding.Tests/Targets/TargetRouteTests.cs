@@ -99,4 +99,21 @@ public sealed class TargetRouteTests
         Assert.That(registry.Find("Warehouse"), Is.Null);
         Assert.That(registry.Find("gone"), Is.Null);
     }
+
+    [TestCase("order", new[] { "checkout.session.completed" }, true)]
+    [TestCase("order", new[] { "checkout.*.completed" }, true)]
+    [TestCase("order", new[] { "checkout.session.completed", "checkout.session.async_payment_succeeded" }, false)]
+    [TestCase("order", new[] { "checkout.session.completed", "checkout.session.async_payment_*" }, false)]
+    [TestCase("order", new[] { "checkout.session.*" }, false)]
+    [TestCase("order", new[] { "*" }, false)]
+    [TestCase("order", new[] { "checkout.session.async_payment_succeeded" }, false)]
+    [TestCase("order", new[] { "charge.refunded" }, false)]
+    [TestCase("event", new[] { "checkout.session.completed" }, false)]
+    public void An_order_target_that_gets_completions_but_not_async_payment_successes_misses_delayed_payments(string format, string[] events, bool misses)
+    {
+        var target = Target(events: events);
+        target.Format = format;
+
+        Assert.That(new TargetRoute(target).MissesDelayedPayments, Is.EqualTo(misses));
+    }
 }

@@ -73,15 +73,17 @@ public sealed class DeployConfigurationTests
     [TestCaseSource(nameof(EachWorker))]
     public void With_its_secrets_filled_in_the_worker_passes_its_start_up_validation(string where)
     {
-        var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(Worker(where), fillPlaceholders: true));
+        var worker = Worker(where);
+        var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(worker, fillPlaceholders: true), DeploySettings.EnvironmentOf(worker));
 
-        Assert.That(problems, Is.Empty, "the targets, the manifest they need (connect-src, permissions) and every value are valid");
+        Assert.That(DeploySettings.EnvironmentOf(worker), Is.EqualTo("Production"), "deployments run in Production, where its rules (https to live targets) apply");
+        Assert.That(problems, Is.Empty, "the targets, the manifest they need (connect-src, permissions, https for live data) and every value are valid");
     }
 
     [TestCaseSource(nameof(EachWorker))]
     public void As_committed_the_worker_refuses_to_start(string where)
     {
-        var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(Worker(where), fillPlaceholders: false));
+        var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(Worker(where), fillPlaceholders: false), DeploySettings.EnvironmentOf(Worker(where)));
 
         Assert.That(problems, Is.Not.Empty, "a deployment whose secrets were not replaced must not run");
     }
@@ -99,7 +101,7 @@ public sealed class DeployConfigurationTests
         {
             foreach (var key in placeholders)
             {
-                var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(worker, fillPlaceholders: true, key));
+                var problems = DeploySettings.StartupProblems(DeploySettings.Configuration(worker, fillPlaceholders: true, key), DeploySettings.EnvironmentOf(worker));
                 Assert.That(problems, Has.Some.Contains(key), key);
                 Assert.That(string.Join('\n', problems), Does.Not.Contain("whsec_deploy_tests").And.Not.Contain("sk_live_deploytests"), "no secret in the message");
             }

@@ -348,14 +348,24 @@ internal static partial class DeploySettings
         return configuration;
     }
 
-    /// <summary>What stops the worker at start with this configuration (empty when it would start).</summary>
-    public static IReadOnlyList<string> StartupProblems(Dictionary<string, string?> configuration)
+    /// <summary>
+    /// The environment the deployment runs the worker in: its <c>ASPNETCORE_ENVIRONMENT</c>, else <c>Production</c>
+    /// (a published build's default, and what the Dockerfile sets).
+    /// </summary>
+    public static string EnvironmentOf(DeployedWorker worker) =>
+        worker.Environment.TryGetValue("ASPNETCORE_ENVIRONMENT", out var environment) && environment.Length > 0 ? environment : "Production";
+
+    /// <summary>
+    /// What stops the worker at start with this configuration in <paramref name="environmentName"/> (empty when it
+    /// would start). Rules that hold only in Production (http targets) need the deployment's own environment.
+    /// </summary>
+    public static IReadOnlyList<string> StartupProblems(Dictionary<string, string?> configuration, string environmentName)
     {
         try
         {
             var app = SyncWorkerApp.Build([], builder =>
             {
-                builder.Environment.EnvironmentName = "Testing";
+                builder.Environment.EnvironmentName = environmentName;
                 builder.Logging.ClearProviders();
                 builder.Configuration.AddInMemoryCollection(configuration);
                 builder.WebHost.UseUrls("http://127.0.0.1:0");

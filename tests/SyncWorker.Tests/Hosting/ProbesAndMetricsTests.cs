@@ -48,9 +48,9 @@ public sealed class ProbesAndMetricsTests
             Assert.That(accepted.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
 
-        using (var forbidden = await worker.PostSignedAsync(StripeEvents.Text("invoice.paid.json")))
+        using (var ignored = await worker.PostSignedAsync(StripeEvents.Text("invoice.paid.json")))
         {
-            Assert.That(forbidden.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(ignored.StatusCode, Is.EqualTo(HttpStatusCode.OK), "answered 200, not queued");
         }
 
         using var response = await worker.Client.GetAsync(new Uri("/metrics", UriKind.Relative));
@@ -59,7 +59,7 @@ public sealed class ProbesAndMetricsTests
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(text, Does.Contain("# TYPE syncworker_webhooks_received_total counter"));
         Assert.That(text, Does.Match(@"syncworker_webhooks_received_total\{[^}]*outcome=""accepted""[^}]*\} [1-9]"));
-        Assert.That(text, Does.Match(@"syncworker_webhooks_received_total\{[^}]*outcome=""forbidden""[^}]*\} [1-9]"));
+        Assert.That(text, Does.Match(@"syncworker_webhooks_received_total\{[^}]*outcome=""ignored""[^}]*reason=""permission-not-granted""[^}]*\} [1-9]"));
         Assert.That(text, Does.Contain("syncworker_webhooks_duration_seconds_bucket"));
         Assert.That(text, Does.Not.Contain("evt_"), "no event ids as labels");
         Assert.That(text, Does.Not.Contain("acct_"), "no account ids as labels");

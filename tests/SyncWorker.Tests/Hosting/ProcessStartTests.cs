@@ -31,6 +31,28 @@ public sealed class ProcessStartTests
         Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
     }
 
+    [Test]
+    public async Task Production_with_a_live_target_over_plain_http_exits_78_naming_the_key()
+    {
+        var (exitCode, output) = await RunWorkerAsync(new()
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Worker__Role"] = "Forwarder",
+            ["RabbitMq__Uri"] = "amqp://guest:guest@127.0.0.1:1/", // never reached: validation stops the start first
+            ["Fulfillment__Targets__0__Name"] = "warehouse",
+            ["Fulfillment__Targets__0__Url"] = "http://fulfillment.example.com/webhooks/stripe-orders",
+            ["Fulfillment__Targets__0__Mode"] = "live",
+            ["Fulfillment__Targets__0__Format"] = "event",
+            ["Fulfillment__Targets__0__Events__0"] = "checkout.session.completed",
+            ["Fulfillment__Targets__0__SigningSecret"] = "whsec_" + Convert.ToBase64String(new byte[32]),
+        });
+
+        Assert.That(exitCode, Is.EqualTo(78), output);
+        Assert.That(output, Does.Contain("Fulfillment:Targets:0:Url uses http://fulfillment.example.com").And.Contain("HTTPS"));
+        Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
+    }
+
     private static async Task<(int ExitCode, string Output)> RunWorkerAsync(Dictionary<string, string> environment)
     {
         var start = new ProcessStartInfo("dotnet")
@@ -41,7 +63,8 @@ public sealed class ProcessStartTests
             WorkingDirectory = Path.GetTempPath(),
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SyncWorker.dll"));
-        foreach (var name in start.Environment.Keys.Where(key => key.StartsWith("Stripe__", StringComparison.Ordinal) || key.StartsWith("RabbitMq__", StringComparison.Ordinal)).ToList())
+        foreach (var name in start.Environment.Keys.Where(key => key.StartsWith("Stripe__", StringComparison.Ordinal) || key.StartsWith("RabbitMq__", StringComparison.Ordinal)
+            || key.StartsWith("Fulfillment__", StringComparison.Ordinal) || key.StartsWith("Worker__", StringComparison.Ordinal)).ToList())
         {
             start.Environment.Remove(name);
         }

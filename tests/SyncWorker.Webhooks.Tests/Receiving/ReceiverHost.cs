@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using SyncWorker.Contracts;
 using SyncWorker.Manifest;
@@ -15,7 +16,7 @@ using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Webhooks.Tests.Receiving;
 
-/// <summary>The receiver alone on Kestrel (loopback, free port), with a recording publisher and fake time.</summary>
+/// <summary>The receiver alone on Kestrel (loopback, free port), with a recording publisher, fake time and captured logs.</summary>
 internal sealed class ReceiverHost : IAsyncDisposable
 {
     public const string LiveSecret = "whsec_live_receiver_tests_0001";
@@ -30,6 +31,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         Publisher = publisher;
         Time = time;
         Client = client;
+        Logs = app.Services.GetFakeLogCollector();
     }
 
     public RecordingPublisher Publisher { get; }
@@ -38,11 +40,15 @@ internal sealed class ReceiverHost : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>Every line the receiver logged.</summary>
+    public FakeLogCollector Logs { get; }
+
     public static async Task<ReceiverHost> StartAsync(Dictionary<string, string?>? settings = null, string manifestFile = "manifest/stripe-app.json")
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
+        builder.Logging.AddFakeLogging();
         var configuration = new Dictionary<string, string?>
         {
             ["Stripe:WebhookSecrets:0"] = LiveSecret,

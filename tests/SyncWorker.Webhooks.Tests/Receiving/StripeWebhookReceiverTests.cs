@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging.Testing;
+using SyncWorker.Contracts;
 using SyncWorker.Testing;
 
 namespace SyncWorker.Webhooks.Tests.Receiving;
@@ -119,29 +122,97 @@ public sealed class StripeWebhookReceiverTests
         Assert.That(_host.Publisher.Published, Is.Empty);
     }
 
-    [Test]
-    public async Task Event_whose_permission_the_manifest_lacks_is_403_naming_type_and_permissions()
+    [TestCase("invoice.paid", "permission-not-granted")] // needs invoice_read, which the manifest does not grant
+    [TestCase("made.up.event_type", "unknown-event-type")] // in no table: fail closed
+    [TestCase("billing.meter.created", "unverified-event-type")] // only an unverified guess in the derived table
+    public async Task Event_SyncWorker_will_never_forward_is_answered_200_not_queued_with_its_reason(string type, string reason)
     {
-        using var response = await _host.PostSignedAsync(StripeEvents.Text("invoice.paid.json"));
+        var id = StripeEvents.NewEventId();
 
-        var problem = await AssertProblemAsync(response, HttpStatusCode.Forbidden, "permission-not-granted");
-        using var json = JsonDocument.Parse(problem);
-        Assert.That(json.RootElement.GetProperty("eventType").GetString(), Is.EqualTo("invoice.paid"));
-        var permissions = json.RootElement.GetProperty("permissionsThatWouldAllow").EnumerateArray().Select(p => p.GetString()).ToList();
-        Assert.That(permissions, Does.Contain("invoice_read").And.Contain("event_read"));
-        Assert.That(json.RootElement.GetProperty("detail").GetString(), Does.Contain("invoice.paid"));
+        using var response = await _host.PostSignedAsync(StripeEvents.WithId(Completed, id, type: type));
+
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), body);
+        Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/json"));
+        using var json = JsonDocument.Parse(body);
+        Assert.That(
+            json.RootElement.EnumerateObject().Select(p => p.Name + "=" + p.Value.ToString()),
+            Is.EqualTo(new[] { "id=" + id, "type=" + type, "queued=False", "reason=" + reason }),
+            "exactly {\"id\",\"type\",\"queued\":false,\"reason\"}");
+        Assert.That(_host.Publisher.Published, Is.Empty, "never published");
+    }
+
+    [Test]
+    public async Task Ignored_events_are_logged_once_per_type_per_minute_with_the_reason_and_what_to_do()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "invoice.paid"));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        using (var other = await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "made.up.event_type")))
+        {
+            Assert.That(other.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        var first = IgnoredLines();
+        Assert.That(first.Select(r => r.Type), Is.EqualTo(new[] { "invoice.paid", "made.up.event_type" }), "one line per type, not one per event");
+        var invoice = first[0].Record;
+        Assert.Multiple(() =>
+        {
+            Assert.That(invoice.Level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Warning));
+            Assert.That(invoice.GetStructuredStateValue("Reason"), Is.EqualTo("permission-not-granted"));
+            Assert.That(invoice.Message, Does.Contain("invoice_read"), "the detail says which permission would allow it");
+        });
+
+        _host.Time.Advance(TimeSpan.FromSeconds(59));
+        using (var again = await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "invoice.paid")))
+        {
+            Assert.That(again.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(IgnoredLines(), Has.Count.EqualTo(2), "still within the minute");
+
+        _host.Time.Advance(TimeSpan.FromSeconds(2));
+        using (var later = await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "invoice.paid")))
+        {
+            Assert.That(later.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        var lines = IgnoredLines();
+        Assert.That(lines.Select(r => r.Type), Is.EqualTo(new[] { "invoice.paid", "made.up.event_type", "invoice.paid" }));
+        Assert.That(lines[2].Record.GetStructuredStateValue("NotLogged"), Is.EqualTo("3"), "the line counts the ignored events it did not log");
         Assert.That(_host.Publisher.Published, Is.Empty);
     }
 
     [Test]
-    public async Task Event_type_missing_from_the_table_is_refused_fail_closed()
+    public async Task Ignored_events_are_counted_as_ignored_with_their_reason()
     {
-        using var response = await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "made.up.event_type"));
+        using var received = new MetricCollector<long>(SyncWorkerTelemetry.WebhooksReceived);
 
-        var problem = await AssertProblemAsync(response, HttpStatusCode.Forbidden, "unknown-event-type");
-        Assert.That(problem, Does.Contain("made.up.event_type"));
-        Assert.That(_host.Publisher.Published, Is.Empty);
+        using (await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "invoice.paid")))
+        using (await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), type: "made.up.event_type")))
+        using (await _host.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+        }
+
+        var measurements = received.GetMeasurementSnapshot()
+            .Select(m => (Outcome: m.Tags["outcome"] as string, Reason: m.Tags.TryGetValue("reason", out var reason) ? reason as string : null))
+            .ToList();
+        Assert.That(measurements, Is.EquivalentTo(new (string?, string?)[]
+        {
+            (WebhookOutcomes.Ignored, "permission-not-granted"),
+            (WebhookOutcomes.Ignored, "unknown-event-type"),
+            (WebhookOutcomes.Accepted, null),
+        }));
     }
+
+    private List<(string? Type, FakeLogRecord Record)> IgnoredLines() =>
+        _host.Logs.GetSnapshot()
+            .Where(r => r.Id.Name == "IgnoredEvent")
+            .Select(r => (r.GetStructuredStateValue("EventType"), r))
+            .ToList();
 
     [Test]
     public async Task Live_event_verified_only_by_a_test_only_secret_is_refused_but_test_event_is_accepted()
