@@ -108,6 +108,26 @@ public static class Topology
     }
 
     /// <summary>
+    /// Every wait <see cref="RetryAfterWait"/> can give for a <c>Retry-After</c> of at most <paramref name="maxSeconds"/>,
+    /// shortest first (the forwarder honours none that ends after the schedule's total).
+    /// </summary>
+    public static IReadOnlyList<long> RetryAfterWaits(long maxSeconds)
+    {
+        var waits = new List<long>();
+        var last = RetryAfterWait(Math.Max(1, maxSeconds));
+        for (long power = 1; power <= last; power *= 2)
+        {
+            waits.Add(power);
+            if (power >= 2 && power / 2 * 3 <= last)
+            {
+                waits.Add(power / 2 * 3);
+            }
+        }
+
+        return waits.Order().ToArray();
+    }
+
+    /// <summary>
     /// The default durable-retry schedule in seconds, about 75 hours in all (Stripe itself retries for three days):
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. Up to three delay queues per distinct value
     /// (<see cref="RedeliveryWaits(long, double)"/>).
