@@ -128,6 +128,19 @@ public static class Topology
     }
 
     /// <summary>
+    /// The name of every delay queue a target with this schedule (whole seconds) and jitter can have: the waits of its
+    /// steps and of a <c>Retry-After</c> up to the schedule's total (<see cref="DelayQueue"/>), shortest first, then the
+    /// queues of earlier versions for its steps (<see cref="LegacyDelayQueue"/>), whose messages may still be waiting.
+    /// What counts the deliveries waiting for a redelivery reads these.
+    /// </summary>
+    public static IEnumerable<string> DelayQueues(string targetName, IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
+        RedeliveryWaits(scheduleSeconds, jitter)
+            .Union(RetryAfterWaits(scheduleSeconds.Sum()))
+            .Order()
+            .Select(wait => DelayQueue(targetName, wait))
+            .Concat(scheduleSeconds.Distinct().Select(delay => LegacyDelayQueue(targetName, delay)));
+
+    /// <summary>
     /// The default durable-retry schedule in seconds, about 75 hours in all (Stripe itself retries for three days):
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. Up to three delay queues per distinct value
     /// (<see cref="RedeliveryWaits(long, double)"/>).

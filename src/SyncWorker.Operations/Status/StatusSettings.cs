@@ -14,17 +14,8 @@ namespace SyncWorker.Operations.Status;
 /// <param name="Jitter">Its <c>Redelivery:Jitter</c>: with the delays, which delay queues its deliveries can wait in.</param>
 internal sealed record StatusTarget(string Name, string? Mode, string Format, IReadOnlyList<long> DelaysSeconds, double Jitter = 0.2)
 {
-    /// <summary>
-    /// The names of every delay queue the forwarder can use for this target (<see cref="Topology.DelayQueue"/>: the waits of
-    /// each step, those of a <c>Retry-After</c> within the schedule's total), then those of earlier versions
-    /// (<see cref="Topology.LegacyDelayQueue"/>) whose messages may still be waiting.
-    /// </summary>
-    public IEnumerable<string> DelayQueues() =>
-        Topology.RedeliveryWaits(DelaysSeconds, Jitter)
-            .Union(Topology.RetryAfterWaits(DelaysSeconds.Sum()))
-            .Order()
-            .Select(wait => Topology.DelayQueue(Name, wait))
-            .Concat(DelaysSeconds.Select(delay => Topology.LegacyDelayQueue(Name, delay)));
+    /// <summary>The names of every delay queue the forwarder can use for this target (<see cref="Topology.DelayQueues"/>).</summary>
+    public IEnumerable<string> DelayQueues() => Topology.DelayQueues(Name, [.. DelaysSeconds], Jitter);
 }
 
 /// <summary>

@@ -304,6 +304,65 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_delivery_left_in_a_delay_queue_of_an_earlier_version_still_comes_back_and_is_delivered()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 0));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+
+        // What an earlier version left behind: syncworker.target.wms.delay.5s, declared without a queue TTL, holding a
+        // delivery with a per-message expiration and the headers of its first redelivery.
+        var legacy = "syncworker.target.wms.delay.5s";
+        var eventId = StripeEvents.NewEventId();
+        var payload = StripeEvents.WithId(Completed, eventId);
+        var envelope = new System.Text.Json.Nodes.JsonObject
+        {
+            ["messageId"] = Guid.NewGuid().ToString(),
+            ["messageType"] = new System.Text.Json.Nodes.JsonArray("urn:message:SyncWorker.Contracts:FulfillmentDelivery"),
+            ["message"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["target"] = "wms",
+                ["deliveryId"] = "msg_0123456789abcdef0123456789abcdef",
+                ["format"] = "event",
+                ["action"] = "checkout.session.completed",
+                ["event"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["eventId"] = eventId,
+                    ["type"] = "checkout.session.completed",
+                    ["account"] = "acct_1Qx7ExampleMrch01",
+                    ["livemode"] = true,
+                    ["apiVersion"] = "2025-10-29.clover",
+                    ["created"] = "2025-11-20T09:55:00+00:00",
+                    ["objectType"] = "checkout.session",
+                    ["objectId"] = "cs_test_a1",
+                    ["receivedAt"] = "2025-11-20T09:55:01+00:00",
+                    ["payload"] = payload,
+                },
+            },
+        };
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
+        {
+            await channel.QueueDeclareAsync(legacy, durable: true, exclusive: false, autoDelete: false,
+                Messaging.QueueArguments.DeadLetteringTo(QueueTypeSetting, Topology.TargetQueue("wms")));
+            var properties = new RabbitMQ.Client.BasicProperties
+            {
+                ContentType = "application/vnd.masstransit+json",
+                DeliveryMode = RabbitMQ.Client.DeliveryModes.Persistent,
+                Expiration = "1500",
+                Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 1 },
+            };
+            await channel.BasicPublishAsync("", legacy, mandatory: true, properties, Encoding.UTF8.GetBytes(envelope.ToJsonString()));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "it expired back to the target queue and was delivered");
+        Assert.That(EventIdOf(target.LogEntries.Single()), Is.EqualTo(eventId));
+        Assert.That(await CountAsync(vhost, legacy), Is.EqualTo(0));
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_400_is_dead_lettered_at_once_without_retry()
     {
         var target = Target(400);
