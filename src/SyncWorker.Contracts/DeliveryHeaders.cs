@@ -30,6 +30,21 @@ public static class DeliveryHeaders
     /// </summary>
     public const string FailureHistory = "SyncWorker-Failure-History";
 
+    /// <summary>
+    /// ISO 8601 time the delivery first failed for good in process and went to wait in RabbitMQ: the start of its
+    /// durable-retry clock. Kept by every redelivery; a replay removes it.
+    /// </summary>
+    public const string FirstFailedAt = "SyncWorker-First-Failed-At";
+
+    /// <summary>
+    /// Seconds of the durable-retry clock left out because the delivery sat in its target queue while a forwarder saw the
+    /// target paused. Kept by every redelivery; a replay removes it.
+    /// </summary>
+    public const string PausedSeconds = "SyncWorker-Paused-Seconds";
+
+    /// <summary>ISO 8601 time the delivery's current wait in a delay queue ends (it is back in its target queue from then).</summary>
+    public const string WaitEndsAt = "SyncWorker-Wait-Ends-At";
+
     /// <summary>ISO 8601 time the delivery was last replayed from the dead-letter queue.</summary>
     public const string ReplayedAt = "SyncWorker-Replayed-At";
 

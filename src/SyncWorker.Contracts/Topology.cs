@@ -50,16 +50,100 @@ public static class Topology
     public static string PausedMarker(string targetName) => "syncworker.paused." + targetName;
 
     /// <summary>
-    /// The delay exchange and queue of one target for one redelivery delay: a delivery waiting to be retried is published
-    /// there with a per-message expiration; when it expires RabbitMQ dead-letters it (default exchange, routing key = the
-    /// target queue) back to <see cref="TargetQueue"/>. One queue per target and delay, so each target's waiting deliveries
-    /// can be counted, and messages of one queue expire in order.
+    /// The delay exchange and queue of one target for one wait: <c>syncworker.target.{name}.wait.{N}s</c>. The queue has a
+    /// fixed <c>x-message-ttl</c> of <paramref name="waitSeconds"/>, so every message in it waits exactly as long and none
+    /// expires later than one behind it (RabbitMQ expires a queue's messages from its head). When a message expires,
+    /// RabbitMQ dead-letters it (default exchange, routing key = the target queue) back to <see cref="TargetQueue"/>. One
+    /// queue per target and wait actually used (<see cref="RedeliveryWaits(long, double)"/>, <see cref="RetryAfterWait"/>).
     /// </summary>
-    public static string DelayQueue(string targetName, long delaySeconds) => $"{TargetQueue(targetName)}.delay.{delaySeconds}s";
+    public static string DelayQueue(string targetName, long waitSeconds) => $"{TargetQueue(targetName)}.wait.{waitSeconds}s";
+
+    /// <summary>
+    /// The delay queues of earlier versions, <c>syncworker.target.{name}.delay.{N}s</c>: no queue TTL, a per-message
+    /// expiration. SyncWorker no longer sends to them (redeclaring them with a TTL would be refused); the messages still in
+    /// them expire and go back to the target queue through their own dead-letter arguments.
+    /// </summary>
+    public static string LegacyDelayQueue(string targetName, long delaySeconds) => $"{TargetQueue(targetName)}.delay.{delaySeconds}s";
+
+    /// <summary>
+    /// The waits one schedule entry of <paramref name="delaySeconds"/> is varied among: the entry itself and the entry
+    /// shortened and lengthened by <paramref name="jitter"/> (a share, 0 to 0.5), each rounded to whole seconds (at least 1),
+    /// without repeats, shortest first. Picking one at random spreads deliveries that failed together over up to three
+    /// times, with one delay queue each.
+    /// </summary>
+    public static IReadOnlyList<long> RedeliveryWaits(long delaySeconds, double jitter)
+    {
+        var shorter = Math.Max(1, (long)Math.Round(delaySeconds * (1 - jitter), MidpointRounding.AwayFromZero));
+        var longer = Math.Max(1, (long)Math.Round(delaySeconds * (1 + jitter), MidpointRounding.AwayFromZero));
+        return new SortedSet<long> { shorter, Math.Max(1, delaySeconds), longer }.ToArray();
+    }
+
+    /// <summary>
+    /// The waits of every delay queue a schedule can use for its own steps (<see cref="RedeliveryWaits(long, double)"/> of each entry),
+    /// shortest first. Waits made for a <c>Retry-After</c> (<see cref="RetryAfterWait"/>) come on top.
+    /// </summary>
+    public static IReadOnlyList<long> RedeliveryWaits(IEnumerable<long> scheduleSeconds, double jitter) =>
+        new SortedSet<long>(scheduleSeconds.SelectMany(delay => RedeliveryWaits(delay, jitter))).ToArray();
+
+    /// <summary>
+    /// The wait that honours a <c>Retry-After</c> of <paramref name="seconds"/>: the smallest number of whole seconds of
+    /// the form 2^k or 3·2^(k-1) (1, 2, 3, 4, 6, 8, 12, 16, 24, … 512, 768, 1024, …) that is not shorter, so at most
+    /// half as long again and usually much less, with a bounded number of delay queues.
+    /// </summary>
+    public static long RetryAfterWait(double seconds)
+    {
+        var needed = Math.Max(1, (long)Math.Ceiling(seconds));
+        long power = 1;
+        while (power < needed)
+        {
+            if (power >= 2 && power / 2 * 3 >= needed)
+            {
+                return power / 2 * 3;
+            }
+
+            power *= 2;
+        }
+
+        return power;
+    }
+
+    /// <summary>
+    /// Every wait <see cref="RetryAfterWait"/> can give for a <c>Retry-After</c> of at most <paramref name="maxSeconds"/>,
+    /// shortest first (the forwarder honours none that ends after the schedule's total).
+    /// </summary>
+    public static IReadOnlyList<long> RetryAfterWaits(long maxSeconds)
+    {
+        var waits = new List<long>();
+        var last = RetryAfterWait(Math.Max(1, maxSeconds));
+        for (long power = 1; power <= last; power *= 2)
+        {
+            waits.Add(power);
+            if (power >= 2 && power / 2 * 3 <= last)
+            {
+                waits.Add(power / 2 * 3);
+            }
+        }
+
+        return waits.Order().ToArray();
+    }
+
+    /// <summary>
+    /// The name of every delay queue a target with this schedule (whole seconds) and jitter can have: the waits of its
+    /// steps and of a <c>Retry-After</c> up to the schedule's total (<see cref="DelayQueue"/>), shortest first, then the
+    /// queues of earlier versions for its steps (<see cref="LegacyDelayQueue"/>), whose messages may still be waiting.
+    /// What counts the deliveries waiting for a redelivery reads these.
+    /// </summary>
+    public static IEnumerable<string> DelayQueues(string targetName, IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
+        RedeliveryWaits(scheduleSeconds, jitter)
+            .Union(RetryAfterWaits(scheduleSeconds.Sum()))
+            .Order()
+            .Select(wait => DelayQueue(targetName, wait))
+            .Concat(scheduleSeconds.Distinct().Select(delay => LegacyDelayQueue(targetName, delay)));
 
     /// <summary>
     /// The default durable-retry schedule in seconds, about 75 hours in all (Stripe itself retries for three days):
-    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. One delay queue per distinct value.
+    /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. Up to three delay queues per distinct value
+    /// (<see cref="RedeliveryWaits(long, double)"/>).
     /// </summary>
     public static readonly IReadOnlyList<double> DefaultRedeliveryDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
 }

@@ -33,11 +33,13 @@ public sealed class BrokerAdmin : IAsyncDisposable
 
     /// <summary>
     /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable delay queue and its fanout
-    /// exchange: messages published there with a per-message expiration are dead-lettered, when they expire, through the
-    /// default exchange to <paramref name="returnQueue"/>.
+    /// exchange: every message published there expires after the queue's fixed <c>x-message-ttl</c> of
+    /// <paramref name="wait"/> (whole milliseconds) and is then dead-lettered through the default exchange to
+    /// <paramref name="returnQueue"/>. The name must identify the wait (<c>Topology.DelayQueue</c>): a queue is declared
+    /// with the wait of its first declaration.
     /// </summary>
-    public Task EnsureDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken) =>
-        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, returnQueue, cancellationToken);
+    public Task EnsureDelayQueueAsync(string name, string returnQueue, TimeSpan wait, CancellationToken cancellationToken) =>
+        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, (returnQueue, wait), cancellationToken);
 
     /// <summary>
     /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable queue and the fanout exchange
@@ -45,7 +47,7 @@ public sealed class BrokerAdmin : IAsyncDisposable
     /// reach the queue even before any consumer of it has started.
     /// </summary>
     public Task EnsureEndpointQueueAsync(string name, CancellationToken cancellationToken) =>
-        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, returnQueue: null, cancellationToken);
+        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, delay: null, cancellationToken);
 
     /// <summary>Drops what the <c>Ensure…</c> methods remember of a queue, so the next call declares it again.</summary>
     public void Forget(string name) => _declared.TryRemove(name, out _);
@@ -54,18 +56,18 @@ public sealed class BrokerAdmin : IAsyncDisposable
     private bool IsDeclared(string name) => _declared.TryGetValue(name, out var declared) && declared.IsCompletedSuccessfully;
 
     /// <summary>
-    /// Declares <paramref name="name"/> once (a delay queue returning to <paramref name="returnQueue"/>, or an endpoint
-    /// queue when that is null) and shares the declaration between concurrent callers, so no caller's cancellation ends
+    /// Declares <paramref name="name"/> once (a delay queue with the return queue and wait of <paramref name="delay"/>, or
+    /// an endpoint queue when that is null) and shares the declaration between concurrent callers, so no caller's cancellation ends
     /// it (the connect timeout bounds it). A failed declaration is not remembered: the next call tries again.
     /// </summary>
-    private Task EnsureAsync(string name, string? returnQueue, CancellationToken cancellationToken)
+    private Task EnsureAsync(string name, (string ReturnQueue, TimeSpan Wait)? delay, CancellationToken cancellationToken)
     {
         var declaring = _declared.GetOrAdd(
             name,
-            static (queue, state) => state.ReturnQueue is { } back
-                ? state.Admin.DeclareDelayQueueAsync(queue, back, CancellationToken.None)
+            static (queue, state) => state.Delay is { } back
+                ? state.Admin.DeclareDelayQueueAsync(queue, back.ReturnQueue, back.Wait, CancellationToken.None)
                 : state.Admin.DeclareEndpointQueueAsync(queue, CancellationToken.None),
-            (Admin: this, ReturnQueue: returnQueue));
+            (Admin: this, Delay: delay));
         return AwaitOrForgetAsync(name, declaring).WaitAsync(cancellationToken);
     }
 
@@ -82,12 +84,12 @@ public sealed class BrokerAdmin : IAsyncDisposable
         }
     }
 
-    private async Task DeclareDelayQueueAsync(string name, string returnQueue, CancellationToken cancellationToken)
+    private async Task DeclareDelayQueueAsync(string name, string returnQueue, TimeSpan wait, CancellationToken cancellationToken)
     {
         await using var channel = await ChannelAsync(cancellationToken);
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            QueueArguments.DeadLetteringTo(QueueType, returnQueue), cancellationToken: cancellationToken);
+            QueueArguments.DeadLetteringTo(QueueType, returnQueue, wait), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 

@@ -166,14 +166,21 @@ public static class QueueArguments
     /// Arguments of a queue whose expired messages are dead-lettered to <paramref name="returnQueue"/> through the default
     /// exchange (the redelivery delay queues). On quorum queues dead-lettering is made at-least-once (it needs
     /// <c>x-overflow</c> reject-publish), so a message is never dropped between the delay queue and its target queue.
+    /// With <paramref name="messageTtl"/>, every message expires that long (whole milliseconds, <c>x-message-ttl</c>) after
+    /// it entered the queue.
     /// </summary>
-    public static Dictionary<string, object?> DeadLetteringTo(QueueType type, string returnQueue)
+    public static Dictionary<string, object?> DeadLetteringTo(QueueType type, string returnQueue, TimeSpan? messageTtl = null)
     {
         var extra = new Dictionary<string, object?>(StringComparer.Ordinal)
         {
             ["x-dead-letter-exchange"] = "",
             ["x-dead-letter-routing-key"] = returnQueue,
         };
+        if (messageTtl is { } ttl)
+        {
+            extra["x-message-ttl"] = Math.Max(1L, (long)ttl.TotalMilliseconds);
+        }
+
         if (type == QueueType.Quorum)
         {
             extra["x-dead-letter-strategy"] = "at-least-once";

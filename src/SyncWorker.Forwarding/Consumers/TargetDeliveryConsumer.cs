@@ -10,9 +10,10 @@ namespace SyncWorker.Forwarding.Consumers;
 
 /// <summary>
 /// Consumes one target's queue: builds the body (order document with line items from Stripe, or the raw event) and
-/// posts it through the target's resilience pipeline. Success acknowledges the message; a failure (permanent, or
-/// transient once the in-process retries are spent) throws, and the message moves to the target's dead-letter queue
-/// with the reason. Nothing is acknowledged away.
+/// posts it through the target's resilience pipeline. Success acknowledges the message; a transient failure once the
+/// in-process retries are spent waits in RabbitMQ for a durable redelivery (<see cref="RedeliveryScheduler"/>); a
+/// permanent one, or one whose schedule has ended, throws, and the message moves to the target's dead-letter queue with
+/// the reason. Nothing is acknowledged away.
 /// </summary>
 public sealed partial class TargetDeliveryConsumer(
     TargetRegistry targets,
@@ -56,10 +57,21 @@ public sealed partial class TargetDeliveryConsumer(
         catch (Exception exception) when (!context.CancellationToken.IsCancellationRequested)
         {
             failureReason = exception is DeliveryFailedException known ? known.Message : exception.GetType().Name;
-            if (exception is DeliveryFailedException { IsPermanent: false } failure && await redelivery.TryScheduleAsync(context, target, failure))
+            if (exception is DeliveryFailedException { IsPermanent: false } failure)
             {
-                SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "retry_scheduled"));
-                return;
+                var outcome = await redelivery.TryScheduleAsync(context, target, failure);
+                if (outcome.Scheduled)
+                {
+                    SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "retry_scheduled"));
+                    return;
+                }
+
+                if (outcome.Reason is { } why)
+                {
+                    failureReason = $"{failure.Message} {why}";
+                    SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "dead_lettered"));
+                    throw new DeliveryFailedException(failureReason, isPermanent: false, failure.Attempts, failure.StatusCode, failure);
+                }
             }
 
             // Goes to the dead-letter queue (the error pipe adds the reason).

@@ -36,7 +36,15 @@ public static class ForwardingRegistration
         services.TryAddSingleton<ITargetSender, HttpTargetSender>();
         services.AddSingleton<DeadLetterReasonFilter>();
         services.AddSingleton<PreparationRetry>();
-        services.AddSingleton<RedeliveryScheduler>();
+        services.AddSingleton<TargetPauseHistory>();
+        services.AddHostedService<PauseHistoryRecorder>();
+        // Durable retries need a broker: the delay-queue sender exists only with RabbitMQ (BrokerAdmin).
+        services.TryAddSingleton<IDelayQueueSender>(provider => new MassTransitDelayQueueSender(provider.GetRequiredService<BrokerAdmin>()));
+        services.AddSingleton(provider => new RedeliveryScheduler(
+            provider.GetService<BrokerAdmin>() is null ? null : provider.GetRequiredService<IDelayQueueSender>(),
+            provider.GetRequiredService<TargetPauseHistory>(),
+            provider.GetRequiredService<TimeProvider>(),
+            provider.GetRequiredService<Microsoft.Extensions.Logging.ILogger<RedeliveryScheduler>>()));
         services.AddSingleton<TargetActivity>();
         services.AddSingleton<TargetEndpointSupervisor>();
         services.AddHostedService(provider => provider.GetRequiredService<TargetEndpointSupervisor>());

@@ -23,8 +23,9 @@ internal static class ReplayHeaders
     private const string LastDeathPrefix = "x-last-death-";
 
     /// <summary>
-    /// Headers dropped on replay. The redelivery count starts again, so the delivery gets its full retry budget; the
-    /// failure headers describe a failure the replay means to undo. <see cref="DeliveryHeaders.FailureHistory"/> stays.
+    /// Headers dropped on replay. The redelivery count and the schedule's clock (first failure, paused time, end of the
+    /// last wait) start again, so the delivery gets its full retry budget; the failure headers describe a failure the
+    /// replay means to undo. <see cref="DeliveryHeaders.FailureHistory"/> stays.
     /// </summary>
     private static readonly HashSet<string> Removed = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -34,6 +35,9 @@ internal static class ReplayHeaders
         DeliveryHeaders.FailureAttempts,
         DeliveryHeaders.FailurePermanent,
         DeliveryHeaders.FailedAt,
+        DeliveryHeaders.FirstFailedAt,
+        DeliveryHeaders.PausedSeconds,
+        DeliveryHeaders.WaitEndsAt,
         MassTransitReason,
         DeathHeader.Name,
         "x-delivery-count",

@@ -53,9 +53,9 @@ internal static class BrokerStatusReader
             var paused = await QueueProbe.ProbeAsync(connection, Topology.PausedMarker(target.Name), cancellationToken) is not null;
             var queue = await ProbeAsync(connection, Topology.TargetQueue(target.Name), cancellationToken);
             var delays = new List<QueueDepth>();
-            foreach (var delay in target.DelaysSeconds)
+            foreach (var delayQueue in target.DelayQueues())
             {
-                var depth = await ProbeAsync(connection, Topology.DelayQueue(target.Name, delay), cancellationToken);
+                var depth = await ProbeAsync(connection, delayQueue, cancellationToken);
                 if (depth.Exists)
                 {
                     delays.Add(depth);

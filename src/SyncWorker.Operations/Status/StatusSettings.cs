@@ -10,9 +10,13 @@ namespace SyncWorker.Operations.Status;
 /// <param name="Name"><c>Fulfillment:Targets:N:Name</c>.</param>
 /// <param name="Mode"><c>Fulfillment:Targets:N:Mode</c> (<c>live</c> or <c>test</c>); null when not set.</param>
 /// <param name="Format"><c>Fulfillment:Targets:N:Format</c>; <c>order</c> when not set, as the worker defaults it.</param>
-/// <param name="DelaysSeconds">The distinct delays, rounded to whole seconds as the forwarder names the delay queues
-/// (<see cref="Topology.DelayQueue"/>).</param>
-internal sealed record StatusTarget(string Name, string? Mode, string Format, IReadOnlyList<long> DelaysSeconds);
+/// <param name="DelaysSeconds">The distinct delays of its schedule, rounded to whole seconds as the forwarder rounds them.</param>
+/// <param name="Jitter">Its <c>Redelivery:Jitter</c>: with the delays, which delay queues its deliveries can wait in.</param>
+internal sealed record StatusTarget(string Name, string? Mode, string Format, IReadOnlyList<long> DelaysSeconds, double Jitter = 0.2)
+{
+    /// <summary>The names of every delay queue the forwarder can use for this target (<see cref="Topology.DelayQueues"/>).</summary>
+    public IEnumerable<string> DelayQueues() => Topology.DelayQueues(Name, [.. DelaysSeconds], Jitter);
+}
 
 /// <summary>
 /// The configuration <c>status</c> reads: the targets (with their redelivery schedules), the worker base URLs
@@ -119,11 +123,21 @@ internal sealed class StatusSettings
                         $"{delays.Path}:{entry.Key} is '{entry.Value}', not a number of seconds. Fix it as the worker needs it too."));
         }
 
+        var jitterText = section["Redelivery:Jitter"];
+        var jitter = 0.2;
+        if (!string.IsNullOrEmpty(jitterText)
+            && !(double.TryParse(jitterText, NumberStyles.Float, CultureInfo.InvariantCulture, out jitter) && jitter is >= 0 and <= 0.5))
+        {
+            throw CliException.Configuration(
+                $"{section.Path}:Redelivery:Jitter is '{jitterText}', not a share between 0 and 0.5. Fix it as the worker needs it too.");
+        }
+
         return new StatusTarget(
             name,
             NullIfEmpty(section["Mode"]),
             NullIfEmpty(section["Format"]) ?? DefaultFormat,
-            seconds.Select(value => (long)Math.Round(value)).Distinct().ToList());
+            seconds.Select(value => (long)Math.Round(value)).Distinct().ToList(),
+            jitter);
     }
 
     private static Uri ParseWorker(string text, string source, Func<string, CliException> problem)

@@ -241,7 +241,7 @@ public sealed class StatusTests
     }
 
     /// <summary>
-    /// Three targets: <c>warehouse</c> (live; delays 5, 60, 60.4 and 120 s: queues delay.5s, delay.60s, delay.120s),
+    /// Three targets: <c>warehouse</c> (live; delays 5, 60, 60.4 and 120 s: queues wait.5s, wait.60s, wait.120s among others),
     /// <c>dropship</c> (test; default schedule) and <c>archive</c> (live, event format); workers from <paramref name="workers"/>.
     /// </summary>
     private IConfiguration Configuration(string? token, params string[] workers)
@@ -271,8 +271,8 @@ public sealed class StatusTests
     }
 
     /// <summary>
-    /// The broker as the worker leaves it: intake 4 ready; warehouse 6 ready, 2 + 1 waiting in delay.5s and delay.60s
-    /// (delay.120s not declared), 2 dead letters; dropship paused, empty, 4 + 1 waiting in delay.300s and delay.36000s;
+    /// The broker as the worker leaves it: intake 4 ready; warehouse 6 ready, 2 + 1 waiting in wait.5s and wait.60s
+    /// (wait.120s not declared), 2 dead letters; dropship paused, empty, 4 + 1 waiting in wait.300s and wait.36000s;
     /// archive with one consumer (the returned connection holds it). Dispose the result to drop the consumer.
     /// </summary>
     private async Task<IConnection> SeedBrokerAsync()

@@ -194,6 +194,175 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_long_Retry_After_does_not_hold_up_deliveries_that_fail_after_it()
+    {
+        // The first delivery this target sees is answered 503 with Retry-After: 600, every time; every other delivery is
+        // answered a plain 503 once, then 200. The schedule starts with a 2 s wait (its 3602 s total leaves room for the
+        // 600 s), and there are no in-process retries.
+        var attempts = new System.Collections.Concurrent.ConcurrentDictionary<string, List<DateTimeOffset>>(StringComparer.Ordinal);
+        string? slow = null;
+        var target = WireMockServer.Start();
+        _targets.Add(target);
+        target.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithCallback(request =>
+        {
+            var id = request.Headers!["webhook-id"].Single();
+            var times = attempts.GetOrAdd(id, _ => []);
+            int count;
+            lock (times)
+            {
+                times.Add(DateTimeOffset.UtcNow);
+                count = times.Count;
+            }
+
+            Interlocked.CompareExchange(ref slow, id, null);
+            var answer = new WireMock.ResponseMessage { StatusCode = id == slow || count == 1 ? 503 : 200 };
+            if (id == slow)
+            {
+                answer.AddHeader("Retry-After", "600");
+            }
+
+            return answer;
+        }));
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "event", 0)],
+            [("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "2"), ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:1", "3600")]);
+
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => slow is not null && await CountAsync(vhost, Topology.TargetQueue("wms")) == 0
+            && target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "the first delivery was answered Retry-After: 600 and is waiting");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        var others = Enumerable.Range(0, 20).Select(_ => StripeEvents.NewEventId()).ToList();
+        foreach (var id in others)
+        {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, id));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        // Each of the twenty waits 2 s after its failure; allow a generous margin for a busy machine, far below 600 s.
+        var arrived = await Eventually.TrueAsync(
+            () => attempts.Count == 21 && attempts.Where(a => a.Key != slow).All(a => a.Value.Count >= 2),
+            TimeSpan.FromSeconds(60));
+        var gaps = attempts.Where(a => a.Key != slow && a.Value.Count >= 2)
+            .Select(a => (a.Value[1] - a.Value[0]).TotalSeconds).OrderBy(s => s).ToList();
+        await TestContext.Out.WriteLineAsync(FormattableString.Invariant(
+            $"{queueType}: {gaps.Count} of 20 retried; failure-to-retry gap min {(gaps.Count > 0 ? gaps[0] : double.NaN):0.00} s, max {(gaps.Count > 0 ? gaps[^1] : double.NaN):0.00} s (schedule 2 s)"));
+        Assert.That(arrived, Is.True, $"the twenty were redelivered on their own 2 s schedule, not after the 600 s Retry-After ahead of them ({gaps.Count} of 20 were)");
+        Assert.That(attempts[slow!], Has.Count.EqualTo(1), "the delivery that asked for 600 s is still waiting");
+    }
+
+    [Test]
+    public async Task A_delay_queue_the_broker_refuses_holds_the_delivery_back_without_dead_lettering_or_requeueing_it()
+    {
+        // Fault injected at the broker: the delay queue the delivery needs already exists with other arguments, so every
+        // declaration of it is refused (PRECONDITION_FAILED) and nothing can be published to it. (The name of earlier
+        // versions too, so the test means the same on them.)
+        var calls = 0;
+        var target = WireMockServer.Start();
+        _targets.Add(target);
+        target.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithCallback(_ =>
+            new WireMock.ResponseMessage { StatusCode = Interlocked.Increment(ref calls) == 1 ? 503 : 200 }));
+        var vhost = await _node.CreateVirtualHostAsync();
+        var blocked = new[] { Topology.DelayQueue("wms", 2), "syncworker.target.wms.delay.2s" };
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            foreach (var queue in blocked)
+            {
+                await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+                    Messaging.QueueArguments.For(QueueTypeSetting, [KeyValuePair.Create<string, object?>("x-max-length", 1)]));
+            }
+        }
+
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "event", 0)],
+            [("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "2"), ("Fulfillment:Targets:0:Redelivery:Jitter", "0")]);
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => Volatile.Read(ref calls) == 1, TimeSpan.FromSeconds(30)), Is.True, "the first attempt failed");
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.EqualTo(0), "not dead-lettered for broker trouble");
+        Assert.That(await CountAsync(vhost, Topology.TargetQueue("wms")), Is.EqualTo(0), "not handed back to its queue either (held, unacknowledged)");
+        Assert.That(Volatile.Read(ref calls), Is.EqualTo(1), "and not tried again at the target meanwhile");
+
+        // The broker trouble ends: the next try declares the delay queue and the delivery takes its 2 s wait.
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeleteAsync(blocked[0], ifUnused: false, ifEmpty: false);
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => Volatile.Read(ref calls) == 2, TimeSpan.FromSeconds(60)), Is.True, "delivered after the wait");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_delivery_left_in_a_delay_queue_of_an_earlier_version_still_comes_back_and_is_delivered()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 0));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+
+        // What an earlier version left behind: syncworker.target.wms.delay.5s, declared without a queue TTL, holding a
+        // delivery with a per-message expiration and the headers of its first redelivery.
+        var legacy = "syncworker.target.wms.delay.5s";
+        var eventId = StripeEvents.NewEventId();
+        var payload = StripeEvents.WithId(Completed, eventId);
+        var envelope = new System.Text.Json.Nodes.JsonObject
+        {
+            ["messageId"] = Guid.NewGuid().ToString(),
+            ["messageType"] = new System.Text.Json.Nodes.JsonArray("urn:message:SyncWorker.Contracts:FulfillmentDelivery"),
+            ["message"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["target"] = "wms",
+                ["deliveryId"] = "msg_0123456789abcdef0123456789abcdef",
+                ["format"] = "event",
+                ["action"] = "checkout.session.completed",
+                ["event"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["eventId"] = eventId,
+                    ["type"] = "checkout.session.completed",
+                    ["account"] = "acct_1Qx7ExampleMrch01",
+                    ["livemode"] = true,
+                    ["apiVersion"] = "2025-10-29.clover",
+                    ["created"] = "2025-11-20T09:55:00+00:00",
+                    ["objectType"] = "checkout.session",
+                    ["objectId"] = "cs_test_a1",
+                    ["receivedAt"] = "2025-11-20T09:55:01+00:00",
+                    ["payload"] = payload,
+                },
+            },
+        };
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
+        {
+            await channel.QueueDeclareAsync(legacy, durable: true, exclusive: false, autoDelete: false,
+                Messaging.QueueArguments.DeadLetteringTo(QueueTypeSetting, Topology.TargetQueue("wms")));
+            var properties = new RabbitMQ.Client.BasicProperties
+            {
+                ContentType = "application/vnd.masstransit+json",
+                DeliveryMode = RabbitMQ.Client.DeliveryModes.Persistent,
+                Expiration = "1500",
+                Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 1 },
+            };
+            await channel.BasicPublishAsync("", legacy, mandatory: true, properties, Encoding.UTF8.GetBytes(envelope.ToJsonString()));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "it expired back to the target queue and was delivered");
+        Assert.That(EventIdOf(target.LogEntries.Single()), Is.EqualTo(eventId));
+        Assert.That(await CountAsync(vhost, legacy), Is.EqualTo(0));
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.EqualTo(0));
+    }
+
+    [Test]
     public async Task A_400_is_dead_lettered_at_once_without_retry()
     {
         var target = Target(400);
