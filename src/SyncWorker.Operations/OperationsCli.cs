@@ -92,6 +92,14 @@ public static class OperationsCli
         ArgumentNullException.ThrowIfNull(error);
         ArgumentNullException.ThrowIfNull(timeProvider);
 
+        // Not a terminal (a pipe, a file, a CI log): Spectre would squeeze tables to 80 columns; give them the whole line,
+        // and plain text without escape sequences.
+        if (!console.Profile.Out.IsTerminal)
+        {
+            console.Profile.Width = RedirectedWidth;
+            console.Profile.Capabilities.Ansi = false;
+        }
+
         var session = new CliSession(configuration, console, error, timeProvider);
         var tree = CommandTree.Build(session, configuration);
         var parsed = tree.Root.Parse(args, ParserConfiguration);
@@ -158,6 +166,9 @@ public static class OperationsCli
             return ExitCodes.Failed;
         }
     }
+
+    /// <summary>The width tables get when standard output is not a terminal: no line is ever folded to fit.</summary>
+    internal const int RedirectedWidth = 32_767;
 
     private static readonly HashSet<string> HelpTokens = new(StringComparer.Ordinal) { "--help", "-h", "-?", "/?", "/h" };
 

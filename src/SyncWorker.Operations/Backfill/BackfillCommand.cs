@@ -268,9 +268,9 @@ internal static partial class BackfillCommand
         if (request.DryRun && toFeed.Count > 0)
         {
             var events = new Table()
-                .AddColumn("Event")
-                .AddColumn("Type")
-                .AddColumn("Account")
+                .AddColumn(WholeTable.Identifier("Event"))
+                .AddColumn(WholeTable.Identifier("Type"))
+                .AddColumn(WholeTable.Identifier("Account"))
                 .AddColumn("Mode")
                 .AddColumn("Created");
             foreach (var e in toFeed)
@@ -280,7 +280,7 @@ internal static partial class BackfillCommand
                     Formats.Cell(Formats.Time(e.Created)));
             }
 
-            console.Write(events);
+            console.Write(new WholeTable(events));
         }
 
         var table = new Table()
