@@ -117,6 +117,13 @@ internal static class DeadLetterReplayer
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// A dead letter that failed this shortly before the replay started may have reached the queue only after the replay
+    /// counted it (the forwarder stamps the time, then publishes), or come from a worker whose clock is slightly behind:
+    /// it is left to the next replay, not reported as still there.
+    /// </summary>
+    internal static readonly TimeSpan InFlightMargin = TimeSpan.FromSeconds(5);
+
     /// <summary>A quorum queue takes back what a closed channel held a moment later.</summary>
     private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(300);
 
@@ -222,8 +229,8 @@ internal static class DeadLetterReplayer
 
     /// <summary>
     /// Reads the source queue as a list does (held, then handed back in place) and counts the dead letters this replay set
-    /// out to move: they match, have a destination, failed (or died) before the replay started, and were not replayed
-    /// since (a delivery this or a concurrent replay moved that failed again is a new dead letter, for the next replay).
+    /// out to move: they match, have a destination, failed (or died) at least <see cref="InFlightMargin"/> before the replay
+    /// started, and were not replayed since (a delivery this or a concurrent replay moved that failed again is a new dead letter, for the next replay).
     /// </summary>
     private static async Task<int> CountStillThereAsync(
         IConnection connection, ReplayTally tally, Func<DeadLetter, bool> matches, DateTimeOffset startedAt, CancellationToken cancellationToken)
@@ -239,7 +246,7 @@ internal static class DeadLetterReplayer
                 var failedAt = tally.IsPoison ? deadLetter.Death?.Time ?? deadLetter.FailedAt : deadLetter.FailedAt;
                 if (tally.DestinationOf(deadLetter) is not null
                     && matches(deadLetter)
-                    && (failedAt is null || failedAt <= startedAt)
+                    && (failedAt is null || failedAt <= startedAt - InFlightMargin)
                     && (deadLetter.ReplayedAt is null || deadLetter.ReplayedAt < startedAt))
                 {
                     stillThere++;
