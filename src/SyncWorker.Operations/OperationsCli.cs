@@ -15,8 +15,9 @@ namespace SyncWorker.Operations;
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 done (including "nothing to do"), 1 the operation failed (broker unreachable, refused, a move not
-/// confirmed; Stripe refused the key, another backfill running), 2 usage error (unknown verb, option or target, missing
-/// argument, <c>--since</c> out of range), 78 configuration missing or invalid
+/// confirmed, a dead letter a replay set out to move still in place at its end; Stripe refused the key, another backfill
+/// running), 2 usage error (a bare first word that is no command, an unknown option or target, missing argument,
+/// <c>--since</c> out of range), 78 configuration missing or invalid
 /// (<c>RabbitMq:Uri</c>, <c>Fulfillment:Targets:N:Name</c>; for <c>backfill</c> also <c>Stripe:ApiKey</c>,
 /// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>; for <c>status</c> with workers also <c>Admin:Token</c>). <c>status</c>
 /// exits 1 when a worker refuses the token, and 0 when a worker does not answer (shown as unreachable). Results go to standard output (tables, or one JSON
