@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client.Exceptions;
 using Spectre.Console;
@@ -14,8 +15,9 @@ namespace SyncWorker.Operations;
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 done (including "nothing to do"), 1 the operation failed (broker unreachable, refused, a move not
-/// confirmed; Stripe refused the key, another backfill running), 2 usage error (unknown verb, option or target, missing
-/// argument, <c>--since</c> out of range), 78 configuration missing or invalid
+/// confirmed, a dead letter a replay set out to move still in place at its end; Stripe refused the key, another backfill
+/// running), 2 usage error (a bare first word that is no command, an unknown option or target, missing argument,
+/// <c>--since</c> out of range), 78 configuration missing or invalid
 /// (<c>RabbitMq:Uri</c>, <c>Fulfillment:Targets:N:Name</c>; for <c>backfill</c> also <c>Stripe:ApiKey</c>,
 /// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>; for <c>status</c> with workers also <c>Admin:Token</c>). <c>status</c>
 /// exits 1 when a worker refuses the token, and 0 when a worker does not answer (shown as unreachable). Results go to standard output (tables, or one JSON
@@ -26,26 +28,64 @@ namespace SyncWorker.Operations;
 /// </remarks>
 public static class OperationsCli
 {
-    private static readonly string[] Verbs = ["dead-letters", "targets", "backfill", "status"];
-
-    /// <summary>True when <paramref name="args"/> starts with a verb this class runs (<c>dead-letters</c>, <c>targets</c>, <c>backfill</c> or <c>status</c>).</summary>
-    public static bool IsVerb(string[] args)
+    /// <summary>
+    /// The executable's command line, its only entry point: runs the worker (<paramref name="serve"/>) when there is no
+    /// command or the command is <c>serve</c>, prints help for <c>--help</c>, runs a verb, or refuses a first argument that
+    /// is a bare word but no command (exit 2, with the usage and the nearest command). Returns the process exit code.
+    /// </summary>
+    /// <param name="args">The process's command line.</param>
+    /// <param name="configuration">The app's configuration for the verbs (appsettings and environment), built only when a verb needs it.</param>
+    /// <param name="serve">Runs the worker with the host arguments (the whole command line, or what follows <c>serve</c>).</param>
+    public static async Task<int> RunAsync(string[] args, Func<IConfiguration> configuration, Func<string[], Task<int>> serve)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return args.Length > 0 && Verbs.Contains(args[0], StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(serve);
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+
+        // Ctrl+C stops a verb; the worker's host handles it (and SIGTERM) itself.
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return await RunAsync(
+                args,
+                new DeferredConfiguration(configuration),
+                AnsiConsole.Console,
+                Console.Error,
+                TimeProvider.System,
+                hostArgs =>
+                {
+                    Console.CancelKeyPress -= onCancel;
+                    return serve(hostArgs);
+                },
+                cancel.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
     }
 
-    /// <summary>Runs the verb in <paramref name="args"/> and returns the process exit code.</summary>
-    /// <param name="args">The command line, starting with the verb (<c>dead-letters</c>, <c>targets</c>, <c>backfill</c> or <c>status</c>).</param>
-    /// <param name="configuration">The app's configuration (appsettings and environment): <c>RabbitMq:Uri</c>, <c>Fulfillment:Targets</c>; for <c>backfill</c> also <c>Stripe:*</c> and <c>Manifest:Path</c>; for <c>status</c> also <c>Status:Workers</c> and <c>Admin:Token</c>.</param>
-    /// <param name="console">Standard output; default: the process's console.</param>
-    /// <param name="ct">Stops the verb; a replay stops between messages (see <c>DeadLetterReplayer</c> for what that leaves).</param>
-    public static Task<int> RunAsync(string[] args, IConfiguration configuration, IAnsiConsole? console = null, CancellationToken ct = default) =>
-        RunAsync(args, configuration, console ?? AnsiConsole.Console, Console.Error, TimeProvider.System, ct);
+    /// <summary>Runs the verb in <paramref name="args"/> and returns the process exit code (no worker: tests of the verbs).</summary>
+    internal static Task<int> RunAsync(
+        string[] args, IConfiguration configuration, IAnsiConsole console, TextWriter error, TimeProvider timeProvider, CancellationToken ct) =>
+        RunAsync(args, configuration, console, error, timeProvider, serve: null, ct);
 
-    /// <summary>As the public overload, with standard error and the clock given (tests).</summary>
+    /// <summary>As the public overload, with the configuration, both output streams and the clock given (tests).</summary>
     internal static async Task<int> RunAsync(
-        string[] args, IConfiguration configuration, IAnsiConsole console, TextWriter error, TimeProvider timeProvider, CancellationToken ct)
+        string[] args,
+        IConfiguration configuration,
+        IAnsiConsole console,
+        TextWriter error,
+        TimeProvider timeProvider,
+        Func<string[], Task<int>>? serve,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -53,8 +93,49 @@ public static class OperationsCli
         ArgumentNullException.ThrowIfNull(error);
         ArgumentNullException.ThrowIfNull(timeProvider);
 
+        // Not a terminal (a pipe, a file, a CI log): Spectre would squeeze tables to 80 columns; give them the whole line,
+        // and plain text without escape sequences.
+        if (!console.Profile.Out.IsTerminal)
+        {
+            console.Profile.Width = RedirectedWidth;
+            console.Profile.Capabilities.Ansi = false;
+        }
+
         var session = new CliSession(configuration, console, error, timeProvider);
-        var parsed = CommandTree.Build(session, configuration).Parse(args);
+        var tree = CommandTree.Build(session, configuration);
+        var parsed = tree.Root.Parse(args, ParserConfiguration);
+        var invocation = new InvocationConfiguration
+        {
+            Output = console.Profile.Out.Writer,
+            Error = error,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
+
+        var command = parsed.CommandResult.Command;
+        if (command == tree.Root || command == tree.Serve)
+        {
+            if (command == tree.Root && args.Length > 0 && IsBareWord(args[0]))
+            {
+                return await UnknownCommandAsync(tree, args[0], error);
+            }
+
+            // Help wins over host arguments, wherever it is (the parser reports those as errors, and would not show help).
+            if (parsed.Action is HelpAction || args.Any(HelpTokens.Contains))
+            {
+                return await tree.Root.Parse(command == tree.Serve ? [CommandTree.ServeName, "--help"] : ["--help"], ParserConfiguration)
+                    .InvokeAsync(invocation, ct);
+            }
+
+            if (serve is null)
+            {
+                error.WriteLine("error: this host runs the verbs only; give one (dead-letters, targets, backfill, status).");
+                return ExitCodes.Usage;
+            }
+
+            return await serve(command == tree.Serve ? args[1..] : args);
+        }
+
         if (parsed.Errors.Count > 0)
         {
             foreach (var problem in parsed.Errors)
@@ -68,15 +149,7 @@ public static class OperationsCli
 
         try
         {
-            return await parsed.InvokeAsync(
-                new InvocationConfiguration
-                {
-                    Output = console.Profile.Out.Writer,
-                    Error = error,
-                    EnableDefaultExceptionHandler = false,
-                    ProcessTerminationTimeout = null,
-                },
-                ct);
+            return await parsed.InvokeAsync(invocation, ct);
         }
         catch (CliException exception)
         {
@@ -93,6 +166,33 @@ public static class OperationsCli
             error.WriteLine("error: cancelled.");
             return ExitCodes.Failed;
         }
+    }
+
+    /// <summary>The width tables get when standard output is not a terminal: no line is ever folded to fit.</summary>
+    internal const int RedirectedWidth = 32_767;
+
+    private static readonly HashSet<string> HelpTokens = new(StringComparer.Ordinal) { "--help", "-h", "-?", "/?", "/h" };
+
+    /// <summary>No response files (<c>@file</c>): a host argument may start with <c>@</c>, and the worker never read them.</summary>
+    private static readonly ParserConfiguration ParserConfiguration = new() { ResponseFileTokenReplacer = null };
+
+    /// <summary>
+    /// A word that can only be meant as a command: not an option (<c>-</c>, <c>/</c>), not a <c>Key=Value</c> pair, not a
+    /// URL or path.
+    /// </summary>
+    private static bool IsBareWord(string argument) =>
+        argument.Length > 0 && char.IsLetter(argument[0]) && argument.All(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.');
+
+    /// <summary>Exit 2: names the word, the nearest command, and prints the usage to standard error.</summary>
+    private static async Task<int> UnknownCommandAsync(CommandTree.Tree tree, string word, TextWriter error)
+    {
+        var nearest = CommandSuggestion.Nearest(word, tree.CommandPaths());
+        error.WriteLine(
+            $"error: '{word}' is not a SyncWorker command. Did you mean '{nearest}'? " +
+            $"To run the worker, give no command (or '{CommandTree.ServeName}') and host arguments such as --urls or Key=Value.");
+        error.WriteLine();
+        await tree.Root.Parse(["--help"], ParserConfiguration).InvokeAsync(new InvocationConfiguration { Output = error, Error = error });
+        return ExitCodes.Usage;
     }
 
     private static string CommandPath(System.CommandLine.Parsing.CommandResult result)

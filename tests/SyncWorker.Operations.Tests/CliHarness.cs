@@ -35,7 +35,8 @@ internal static class CliHarness
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
-            Out = new AnsiConsoleOutput(output),
+            // Interactive: what a terminal is (a progress bar may show); otherwise what a pipe or a file is.
+            Out = interactive ? new TerminalOutput(output, 400) : new AnsiConsoleOutput(output),
             Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
             ColorSystem = ColorSystemSupport.NoColors,
             Ansi = interactive ? AnsiSupport.Yes : AnsiSupport.No,
@@ -55,6 +56,22 @@ internal static class CliHarness
     }
 
     public static Task<CliRun> RunAsync(IConfiguration configuration, params string[] args) => RunAsync(configuration, null, args);
+}
+
+/// <summary>Standard output that is a terminal of the given width, written to <paramref name="writer"/>.</summary>
+internal sealed class TerminalOutput(TextWriter writer, int width) : IAnsiConsoleOutput
+{
+    public TextWriter Writer => writer;
+
+    public bool IsTerminal => true;
+
+    public int Width => width;
+
+    public int Height => 40;
+
+    public void SetEncoding(System.Text.Encoding encoding)
+    {
+    }
 }
 
 /// <summary>A clock that stands still.</summary>

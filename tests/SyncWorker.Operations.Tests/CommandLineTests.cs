@@ -7,16 +7,6 @@ public sealed class CommandLineTests
     /// <summary>Nothing listens there: a verb that got as far as connecting would exit 1, not 2 or 78.</summary>
     private static readonly Uri Unreachable = new("amqp://ops:s3cr3t-pa55@127.0.0.1:1/");
 
-    [TestCase("dead-letters", true)]
-    [TestCase("targets", true)]
-    [TestCase("Dead-Letters", false)]
-    [TestCase("--urls", false)]
-    public void IsVerb_recognises_the_verbs(string first, bool expected) =>
-        Assert.That(OperationsCli.IsVerb([first, "list"]), Is.EqualTo(expected));
-
-    [Test]
-    public void IsVerb_is_false_without_arguments() => Assert.That(OperationsCli.IsVerb([]), Is.False);
-
     [Test]
     public async Task Replay_without_event_or_all_is_a_usage_error()
     {

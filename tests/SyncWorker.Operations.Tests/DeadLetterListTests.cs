@@ -138,22 +138,6 @@ public sealed class DeadLetterListTests
         await AssertInPlaceAsync("warehouse", warehouse);
     }
 
-    [Test]
-    public async Task List_through_the_public_entry_point_writes_to_the_given_console()
-    {
-        await DeadLetterSeed.SeedAsync(_node, _vhost, Warehouse());
-        using var output = new StringWriter();
-
-        var exit = await OperationsCli.RunAsync(
-            ["dead-letters", "list", "--target", "warehouse", "--json"],
-            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets),
-            CliHarness.Console(output));
-
-        Assert.That(exit, Is.Zero);
-        using var document = JsonDocument.Parse(output.ToString());
-        Assert.That(document.RootElement.GetProperty("targets")[0].GetProperty("count").GetInt32(), Is.EqualTo(3));
-    }
-
     /// <summary>Same count, same order: the list took nothing away for good.</summary>
     private async Task AssertInPlaceAsync(string target, DeadLetterSpec[] seeded)
     {

@@ -171,6 +171,56 @@ public sealed class DeadLetterReplayTests
     }
 
     [Test]
+    public async Task Replay_exits_1_with_counts_when_dead_letters_it_set_out_to_move_are_still_there()
+    {
+        var seeded = Enumerable.Range(0, 6).Select(i => new DeadLetterSpec("warehouse", $"evt_1H{i:D4}")).ToList();
+        await DeadLetterSeed.SeedAsync(_node, _vhost, seeded);
+        var errorQueue = Topology.TargetErrorQueue("warehouse");
+
+        // A concurrent 'dead-letters list' as the verbs see one: a consumer of syncworker.operations.readers while it holds
+        // the first three dead letters (unacknowledged, so hidden from the replay).
+        await using var lister = await _node.ConnectAsync(_vhost);
+        var presence = await lister.CreateChannelAsync();
+        await presence.QueueDeclareAsync(
+            "syncworker.operations.readers", durable: false, exclusive: false, autoDelete: false,
+            new Dictionary<string, object?> { ["x-queue-type"] = "classic", ["x-max-length"] = 0 });
+        await presence.BasicConsumeAsync("syncworker.operations.readers", autoAck: true, new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(presence));
+        var holder = await lister.CreateChannelAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.That(await holder.BasicGetAsync(errorQueue, autoAck: false), Is.Not.Null);
+        }
+
+        var replay = Task.Run(() => CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--target", "warehouse", "--all"));
+
+        // The list ends once the replay has moved what it could see: the three it held are back in the error queue.
+        Assert.That(
+            await Eventually.TrueAsync(async () => await _node.MessageCountAsync(_vhost, Topology.TargetQueue("warehouse")) == 3, TimeSpan.FromSeconds(30)),
+            Is.True);
+        await holder.CloseAsync();
+        await presence.CloseAsync();
+
+        var run = await replay;
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain(
+            "3 dead letters this replay set out to move are still in place (3 in syncworker.target.warehouse_error); moved 3."));
+        Assert.That(run.Error, Does.Contain("Run the replay again"));
+        var row = run.Output.Split('\n').Single(line => line.Contains("│ warehouse ", StringComparison.Ordinal));
+        Assert.That(
+            row.Split('│', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[1..],
+            Is.EqualTo(new[] { "3", "3", "3", "0", "3" }),
+            "at start, examined, moved, left in place, still to move");
+        Assert.That(await _node.MessageCountAsync(_vhost, errorQueue), Is.EqualTo(3));
+
+        var again = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--target", "warehouse", "--all");
+        Assert.That(again.ExitCode, Is.Zero, again.ToString());
+        Assert.That(await _node.MessageCountAsync(_vhost, errorQueue), Is.Zero);
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetQueue("warehouse")), Is.EqualTo(6));
+    }
+
+    [Test]
     public async Task Replay_json_lists_the_moved_deliveries()
     {
         var one = new DeadLetterSpec("warehouse", "evt_1JSON");

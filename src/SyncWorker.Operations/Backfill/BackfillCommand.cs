@@ -55,7 +55,8 @@ internal static partial class BackfillCommand
             await BackfillLedger.DeclareAsync(connection, cancellationToken, session.QueueType());
         }
 
-        var ledger = await BackfillLedger.ReadAsync(connection, cancellationToken);
+        var ledgerRead = await BackfillLedger.ReadAsync(connection, cancellationToken);
+        var ledger = ledgerRead.Ids;
         var plan = new BackfillPlan(settings.Policy, ledger);
 
         using var http = new HttpClient(
@@ -71,28 +72,45 @@ internal static partial class BackfillCommand
             $"({(request.Account is null ? "the app's own account" : $"account {request.Account}")}) from {lister.Server}; " +
             $"{Formats.Plural(ledger.Count, "event", "events")} in the ledger.",
             request.Json);
-        await lister.ListAsync(
-            since,
-            page =>
-            {
-                var before = plan.Listed;
-                foreach (var item in page)
+        try
+        {
+            await lister.ListAsync(
+                since,
+                page =>
                 {
-                    plan.Add(item);
-                }
+                    var before = plan.Listed;
+                    foreach (var item in page)
+                    {
+                        plan.Add(item);
+                    }
 
-                if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
-                {
-                    session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
-                }
-            },
-            cancellationToken);
+                    if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
+                    {
+                        session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
+                    }
+                },
+                cancellationToken);
+        }
+        catch
+        {
+            // Nothing was fed, but the entries this run held must be back before the lock goes with the connection.
+            await SettleQuietlyAsync(connection, ledgerRead.Taken);
+            throw;
+        }
 
         var toFeed = plan.ToFeed;
         string? failure = null;
         if (!request.DryRun && toFeed.Count > 0)
         {
             failure = await FeedAllAsync(session, configuration, connection, toFeed, request.Json, cancellationToken);
+        }
+
+        // Before the lock goes with this connection: every entry this run held (and wrote) is ready again for the next run.
+        if (!await BackfillLedger.WaitUntilWholeAsync(connection, ledgerRead.Taken + toFeed.Count(e => e.Fed), CancellationToken.None))
+        {
+            session.Error.WriteLine(
+                $"warning: {BackfillLedger.LedgerQueue} holds fewer entries than this run read and wrote; entries may have expired " +
+                "or the queue was purged. Events whose entry is gone would be fed again by a later run (targets drop the repeats).");
         }
 
         WriteSummary(session, request, since, startedAt, plan, toFeed, failure);
@@ -103,6 +121,18 @@ internal static partial class BackfillCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    private static async Task SettleQuietlyAsync(IConnection connection, int expected)
+    {
+        try
+        {
+            await BackfillLedger.WaitUntilWholeAsync(connection, expected, CancellationToken.None);
+        }
+        catch (Exception exception) when (exception is RabbitMQClientException or IOException)
+        {
+            // The broker is gone as well; the error being reported says what happened.
+        }
     }
 
     /// <summary>Feeds every event, in order; returns why it stopped early, or null.</summary>
@@ -238,9 +268,9 @@ internal static partial class BackfillCommand
         if (request.DryRun && toFeed.Count > 0)
         {
             var events = new Table()
-                .AddColumn("Event")
-                .AddColumn("Type")
-                .AddColumn("Account")
+                .AddColumn(WholeTable.Identifier("Event"))
+                .AddColumn(WholeTable.Identifier("Type"))
+                .AddColumn(WholeTable.Identifier("Account"))
                 .AddColumn("Mode")
                 .AddColumn("Created");
             foreach (var e in toFeed)
@@ -250,7 +280,7 @@ internal static partial class BackfillCommand
                     Formats.Cell(Formats.Time(e.Created)));
             }
 
-            console.Write(events);
+            console.Write(new WholeTable(events));
         }
 
         var table = new Table()

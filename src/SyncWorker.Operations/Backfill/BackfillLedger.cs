@@ -78,31 +78,48 @@ internal static class BackfillLedger
 
     /// <summary>
     /// The event ids in the ledger (empty when the queue does not exist). Every message is taken without acknowledgement
-    /// and put back, in place, when the channel closes; call it holding the lock.
+    /// and put back, in place, when the channel closes; call it holding the lock, and call
+    /// <see cref="WaitUntilWholeAsync"/> before letting the lock go.
     /// </summary>
-    public static async Task<HashSet<string>> ReadAsync(IConnection connection, CancellationToken cancellationToken)
+    /// <remarks>
+    /// It takes messages until the broker has none left to give, not as many as the queue's message count: a quorum queue
+    /// takes back what the previous reader held a moment after that reader's channel closed, and its count can lag
+    /// behind (0 for a moment, seen on a two-node cluster right after a run connected to the other node). Nothing else
+    /// writes the ledger while the lock is held, so the loop ends.
+    /// </remarks>
+    public static async Task<LedgerRead> ReadAsync(IConnection connection, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var ids = new HashSet<string>(StringComparer.Ordinal);
         if (await QueueProbe.ProbeAsync(connection, LedgerQueue, cancellationToken) is not { } state)
         {
-            return ids;
+            return new LedgerRead(ids, 0);
         }
 
+        var taken = 0;
         var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         try
         {
-            // At most the count at the start: nothing writes the ledger while the lock is held, but a bound costs nothing.
-            for (var taken = 0u; taken < state.Messages; taken++)
+            while (await channel.BasicGetAsync(LedgerQueue, autoAck: false, cancellationToken) is { } message)
             {
-                if (await channel.BasicGetAsync(LedgerQueue, autoAck: false, cancellationToken) is not { } message)
-                {
-                    break;
-                }
-
+                taken++;
                 if (message.BasicProperties.MessageId is { Length: > 0 } id)
                 {
                     ids.Add(id);
+                }
+            }
+
+            // Entries held back by the previous reader and not yet returned: the count says more than what was taken.
+            for (var attempt = 0; attempt < SettleAttempts && taken < state.Messages; attempt++)
+            {
+                await Task.Delay(SettleDelay, cancellationToken);
+                while (await channel.BasicGetAsync(LedgerQueue, autoAck: false, cancellationToken) is { } message)
+                {
+                    taken++;
+                    if (message.BasicProperties.MessageId is { Length: > 0 } id)
+                    {
+                        ids.Add(id);
+                    }
                 }
             }
         }
@@ -111,8 +128,40 @@ internal static class BackfillLedger
             await Channels.CloseAndDisposeAsync(channel);
         }
 
-        return ids;
+        return new LedgerRead(ids, taken);
     }
+
+    /// <summary>
+    /// Waits (up to about <see cref="SettleAttempts"/> × <see cref="SettleDelay"/>) until the ledger's ready count is back to
+    /// at least <paramref name="expected"/>: what this run read (and so held) plus what it wrote. Called before the lock is
+    /// released, so the next run, even one started at once on another node, finds every entry ready. Returns false when
+    /// the count did not come back in time (entries expired meanwhile, or someone purged the queue).
+    /// </summary>
+    public static async Task<bool> WaitUntilWholeAsync(IConnection connection, int expected, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        for (var attempt = 0; ; attempt++)
+        {
+            var state = await QueueProbe.ProbeAsync(connection, LedgerQueue, cancellationToken);
+            if (state is null || state.Messages >= expected)
+            {
+                return true;
+            }
+
+            if (attempt >= SettleAttempts)
+            {
+                return false;
+            }
+
+            await Task.Delay(SettleDelay, cancellationToken);
+        }
+    }
+
+    /// <summary>How long to wait between looks at a ledger whose held entries are still on their way back.</summary>
+    private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How many looks (about 5 s in all).</summary>
+    private const int SettleAttempts = 50;
 
     /// <summary>Opens a confirmed channel for ledger entries.</summary>
     public static async Task<Writer> OpenWriterAsync(IConnection connection, TimeProvider timeProvider, CancellationToken cancellationToken)
@@ -149,6 +198,9 @@ internal static class BackfillLedger
 
         public async ValueTask DisposeAsync() => await Channels.CloseAndDisposeAsync(channel);
     }
+
+    /// <summary>What <see cref="ReadAsync"/> found: the event ids, and how many entries it took (and held).</summary>
+    internal sealed record LedgerRead(HashSet<string> Ids, int Taken);
 
     /// <summary>The body of a ledger entry, for people inspecting the queue; only <c>message_id</c> is read back.</summary>
     private sealed record LedgerEntry(string EventId, string Type, string? Account, DateTimeOffset FedAt)

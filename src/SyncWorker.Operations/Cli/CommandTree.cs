@@ -14,17 +14,54 @@ internal static class CommandTree
 
     public const int DefaultListLimit = 1000;
 
-    public static Command Build(CliSession session, IConfiguration configuration)
+    /// <summary>The name of the command that runs the worker (also what a command line without a verb does).</summary>
+    public const string ServeName = "serve";
+
+    /// <summary>
+    /// The executable's one command line: <c>serve</c> (the default) and the verbs. When <see cref="Tree.Root"/> or
+    /// <see cref="Tree.Serve"/> is what was parsed, the caller runs the worker with the host's arguments (<c>--urls</c>,
+    /// <c>--environment</c>, <c>Key=Value</c>), which the parser reports as unmatched tokens: they are not its to judge.
+    /// </summary>
+    public static Tree Build(CliSession session, IConfiguration configuration)
     {
-        var root = new Command(ExecutableName, "SyncWorker operations on RabbitMQ: dead letters, targets, backfill and status.")
+        var serve = new Command(
+            ServeName,
+            "Run the worker (the default when no command is given): receive webhooks and forward them. Host arguments " +
+            "such as --urls http://0.0.0.0:8080, --environment Production and Key=Value settings pass through to it.")
+        {
+            TreatUnmatchedTokensAsErrors = false,
+        };
+        var root = new Command(
+            ExecutableName,
+            "SyncWorker: a Stripe App's webhook receiver and fulfillment forwarder, and the operations verbs that work on " +
+            "its RabbitMQ queues. Without a command it runs the worker; host arguments (--urls, --environment, Key=Value " +
+            "configuration pairs) go to the worker, with or without 'serve'.")
         {
             new HelpOption(),
+            serve,
             DeadLetters(session),
             Targets(session),
             Backfill(session, configuration),
             Status(session, configuration),
         };
-        return root;
+        return new Tree(root, serve);
+    }
+
+    /// <summary>The root command and its <c>serve</c> command.</summary>
+    public sealed record Tree(Command Root, Command Serve)
+    {
+        /// <summary>Every command path below the root (<c>dead-letters</c>, <c>dead-letters list</c>, …), for suggestions.</summary>
+        public IEnumerable<string> CommandPaths()
+        {
+            foreach (var command in Root.Subcommands)
+            {
+                yield return command.Name;
+                foreach (var sub in command.Subcommands)
+                {
+                    yield return command.Name + " " + sub.Name;
+                }
+            }
+        }
     }
 
     private static Command DeadLetters(CliSession session)
@@ -68,7 +105,7 @@ internal static class CommandTree
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
             session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct));
 
-        return new Command("dead-letters", "Inspect and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages (syncworker.poison).")
+        return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {
             list,
             replay,
@@ -114,8 +151,8 @@ internal static class CommandTree
         var json = JsonOption();
         var backfill = new Command(
             "backfill",
-            "Feed the events Stripe could not deliver (delivery_success=false) since a time into syncworker.intake, " +
-            "as the receiver would have. Events fed before (the ledger in RabbitMQ) are not fed again.")
+            "Feed the events Stripe could not deliver since a time into syncworker.intake, as the receiver would have; " +
+            "events fed before (the ledger in RabbitMQ) are not fed again.")
         {
             since,
             account,
@@ -148,8 +185,8 @@ internal static class CommandTree
         };
         var status = new Command(
             "status",
-            "Show each target (mode, paused, circuit, ready, in flight, retry-waiting, dead letters, consumers, last success " +
-            "and failure) and the receiver's accepted and refused webhooks, from RabbitMQ and the workers' /admin/status.")
+            "Show each target (paused, circuit, queued, retry-waiting, dead letters, last success and failure) and the " +
+            "receiver's webhooks, from RabbitMQ and the workers' /admin/status.")
         {
             json,
             watch,

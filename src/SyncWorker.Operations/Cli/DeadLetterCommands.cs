@@ -26,6 +26,9 @@ internal static class DeadLetterCommands
 
         var targets = session.ResolveTargets(target);
         await using var connection = await session.ConnectAsync(cancellationToken);
+
+        // While the list holds dead letters, a replay that ends meanwhile waits for it before checking what is left.
+        var presence = await ReaderPresence.RegisterAsync(connection, cancellationToken);
         var listings = new List<DeadLetterListing>();
         foreach (var name in targets)
         {
@@ -35,6 +38,7 @@ internal static class DeadLetterCommands
         // With --target, only the poison messages that came from that target's queue.
         var poison = await DeadLetterLister.ListPoisonAsync(
             connection, target is null ? null : new HashSet<string>(StringComparer.Ordinal) { Topology.TargetQueue(target) }, limit, cancellationToken);
+        await presence.DisposeAsync();
 
         var now = session.TimeProvider.GetUtcNow();
         if (json)
@@ -78,10 +82,10 @@ internal static class DeadLetterCommands
             }
 
             var table = new Table()
-                .AddColumn("Event")
-                .AddColumn("Type")
-                .AddColumn("Account")
-                .AddColumn("Delivery")
+                .AddColumn(WholeTable.Identifier("Event"))
+                .AddColumn(WholeTable.Identifier("Type"))
+                .AddColumn(WholeTable.Identifier("Account"))
+                .AddColumn(WholeTable.Identifier("Delivery"))
                 .AddColumn(new TableColumn("Status").RightAligned())
                 .AddColumn(new TableColumn("Attempts").RightAligned())
                 .AddColumn("Permanent")
@@ -103,7 +107,7 @@ internal static class DeadLetterCommands
                     Formats.Cell(d.Reason));
             }
 
-            console.Write(table);
+            console.Write(new WholeTable(table));
             if (listing.DeadLetters.Count < listing.Count)
             {
                 console.MarkupLine(
@@ -135,13 +139,13 @@ internal static class DeadLetterCommands
         }
 
         var table = new Table()
-            .AddColumn("From queue")
+            .AddColumn(WholeTable.Identifier("From queue"))
             .AddColumn("Reason")
             .AddColumn(new TableColumn("Count").RightAligned())
-            .AddColumn("Event")
-            .AddColumn("Type")
-            .AddColumn("Account")
-            .AddColumn("Delivery")
+            .AddColumn(WholeTable.Identifier("Event"))
+            .AddColumn(WholeTable.Identifier("Type"))
+            .AddColumn(WholeTable.Identifier("Account"))
+            .AddColumn(WholeTable.Identifier("Delivery"))
             .AddColumn("Dead-lettered at")
             .AddColumn(new TableColumn("Age").RightAligned());
         foreach (var d in poison.DeadLetters)
@@ -158,7 +162,7 @@ internal static class DeadLetterCommands
                 Formats.Cell(Formats.Age(now - d.Death?.Time)));
         }
 
-        console.Write(table);
+        console.Write(new WholeTable(table));
         if (poison.DeadLetters.Count < poison.Count)
         {
             console.MarkupLine(
@@ -220,7 +224,7 @@ internal static class DeadLetterCommands
                     {
                         var bar = context.AddTask(Formats.Escape(tally.Target), maxValue: Math.Max(1, tally.DeadLettersAtStart));
                         await DeadLetterReplayer.ReplayAsync(
-                            connection, tally, matches, session.TimeProvider, t => bar.Value = t.Examined, cancellationToken);
+                            connection, tally, matches, startedAt, session.TimeProvider, t => bar.Value = t.Examined, cancellationToken);
                         bar.Value = bar.MaxValue;
                     }
                 });
@@ -233,6 +237,7 @@ internal static class DeadLetterCommands
                         connection,
                         tally,
                         matches,
+                        startedAt,
                         session.TimeProvider,
                         t =>
                         {
@@ -260,6 +265,25 @@ internal static class DeadLetterCommands
             failure = "The replay was cancelled. What was not moved stays in the dead-letter queue; replay again.";
         }
 
+        var stillThere = tallies.Sum(t => t.StillThere);
+        if (failure is null && stillThere > 0)
+        {
+            failure =
+                $"{Formats.Plural(stillThere, "dead letter", "dead letters")} this replay set out to move " +
+                $"{(stillThere == 1 ? "is" : "are")} still in place (" +
+                string.Join(", ", tallies.Where(t => t.StillThere > 0).Select(t => $"{t.StillThere.ToString(CultureInfo.InvariantCulture)} in {t.ErrorQueue}")) +
+                $"); moved {tallies.Sum(t => t.Moved).ToString(CultureInfo.InvariantCulture)}. Another list or replay held them while this one ran. " +
+                "Run the replay again to move them.";
+        }
+
+        foreach (var tally in tallies.Where(t => t.Unchecked))
+        {
+            session.Error.WriteLine(
+                $"warning: another list or replay kept holding dead letters of {tally.ErrorQueue} for more than " +
+                $"{DeadLetterReplayer.OtherReadersDeadline.TotalSeconds:0} s, so this replay could not check what is left there; " +
+                "run 'dead-letters list' when it is done.");
+        }
+
         WriteReplaySummary(session, tallies, eventId, all, startedAt, failure, json);
         if (failure is not null)
         {
@@ -285,7 +309,7 @@ internal static class DeadLetterCommands
                 moved,
                 skipped,
                 tallies.Where(t => !t.IsPoison).Select(t => new ReplayTarget(
-                    t.Target, t.ErrorQueue, t.TargetQueue!, t.DeadLettersAtStart, t.Examined, t.Moved, t.Skipped, t.MovedDeliveries))
+                    t.Target, t.ErrorQueue, t.TargetQueue!, t.DeadLettersAtStart, t.Examined, t.Moved, t.Skipped, t.StillThere, t.MovedDeliveries))
                     .ToList(),
                 new ReplayPoison(
                     Topology.PoisonQueue,
@@ -294,17 +318,19 @@ internal static class DeadLetterCommands
                     poison?.Examined ?? 0,
                     poison?.Moved ?? 0,
                     poison?.Skipped ?? 0,
+                    poison?.StillThere ?? 0,
                     poison?.MovedDeliveries ?? []),
                 failure));
             return;
         }
 
         var table = new Table()
-            .AddColumn("Target")
+            .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn(new TableColumn("Dead letters at start").RightAligned())
             .AddColumn(new TableColumn("Examined").RightAligned())
             .AddColumn(new TableColumn("Moved").RightAligned())
-            .AddColumn(new TableColumn("Left in place").RightAligned());
+            .AddColumn(new TableColumn("Left in place").RightAligned())
+            .AddColumn(new TableColumn("Still to move").RightAligned());
         foreach (var t in tallies)
         {
             table.AddRow(
@@ -312,11 +338,12 @@ internal static class DeadLetterCommands
                 Formats.Cell(t.DeadLettersAtStart),
                 Formats.Cell(t.Examined),
                 Formats.Cell(t.Moved),
-                Formats.Cell(t.Skipped));
+                Formats.Cell(t.Skipped),
+                Formats.Cell(t.StillThere));
         }
 
         var console = session.Console;
-        console.Write(table);
+        console.Write(new WholeTable(table));
         console.WriteLine(
             $"Moved {Formats.Plural(moved, "dead letter", "dead letters")} back to their target queues for delivery; " +
             $"left {skipped.ToString(CultureInfo.InvariantCulture)} in place.");
@@ -384,6 +411,7 @@ internal static class DeadLetterCommands
         int Examined,
         int Moved,
         int Skipped,
+        int StillToMove,
         IReadOnlyList<MovedDelivery> MovedDeliveries);
 
     private sealed record ReplayTarget(
@@ -394,5 +422,6 @@ internal static class DeadLetterCommands
         int Examined,
         int Moved,
         int Skipped,
+        int StillToMove,
         IReadOnlyList<MovedDelivery> MovedDeliveries);
 }

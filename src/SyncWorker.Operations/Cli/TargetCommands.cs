@@ -57,9 +57,9 @@ internal static class TargetCommands
         }
 
         var table = new Table()
-            .AddColumn("Target")
+            .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn("State")
-            .AddColumn("Queue")
+            .AddColumn(WholeTable.Identifier("Queue"))
             .AddColumn(new TableColumn("Ready").RightAligned())
             .AddColumn(new TableColumn("Consumers").RightAligned())
             .AddColumn(new TableColumn("Dead letters").RightAligned());
@@ -74,7 +74,7 @@ internal static class TargetCommands
                 Formats.Cell(status.DeadLetters));
         }
 
-        session.Console.Write(table);
+        session.Console.Write(new WholeTable(table));
         return ExitCodes.Ok;
     }
 

@@ -63,6 +63,15 @@ internal sealed class ReplayTally
     /// <summary>Examined but left in the error queue because they did not match.</summary>
     public int Skipped => Examined - Moved;
 
+    /// <summary>
+    /// Dead letters this replay set out to move (they match, and were there when it started) that were still in the queue
+    /// when it ended: another list or replay held them while this one ran. Any is a failure (exit 1).
+    /// </summary>
+    public int StillThere { get; set; }
+
+    /// <summary>True when another list or replay kept holding messages so long that what is still there could not be checked.</summary>
+    public bool Unchecked { get; set; }
+
     public List<MovedDelivery> MovedDeliveries { get; } = [];
 
     /// <summary>Where a dead letter goes back to, or null when this replay leaves it in place whatever it matches.</summary>
@@ -103,10 +112,26 @@ internal sealed class ReplayTally
 /// </remarks>
 internal static class DeadLetterReplayer
 {
+    /// <summary>How long a replay waits, at its end, for other lists and replays to hand back what they hold.</summary>
+    internal static readonly TimeSpan OtherReadersDeadline = TimeSpan.FromSeconds(60);
+
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// A dead letter that failed this shortly before the replay started may have reached the queue only after the replay
+    /// counted it (the forwarder stamps the time, then publishes), or come from a worker whose clock is slightly behind:
+    /// it is left to the next replay, not reported as still there.
+    /// </summary>
+    internal static readonly TimeSpan InFlightMargin = TimeSpan.FromSeconds(5);
+
+    /// <summary>A quorum queue takes back what a closed channel held a moment later.</summary>
+    private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(300);
+
     public static async Task ReplayAsync(
         IConnection connection,
         ReplayTally tally,
         Func<DeadLetter, bool> matches,
+        DateTimeOffset startedAt,
         TimeProvider timeProvider,
         Action<ReplayTally>? progress,
         CancellationToken cancellationToken)
@@ -115,11 +140,22 @@ internal static class DeadLetterReplayer
         ArgumentNullException.ThrowIfNull(tally);
         ArgumentNullException.ThrowIfNull(matches);
         ArgumentNullException.ThrowIfNull(timeProvider);
-        if (tally.DeadLettersAtStart == 0)
+        if (tally.DeadLettersAtStart > 0)
         {
-            return;
+            await MoveMatchingAsync(connection, tally, matches, timeProvider, progress, cancellationToken);
         }
 
+        await CheckWhatIsLeftAsync(connection, tally, matches, startedAt, timeProvider, cancellationToken);
+    }
+
+    private static async Task MoveMatchingAsync(
+        IConnection connection,
+        ReplayTally tally,
+        Func<DeadLetter, bool> matches,
+        TimeProvider timeProvider,
+        Action<ReplayTally>? progress,
+        CancellationToken cancellationToken)
+    {
         if (tally.TargetQueue is { } targetQueue && await QueueProbe.ProbeAsync(connection, targetQueue, cancellationToken) is null)
         {
             throw CliException.Failed(
@@ -127,6 +163,7 @@ internal static class DeadLetterReplayer
                 "Start the worker (role All or Forwarder) once so it declares its queues, then replay again.");
         }
 
+        var presence = await ReaderPresence.RegisterAsync(connection, cancellationToken);
         var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             cancellationToken);
@@ -154,7 +191,74 @@ internal static class DeadLetterReplayer
         finally
         {
             await Channels.CloseAndDisposeAsync(channel);
+            await presence.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// Waits until no other list or replay holds messages (they hand them back when they end), then counts in
+    /// <see cref="ReplayTally.StillThere"/> the dead letters this replay set out to move that are still in the queue.
+    /// </summary>
+    private static async Task CheckWhatIsLeftAsync(
+        IConnection connection, ReplayTally tally, Func<DeadLetter, bool> matches, DateTimeOffset startedAt, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        var waitedOnOthers = false;
+        var waitingSince = timeProvider.GetTimestamp();
+        while (await ReaderPresence.CountAsync(connection, cancellationToken) > 0)
+        {
+            waitedOnOthers = true;
+            if (timeProvider.GetElapsedTime(waitingSince) > OtherReadersDeadline)
+            {
+                tally.Unchecked = true;
+                break;
+            }
+
+            await Task.Delay(PollInterval, cancellationToken);
+        }
+
+        if (waitedOnOthers || tally.Examined < tally.DeadLettersAtStart)
+        {
+            await Task.Delay(SettleDelay, cancellationToken);
+        }
+
+        if (await QueueProbe.ProbeAsync(connection, tally.ErrorQueue, cancellationToken) is { Messages: > 0 })
+        {
+            tally.StillThere = await CountStillThereAsync(connection, tally, matches, startedAt, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Reads the source queue as a list does (held, then handed back in place) and counts the dead letters this replay set
+    /// out to move: they match, have a destination, failed (or died) at least <see cref="InFlightMargin"/> before the replay
+    /// started, and were not replayed since (a delivery this or a concurrent replay moved that failed again is a new dead letter, for the next replay).
+    /// </summary>
+    private static async Task<int> CountStillThereAsync(
+        IConnection connection, ReplayTally tally, Func<DeadLetter, bool> matches, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
+        var stillThere = 0;
+        await using var presence = await ReaderPresence.RegisterAsync(connection, cancellationToken);
+        var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        try
+        {
+            while (await channel.BasicGetAsync(tally.ErrorQueue, autoAck: false, cancellationToken) is { } message)
+            {
+                var deadLetter = DeadLetter.Read(message.BasicProperties, message.Body);
+                var failedAt = tally.IsPoison ? deadLetter.Death?.Time ?? deadLetter.FailedAt : deadLetter.FailedAt;
+                if (tally.DestinationOf(deadLetter) is not null
+                    && matches(deadLetter)
+                    && (failedAt is null || failedAt <= startedAt - InFlightMargin)
+                    && (deadLetter.ReplayedAt is null || deadLetter.ReplayedAt < startedAt))
+                {
+                    stillThere++;
+                }
+            }
+        }
+        finally
+        {
+            await Channels.CloseAndDisposeAsync(channel);
+        }
+
+        return stillThere;
     }
 
     private static async Task MoveAsync(

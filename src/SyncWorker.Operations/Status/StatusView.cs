@@ -14,12 +14,12 @@ internal static class StatusView
         var parts = new List<IRenderable>
         {
             new Markup($"[bold]SyncWorker status[/] at {Formats.Escape(Formats.Time(report.At))}"),
-            Targets(report),
-            Receiver(report),
+            new WholeTable(Targets(report)),
+            new WholeTable(Receiver(report)),
         };
         if (report.Workers.Count > 0)
         {
-            parts.Add(Workers(report));
+            parts.Add(new WholeTable(Workers(report)));
         }
 
         foreach (var warning in report.Warnings)
@@ -34,7 +34,7 @@ internal static class StatusView
     {
         var table = new Table()
             .Title("Targets")
-            .AddColumn("Target")
+            .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn("Mode")
             .AddColumn("Paused")
             .AddColumn("Circuit")
@@ -103,9 +103,9 @@ internal static class StatusView
     {
         var table = new Table()
             .Title("Workers")
-            .AddColumn("Worker")
+            .AddColumn(WholeTable.Identifier("Worker"))
             .AddColumn("State")
-            .AddColumn("Instance")
+            .AddColumn(WholeTable.Identifier("Instance"))
             .AddColumn("Role")
             .AddColumn("Started")
             .AddColumn("Problem");

@@ -67,25 +67,26 @@ public static class SyncWorkerApp
     }
 
     /// <summary>
-    /// Runs until shutdown, or runs an operations verb (<c>dead-letters …</c>, <c>targets …</c>) and exits; returns the
-    /// process exit code.
+    /// The executable: reads the command line (<see cref="OperationsCli.RunAsync(string[], Func{IConfiguration}, Func{string[], Task{int}})"/>)
+    /// and runs the worker until shutdown (no command, or <c>serve</c>; host arguments such as <c>--urls</c>,
+    /// <c>--environment</c> and <c>Key=Value</c> pass through), prints help, or runs an operations verb
+    /// (<c>dead-letters …</c>, <c>targets …</c>, <c>backfill</c>, <c>status</c>) and exits; returns the process exit code.
     /// </summary>
-    public static async Task<int> RunAsync(string[] args)
+    public static Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (OperationsCli.IsVerb(args))
-        {
-            // The same configuration sources as the worker (appsettings, environment), without starting anything.
-            var configuration = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory }).Configuration;
-            using var cancel = new CancellationTokenSource();
-            Console.CancelKeyPress += (_, e) =>
-            {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            return await OperationsCli.RunAsync(args, configuration, ct: cancel.Token);
-        }
 
+        // The verbs read the same configuration sources as the worker (appsettings, environment), without starting anything.
+        return OperationsCli.RunAsync(
+            args,
+            () => WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory }).Configuration,
+            ServeAsync);
+    }
+
+    /// <summary>Runs the worker with the host's arguments until shutdown; returns the process exit code.</summary>
+    public static async Task<int> ServeAsync(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
         WebApplication app;
         try
         {

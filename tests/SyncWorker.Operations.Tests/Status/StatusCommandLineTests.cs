@@ -13,9 +13,6 @@ public sealed class StatusCommandLineTests
 
     private const string Token = "status-token-0123456789abcdefABCDEF";
 
-    [Test]
-    public void IsVerb_recognises_status() => Assert.That(OperationsCli.IsVerb(["status", "--json"]), Is.True);
-
     [TestCase("5", 5000)]
     [TestCase("5s", 5000)]
     [TestCase("1.5s", 1500)]

@@ -53,7 +53,67 @@ public sealed class ProcessStartTests
         Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
     }
 
-    private static async Task<(int ExitCode, string Output)> RunWorkerAsync(Dictionary<string, string> environment)
+    [TestCase("--help")]
+    [TestCase("-h")]
+    public async Task Help_prints_the_commands_and_exits_0_without_starting_the_server(string help)
+    {
+        // Development with a port of its own: were --help taken for host arguments, the server would start and keep running.
+        var (exitCode, output) = await RunWorkerAsync(Development, [help], TimeSpan.FromSeconds(30));
+
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("Usage:").And.Contain("serve").And.Contain("dead-letters").And.Contain("targets")
+            .And.Contain("backfill").And.Contain("status"));
+        Assert.That(output, Does.Not.Contain("Now listening"));
+    }
+
+    [TestCase("dead-leters", "dead-letters")]
+    [TestCase("stats", "status")]
+    public async Task A_mistyped_verb_exits_2_with_the_nearest_verb_without_starting_the_server(string word, string nearest)
+    {
+        var (exitCode, output) = await RunWorkerAsync(Development, [word, "list"], TimeSpan.FromSeconds(30));
+
+        Assert.That(exitCode, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain($"'{word}' is not a SyncWorker command").And.Contain($"Did you mean '{nearest}'?").And.Contain("Usage:"));
+        Assert.That(output, Does.Not.Contain("Now listening"));
+    }
+
+    [TestCase]
+    [TestCase("serve")]
+    public async Task Environment_argument_reaches_the_worker(params string[] first)
+    {
+        // Development in the environment, --environment Production on the command line: the worker starts as Production
+        // and so refuses to run without a broker.
+        var (exitCode, output) = await RunWorkerAsync(
+            new(Development) { ["Stripe__WebhookSecrets__0"] = "whsec_process_test_secret_01" },
+            [.. first, "--environment", "Production"],
+            TimeSpan.FromSeconds(60));
+
+        Assert.That(exitCode, Is.EqualTo(78), output);
+        Assert.That(output, Does.Contain("SyncWorker did not start").And.Contain("RabbitMq:Uri"));
+    }
+
+    [TestCase]
+    [TestCase("serve")]
+    public async Task Key_Value_arguments_reach_the_worker(params string[] first)
+    {
+        var (exitCode, output) = await RunWorkerAsync(
+            Development, [.. first, "--urls", "http://127.0.0.1:0", "Stripe:WebhookSecrets:0=sk_test_givenOnTheCommandLine"], TimeSpan.FromSeconds(60));
+
+        Assert.That(exitCode, Is.EqualTo(78), output);
+        Assert.That(output, Does.Contain("Stripe:WebhookSecrets:0"));
+        Assert.That(output, Does.Not.Contain("sk_test_givenOnTheCommandLine"));
+    }
+
+    private static readonly Dictionary<string, string> Development = new()
+    {
+        ["ASPNETCORE_ENVIRONMENT"] = "Development",
+        ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+    };
+
+    private static Task<(int ExitCode, string Output)> RunWorkerAsync(Dictionary<string, string> environment) =>
+        RunWorkerAsync(environment, [], TimeSpan.FromSeconds(60));
+
+    private static async Task<(int ExitCode, string Output)> RunWorkerAsync(Dictionary<string, string> environment, string[] arguments, TimeSpan timeout)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -63,8 +123,13 @@ public sealed class ProcessStartTests
             WorkingDirectory = Path.GetTempPath(),
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SyncWorker.dll"));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         foreach (var name in start.Environment.Keys.Where(key => key.StartsWith("Stripe__", StringComparison.Ordinal) || key.StartsWith("RabbitMq__", StringComparison.Ordinal)
-            || key.StartsWith("Fulfillment__", StringComparison.Ordinal) || key.StartsWith("Worker__", StringComparison.Ordinal)).ToList())
+            || key.StartsWith("Fulfillment__", StringComparison.Ordinal) || key.StartsWith("Worker__", StringComparison.Ordinal) || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || key.StartsWith("DOTNET_ENVIRONMENT", StringComparison.Ordinal)).ToList())
         {
             start.Environment.Remove(name);
         }
@@ -77,15 +142,16 @@ public sealed class ProcessStartTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var deadline = new CancellationTokenSource(timeout);
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync(deadline.Token);
         }
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw;
+            await process.WaitForExitAsync();
+            Assert.Fail($"still running after {timeout.TotalSeconds} s (killed):\n{await stdout + await stderr}");
         }
 
         return (process.ExitCode, await stdout + await stderr);
