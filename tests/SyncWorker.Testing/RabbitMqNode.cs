@@ -369,7 +369,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
         ["RABBITMQ_MNESIA_BASE"] = Path.Combine(_dataDirectory, "mnesia"),
         ["RABBITMQ_LOG_BASE"] = Path.Combine(_dataDirectory, "log"),
         ["RABBITMQ_ENABLED_PLUGINS_FILE"] = Path.Combine(_dataDirectory, "enabled_plugins"),
-        ["RABBITMQ_CONFIG_FILE"] = Path.Combine(_dataDirectory, "rabbitmq.conf"),
+        ["RABBITMQ_CONFIG_FILE"] = Path.Combine(_dataDirectory, "rabbitmq"),
         ["RABBITMQ_ADVANCED_CONFIG_FILE"] = Path.Combine(_dataDirectory, "advanced.config"),
         ["HOME"] = System.Environment.GetEnvironmentVariable("HOME") ?? "/root",
     };
