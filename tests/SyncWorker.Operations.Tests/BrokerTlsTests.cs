@@ -61,6 +61,19 @@ public sealed class BrokerTlsTests
     }
 
     [Test]
+    public async Task A_verb_refuses_a_certificate_signed_by_a_CA_other_than_RabbitMq_CaCertificatePath()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        using var other = TestCertificateAuthority.Create("Some other CA");
+        var otherFile = other.WritePem(Path.Combine(_folder, "other-ca.pem"));
+
+        var pause = await CliHarness.RunAsync(Configuration(vhost, first: "127.0.0.1", second: "localhost", otherFile), "targets", "pause", "warehouse");
+
+        Assert.That(pause.ExitCode, Is.EqualTo(1), pause.ToString());
+        Assert.That(pause.Error, Does.Contain("RemoteCertificateChainErrors").And.Contain("RabbitMq:CaCertificatePath"));
+    }
+
+    [Test]
     public async Task A_missing_ca_file_is_a_configuration_error_naming_the_key()
     {
         var vhost = await _node.CreateVirtualHostAsync();
