@@ -105,8 +105,12 @@ public sealed class BrokerTlsTests
         await host.StartAsync();
         try
         {
+            // Publish only once the receive endpoint is up: MassTransit drops a message no queue is bound for yet.
+            var bus = host.Services.GetRequiredService<IBusControl>();
+            var healthy = await Eventually.TrueAsync(() => bus.CheckHealth().Status == BusHealthStatus.Healthy, BusDeadline);
+            Assert.That(healthy, Is.True, "the bus and its receive endpoint are up\n" + logs);
             using var deadline = new CancellationTokenSource(BusDeadline);
-            await host.Services.GetRequiredService<IBus>().Publish(new TlsPing("ping-1"), deadline.Token);
+            await bus.Publish(new TlsPing("ping-1"), deadline.Token);
 
             Assert.That(await received.Task.WaitAsync(deadline.Token), Is.EqualTo("ping-1"), logs.ToString());
             Assert.That(await ConnectionsAsync(vhost), Is.Not.Empty.And.All.EqualTo("true"), "every connection to the vhost is TLS");
