@@ -42,33 +42,13 @@ public static class MessagingServiceCollectionExtensions
             // No usage reports leave the process; it also avoids a start-up race seen in MassTransit 8.5's usage tracker.
             bus.DisableUsageTelemetry();
             configureConsumers?.Invoke(bus);
-            if (transport.RabbitMq is { } rabbit)
+            if (!transport.IsInMemory)
             {
                 bus.UsingRabbitMq((context, cfg) =>
                 {
-                    cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, transport.ConnectionName, host =>
-                    {
-                        host.Username(rabbit.UserName);
-                        host.Password(rabbit.Password);
-                        host.PublisherConfirmation = true;
-                        host.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
-                        if (transport.Nodes.Count > 1)
-                        {
-                            // Each (re)connection goes to the next node of the list, so a lost node fails over.
-                            host.UseCluster(cluster =>
-                            {
-                                foreach (var node in transport.Nodes)
-                                {
-                                    cluster.Node(node.ToString());
-                                }
-                            });
-                        }
-
-                        if (rabbit.UseTls)
-                        {
-                            host.UseSsl(ssl => ssl.ServerName = rabbit.Host);
-                        }
-                    });
+                    // Every node of RabbitMq:Uri and RabbitMq:Hosts in order, each (re)connection to the next, so a lost node
+                    // fails over; with amqps:// each node's certificate is checked against that node's own name.
+                    cfg.Host(MassTransitBrokerHost.Settings(transport));
 
                     ConfigureTopology(cfg, transport.QueueType);
                     configureEndpoints?.Invoke(context, cfg);
@@ -213,9 +193,10 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
                     : error!);
         }
 
+        endpoint = endpoint! with { Tls = BrokerTls.Read(configuration, endpoint) };
         return new MessagingTransport(endpoint, connectionName)
         {
-            Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint!),
+            Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint),
             QueueType = RabbitMqClusterSettings.ReadQueueType(configuration),
             PublisherChannels = RabbitMqClusterSettings.ReadPublisherChannels(configuration),
         };

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
 
 namespace SyncWorker.Messaging;
 
@@ -85,7 +86,7 @@ public static class RabbitMqClusterSettings
     /// The nodes to connect to, in order: the host of <c>RabbitMq:Uri</c> first, then every <c>RabbitMq:Hosts</c> entry
     /// (an array, <c>RabbitMq:Hosts:0</c>, <c>RabbitMq:Hosts:1</c>..., or one comma-separated value), duplicates removed.
     /// An entry is <c>host</c> or <c>host:port</c> (the Uri's port when omitted; IPv6 in brackets). User, password, virtual
-    /// host and TLS come from the Uri.
+    /// host and TLS come from the Uri; each node's certificate is checked against that node's own name.
     /// </summary>
     public static IReadOnlyList<BrokerNode> ReadNodes(IConfiguration configuration, RabbitMqEndpoint endpoint)
     {
@@ -225,12 +226,56 @@ public static class RabbitMqConnections
         var list = nodes.Count == 0 ? [new BrokerNode(endpoint.Host, endpoint.Port)] : nodes;
         var start = ((firstNode % list.Count) + list.Count) % list.Count;
         var endpoints = list.Skip(start).Concat(list.Take(start))
-            .Select(node => new AmqpTcpEndpoint(
-                node.Host,
-                node.Port,
-                endpoint.UseTls ? new SslOption(node.Host) { Enabled = true } : new SslOption()))
+            .Select(node => EndpointFor(endpoint, node))
             .ToList();
-        return factory.CreateConnectionAsync(new OrderedEndpoints(endpoints), clientName, cancellationToken);
+        return ConnectAsync(factory, endpoints, clientName, cancellationToken);
+    }
+
+    /// <summary>
+    /// Connects; when no node accepts, the <see cref="BrokerUnreachableException"/> ends in one message that says why each
+    /// node refused (RabbitMQ.Client's own keeps one exception per node, and "the innermost" would name only the first, often
+    /// a node that is simply down, and hide, say, the next node's certificate problem).
+    /// </summary>
+    private static async Task<IConnection> ConnectAsync(
+        ConnectionFactory factory, List<AmqpTcpEndpoint> endpoints, string clientName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await factory.CreateConnectionAsync(new OrderedEndpoints(endpoints), clientName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerUnreachableException unreachable) when (unreachable.InnerException is AggregateException { InnerExceptions.Count: > 0 } attempts)
+        {
+            var reasons = attempts.InnerExceptions.Select((failure, i) =>
+            {
+                var reason = Innermost(failure);
+                var node = attempts.InnerExceptions.Count == endpoints.Count
+                    ? new BrokerNode(endpoints[i].HostName, endpoints[i].Port).ToString()
+                    : null;
+                return node is null || reason.Contains(node, StringComparison.Ordinal) ? reason : $"{node}: {reason}";
+            });
+            throw new BrokerUnreachableException(new IOException(string.Join("; ", reasons)));
+        }
+    }
+
+    private static string Innermost(Exception exception)
+    {
+        while (exception.InnerException is not null)
+        {
+            exception = exception.InnerException;
+        }
+
+        return exception.Message;
+    }
+
+    /// <summary>
+    /// The AMQP endpoint of one node: with <c>amqps://</c>, TLS whose certificate check uses that node's own name
+    /// (<paramref name="node"/>'s host, not the Uri's) and the trust of <see cref="RabbitMqEndpoint.Tls"/>.
+    /// </summary>
+    public static AmqpTcpEndpoint EndpointFor(RabbitMqEndpoint endpoint, BrokerNode node)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(node);
+        return new AmqpTcpEndpoint(node.Host, node.Port, endpoint.UseTls ? endpoint.Tls.OptionFor(node) : new SslOption());
     }
 
     /// <summary>The endpoints in the given order, every time.</summary>

@@ -3,6 +3,12 @@ namespace SyncWorker.Messaging;
 /// <summary>A parsed and checked <c>RabbitMq:Uri</c>. Its <see cref="ToString"/> never shows the password.</summary>
 public sealed record RabbitMqEndpoint(string Host, int Port, string VirtualHost, string UserName, string Password, bool UseTls)
 {
+    /// <summary>
+    /// How node certificates are checked when <see cref="UseTls"/> (<c>RabbitMq:CaCertificatePath</c>, read by
+    /// <see cref="BrokerTls.Read"/>); the system's trusted roots unless set.
+    /// </summary>
+    public BrokerTls Tls { get; init; } = BrokerTls.SystemTrust;
+
     /// <summary>Parses <paramref name="value"/>; on failure <paramref name="error"/> says what is wrong without echoing a password.</summary>
     public static bool TryParse(string? value, out RabbitMqEndpoint? endpoint, out string? error)
     {

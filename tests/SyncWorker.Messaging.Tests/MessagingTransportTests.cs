@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
+using SyncWorker.Testing;
 
 namespace SyncWorker.Messaging.Tests;
 
@@ -40,6 +41,78 @@ public sealed class MessagingTransportTests
         var failure = Assert.Throws<MessagingConfigurationException>(() => Resolve("Development", new() { ["Messaging:Transport"] = "RabbitMq" }));
 
         Assert.That(failure!.Message, Does.Contain("RabbitMq:Uri is not set"));
+    }
+
+    [Test]
+    public void A_ca_file_is_read_into_the_trust_of_the_endpoint()
+    {
+        using var ca = TestCertificateAuthority.Create("Transport test CA");
+        var file = ca.WritePem(Path.Combine(Path.GetTempPath(), $"syncworker-ca-{Guid.NewGuid():N}.pem"));
+        try
+        {
+            var transport = Resolve("Production", new() { ["RabbitMq:Uri"] = "amqps://u:p@broker/v", ["RabbitMq:CaCertificatePath"] = file });
+
+            Assert.That(transport.RabbitMq!.Tls.CaCertificatePath, Is.EqualTo(file));
+            Assert.That(transport.RabbitMq.Tls.Authorities!.Single().Thumbprint, Is.EqualTo(ca.Certificate.Thumbprint));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void Without_a_ca_file_the_system_store_is_trusted()
+    {
+        var transport = Resolve("Production", new() { ["RabbitMq:Uri"] = "amqps://u:p@broker/v" });
+
+        Assert.That(transport.RabbitMq!.Tls.Authorities, Is.Null);
+        Assert.That(transport.RabbitMq.Tls, Is.SameAs(BrokerTls.SystemTrust));
+    }
+
+    [Test]
+    public void A_ca_file_that_is_missing_is_refused_naming_the_key_and_the_fix()
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() => Resolve("Production", new()
+        {
+            ["RabbitMq:Uri"] = "amqps://u:p@broker/v",
+            ["RabbitMq:CaCertificatePath"] = "/nonexistent/ca.pem",
+        }));
+
+        Assert.That(failure!.Message, Does.Contain("RabbitMq:CaCertificatePath is '/nonexistent/ca.pem'").And.Contain("no such file").And.Contain("PEM"));
+    }
+
+    [Test]
+    public void A_ca_file_without_a_certificate_is_refused_naming_the_key()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"syncworker-ca-{Guid.NewGuid():N}.pem");
+        File.WriteAllText(file, "not a certificate\n");
+        try
+        {
+            var failure = Assert.Throws<MessagingConfigurationException>(() => Resolve("Production", new()
+            {
+                ["RabbitMq:Uri"] = "amqps://u:p@broker/v",
+                ["RabbitMq:CaCertificatePath"] = file,
+            }));
+
+            Assert.That(failure!.Message, Does.Contain("RabbitMq:CaCertificatePath").And.Contain("holds no PEM certificate"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void A_ca_file_with_an_amqp_uri_is_refused_because_it_would_do_nothing()
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() => Resolve("Production", new()
+        {
+            ["RabbitMq:Uri"] = "amqp://u:p@broker/v",
+            ["RabbitMq:CaCertificatePath"] = "/etc/ssl/certs/ca.pem",
+        }));
+
+        Assert.That(failure!.Message, Does.Contain("RabbitMq:CaCertificatePath is set but RabbitMq:Uri is amqp://").And.Contain("amqps://"));
     }
 
     private static MessagingTransport Resolve(string environment, Dictionary<string, string?> settings) =>

@@ -19,11 +19,12 @@ public sealed class RabbitMqNode : IAsyncDisposable
     private readonly string _dataDirectory;
     private Process? _server;
 
-    private RabbitMqNode(string nodeName, int amqpPort, int distributionPort, string dataDirectory)
+    private RabbitMqNode(string nodeName, int amqpPort, int distributionPort, string dataDirectory, int? tlsPort = null)
     {
         NodeName = nodeName;
         AmqpPort = amqpPort;
         DistributionPort = distributionPort;
+        TlsPort = tlsPort;
         _dataDirectory = dataDirectory;
     }
 
@@ -33,6 +34,12 @@ public sealed class RabbitMqNode : IAsyncDisposable
     public int AmqpPort { get; }
 
     public int DistributionPort { get; }
+
+    /// <summary>
+    /// The port of the TLS (amqps) listener on 127.0.0.1, for a node launched with a certificate; null otherwise. The plain
+    /// <see cref="AmqpPort"/> stays open as well, for the fixture's own checks and for tests that look at the broker.
+    /// </summary>
+    public int? TlsPort { get; }
 
     /// <summary>True between a successful start and a stop.</summary>
     public bool IsRunning => _server is { HasExited: false };
@@ -49,7 +56,15 @@ public sealed class RabbitMqNode : IAsyncDisposable
     /// Creates and starts a new node named <c>{id}@localhost</c> (its data folder is named after <paramref name="id"/>,
     /// which must be unique on the machine) and waits until it accepts connections.
     /// </summary>
-    public static async Task<RabbitMqNode> LaunchAsync(string id, CancellationToken cancellationToken = default)
+    public static Task<RabbitMqNode> LaunchAsync(string id, CancellationToken cancellationToken = default) =>
+        LaunchAsync(id, null, cancellationToken);
+
+    /// <summary>
+    /// Creates and starts a new node with, when <paramref name="tls"/> is given, a TLS listener on 127.0.0.1
+    /// (<see cref="TlsPort"/>) that presents that certificate (RabbitMQ's <c>ssl_options</c>; no client certificate asked
+    /// for). The plain listener stays on <see cref="AmqpPort"/>.
+    /// </summary>
+    public static async Task<RabbitMqNode> LaunchAsync(string id, ServerCertificate? tls, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
         if (!File.Exists(Path.Combine(BinDirectory, "rabbitmq-server")))
@@ -63,7 +78,25 @@ public sealed class RabbitMqNode : IAsyncDisposable
         Directory.CreateDirectory(dataDirectory);
         await File.WriteAllTextAsync(Path.Combine(dataDirectory, "enabled_plugins"), "[].", cancellationToken);
 
-        var node = new RabbitMqNode($"{id}@localhost", FreePort(), FreePort(), dataDirectory);
+        int? tlsPort = null;
+        if (tls is not null)
+        {
+            var (ca, certificate, key) = tls.WriteTo(Path.Combine(dataDirectory, "tls"));
+            tlsPort = FreePort();
+            await File.WriteAllTextAsync(
+                Path.Combine(dataDirectory, "rabbitmq.conf"),
+                string.Join('\n',
+                    $"listeners.ssl.1 = 127.0.0.1:{tlsPort.Value.ToString(CultureInfo.InvariantCulture)}",
+                    $"ssl_options.cacertfile = {ca}",
+                    $"ssl_options.certfile = {certificate}",
+                    $"ssl_options.keyfile = {key}",
+                    "ssl_options.verify = verify_none",
+                    "ssl_options.fail_if_no_peer_cert = false",
+                    ""),
+                cancellationToken);
+        }
+
+        var node = new RabbitMqNode($"{id}@localhost", FreePort(), FreePort(), dataDirectory, tlsPort);
         await node.StartAsync(cancellationToken);
         return node;
     }

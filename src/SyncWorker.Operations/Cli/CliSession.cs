@@ -71,7 +71,10 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
         return [target];
     }
 
-    /// <summary>The parsed <c>RabbitMq:Uri</c>; exit 78 naming the key when it is missing or invalid (never echoing a password).</summary>
+    /// <summary>
+    /// The parsed <c>RabbitMq:Uri</c> with the TLS trust of <c>RabbitMq:CaCertificatePath</c>; exit 78 naming the key when
+    /// either is missing or invalid (never echoing a password).
+    /// </summary>
     public RabbitMqEndpoint Endpoint()
     {
         var text = configuration[RabbitMqUriKey];
@@ -87,7 +90,15 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
             throw CliException.Configuration(problem ?? $"{RabbitMqUriKey} is invalid.");
         }
 
-        return endpoint!;
+        try
+        {
+            // With amqps://, each node's certificate is checked against that node's name, trusting RabbitMq:CaCertificatePath.
+            return endpoint! with { Tls = BrokerTls.Read(configuration, endpoint) };
+        }
+        catch (MessagingConfigurationException exception)
+        {
+            throw CliException.Configuration(exception.Message);
+        }
     }
 
     /// <summary><c>RabbitMq:QueueType</c>, for the queues a verb declares (pause markers, the backfill ledger).</summary>

@@ -32,6 +32,24 @@ public sealed class ProcessStartTests
     }
 
     [Test]
+    public async Task A_missing_rabbitmq_ca_file_exits_78_naming_the_key()
+    {
+        var (exitCode, output) = await RunWorkerAsync(new()
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["Stripe__WebhookSecrets__0"] = "whsec_process_test_secret_01",
+            ["RabbitMq__Uri"] = "amqps://guest:guest@127.0.0.1:1/",
+            ["RabbitMq__CaCertificatePath"] = "/nonexistent/syncworker-ca.pem",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        });
+
+        Assert.That(exitCode, Is.EqualTo(78), output);
+        Assert.That(output, Does.Contain("RabbitMq:CaCertificatePath is '/nonexistent/syncworker-ca.pem', but there is no such file"));
+        Assert.That(output, Does.Not.Contain("guest:guest"));
+        Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
+    }
+
+    [Test]
     public async Task Production_with_a_live_target_over_plain_http_exits_78_naming_the_key()
     {
         var (exitCode, output) = await RunWorkerAsync(new()
