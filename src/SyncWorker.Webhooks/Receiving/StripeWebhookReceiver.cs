@@ -38,8 +38,22 @@ public sealed partial class StripeWebhookReceiver(
     {
         ArgumentNullException.ThrowIfNull(context);
         var started = timeProvider.GetTimestamp();
-        var result = await ReceiveCoreAsync(context);
-        var outcome = OutcomeOf(result);
+        IResult result;
+        string outcome;
+        try
+        {
+            result = await ReceiveCoreAsync(context);
+            outcome = OutcomeOf(result);
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away (or the request was aborted) before its answer: nobody reads one. Its publish, if it
+            // began, goes on in the publisher, whose channel no other request loses for this.
+            LogClientAborted(logger);
+            result = Results.Empty;
+            outcome = WebhookOutcomes.ClientAborted;
+        }
+
         var tag = new KeyValuePair<string, object?>("outcome", outcome);
         SyncWorkerTelemetry.WebhooksReceived.Add(1, tag);
         SyncWorkerTelemetry.WebhookDuration.Record(timeProvider.GetElapsedTime(started).TotalSeconds, tag);
@@ -161,11 +175,10 @@ public sealed partial class StripeWebhookReceiver(
             timeProvider.GetUtcNow(),
             payload);
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
         try
         {
-            await publisher.PublishAsync(message, timeout.Token);
+            // The timeout bounds the publish; the request's abort only ends this wait (not the publish, not its channel).
+            await publisher.PublishAsync(message, TimeSpan.FromSeconds(_options.PublishTimeoutSeconds), context.RequestAborted);
         }
         catch (Exception exception) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -265,6 +278,9 @@ public sealed partial class StripeWebhookReceiver(
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Refused a Stripe webhook: {Reason} (event {EventId})")]
     private static partial void LogRefused(ILogger logger, string reason, string? eventId);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "A webhook request was aborted by its client before it was answered")]
+    private static partial void LogClientAborted(ILogger logger);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error,
         Message = "Stripe event {EventId} was not confirmed by the broker ({ErrorType}: {Error}); answered 503 so Stripe retries")]
