@@ -35,6 +35,8 @@ public static class MessagingServiceCollectionExtensions
             // MassTransit consumes and forwards.
             builder.Services.AddSingleton<RabbitMqStripeEventPublisher>();
             builder.Services.TryAddSingleton<IStripeEventPublisher>(services => services.GetRequiredService<RabbitMqStripeEventPublisher>());
+            // The forward stage's sends to target queues: the same publisher implementation, on its own connection.
+            builder.Services.AddSingleton<RabbitMqPublisher>();
         }
 
         builder.Services.AddMassTransit(bus =>
