@@ -228,7 +228,7 @@ public sealed partial class RabbitMqPublisher : IAsyncDisposable
             return publish;
         }
 
-        // The caller may stop waiting; the publish's own outcome is then logged here, never left unobserved.
+        // The caller may stop waiting; the publish goes on, and its failure is observed here (nobody else may await it).
         _ = publish.ContinueWith(static done => _ = done.Exception, CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return publish.WaitAsync(cancellationToken);
