@@ -71,4 +71,5 @@ public static class WebhookOutcomes
     public const string TooLarge = "too_large";
     public const string BrokerUnavailable = "broker_unavailable";
     public const string ShuttingDown = "shutting_down";
+    public const string ClientAborted = "client_aborted";
 }

@@ -32,9 +32,11 @@ public static class MessagingServiceCollectionExtensions
         {
             builder.Services.AddSingleton<BrokerAdmin>();
             // On RabbitMQ the receiver publishes with RabbitMQ.Client (confirmed, mandatory, a failed channel replaced);
-            // MassTransit consumes and forwards.
+            // MassTransit consumes (and sends redeliveries to the delay queues).
             builder.Services.AddSingleton<RabbitMqStripeEventPublisher>();
             builder.Services.TryAddSingleton<IStripeEventPublisher>(services => services.GetRequiredService<RabbitMqStripeEventPublisher>());
+            // The forward stage's sends to target queues: the same publisher implementation, on its own connection.
+            builder.Services.AddSingleton<RabbitMqPublisher>();
         }
 
         builder.Services.AddMassTransit(bus =>

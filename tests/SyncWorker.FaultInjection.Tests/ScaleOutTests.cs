@@ -160,6 +160,10 @@ public sealed class ScaleOutTests
         scenario.Notes.Add($"all delivered {(settled - killedAt).TotalSeconds:F1} s after the kill (complete: {delivered}); queue types: " +
             string.Join(", ", types.Select(t => $"{t.Key}={t.Value}")));
 
+        scenario.Notes.Add("channels replaced after a failed publish ('its channel was closed' log lines): receivers " +
+            string.Join(", ", scenario.Receivers.Select(r => $"port {r.Port} {ChannelsReplaced(r)}")) + "; forwarders " +
+            string.Join(", ", scenario.Forwarders.Select(f => $"pid {f.ProcessId} {ChannelsReplaced(f)}")));
+        scenario.Notes.Add($"{Topology.IntakeErrorQueue}: {(depths.TryGetValue(Topology.IntakeErrorQueue, out var intakeErrors) ? $"{intakeErrors} messages" : "not declared")}");
         scenario.Notes.Add($"ingest recovered after the kill: {(sends.All(s => s.Acknowledged) ? "yes" : $"no, {sends.Count(s => !s.Acknowledged)} sends never acknowledged")}");
         var checks = await scenario.ReportAsync(sends);
         var ours = types.Where(t => t.Key.StartsWith("syncworker.", StringComparison.Ordinal)).ToList();
@@ -175,9 +179,15 @@ public sealed class ScaleOutTests
                 "the intake and target queues exist");
             Assert.That(ours.Where(t => t.Value != "quorum").Select(t => $"{t.Key}={t.Value}"), Is.Empty, "every SyncWorker queue is a quorum queue");
             Assert.That(depths.Where(q => q.Value != 0).Select(q => $"{q.Key}={q.Value}"), Is.Empty, $"every queue ends empty\n{scenario.WorkerLogTails()}");
+            Assert.That(depths.GetValueOrDefault(Topology.IntakeErrorQueue), Is.Zero,
+                $"no event is given up to {Topology.IntakeErrorQueue}: the dispatcher's sends succeed on replaced channels\n{scenario.WorkerLogTails()}");
         });
         await scenario.AssertLedgerAsync(sends, checks, everySendAcknowledged: true);
     }
+
+    /// <summary>How many channels a worker's publishers closed after a failed publish (nack, timeout, return, lost connection).</summary>
+    private static int ChannelsReplaced(WorkerProcess worker) =>
+        worker.LogLines().Count(line => line.Contains("its channel was closed and will not be reused", StringComparison.Ordinal));
 
     /// <summary>Logging settings that switch on the forwarder's one line per delivery.</summary>
     private static Dictionary<string, string> DeliveredLogging() => new() { [$"Logging:LogLevel:{DeliveredLogCategory}"] = "Information" };

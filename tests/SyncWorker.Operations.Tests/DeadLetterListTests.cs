@@ -119,6 +119,39 @@ public sealed class DeadLetterListTests
     }
 
     [Test]
+    public async Task List_reads_raw_json_dead_letters_as_the_dispatcher_now_sends_them_next_to_envelope_ones()
+    {
+        var raw = new DeadLetterSpec("warehouse", "evt_1RAW", RawJson: true);
+        var envelope = new DeadLetterSpec("warehouse", "evt_1ENVELOPE");
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [raw, envelope]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets),
+            new FixedTime(Now),
+            "dead-letters", "list", "--target", "warehouse", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        var letters = document.RootElement.GetProperty("targets")[0].GetProperty("deadLetters");
+        Assert.That(letters.GetArrayLength(), Is.EqualTo(2));
+        var first = letters[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.GetProperty("messageId").GetString(), Is.EqualTo(raw.MessageId), "from the AMQP message-id");
+            Assert.That(first.GetProperty("eventId").GetString(), Is.EqualTo("evt_1RAW"));
+            Assert.That(first.GetProperty("eventType").GetString(), Is.EqualTo("checkout.session.completed"));
+            Assert.That(first.GetProperty("account").GetString(), Is.EqualTo("acct_1QxWarehouse0001"));
+            Assert.That(first.GetProperty("deliveryId").GetString(), Is.EqualTo(raw.DeliveryId));
+            Assert.That(first.GetProperty("action").GetString(), Is.EqualTo("order.paid"));
+            Assert.That(first.GetProperty("reason").GetString(), Is.EqualTo(raw.Reason));
+            Assert.That(letters[1].GetProperty("eventId").GetString(), Is.EqualTo("evt_1ENVELOPE"));
+            Assert.That(letters[1].GetProperty("deliveryId").GetString(), Is.EqualTo(envelope.DeliveryId));
+        });
+
+        await AssertInPlaceAsync("warehouse", [raw, envelope]);
+    }
+
+    [Test]
     public async Task List_with_a_limit_shows_the_oldest_and_the_exact_count()
     {
         var warehouse = Warehouse();

@@ -98,6 +98,30 @@ public sealed class DeadLetterReplayTests
     }
 
     [Test]
+    public async Task Replay_moves_a_raw_json_dead_letter_back_as_raw_json_with_its_message_type()
+    {
+        var raw = new DeadLetterSpec("warehouse", "evt_1RAWREPLAY", RawJson: true);
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [raw]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--event", "evt_1RAWREPLAY");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("Moved 1 dead letter"));
+        var moved = (await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"))).Single();
+        var headers = moved.BasicProperties.Headers!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(moved.Body.ToArray(), Is.EqualTo(raw.Body()), "same body, byte for byte");
+            Assert.That(moved.BasicProperties.MessageId, Is.EqualTo(raw.MessageId));
+            Assert.That(moved.BasicProperties.ContentType, Is.EqualTo("application/json"), "still raw JSON, which the target endpoint reads");
+            Assert.That(DeadLetterSeed.Text(headers["MT-MessageType"]), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
+            Assert.That(headers.ContainsKey(DeliveryHeaders.FailureReason), Is.False, "failure headers removed");
+        });
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("warehouse")), Is.Zero);
+    }
+
+    [Test]
     public async Task Replay_all_of_one_target_moves_every_dead_letter_and_reports_progress()
     {
         var warehouse = Enumerable.Range(0, 150).Select(i => new DeadLetterSpec("warehouse", $"evt_1W{i:D4}")).ToList();

@@ -19,7 +19,8 @@ internal sealed record DeadLetterSpec(
     int Attempts = 5,
     bool Permanent = false,
     DateTimeOffset? FailedAt = null,
-    bool OnlyMassTransitTimestamp = false)
+    bool OnlyMassTransitTimestamp = false,
+    bool RawJson = false)
 {
     public static readonly DateTimeOffset DefaultFailedAt = new(2025, 11, 20, 10, 0, 0, TimeSpan.Zero);
 
@@ -36,7 +37,10 @@ internal sealed record DeadLetterSpec(
 
     private byte[]? _body;
 
-    /// <summary>The MassTransit JSON envelope of a <see cref="FulfillmentDelivery"/> (the same bytes on every call).</summary>
+    /// <summary>
+    /// The MassTransit JSON envelope of a <see cref="FulfillmentDelivery"/>, or with <see cref="RawJson"/> the delivery
+    /// itself, as the dispatcher now sends it (MassTransit's raw JSON); the same bytes on every call.
+    /// </summary>
     public byte[] Body() => _body ??= BuildBody();
 
     private byte[] BuildBody()
@@ -50,6 +54,31 @@ internal sealed record DeadLetterSpec(
             ["livemode"] = true,
             ["data"] = new JsonObject { ["object"] = new JsonObject { ["id"] = "cs_test_a1", ["object"] = "checkout.session" } },
         };
+        var delivery = new JsonObject
+        {
+            ["target"] = Target,
+            ["deliveryId"] = DeliveryId,
+            ["format"] = "order",
+            ["action"] = Action,
+            ["event"] = new JsonObject
+            {
+                ["eventId"] = EventId,
+                ["type"] = EventType,
+                ["account"] = Account,
+                ["livemode"] = true,
+                ["apiVersion"] = "2025-10-29.clover",
+                ["created"] = "2025-11-20T09:55:00+00:00",
+                ["objectType"] = "checkout.session",
+                ["objectId"] = "cs_test_a1",
+                ["receivedAt"] = "2025-11-20T09:55:01+00:00",
+                ["payload"] = payload.ToJsonString(),
+            },
+        };
+        if (RawJson)
+        {
+            return Encoding.UTF8.GetBytes(delivery.ToJsonString());
+        }
+
         var envelope = new JsonObject
         {
             ["messageId"] = MessageId,
@@ -57,26 +86,7 @@ internal sealed record DeadLetterSpec(
             ["sourceAddress"] = "rabbitmq://localhost/forwarder_bus",
             ["destinationAddress"] = $"rabbitmq://localhost/{Topology.TargetQueue(Target)}",
             ["messageType"] = new JsonArray("urn:message:SyncWorker.Contracts:FulfillmentDelivery"),
-            ["message"] = new JsonObject
-            {
-                ["target"] = Target,
-                ["deliveryId"] = DeliveryId,
-                ["format"] = "order",
-                ["action"] = Action,
-                ["event"] = new JsonObject
-                {
-                    ["eventId"] = EventId,
-                    ["type"] = EventType,
-                    ["account"] = Account,
-                    ["livemode"] = true,
-                    ["apiVersion"] = "2025-10-29.clover",
-                    ["created"] = "2025-11-20T09:55:00+00:00",
-                    ["objectType"] = "checkout.session",
-                    ["objectId"] = "cs_test_a1",
-                    ["receivedAt"] = "2025-11-20T09:55:01+00:00",
-                    ["payload"] = payload.ToJsonString(),
-                },
-            },
+            ["message"] = delivery,
             ["headers"] = new JsonObject(),
             ["sentTime"] = "2025-11-20T09:55:02+00:00",
             ["host"] = new JsonObject { ["machineName"] = "forwarder-1", ["processName"] = "SyncWorker" },
@@ -88,7 +98,6 @@ internal sealed record DeadLetterSpec(
     {
         var headers = new Dictionary<string, object?>
         {
-            ["Content-Type"] = "application/vnd.masstransit+json",
             ["MT-Host-MachineName"] = "forwarder-1",
             ["MT-Reason"] = "fault",
             ["MT-Fault-ExceptionType"] = "SyncWorker.Forwarding.Delivery.DeliveryFailedException",
@@ -98,6 +107,17 @@ internal sealed record DeadLetterSpec(
             [DeliveryHeaders.RedeliveryCount] = 3,
             [DeliveryHeaders.FailureHistory] = Encoding.UTF8.GetBytes(History),
         };
+        if (RawJson)
+        {
+            // What the dispatcher's publisher writes; MassTransit's error transport keeps the transport headers.
+            headers["MT-MessageType"] = Encoding.UTF8.GetBytes("urn:message:SyncWorker.Contracts:FulfillmentDelivery");
+            headers["MT-Activity-Id"] = Encoding.UTF8.GetBytes("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        }
+        else
+        {
+            headers["Content-Type"] = "application/vnd.masstransit+json";
+        }
+
         if (!OnlyMassTransitTimestamp)
         {
             headers[DeliveryHeaders.FailureReason] = Encoding.UTF8.GetBytes(Reason);
@@ -113,7 +133,7 @@ internal sealed record DeadLetterSpec(
         return new BasicProperties
         {
             MessageId = MessageId,
-            ContentType = "application/vnd.masstransit+json",
+            ContentType = RawJson ? "application/json" : "application/vnd.masstransit+json",
             DeliveryMode = DeliveryModes.Persistent,
             Headers = headers,
         };

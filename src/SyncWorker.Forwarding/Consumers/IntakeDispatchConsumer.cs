@@ -15,8 +15,15 @@ namespace SyncWorker.Forwarding.Consumers;
 /// <c>checkout.session.async_payment_succeeded</c>), nothing for the other Checkout Session lifecycle events, and the raw
 /// event for any other subscribed type. The intake message is acknowledged only after every send was confirmed; a crash
 /// in between redelivers it, and the repeated sends carry the same delivery ids.
+/// On RabbitMQ the sends go through the forward stage's <see cref="RabbitMqPublisher"/> (persistent, mandatory, confirmed,
+/// MassTransit's raw JSON; a channel a send failed on is replaced, so channel-level refusals after a node loss do not
+/// use up the retries); on the in-memory transport through MassTransit.
 /// </summary>
-public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, IServiceProvider services, ILogger<IntakeDispatchConsumer> logger) : IConsumer<StripeEventReceived>
+public sealed partial class IntakeDispatchConsumer(
+    TargetRegistry targets,
+    IServiceProvider services,
+    ILogger<IntakeDispatchConsumer> logger,
+    RabbitMqPublisher? publisher = null) : IConsumer<StripeEventReceived>
 {
     private static readonly HashSet<string> CheckoutLifecycle = new(StringComparer.Ordinal)
     {
@@ -87,15 +94,34 @@ public sealed partial class IntakeDispatchConsumer(TargetRegistry targets, IServ
         // without arguments, which a quorum queue refuses), then the send goes to its exchange, mandatory: a queue that
         // is missing all the same (deleted meanwhile) fails the send rather than losing it, and is declared again on retry.
         var admin = services.GetService<BrokerAdmin>();
-        Uri address;
+        if (publisher is not null && admin is not null)
+        {
+            await admin.EnsureEndpointQueueAsync(route.QueueName, context.CancellationToken);
+            try
+            {
+                // The consume span is the current activity: the publish span continues it (MT-Activity-Id).
+                await publisher.PublishAsync(
+                    RawJsonMessages.Delivery(route.QueueName, delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
+                    RabbitMqPublisher.ForwardTimeout,
+                    context.CancellationToken);
+            }
+            catch (EventNotQueuedException)
+            {
+                // Returned (the queue is gone) or refused: declare it again on the retry.
+                admin.Forget(route.QueueName);
+                throw;
+            }
+
+            LogDispatched(logger, delivery.Event.EventId, delivery.Event.Type, route.Name, delivery.Format, delivery.DeliveryId);
+            return;
+        }
+
+        var address = admin is not null
+            ? new Uri($"exchange:{route.QueueName}?type=fanout&durable=true&autodelete=false")
+            : new Uri($"queue:{route.QueueName}");
         if (admin is not null)
         {
             await admin.EnsureEndpointQueueAsync(route.QueueName, context.CancellationToken);
-            address = new Uri($"exchange:{route.QueueName}?type=fanout&durable=true&autodelete=false");
-        }
-        else
-        {
-            address = new Uri($"queue:{route.QueueName}");
         }
 
         try

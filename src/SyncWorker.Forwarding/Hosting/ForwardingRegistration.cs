@@ -101,6 +101,9 @@ public static class ForwardingRegistration
         var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
         endpoint.ConfigureConsumeTopology = false;
         MessagingServiceCollectionExtensions.ApplyQueueType(endpoint, context.GetRequiredService<MessagingTransport>());
+        // The dispatcher sends MassTransit's raw JSON (RabbitMqPublisher); MassTransit's envelope (durable redeliveries,
+        // the in-memory transport, deliveries queued by earlier versions) is read too, by content type.
+        endpoint.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
         endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
         endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;
         endpoint.ConfigureError(error =>

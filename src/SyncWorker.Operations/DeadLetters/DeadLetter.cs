@@ -8,8 +8,9 @@ namespace SyncWorker.Operations.DeadLetters;
 /// <summary>
 /// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
 /// the message's transport headers (<see cref="DeliveryHeaders"/>, and RabbitMQ's <c>x-death</c> as <see cref="Death"/>)
-/// and its body: a MassTransit JSON envelope of a delivery, or the raw <c>StripeEventReceived</c> JSON of an intake
-/// message; a field that is missing or unreadable is null, never an error.
+/// and its body: the raw JSON of a delivery (as the dispatcher sends it), a MassTransit JSON envelope of a delivery
+/// (durable redeliveries, earlier versions), or the raw <c>StripeEventReceived</c> JSON of an intake message; a field that
+/// is missing or unreadable is null, never an error.
 /// </summary>
 internal sealed record DeadLetter(
     string? MessageId,
@@ -58,6 +59,7 @@ internal sealed record DeadLetter(
     /// <summary>
     /// The fields of MassTransit's camelCase JSON envelope this tool reads:
     /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", … } } }</c>;
+    /// or of a raw JSON delivery, the same without the envelope: <c>{ "target", "deliveryId", …, "event": { … } }</c>;
     /// or of an intake message, whose body is the raw <c>StripeEventReceived</c>: <c>{ "eventId", "type", "account", … }</c>.
     /// </summary>
     private sealed record Envelope(string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account)

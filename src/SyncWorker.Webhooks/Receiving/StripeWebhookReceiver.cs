@@ -41,8 +41,22 @@ public sealed partial class StripeWebhookReceiver(
     {
         ArgumentNullException.ThrowIfNull(context);
         var started = timeProvider.GetTimestamp();
-        var result = await ReceiveCoreAsync(context);
-        var outcome = OutcomeOf(result);
+        IResult result;
+        string outcome;
+        try
+        {
+            result = await ReceiveCoreAsync(context);
+            outcome = OutcomeOf(result);
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away (or the request was aborted) before its answer: nobody reads one. Its publish, if it
+            // began, goes on in the publisher, whose channel no other request loses for this.
+            LogClientAborted(logger);
+            result = Results.Empty;
+            outcome = WebhookOutcomes.ClientAborted;
+        }
+
         var tag = new KeyValuePair<string, object?>("outcome", outcome);
         if (result is Ok<WebhookIgnored> { Value: { } ignored })
         {
@@ -169,11 +183,10 @@ public sealed partial class StripeWebhookReceiver(
             timeProvider.GetUtcNow(),
             payload);
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        timeout.CancelAfter(TimeSpan.FromSeconds(_options.PublishTimeoutSeconds));
         try
         {
-            await publisher.PublishAsync(message, timeout.Token);
+            // The timeout bounds the publish; the request's abort only ends this wait (not the publish, not its channel).
+            await publisher.PublishAsync(message, TimeSpan.FromSeconds(_options.PublishTimeoutSeconds), context.RequestAborted);
         }
         catch (Exception exception) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -278,6 +291,9 @@ public sealed partial class StripeWebhookReceiver(
         Message = "Ignored Stripe event {EventId} ({EventType}): {Reason}; answered 200, not queued. {Detail} " +
                   "({NotLogged} more events of this type ignored without a line since the last one; at most one line per type a minute)")]
     private static partial void LogIgnored(ILogger logger, string eventId, string eventType, string reason, string detail, long notLogged);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "A webhook request was aborted by its client before it was answered")]
+    private static partial void LogClientAborted(ILogger logger);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Error,
         Message = "Stripe event {EventId} was not confirmed by the broker ({ErrorType}: {Error}); answered 503 so Stripe retries")]

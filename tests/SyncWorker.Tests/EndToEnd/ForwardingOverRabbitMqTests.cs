@@ -1,7 +1,10 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using MassTransit;
+using Response = WireMock.ResponseBuilders.Response;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using SyncWorker.Contracts;
 using SyncWorker.Testing;
@@ -472,6 +475,68 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         }
 
         Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 20, TimeSpan.FromSeconds(30)), Is.True, "resumed: everything arrives");
+    }
+
+    [Test]
+    public async Task The_dispatcher_sends_each_delivery_as_persistent_raw_json_with_the_delivery_message_id_and_the_trace_parent()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        // Paused from the start (what `targets pause wms` leaves): the delivery stays in the target queue to be read here.
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeclareAsync(Topology.PausedMarker("wms"), durable: true, exclusive: false, autoDelete: false,
+                Messaging.QueueArguments.For(QueueTypeSetting, [KeyValuePair.Create<string, object?>("x-max-length", 0)]));
+        }
+
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 2));
+        var eventId = StripeEvents.NewEventId();
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, eventId)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True,
+            "the dispatcher queued one delivery");
+        var message = (await _node.DrainAsync(vhost, Topology.TargetQueue("wms"))).Single();
+        using var body = JsonDocument.Parse(message.Body);
+        var deliveryId = body.RootElement.GetProperty("deliveryId").GetString()!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(message.BasicProperties.ContentType, Is.EqualTo("application/json"), "MassTransit's raw JSON, not its envelope");
+            Assert.That(message.BasicProperties.Persistent, Is.True);
+            Assert.That(message.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForDelivery(deliveryId).ToString()));
+            Assert.That(Header(message.BasicProperties.Headers!, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
+            Assert.That(Header(message.BasicProperties.Headers!, "MT-Activity-Id"), Does.StartWith("00-"), "the trace continues (W3C trace parent)");
+            Assert.That(body.RootElement.GetProperty("target").GetString(), Is.EqualTo("wms"));
+            Assert.That(body.RootElement.GetProperty("event").GetProperty("eventId").GetString(), Is.EqualTo(eventId));
+        });
+    }
+
+    [Test]
+    public async Task A_delivery_queued_in_MassTransit_envelope_format_by_an_earlier_version_is_still_delivered()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 2));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+        var eventId = StripeEvents.NewEventId();
+        var payload = StripeEvents.WithId(Completed, eventId);
+        var now = DateTimeOffset.UtcNow;
+        var delivery = new FulfillmentDelivery("wms", "msg_envelope_format_0001", "event", "checkout.session.completed",
+            new StripeEventReceived(eventId, "checkout.session.completed", "acct_1Qx7ExampleMrch01", true, "2025-10-29.clover", now, "checkout.session", "cs_live_envelope", now, payload));
+
+        // As the dispatcher sent deliveries before: MassTransit's send, its JSON envelope (application/vnd.masstransit+json).
+        var bus = worker.Services.GetRequiredService<MassTransit.IBus>();
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.TargetQueue("wms")}?type=fanout&durable=true&autodelete=false"));
+        await endpoint.Send(delivery, send => send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId));
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True, "the envelope-format delivery reached the target");
+        var request = target.LogEntries.Single().RequestMessage;
+        Assert.That(request.Headers!["webhook-id"].Single(), Is.EqualTo("msg_envelope_format_0001"));
+        Assert.That(EventIdOf(target.LogEntries.Single()), Is.EqualTo(eventId));
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.Zero, "nothing dead-lettered");
     }
 
     [Test]

@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using SyncWorker.Contracts;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Messaging.Tests;
+
+/// <summary>
+/// The one RabbitMQ publisher as the forward stage uses it, against a private node: deliveries to a target queue's
+/// exchange and to a delay exchange (the redelivery send: one call), a returned send, and a caller that stops waiting.
+/// Each test uses its own virtual host.
+/// </summary>
+[NonParallelizable]
+public sealed class RabbitMqPublisherTests
+{
+    private const string Target = "wms";
+    private RabbitMqNode _node = null!;
+
+    [OneTimeSetUp]
+    public async Task StartBroker() => _node = await RabbitMqNode.LaunchAsync();
+
+    [OneTimeTearDown]
+    public async Task StopBroker() => await _node.DisposeAsync();
+
+    [Test]
+    public async Task A_delivery_to_a_target_exchange_is_persistent_raw_json_with_its_message_id()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var admin = new BrokerAdmin(Transport(vhost));
+        await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(Target), CancellationToken.None);
+        await using var publisher = Publisher(vhost);
+        var delivery = Delivery("evt_forward_1");
+
+        await publisher.PublishAsync(RawJsonMessages.Delivery(Topology.TargetQueue(Target), delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
+            RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+
+        var queued = (await _node.DrainAsync(vhost, Topology.TargetQueue(Target))).Single();
+        using var body = JsonDocument.Parse(queued.Body);
+        Assert.Multiple(() =>
+        {
+            Assert.That(queued.BasicProperties.Persistent, Is.True);
+            Assert.That(queued.BasicProperties.ContentType, Is.EqualTo("application/json"));
+            Assert.That(queued.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForDelivery(delivery.DeliveryId).ToString()));
+            Assert.That(Header(queued.BasicProperties.Headers, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
+            Assert.That(body.RootElement.GetProperty("deliveryId").GetString(), Is.EqualTo(delivery.DeliveryId));
+            Assert.That(body.RootElement.GetProperty("event").GetProperty("payload").GetString(), Is.EqualTo(delivery.Event.Payload));
+        });
+    }
+
+    [Test]
+    public async Task A_redelivery_to_a_delay_exchange_is_one_call_and_comes_back_to_the_target_queue_with_its_headers_and_id()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var admin = new BrokerAdmin(Transport(vhost));
+        var delayQueue = Topology.DelayQueue(Target, 5);
+        await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(Target), CancellationToken.None);
+        await admin.EnsureDelayQueueAsync(delayQueue, Topology.TargetQueue(Target), CancellationToken.None);
+        await using var publisher = Publisher(vhost);
+        var delivery = Delivery("evt_delay_1");
+        var messageId = Guid.NewGuid();
+
+        await publisher.PublishAsync(
+            RawJsonMessages.Delivery(delayQueue, delivery, messageId) with
+            {
+                Expiration = TimeSpan.FromMilliseconds(300),
+                Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | b" },
+            },
+            RabbitMqPublisher.ForwardTimeout,
+            CancellationToken.None);
+
+        var back = await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, Topology.TargetQueue(Target)) == 1, TimeSpan.FromSeconds(30));
+        Assert.That(back, Is.True, "expired from the delay queue back into the target queue");
+        var queued = (await _node.DrainAsync(vhost, Topology.TargetQueue(Target))).Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(queued.BasicProperties.MessageId, Is.EqualTo(messageId.ToString()));
+            Assert.That(queued.BasicProperties.Headers![DeliveryHeaders.RedeliveryCount], Is.EqualTo(2));
+            Assert.That(Header(queued.BasicProperties.Headers, DeliveryHeaders.FailureHistory), Is.EqualTo("a | 503 | 5 | b"));
+            Assert.That(queued.BasicProperties.Headers.ContainsKey("x-death"), Is.True, "dead-lettered by RabbitMQ when it expired");
+        });
+    }
+
+    [Test]
+    public async Task A_send_no_queue_takes_is_returned_as_an_error_its_channel_replaced_and_after_declaring_again_the_next_is_accepted()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var admin = new BrokerAdmin(Transport(vhost));
+        var queue = Topology.TargetQueue(Target);
+        await admin.EnsureEndpointQueueAsync(queue, CancellationToken.None);
+        await using var publisher = Publisher(vhost);
+        await publisher.PublishAsync(Message(queue, "evt_return_1"), RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+        await _node.CtlAsync(["delete_queue", "-p", vhost, queue]);
+
+        var returned = Assert.ThrowsAsync<EventNotQueuedException>(() =>
+            publisher.PublishAsync(Message(queue, "evt_return_2"), RabbitMqPublisher.ForwardTimeout, CancellationToken.None));
+        admin.Forget(queue);
+        await admin.EnsureEndpointQueueAsync(queue, CancellationToken.None);
+        await publisher.PublishAsync(Message(queue, "evt_return_3"), RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+
+        Assert.That(returned!.Message, Does.Contain("returned delivery").And.Contain("evt_return_2").And.Contain($"no queue is bound to exchange {queue}"));
+        Assert.That(publisher.ChannelsReplaced, Is.EqualTo(1), "the channel of the returned send, once");
+        var queued = await _node.DrainAsync(vhost, queue);
+        Assert.That(queued.Select(m => JsonDocument.Parse(m.Body).RootElement.GetProperty("event").GetProperty("eventId").GetString()), Is.EqualTo(new[] { "evt_return_3" }));
+    }
+
+    [Test]
+    public async Task A_caller_that_stops_waiting_fails_neither_its_publish_nor_the_shared_channel()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var admin = new BrokerAdmin(Transport(vhost));
+        var queue = Topology.TargetQueue(Target);
+        await admin.EnsureEndpointQueueAsync(queue, CancellationToken.None);
+        await using var publisher = Publisher(vhost);
+        await publisher.PublishAsync(Message(queue, "evt_wait_0"), RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+
+        // A memory alarm holds both publishes (no confirmation comes) while the first caller gives up.
+        await _node.CtlAsync(["set_vm_memory_high_watermark", "0"]);
+        Task abandoned, waiting;
+        using (var stop = new CancellationTokenSource())
+        {
+            try
+            {
+                abandoned = publisher.PublishAsync(Message(queue, "evt_wait_1"), TimeSpan.FromSeconds(60), stop.Token);
+                waiting = publisher.PublishAsync(Message(queue, "evt_wait_2"), TimeSpan.FromSeconds(60), CancellationToken.None);
+                await stop.CancelAsync();
+                Assert.That(async () => await abandoned, Throws.InstanceOf<OperationCanceledException>(), "the caller stopped waiting");
+                Assert.That(waiting.IsCompleted, Is.False, "the other publish still waits for its confirmation");
+            }
+            finally
+            {
+                await _node.CtlAsync(["set_vm_memory_high_watermark", "0.4"]);
+            }
+        }
+
+        await waiting;
+        Assert.That(publisher.ChannelsReplaced, Is.Zero, "stopping a wait is not a channel failure");
+        var arrived = await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, queue) == 3, TimeSpan.FromSeconds(30));
+        Assert.That(arrived, Is.True, "the abandoned publish was confirmed all the same");
+    }
+
+    private RabbitMqPublisher Publisher(string vhost) => new(Transport(vhost), NullLogger<RabbitMqPublisher>.Instance);
+
+    private MessagingTransport Transport(string vhost)
+    {
+        Assert.That(RabbitMqEndpoint.TryParse(_node.AmqpUri(vhost).ToString(), out var endpoint, out var error), Is.True, error);
+        return new MessagingTransport(endpoint!, "publisher-tests") { Nodes = [new BrokerNode("127.0.0.1", _node.AmqpPort)] };
+    }
+
+    private static OutgoingMessage Message(string exchange, string eventId)
+    {
+        var delivery = Delivery(eventId);
+        return RawJsonMessages.Delivery(exchange, delivery, MessageIds.ForDelivery(delivery.DeliveryId));
+    }
+
+    private static FulfillmentDelivery Delivery(string eventId) => new(
+        Target,
+        "msg_" + eventId,
+        "event",
+        "checkout.session.completed",
+        new StripeEventReceived(
+            eventId,
+            "checkout.session.completed",
+            "acct_1PublisherTests",
+            Livemode: true,
+            "2025-03-31.basil",
+            DateTimeOffset.FromUnixTimeSeconds(1_764_000_000),
+            "checkout.session",
+            "cs_test_1",
+            DateTimeOffset.UtcNow,
+            "{\"id\":\"" + eventId + "\",\"object\":\"event\",\"note\":\"quotes \\\" and \u00e9\"}"));
+
+    private static string? Header(IDictionary<string, object?>? headers, string key) =>
+        headers is not null && headers.TryGetValue(key, out var value) && value is byte[] bytes ? Encoding.UTF8.GetString(bytes) : null;
+}
