@@ -32,10 +32,10 @@ public static class MessagingServiceCollectionExtensions
         {
             builder.Services.AddSingleton<BrokerAdmin>();
             // On RabbitMQ the receiver publishes with RabbitMQ.Client (confirmed, mandatory, a failed channel replaced);
-            // MassTransit consumes (and sends redeliveries to the delay queues).
+            // MassTransit consumes.
             builder.Services.AddSingleton<RabbitMqStripeEventPublisher>();
             builder.Services.TryAddSingleton<IStripeEventPublisher>(services => services.GetRequiredService<RabbitMqStripeEventPublisher>());
-            // The forward stage's sends to target queues: the same publisher implementation, on its own connection.
+            // The forward stage's sends to target queues and delay queues: the same publisher implementation, on its own connection.
             builder.Services.AddSingleton<RabbitMqPublisher>();
         }
 

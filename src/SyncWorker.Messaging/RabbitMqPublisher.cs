@@ -33,9 +33,6 @@ public sealed record OutgoingMessage(string Exchange, ReadOnlyMemory<byte> Body,
     /// <summary>Further transport headers (strings, numbers, booleans), such as <c>SyncWorker-Redelivery-Count</c>.</summary>
     public IReadOnlyDictionary<string, object?>? Headers { get; init; }
 
-    /// <summary>A per-message expiration (AMQP <c>expiration</c>, whole milliseconds, at least 1): in a delay queue, how long the message waits.</summary>
-    public TimeSpan? Expiration { get; init; }
-
     /// <summary>The AMQP timestamp (whole seconds), when there is one.</summary>
     public DateTimeOffset? Timestamp { get; init; }
 
@@ -72,7 +69,7 @@ public static class RawJsonMessages
     /// A <see cref="FulfillmentDelivery"/> as a raw JSON message for <paramref name="exchange"/> (a target queue's exchange or
     /// one of its delay exchanges), with <paramref name="messageId"/> (<see cref="MessageIds.ForDelivery"/> for a new
     /// delivery, the consumed message's id for a redelivery). Set <see cref="OutgoingMessage.Headers"/> and
-    /// <see cref="OutgoingMessage.Expiration"/> with <c>with { … }</c>.
+    /// with <c>with { … }</c>.
     /// </summary>
     public static OutgoingMessage Delivery(string exchange, FulfillmentDelivery delivery, Guid messageId)
     {
@@ -111,12 +108,12 @@ public static class RawJsonMessages
 /// Publishes share <c>RabbitMq:PublisherChannels</c> channels (default 1): in the load harness one shared channel cost the
 /// broker less CPU per message than a channel per concurrent publish (confirms come back in batches).
 /// <para>
-/// A redelivery to a delay queue is one call, after <see cref="BrokerAdmin.EnsureDelayQueueAsync"/>:
+/// A redelivery to a delay queue is one call, after <see cref="BrokerAdmin.EnsureDelayQueueAsync"/> (the queue's own
+/// <c>x-message-ttl</c> is the wait; messages carry no expiration of their own, so none holds up the ones behind it):
 /// <code>
 /// await publisher.PublishAsync(
 ///     RawJsonMessages.Delivery(Topology.DelayQueue(target, 5), delivery, consumedMessageId) with
 ///     {
-///         Expiration = wait,
 ///         Headers = new Dictionary&lt;string, object?&gt; { [DeliveryHeaders.RedeliveryCount] = 1, [DeliveryHeaders.FailureHistory] = history },
 ///     },
 ///     RabbitMqPublisher.ForwardTimeout,
@@ -305,11 +302,6 @@ public sealed partial class RabbitMqPublisher : IAsyncDisposable
             if (message.Timestamp is { } timestamp)
             {
                 properties.Timestamp = new AmqpTimestamp(timestamp.ToUnixTimeSeconds());
-            }
-
-            if (message.Expiration is { } expiration)
-            {
-                properties.Expiration = Math.Max(1L, (long)expiration.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
             }
 
             await channel.BasicPublishAsync(message.Exchange, message.RoutingKey, mandatory: true, properties, message.Body, deadline.Token).ConfigureAwait(false);

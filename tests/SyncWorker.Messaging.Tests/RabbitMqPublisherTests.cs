@@ -54,9 +54,9 @@ public sealed class RabbitMqPublisherTests
     {
         var vhost = await _node.CreateVirtualHostAsync();
         await using var admin = new BrokerAdmin(Transport(vhost));
-        var delayQueue = Topology.DelayQueue(Target, 5);
+        var delayQueue = Topology.DelayQueue(Target, 1);
         await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(Target), CancellationToken.None);
-        await admin.EnsureDelayQueueAsync(delayQueue, Topology.TargetQueue(Target), CancellationToken.None);
+        await admin.EnsureDelayQueueAsync(delayQueue, Topology.TargetQueue(Target), TimeSpan.FromSeconds(1), CancellationToken.None);
         await using var publisher = Publisher(vhost);
         var delivery = Delivery("evt_delay_1");
         var messageId = Guid.NewGuid();
@@ -64,7 +64,6 @@ public sealed class RabbitMqPublisherTests
         await publisher.PublishAsync(
             RawJsonMessages.Delivery(delayQueue, delivery, messageId) with
             {
-                Expiration = TimeSpan.FromMilliseconds(300),
                 Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | b" },
             },
             RabbitMqPublisher.ForwardTimeout,

@@ -39,7 +39,8 @@ public static class ForwardingRegistration
         services.AddSingleton<TargetPauseHistory>();
         services.AddHostedService<PauseHistoryRecorder>();
         // Durable retries need a broker: the delay-queue sender exists only with RabbitMQ (BrokerAdmin).
-        services.TryAddSingleton<IDelayQueueSender>(provider => new MassTransitDelayQueueSender(provider.GetRequiredService<BrokerAdmin>()));
+        services.TryAddSingleton<IDelayQueueSender>(provider => new RabbitMqDelayQueueSender(
+            provider.GetRequiredService<BrokerAdmin>(), provider.GetRequiredService<RabbitMqPublisher>()));
         services.AddSingleton(provider => new RedeliveryScheduler(
             provider.GetService<BrokerAdmin>() is null ? null : provider.GetRequiredService<IDelayQueueSender>(),
             provider.GetRequiredService<TargetPauseHistory>(),

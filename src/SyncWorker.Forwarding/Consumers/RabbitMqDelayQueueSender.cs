@@ -1,0 +1,49 @@
+using MassTransit;
+using SyncWorker.Contracts;
+using SyncWorker.Messaging;
+
+namespace SyncWorker.Forwarding.Consumers;
+
+/// <summary>
+/// <see cref="IDelayQueueSender"/> on the forward stage's <see cref="RabbitMqPublisher"/>, the same publisher that sends
+/// deliveries to target queues: <see cref="BrokerAdmin"/> declares the delay queue, then the delivery is published as
+/// MassTransit raw JSON to the delay queue's fanout exchange (persistent, mandatory, confirmed), with the consumed
+/// message's id. A channel the send failed on (nack, return, timeout) is replaced, as for every other publish, so the
+/// channel-level refusals seen after a cluster node loss do not stick to the redeliveries.
+/// </summary>
+public sealed class RabbitMqDelayQueueSender(BrokerAdmin admin, RabbitMqPublisher publisher) : IDelayQueueSender
+{
+    /// <inheritdoc />
+    public async Task SendAsync(
+        ConsumeContext<FulfillmentDelivery> context,
+        string delayQueue,
+        string returnQueue,
+        TimeSpan wait,
+        IReadOnlyDictionary<string, object> headers,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(headers);
+        await admin.EnsureDelayQueueAsync(delayQueue, returnQueue, wait, cancellationToken);
+        var messageId = context.MessageId ?? MessageIds.ForDelivery(context.Message.DeliveryId);
+        var transportHeaders = new Dictionary<string, object?>(headers.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in headers)
+        {
+            transportHeaders[name] = value;
+        }
+
+        try
+        {
+            await publisher.PublishAsync(
+                RawJsonMessages.Delivery(delayQueue, context.Message, messageId) with { Headers = transportHeaders },
+                RabbitMqPublisher.ForwardTimeout,
+                cancellationToken);
+        }
+        catch (EventNotQueuedException)
+        {
+            // Returned (the delay queue is gone) or refused: declare it again before the next try.
+            admin.Forget(delayQueue);
+            throw;
+        }
+    }
+}
