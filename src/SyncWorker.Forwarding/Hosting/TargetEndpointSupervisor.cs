@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Consumers;
+using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
 
@@ -34,6 +35,7 @@ public sealed partial class TargetEndpointSupervisor(
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+    private readonly TargetCircuitStates? _circuits = services.GetService<TargetCircuitStates>();
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -71,6 +73,10 @@ public sealed partial class TargetEndpointSupervisor(
 
         var connector = services.GetRequiredService<IReceiveEndpointConnector>();
         var admin = services.GetService<BrokerAdmin>();
+
+        // Deliveries held while a circuit is open go to the delay queue when the process stops, rather than being handed
+        // back (which a quorum queue counts towards its delivery limit).
+        using var stopping = lifetime.ApplicationStopping.Register(() => _circuits?.Release());
         while (!stoppingToken.IsCancellationRequested)
         {
             foreach (var route in targets.Routes)
@@ -180,6 +186,7 @@ public sealed partial class TargetEndpointSupervisor(
 
         if (!paused && endpoint is null)
         {
+            _circuits?.Hold(route.Name);
             var handle = connector.ConnectReceiveEndpoint(route.QueueName, (context, configurator) => ForwardingRegistration.ConfigureTargetEndpoint(context, configurator, route));
             lock (_endpoints)
             {
@@ -197,6 +204,7 @@ public sealed partial class TargetEndpointSupervisor(
         else if (paused && endpoint is not null)
         {
             var handle = endpoint.Handle;
+            _circuits?.Release(route.Name);
             endpoint.Stopping = StopAsync(route, handle);
         }
     }
