@@ -144,7 +144,7 @@ public sealed class CircuitHoldTests
         await ResumeAsync(vhost, "dead");
         Assert.That(await Eventually.TrueAsync(() => _delivered.Count == events, TimeSpan.FromSeconds(120)), Is.True, $"delivered {_delivered.Count} of {events}");
         Assert.That(await _node.MessageCountAsync(vhost, Topology.PoisonQueue), Is.Zero, "nothing in syncworker.poison");
-        Assert.That(await _node.MessageCountAsync(vhost, Topology.TargetErrorQueue("dead")), Is.Zero, "nothing dead-lettered");
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("dead")), Is.Zero, "nothing dead-lettered");
     }
 
     /// <summary>The deploy definitions' policy for target queues (delivery limit, dead-lettering to the poison queue), and that queue.</summary>
@@ -178,11 +178,14 @@ public sealed class CircuitHoldTests
         await channel.QueueDeleteAsync(Topology.PausedMarker(target), ifUnused: false, ifEmpty: false);
     }
 
-    private async Task<uint> ReadyAsync(string vhost)
+    private Task<uint> ReadyAsync(string vhost) => CountAsync(vhost, Topology.TargetQueue("dead"));
+
+    /// <summary>Ready messages of a queue; 0 when it does not exist.</summary>
+    private async Task<uint> CountAsync(string vhost, string queue)
     {
         try
         {
-            return await _node.MessageCountAsync(vhost, Topology.TargetQueue("dead"));
+            return await _node.MessageCountAsync(vhost, queue);
         }
         catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
         {
