@@ -116,6 +116,9 @@ public sealed class BrokerAdmin : IAsyncDisposable
     /// </summary>
     public bool IsKnown(string name) => IsDeclared(name) || _found.ContainsKey(name);
 
+    /// <summary>Records that a queue exists because another part of the process declared it (MassTransit's endpoints).</summary>
+    public void MarkKnown(string name) => _found[name] = true;
+
     /// <summary>
     /// Ready messages of a queue known to exist (<see cref="IsKnown"/>), read with a passive declare on one long-lived
     /// channel; null when the queue is not known, and then the broker is not asked. When the broker no longer has it

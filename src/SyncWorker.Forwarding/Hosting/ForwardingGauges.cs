@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,7 @@ public sealed partial class ForwardingGauges : BackgroundService
     private readonly ConcurrentDictionary<string, DateTimeOffset> _nextDeclare = new(StringComparer.Ordinal);
     private readonly Counter<long> _sampleFailures;
     private readonly TimeProvider _time;
+    private readonly TargetEndpointSupervisor _supervisor;
     private DateTimeOffset _nextPoisonLook = DateTimeOffset.MinValue;
     private long _intake = -1;
     private long _intakeDeadLetters = -1;
@@ -52,6 +54,7 @@ public sealed partial class ForwardingGauges : BackgroundService
         ArgumentNullException.ThrowIfNull(services);
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _targets = targets;
+        _supervisor = supervisor;
         _services = services;
         _logger = logger;
         var meter = meters.Create(SyncWorkerTelemetry.Name);
@@ -82,6 +85,25 @@ public sealed partial class ForwardingGauges : BackgroundService
             return;
         }
 
+        // The intake and the target queues are MassTransit's to declare (declaring a new quorum queue from two connections
+        // at once can fail one of them): they are sampled once its endpoints have declared them.
+        if (_services.GetService<IBusControl>() is { } bus)
+        {
+            try
+            {
+                while (!IntakeEndpointHealthy(bus))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            admin.MarkKnown(Topology.IntakeQueue);
+        }
+
         using var timer = new PeriodicTimer(SampleInterval);
         do
         {
@@ -92,8 +114,9 @@ public sealed partial class ForwardingGauges : BackgroundService
 
     /// <summary>
     /// One round. Only queues known to exist are asked about (<see cref="BrokerAdmin.IsKnown"/>), on the admin's one
-    /// sampling channel: SyncWorker declares (idempotently, with the arguments MassTransit uses) the intake, its error
-    /// queue, and each target's queue, error queue and delay queues; <see cref="Topology.PoisonQueue"/>, which only the
+    /// sampling channel: the intake once MassTransit's intake endpoint is up, a target's queue once its endpoint consumes
+    /// (or the dispatcher declared it); SyncWorker declares (idempotently, with the arguments MassTransit uses) the
+    /// intake's error queue and each target's error queue and delay queues; <see cref="Topology.PoisonQueue"/>, which only the
     /// deploy definitions create, is looked for at start and then every <see cref="PoisonLookInterval"/> until found. A
     /// queue that fails to sample is counted and its series dropped until a sample succeeds again.
     /// </summary>
@@ -114,10 +137,15 @@ public sealed partial class ForwardingGauges : BackgroundService
 
         _poison = await SampleOneAsync(admin, Topology.PoisonQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
         _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, returnQueue: null, declare: true, stoppingToken) ?? -1;
-        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, returnQueue: null, declare: true, stoppingToken) ?? -1;
+        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
         foreach (var route in _targets.Routes)
         {
-            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, returnQueue: null, declare: true, stoppingToken));
+            if (_supervisor.IsConsuming(route.Name))
+            {
+                admin.MarkKnown(route.QueueName);
+            }
+
+            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, returnQueue: null, declare: false, stoppingToken));
             Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), returnQueue: null, declare: true, stoppingToken));
             long? waiting = 0;
             foreach (var delay in route.Options.Redelivery.Schedule.Distinct())
@@ -175,6 +203,10 @@ public sealed partial class ForwardingGauges : BackgroundService
             _depths.TryRemove(key, out _);
         }
     }
+
+    private static bool IntakeEndpointHealthy(IBusControl bus) =>
+        bus.CheckHealth().Endpoints.Any(pair =>
+            pair.Key.Split('?')[0].EndsWith("/" + Topology.IntakeQueue, StringComparison.Ordinal) && pair.Value.Status == BusHealthStatus.Healthy);
 
     private static KeyValuePair<string, object?> Tag(string key, string value) => new(key, value);
 

@@ -108,7 +108,7 @@ public sealed partial class TargetEndpointSupervisor(
     {
         lock (_endpoints)
         {
-            return _endpoints.TryGetValue(targetName, out var endpoint) && endpoint.IsReady;
+            return _endpoints.TryGetValue(targetName, out var endpoint) && endpoint.IsReady && endpoint.Stopping is null;
         }
     }
 

@@ -112,7 +112,7 @@ public sealed class ForwardingGaugesTests
 
         public ConcurrentDictionary<string, long> Failures { get; } = new(StringComparer.Ordinal);
 
-        public static Task<GaugeHarness> StartAsync(RabbitMqNode node, string vhost, FulfillmentOptions options)
+        public static async Task<GaugeHarness> StartAsync(RabbitMqNode node, string vhost, FulfillmentOptions options)
         {
             var uri = node.AmqpUri(vhost).ToString();
             Assert.That(RabbitMqEndpoint.TryParse(uri, out var endpoint, out var problem), Is.True, problem);
@@ -131,6 +131,15 @@ public sealed class ForwardingGaugesTests
             var listener = new MeterListener();
             var gauges = new ForwardingGauges(meters, targets, new TargetCircuitStates(), supervisor, provider, NullLogger<ForwardingGauges>.Instance);
             var harness = new GaugeHarness(provider, listener, gauges) { Time = time };
+
+            // What the bus's endpoints and the dispatcher declare in the worker; the gauges sample them once known.
+            var admin = provider.GetRequiredService<BrokerAdmin>();
+            await admin.EnsureEndpointQueueAsync(Topology.IntakeQueue, CancellationToken.None);
+            foreach (var route in targets.Routes)
+            {
+                await admin.EnsureEndpointQueueAsync(route.QueueName, CancellationToken.None);
+            }
+
             listener.InstrumentPublished = (instrument, l) =>
             {
                 if (ReferenceEquals(instrument.Meter.Scope, meters))
@@ -140,7 +149,7 @@ public sealed class ForwardingGaugesTests
             };
             listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => harness.Record(instrument.Name, value, tags));
             listener.Start();
-            return Task.FromResult(harness);
+            return harness;
         }
 
         public async Task SampleAsync()

@@ -147,6 +147,57 @@ public sealed class CircuitHoldTests
         Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("dead")), Is.Zero, "nothing dead-lettered");
     }
 
+    /// <summary>
+    /// Why the forwarder never hands a delivery back on purpose: on this broker a message returned because its channel
+    /// closed (as when a consumer stops with messages prefetched) counts towards the delivery limit like a requeue, while
+    /// a fresh publish of it (what the delay queue does) starts from zero.
+    /// </summary>
+    [Test]
+    public async Task The_broker_counts_a_hand_back_by_a_closed_channel_towards_the_delivery_limit_and_a_fresh_publish_from_zero()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var connection = await _node.ConnectAsync(vhost);
+        await using (var setup = await connection.CreateChannelAsync())
+        {
+            await setup.QueueDeclareAsync("limited.dead", durable: true, exclusive: false, autoDelete: false);
+            foreach (var queue in new[] { "handed-back", "republished" })
+            {
+                await setup.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, new Dictionary<string, object?>
+                {
+                    ["x-queue-type"] = "quorum",
+                    ["x-delivery-limit"] = 2,
+                    ["x-dead-letter-exchange"] = "",
+                    ["x-dead-letter-routing-key"] = "limited.dead",
+                });
+                await setup.BasicPublishAsync(string.Empty, queue, new ReadOnlyMemory<byte>([1]));
+            }
+        }
+
+        // Three times (the limit is 2): taken, then handed back by closing the channel / republished fresh and acknowledged.
+        for (var i = 0; i < 3; i++)
+        {
+            await using (var channel = await connection.CreateChannelAsync())
+            {
+                Assert.That(await Eventually.TrueAsync(async () => await channel.BasicGetAsync("handed-back", autoAck: false) is not null, TimeSpan.FromSeconds(10)), Is.True,
+                    $"delivered again ({i})");
+                await channel.CloseAsync();
+            }
+
+            await using (var channel = await connection.CreateChannelAsync())
+            {
+                BasicGetResult? message = null;
+                Assert.That(await Eventually.TrueAsync(async () => (message = await channel.BasicGetAsync("republished", autoAck: false)) is not null, TimeSpan.FromSeconds(10)), Is.True);
+                await channel.BasicPublishAsync(string.Empty, "republished", message!.Body);
+                await channel.BasicAckAsync(message.DeliveryTag, multiple: false);
+            }
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, "limited.dead") == 1, TimeSpan.FromSeconds(10)), Is.True,
+            "the message handed back three times was dead-lettered at the delivery limit");
+        Assert.That(await CountAsync(vhost, "handed-back"), Is.Zero);
+        Assert.That(await CountAsync(vhost, "republished"), Is.EqualTo(1), "the one republished each time is still there");
+    }
+
     /// <summary>The deploy definitions' policy for target queues (delivery limit, dead-lettering to the poison queue), and that queue.</summary>
     private async Task ApplyDefinitionsAsync(string vhost)
     {
