@@ -32,6 +32,8 @@ public sealed record ReceiverStatus(int WindowMinutes, IReadOnlyDictionary<strin
 /// <param name="LastSuccessAt">Last delivery the target accepted.</param>
 /// <param name="LastFailureAt">Last failed delivery round.</param>
 /// <param name="LastFailureReason">Its reason (no secrets, no payload).</param>
+/// <param name="NotReady">Why this instance is not consuming the target's queue although it should (its endpoint did not
+/// become ready in time); null otherwise.</param>
 public sealed record TargetInstanceStatus(
     string Name,
     string Mode,
@@ -42,4 +44,5 @@ public sealed record TargetInstanceStatus(
     long InFlight,
     DateTimeOffset? LastSuccessAt,
     DateTimeOffset? LastFailureAt,
-    string? LastFailureReason);
+    string? LastFailureReason,
+    string? NotReady = null);

@@ -5,8 +5,8 @@ namespace SyncWorker.Messaging;
 
 /// <summary>
 /// A small RabbitMQ.Client connection for what MassTransit has no API for: declaring queues with arguments (target queues
-/// and the redelivery delay queues, of the configured <see cref="QueueType"/>) and checking control queues (pause
-/// markers). Opened on first use to any of the configured nodes, recovered automatically, shared by the process. Not
+/// and the redelivery delay queues, of the configured <see cref="QueueType"/>), sampling the depth of queues known to
+/// exist, and checking control queues (pause markers) without a failing passive declare. Opened on first use to any of the configured nodes, recovered automatically, shared by the process. Not
 /// available on the in-memory transport.
 /// </summary>
 public sealed class BrokerAdmin : IAsyncDisposable
@@ -16,7 +16,17 @@ public sealed class BrokerAdmin : IAsyncDisposable
     private readonly string _connectionName;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _declared = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _found = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _sampleGate = new(1, 1);
+    private readonly SemaphoreSlim _probeGate = new(1, 1);
     private IConnection? _connection;
+    private IChannel? _sampleChannel;
+    private IChannel? _probeChannel;
+
+    private const ushort NotFound = 404;
+
+    /// <summary>How long a marker probe waits for the broker's confirm or return.</summary>
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Uses the configured RabbitMQ endpoint, nodes and queue type.</summary>
     public BrokerAdmin(MessagingTransport transport)
@@ -102,38 +112,135 @@ public sealed class BrokerAdmin : IAsyncDisposable
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 
-    /// <summary>Ready messages of a queue, or null when it does not exist.</summary>
+    /// <summary>
+    /// True when this process knows the queue exists: it declared it (the <c>Ensure…</c> methods) or a passive declare
+    /// found it (<see cref="TryFindAsync"/>). Only such queues are sampled, so sampling causes no channel errors.
+    /// </summary>
+    public bool IsKnown(string name) => IsDeclared(name) || _found.ContainsKey(name);
+
+    /// <summary>Records that a queue exists because another part of the process declared it (MassTransit's endpoints).</summary>
+    public void MarkKnown(string name) => _found[name] = true;
+
+    /// <summary>
+    /// Ready messages of a queue known to exist (<see cref="IsKnown"/>), read with a passive declare on one long-lived
+    /// channel; null when the queue is not known, and then the broker is not asked. When the broker no longer has it
+    /// (deleted), the queue is forgotten and <see cref="QueueNotFoundException"/> is thrown; any other failure throws too.
+    /// </summary>
     public async Task<uint?> ReadyCountAsync(string name, CancellationToken cancellationToken)
     {
-        await using var channel = await ChannelAsync(cancellationToken);
-        try
-        {
-            return (await channel.QueueDeclarePassiveAsync(name, cancellationToken)).MessageCount;
-        }
-        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 404)
+        if (!IsKnown(name))
         {
             return null;
         }
+
+        await _sampleGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_sampleChannel is not { IsOpen: true })
+            {
+                _sampleChannel?.Dispose();
+                _sampleChannel = null;
+                _sampleChannel = await ChannelAsync(cancellationToken);
+            }
+
+            try
+            {
+                return (await _sampleChannel.QueueDeclarePassiveAsync(name, cancellationToken)).MessageCount;
+            }
+            catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == NotFound)
+            {
+                Forget(name);
+                _found.TryRemove(name, out _);
+                throw new QueueNotFoundException(name, exception);
+            }
+        }
+        finally
+        {
+            _sampleGate.Release();
+        }
     }
 
-    /// <summary>True when a queue of that name exists.</summary>
-    public async Task<bool> QueueExistsAsync(string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// Looks for a queue SyncWorker does not declare (<c>syncworker.poison</c>, from the deploy definitions) with a passive
+    /// declare on a channel of its own: when the queue is missing the broker closes that channel (a channel error in its
+    /// log), so call this rarely. A queue found is <see cref="IsKnown">known</see> from then on.
+    /// </summary>
+    public async Task<bool> TryFindAsync(string name, CancellationToken cancellationToken)
     {
+        if (IsKnown(name))
+        {
+            return true;
+        }
+
         await using var channel = await ChannelAsync(cancellationToken);
         try
         {
             await channel.QueueDeclarePassiveAsync(name, cancellationToken);
+            _found[name] = true;
             return true;
         }
-        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 404)
+        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == NotFound)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// True when a marker queue of that name exists (never use it on a queue that keeps messages), learnt without a passive declare (which, for a missing queue, is a channel
+    /// error in the broker's log): an empty message is published, mandatory and confirmed, through the default exchange
+    /// with the queue's name as routing key, on one long-lived channel. The broker returns it when no such queue exists;
+    /// otherwise the queue takes it. Meant for pause markers (<c>x-max-length</c> 0, so they drop it at once and stay
+    /// empty), created by another process (<c>targets pause</c>), older versions' markers included.
+    /// </summary>
+    public async Task<bool> MarkerExistsAsync(string name, CancellationToken cancellationToken)
+    {
+        await _probeGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_probeChannel is not { IsOpen: true })
+            {
+                _probeChannel?.Dispose();
+                _probeChannel = null;
+                var connection = await ConnectionAsync(cancellationToken);
+                _probeChannel = await connection.CreateChannelAsync(
+                    new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ProbeTimeout);
+            try
+            {
+                await _probeChannel.BasicPublishAsync(
+                    string.Empty, name, mandatory: true, new BasicProperties { DeliveryMode = DeliveryModes.Transient }, ReadOnlyMemory<byte>.Empty, timeout.Token);
+                return true;
+            }
+            catch (PublishException exception) when (exception.IsReturn)
+            {
+                return false;
+            }
+            catch (PublishException)
+            {
+                return true; // Nacked: a queue took it and refused it (reject-publish overflow); it exists.
+            }
+            catch
+            {
+                // A timeout or a broken channel: start afresh next time.
+                _probeChannel?.Dispose();
+                _probeChannel = null;
+                throw;
+            }
+        }
+        finally
+        {
+            _probeGate.Release();
         }
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _sampleChannel?.Dispose();
+        _probeChannel?.Dispose();
         if (_connection is not null)
         {
             await _connection.CloseAsync();
@@ -141,9 +248,14 @@ public sealed class BrokerAdmin : IAsyncDisposable
         }
 
         _gate.Dispose();
+        _sampleGate.Dispose();
+        _probeGate.Dispose();
     }
 
-    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
+    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken) =>
+        await (await ConnectionAsync(cancellationToken)).CreateChannelAsync(cancellationToken: cancellationToken);
+
+    private async Task<IConnection> ConnectionAsync(CancellationToken cancellationToken)
     {
         var connection = _connection;
         if (connection is not { IsOpen: true })
@@ -170,6 +282,13 @@ public sealed class BrokerAdmin : IAsyncDisposable
             }
         }
 
-        return await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        return connection;
     }
+}
+
+/// <summary>A queue SyncWorker knew of is gone from the broker (deleted); it is no longer sampled.</summary>
+public sealed class QueueNotFoundException(string queue, Exception inner) : Exception($"Queue {queue} does not exist (any more).", inner)
+{
+    /// <summary>The queue.</summary>
+    public string Queue { get; } = queue;
 }

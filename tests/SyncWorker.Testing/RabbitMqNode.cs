@@ -41,6 +41,45 @@ public sealed class RabbitMqNode : IAsyncDisposable
     /// </summary>
     public int? TlsPort { get; }
 
+    /// <summary>The node's log folder (<c>RABBITMQ_LOG_BASE</c>): its log file names the node.</summary>
+    public string LogDirectory => Path.Combine(_dataDirectory, "log");
+
+    /// <summary>
+    /// Every "Channel error" entry of the node's log that names <paramref name="virtualHost"/> (with the lines that follow
+    /// it, which say what failed): a passive declare of a missing queue is one, for example.
+    /// </summary>
+    public IReadOnlyList<string> ChannelErrors(string virtualHost)
+    {
+        var errors = new List<string>();
+        if (!Directory.Exists(LogDirectory))
+        {
+            return errors;
+        }
+
+        foreach (var file in Directory.EnumerateFiles(LogDirectory, "*.log"))
+        {
+            string text;
+            using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            using (var reader = new StreamReader(stream))
+            {
+                text = reader.ReadToEnd();
+            }
+
+            // RabbitMQ 3.10 writes each line of a message with its own timestamp: the "Channel error" line, then the line
+            // saying what failed.
+            var lines = text.Split('\n');
+            for (var i = 0; i < lines.Length; i++)
+            {
+                if (lines[i].Contains("Channel error", StringComparison.Ordinal) && lines[i].Contains($"vhost: '{virtualHost}'", StringComparison.Ordinal))
+                {
+                    errors.Add(i + 1 < lines.Length ? lines[i] + "\n" + lines[i + 1] : lines[i]);
+                }
+            }
+        }
+
+        return errors;
+    }
+
     /// <summary>True between a successful start and a stop.</summary>
     public bool IsRunning => _server is { HasExited: false };
 

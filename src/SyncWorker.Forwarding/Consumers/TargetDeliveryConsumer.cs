@@ -22,6 +22,7 @@ public sealed partial class TargetDeliveryConsumer(
     PreparationRetry preparationRetry,
     RedeliveryScheduler redelivery,
     TargetActivity activity,
+    TargetCircuitStates circuits,
     ILogger<TargetDeliveryConsumer> logger) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
@@ -42,6 +43,11 @@ public sealed partial class TargetDeliveryConsumer(
         using var scope = DeliveryScope(logger, delivery.DeliveryId, evt.EventId, evt.Account, delivery.Target,
             context.Headers.Get<int>(DeliveryHeaders.RedeliveryCount) ?? 0);
 
+        // While the target's circuit is open the delivery waits here, unacknowledged, so RabbitMQ hands this instance no
+        // more of the target's messages (they wait in its queue) and nothing is republished; one of them is the trial
+        // when the break is over. Held past TargetCircuitStates.MaxHold, or released by a pause or shutdown, it goes on
+        // and, the circuit still open, to the delay queue (a fresh message, which a quorum queue counts from zero).
+        var trial = await circuits.WaitWhileOpenAsync(target.Name, TargetCircuitStates.MaxHold, context.CancellationToken);
         var targetTag = new KeyValuePair<string, object?>("target", target.Name);
         SyncWorkerTelemetry.InFlight.Add(1, targetTag);
         activity.Started(target.Name);
@@ -80,6 +86,11 @@ public sealed partial class TargetDeliveryConsumer(
         }
         finally
         {
+            if (trial)
+            {
+                circuits.TrialEnded(target.Name);
+            }
+
             SyncWorkerTelemetry.InFlight.Add(-1, targetTag);
             activity.Ended(target.Name, failureReason);
         }

@@ -49,13 +49,25 @@ internal static class DeliveryResilience
         }
 
         TargetCircuitBreakerOptions circuit = target.CircuitBreaker;
+        var circuits = services.GetService<TargetCircuitStates>();
         builder.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
         {
+            // The gate that holds deliveries while the circuit is open follows the breaker.
+            OnOpened = args =>
+            {
+                circuits?.Opened(target.Name, args.BreakDuration);
+                return ValueTask.CompletedTask;
+            },
+            OnClosed = _ =>
+            {
+                circuits?.Closed(target.Name);
+                return ValueTask.CompletedTask;
+            },
             FailureRatio = circuit.FailureRatio,
             MinimumThroughput = circuit.MinimumThroughput,
             SamplingDuration = TimeSpan.FromSeconds(circuit.SamplingDurationSeconds),
             BreakDuration = TimeSpan.FromSeconds(circuit.BreakDurationSeconds),
-            StateProvider = services.GetService<TargetCircuitStates>()?.For(target.Name),
+            StateProvider = circuits?.For(target.Name),
         });
 
         builder.AddTimeout(new HttpTimeoutStrategyOptions { Timeout = TimeSpan.FromSeconds(target.TimeoutSeconds) });

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ namespace SyncWorker.Forwarding.Hosting;
 /// <c>ready</c>, <c>retry_waiting</c>, <c>dead_lettered</c>, [syncworker_intake_messages], [syncworker_intake_dead_letters]
 /// (<see cref="Topology.IntakeErrorQueue"/>), and [syncworker_poison_messages]
 /// (not reported while <see cref="Topology.PoisonQueue"/> does not exist: it is declared by the deploy/rabbitmq
-/// definitions, not by SyncWorker). Deliveries in flight are
+/// definitions, not by SyncWorker), and the counter [syncworker_queue_sample_failures_total{queue}]. Deliveries in flight are
 /// counted by this process ([syncworker_deliveries_in_flight]); RabbitMQ's basic protocol does not report unacknowledged
 /// counts.
 /// </summary>
@@ -27,10 +28,21 @@ public sealed partial class ForwardingGauges : BackgroundService
     /// <summary>How often queue depths are read from the broker.</summary>
     public static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often a missing <see cref="Topology.PoisonQueue"/> is looked for (a channel error each time it is missing).</summary>
+    public static readonly TimeSpan PoisonLookInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long after a failed declaration a queue is declared again.</summary>
+    public static readonly TimeSpan DeclareRetryInterval = TimeSpan.FromMinutes(1);
+
     private readonly TargetRegistry _targets;
     private readonly IServiceProvider _services;
     private readonly ILogger<ForwardingGauges> _logger;
     private readonly ConcurrentDictionary<(string Target, string State), long> _depths = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _nextDeclare = new(StringComparer.Ordinal);
+    private readonly Counter<long> _sampleFailures;
+    private readonly TimeProvider _time;
+    private readonly TargetEndpointSupervisor _supervisor;
+    private DateTimeOffset _nextPoisonLook = DateTimeOffset.MinValue;
     private long _intake = -1;
     private long _intakeDeadLetters = -1;
     private long _poison = -1;
@@ -39,7 +51,10 @@ public sealed partial class ForwardingGauges : BackgroundService
     public ForwardingGauges(IMeterFactory meters, TargetRegistry targets, TargetCircuitStates circuits, TargetEndpointSupervisor supervisor, IServiceProvider services, ILogger<ForwardingGauges> logger)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(services);
+        _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _targets = targets;
+        _supervisor = supervisor;
         _services = services;
         _logger = logger;
         var meter = meters.Create(SyncWorkerTelemetry.Name);
@@ -58,6 +73,8 @@ public sealed partial class ForwardingGauges : BackgroundService
             "{message}", "Events in syncworker.intake_error (the dispatcher gave them up after its retries), sampled from the broker.");
         meter.CreateObservableGauge("syncworker.poison.messages", () => _poison < 0 ? [] : new[] { new Measurement<long>(_poison) },
             "{message}", "Messages in syncworker.poison (dead-lettered at the delivery limit), sampled from the broker; absent without that queue.");
+        _sampleFailures = meter.CreateCounter<long>("syncworker.queue.sample_failures", "{sample}",
+            "Queue depth samples that failed (the queue's series is dropped until a sample succeeds).");
     }
 
     /// <inheritdoc />
@@ -68,37 +85,131 @@ public sealed partial class ForwardingGauges : BackgroundService
             return;
         }
 
-        using var timer = new PeriodicTimer(SampleInterval);
-        do
+        // The intake and the target queues are MassTransit's to declare (declaring a new quorum queue from two connections
+        // at once can fail one of them): they are sampled once its endpoints have declared them.
+        if (_services.GetService<IBusControl>() is { } bus)
         {
             try
             {
-                _poison = await admin.ReadyCountAsync(Topology.PoisonQueue, stoppingToken) is { } poison ? poison : -1;
-                _intakeDeadLetters = await admin.ReadyCountAsync(Topology.IntakeErrorQueue, stoppingToken) ?? 0;
-                _intake = await admin.ReadyCountAsync(Topology.IntakeQueue, stoppingToken) ?? 0;
-                foreach (var route in _targets.Routes)
+                while (!IntakeEndpointHealthy(bus))
                 {
-                    _depths[(route.Name, "ready")] = await admin.ReadyCountAsync(route.QueueName, stoppingToken) ?? 0;
-                    _depths[(route.Name, "dead_lettered")] = await admin.ReadyCountAsync(Topology.TargetErrorQueue(route.Name), stoppingToken) ?? 0;
-                    long waiting = 0;
-                    foreach (var delay in route.Options.Redelivery.Schedule.Distinct())
-                    {
-                        waiting += await admin.ReadyCountAsync(Topology.DelayQueue(route.Name, delay), stoppingToken) ?? 0;
-                    }
-
-                    _depths[(route.Name, "retry_waiting")] = waiting;
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
                 }
             }
-            catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
-                LogSampleFailed(_logger, exception.Message);
+                return;
             }
+
+            admin.MarkKnown(Topology.IntakeQueue);
+        }
+
+        using var timer = new PeriodicTimer(SampleInterval);
+        do
+        {
+            await SampleAsync(admin, stoppingToken);
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// One round. Only queues known to exist are asked about (<see cref="BrokerAdmin.IsKnown"/>), on the admin's one
+    /// sampling channel: the intake once MassTransit's intake endpoint is up, a target's queue once its endpoint consumes
+    /// (or the dispatcher declared it); SyncWorker declares (idempotently, with the arguments MassTransit uses) the
+    /// intake's error queue and each target's error queue and delay queues; <see cref="Topology.PoisonQueue"/>, which only the
+    /// deploy definitions create, is looked for at start and then every <see cref="PoisonLookInterval"/> until found. A
+    /// queue that fails to sample is counted and its series dropped until a sample succeeds again.
+    /// </summary>
+    internal async Task SampleAsync(BrokerAdmin admin, CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (!admin.IsKnown(Topology.PoisonQueue) && _time.GetUtcNow() >= _nextPoisonLook)
+            {
+                _nextPoisonLook = _time.GetUtcNow() + PoisonLookInterval;
+                await admin.TryFindAsync(Topology.PoisonQueue, stoppingToken);
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            LogSampleFailed(_logger, Topology.PoisonQueue, exception.Message);
+        }
+
+        _poison = await SampleOneAsync(admin, Topology.PoisonQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
+        _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, returnQueue: null, declare: true, stoppingToken) ?? -1;
+        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
+        foreach (var route in _targets.Routes)
+        {
+            if (_supervisor.IsConsuming(route.Name))
+            {
+                admin.MarkKnown(route.QueueName);
+            }
+
+            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, returnQueue: null, declare: false, stoppingToken));
+            Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), returnQueue: null, declare: true, stoppingToken));
+            long? waiting = 0;
+            foreach (var delay in route.Options.Redelivery.Schedule.Distinct())
+            {
+                var depth = await SampleOneAsync(admin, Topology.DelayQueue(route.Name, delay), route.QueueName, declare: true, stoppingToken);
+                waiting = depth is null ? null : waiting + depth;
+            }
+
+            Set((route.Name, "retry_waiting"), waiting);
+        }
+    }
+
+    /// <summary>The depth of one queue, or null (no series) when it is not known to exist or its sample failed.</summary>
+    private async Task<long?> SampleOneAsync(BrokerAdmin admin, string queue, string? returnQueue, bool declare, CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (declare && !admin.IsKnown(queue))
+            {
+                if (_nextDeclare.TryGetValue(queue, out var next) && _time.GetUtcNow() < next)
+                {
+                    return null;
+                }
+
+                // A declaration that fails (a queue of the other RabbitMq:QueueType, say) is tried again a minute later.
+                _nextDeclare[queue] = _time.GetUtcNow() + DeclareRetryInterval;
+                if (returnQueue is null)
+                {
+                    await admin.EnsureEndpointQueueAsync(queue, stoppingToken);
+                }
+                else
+                {
+                    await admin.EnsureDelayQueueAsync(queue, returnQueue, stoppingToken);
+                }
+            }
+
+            return await admin.ReadyCountAsync(queue, stoppingToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            _sampleFailures.Add(1, Tag("queue", queue));
+            LogSampleFailed(_logger, queue, exception.Message);
+            return null;
+        }
+    }
+
+    private void Set((string Target, string State) key, long? depth)
+    {
+        if (depth is { } value)
+        {
+            _depths[key] = value;
+        }
+        else
+        {
+            _depths.TryRemove(key, out _);
+        }
+    }
+
+    private static bool IntakeEndpointHealthy(IBusControl bus) =>
+        bus.CheckHealth().Endpoints.Any(pair =>
+            pair.Key.Split('?')[0].EndsWith("/" + Topology.IntakeQueue, StringComparison.Ordinal) && pair.Value.Status == BusHealthStatus.Healthy);
+
     private static KeyValuePair<string, object?> Tag(string key, string value) => new(key, value);
 
-    [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Could not sample queue depths from the broker: {Error}")]
-    private static partial void LogSampleFailed(ILogger logger, string error);
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Could not sample the depth of {Queue} from the broker: {Error}")]
+    private static partial void LogSampleFailed(ILogger logger, string queue, string error);
 }

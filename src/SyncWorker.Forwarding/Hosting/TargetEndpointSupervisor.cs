@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Consumers;
+using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
 
@@ -13,7 +14,11 @@ namespace SyncWorker.Forwarding.Hosting;
 /// Runs one receive endpoint per target and honours pauses: while the marker queue <see cref="Topology.PausedMarker"/>
 /// exists (<c>targets pause T</c>), this instance stops consuming the target's queue, which keeps filling; when the marker
 /// is gone (<c>targets resume T</c>) it consumes again. Every instance checks every <see cref="PollInterval"/>, so a pause
-/// takes effect across all forwarders within that time; deliveries already in flight finish first.
+/// takes effect across all forwarders within that time; deliveries already in flight finish first. Markers are checked
+/// with <see cref="BrokerAdmin.MarkerExistsAsync"/> (a returned mandatory publish, not a failing passive declare).
+/// No target waits for another: endpoints are started and stopped without blocking the loop, and an endpoint not ready
+/// within <see cref="ReadyDeadline"/> is reported (<see cref="NotReady"/>: log, <c>/admin/status</c>, health) while the
+/// others go on consuming, pausing and resuming.
 /// </summary>
 public sealed partial class TargetEndpointSupervisor(
     IServiceProvider services,
@@ -24,8 +29,13 @@ public sealed partial class TargetEndpointSupervisor(
     /// <summary>How often pause markers are checked.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 
-    private readonly Dictionary<string, HostReceiveEndpointHandle> _running = new(StringComparer.Ordinal);
+    /// <summary>How long a target's endpoint may take to become ready before it is reported as not ready.</summary>
+    public static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+    private readonly TargetCircuitStates? _circuits = services.GetService<TargetCircuitStates>();
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -63,24 +73,23 @@ public sealed partial class TargetEndpointSupervisor(
 
         var connector = services.GetRequiredService<IReceiveEndpointConnector>();
         var admin = services.GetService<BrokerAdmin>();
+
+        // Deliveries held while a circuit is open go to the delay queue when the process stops, rather than being handed
+        // back (which a quorum queue counts towards its delivery limit).
+        using var stopping = lifetime.ApplicationStopping.Register(() => _circuits?.Release());
         while (!stoppingToken.IsCancellationRequested)
         {
             foreach (var route in targets.Routes)
             {
                 try
                 {
-                    var paused = admin is not null && await admin.QueueExistsAsync(Topology.PausedMarker(route.Name), stoppingToken);
-                    await ApplyAsync(connector, route, paused, stoppingToken);
+                    var paused = admin is not null && await admin.MarkerExistsAsync(Topology.PausedMarker(route.Name), stoppingToken);
+                    Apply(connector, route, paused);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
                     LogCheckFailed(logger, route.Name, exception.Message);
                 }
-            }
-
-            if (admin is null)
-            {
-                return; // In-memory: nothing can pause a target; the endpoints stay up.
             }
 
             try
@@ -94,30 +103,59 @@ public sealed partial class TargetEndpointSupervisor(
         }
     }
 
-    /// <summary>True while this instance consumes the target's queue.</summary>
+    /// <summary>True while this instance consumes the target's queue (its endpoint is ready).</summary>
     public bool IsConsuming(string targetName)
     {
-        lock (_running)
+        lock (_endpoints)
         {
-            return _running.ContainsKey(targetName);
+            return _endpoints.TryGetValue(targetName, out var endpoint) && endpoint.IsReady && endpoint.Stopping is null;
         }
     }
 
     /// <summary>True while the target's pause marker exists (as last checked).</summary>
     public bool IsPaused(string targetName)
     {
-        lock (_running)
+        lock (_endpoints)
         {
             return _paused.Contains(targetName);
         }
     }
 
-    private async Task ApplyAsync(IReceiveEndpointConnector connector, TargetRoute route, bool paused, CancellationToken cancellationToken)
+    /// <summary>
+    /// Why the target's endpoint is not consuming although it should, once it has not become ready within
+    /// <see cref="ReadyDeadline"/>; null while it consumes, starts (within the deadline), or is paused.
+    /// </summary>
+    public string? NotReady(string targetName)
     {
-        HostReceiveEndpointHandle? handle;
-        lock (_running)
+        lock (_endpoints)
         {
-            _running.TryGetValue(route.Name, out handle);
+            return _endpoints.TryGetValue(targetName, out var endpoint) && !endpoint.IsReady && endpoint.Stopping is null && endpoint.Overdue
+                ? endpoint.Problem
+                : null;
+        }
+    }
+
+    /// <summary>The targets whose endpoints are <see cref="NotReady">not ready</see>, with the reason.</summary>
+    public IReadOnlyDictionary<string, string> NotReadyTargets()
+    {
+        var found = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var route in targets.Routes)
+        {
+            if (NotReady(route.Name) is { } problem)
+            {
+                found[route.Name] = problem;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>One pass for one target; never waits for an endpoint to start or stop.</summary>
+    private void Apply(IReceiveEndpointConnector connector, TargetRoute route, bool paused)
+    {
+        Endpoint? endpoint;
+        lock (_endpoints)
+        {
             if (paused)
             {
                 _paused.Add(route.Name);
@@ -126,29 +164,132 @@ public sealed partial class TargetEndpointSupervisor(
             {
                 _paused.Remove(route.Name);
             }
+
+            _endpoints.TryGetValue(route.Name, out endpoint);
         }
 
-        if (!paused && handle is null)
+        var now = _time.GetUtcNow();
+        if (endpoint is { Stopping: { } stopping })
         {
-            handle = connector.ConnectReceiveEndpoint(route.QueueName, (context, endpoint) => ForwardingRegistration.ConfigureTargetEndpoint(context, endpoint, route));
-            await handle.Ready.WaitAsync(cancellationToken);
-            lock (_running)
+            if (!stopping.IsCompleted)
             {
-                _running[route.Name] = handle;
+                return; // Resumed before the pause had finished stopping it: connect again once it has.
             }
 
-            LogConsuming(logger, route.Name, route.QueueName);
+            lock (_endpoints)
+            {
+                _endpoints.Remove(route.Name);
+            }
+
+            endpoint = null;
         }
-        else if (paused && handle is not null)
+
+        if (!paused && endpoint is null)
         {
-            lock (_running)
+            _circuits?.Hold(route.Name);
+            var handle = connector.ConnectReceiveEndpoint(route.QueueName, (context, configurator) => ForwardingRegistration.ConfigureTargetEndpoint(context, configurator, route));
+            lock (_endpoints)
             {
-                _running.Remove(route.Name);
+                _endpoints[route.Name] = new Endpoint(handle, now);
             }
 
-            await handle.StopAsync(cancellationToken);
+            // Observed now (ready at once is the common case) and on each later pass.
+            endpoint = _endpoints[route.Name];
+        }
+
+        if (!paused && endpoint is not null)
+        {
+            Observe(route, endpoint, now);
+        }
+        else if (paused && endpoint is not null)
+        {
+            var handle = endpoint.Handle;
+            _circuits?.Release(route.Name);
+            endpoint.Stopping = StopAsync(route, handle);
+        }
+    }
+
+    private void Observe(TargetRoute route, Endpoint endpoint, DateTimeOffset now)
+    {
+        var ready = endpoint.Handle.Ready;
+        if (ready.IsCompletedSuccessfully)
+        {
+            if (!endpoint.IsReady)
+            {
+                endpoint.IsReady = true;
+                if (endpoint.Overdue)
+                {
+                    LogReadyAfterAll(logger, route.Name, route.QueueName, (long)(now - endpoint.ConnectedAt).TotalSeconds);
+                }
+                else
+                {
+                    LogConsuming(logger, route.Name, route.QueueName);
+                }
+            }
+
+            return;
+        }
+
+        if (!endpoint.Overdue && (ready.IsFaulted || now - endpoint.ConnectedAt >= ReadyDeadline))
+        {
+            endpoint.Problem = ready.IsFaulted
+                ? $"its endpoint on {route.QueueName} failed to start: {ready.Exception?.GetBaseException().Message}"
+                : $"its endpoint on {route.QueueName} is not ready after {(long)ReadyDeadline.TotalSeconds} s ({EndpointHealth(route.QueueName)})";
+            endpoint.Overdue = true;
+            LogNotReady(logger, route.Name, endpoint.Problem);
+        }
+    }
+
+    /// <summary>What MassTransit's health says of the endpoint on <paramref name="queue"/> (its last fault, usually).</summary>
+    private string EndpointHealth(string queue)
+    {
+        try
+        {
+            var health = services.GetRequiredService<IBusControl>().CheckHealth();
+            foreach (var (address, result) in health.Endpoints)
+            {
+                if (address.EndsWith("/" + queue, StringComparison.Ordinal))
+                {
+                    return result.Exception?.GetBaseException().Message ?? result.Description ?? "no fault reported";
+                }
+            }
+        }
+        catch (Exception exception) when (exception is InvalidOperationException or ObjectDisposedException)
+        {
+            // No bus to ask: say nothing more.
+        }
+
+        return "no fault reported";
+    }
+
+    /// <summary>Stops a paused target's endpoint in the background, so no other target waits for it.</summary>
+    private async Task StopAsync(TargetRoute route, HostReceiveEndpointHandle handle)
+    {
+        try
+        {
+            await handle.StopAsync(CancellationToken.None);
             LogPaused(logger, route.Name, route.QueueName);
         }
+        catch (Exception exception)
+        {
+            LogCheckFailed(logger, route.Name, exception.Message);
+        }
+    }
+
+    /// <summary>A connected target endpoint, as the supervisor last saw it.</summary>
+    private sealed class Endpoint(HostReceiveEndpointHandle handle, DateTimeOffset connectedAt)
+    {
+        public HostReceiveEndpointHandle Handle { get; } = handle;
+
+        public DateTimeOffset ConnectedAt { get; } = connectedAt;
+
+        public bool IsReady { get; set; }
+
+        public bool Overdue { get; set; }
+
+        public string? Problem { get; set; }
+
+        public Task? Stopping { get; set; }
     }
 
     [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Target {Target}: consuming {Queue}")]
@@ -160,4 +301,11 @@ public sealed partial class TargetEndpointSupervisor(
 
     [LoggerMessage(EventId = 2303, Level = LogLevel.Warning, Message = "Target {Target}: could not check or change its consumer ({Error}); trying again")]
     private static partial void LogCheckFailed(ILogger logger, string target, string error);
+
+    [LoggerMessage(EventId = 2304, Level = LogLevel.Error,
+        Message = "Target {Target} is not consuming: {Problem}. Its messages wait in its queue; every other target goes on. Fix the queue (for example a queue of the other RabbitMq:QueueType) or the broker; the endpoint keeps trying")]
+    private static partial void LogNotReady(ILogger logger, string target, string problem);
+
+    [LoggerMessage(EventId = 2305, Level = LogLevel.Information, Message = "Target {Target}: consuming {Queue}, {Seconds} s after its endpoint was connected")]
+    private static partial void LogReadyAfterAll(ILogger logger, string target, string queue, long seconds);
 }

@@ -49,6 +49,7 @@ internal sealed record StatusReport(
 /// <param name="LastFailureAt">The latest failed delivery round, over the instances.</param>
 /// <param name="LastFailureReason">Its reason.</param>
 /// <param name="LastFailureInstance">The instance that saw it.</param>
+/// <param name="NotReadyByInstance">Instances whose endpoint for the target did not become ready, with the reason.</param>
 internal sealed record TargetSummary(
     string Name,
     string? Mode,
@@ -69,7 +70,8 @@ internal sealed record TargetSummary(
     DateTimeOffset? LastSuccessAt,
     DateTimeOffset? LastFailureAt,
     string? LastFailureReason,
-    string? LastFailureInstance)
+    string? LastFailureInstance,
+    IReadOnlyDictionary<string, string>? NotReadyByInstance = null)
 {
     /// <summary>True when the instances do not all report the same circuit state.</summary>
     public bool CircuitsDiffer => CircuitByInstance.Values.Distinct(StringComparer.Ordinal).Skip(1).Any();
@@ -210,7 +212,8 @@ internal static class StatusMerger
             reports.Max(r => r.Target.LastSuccessAt),
             lastFailure?.Target.LastFailureAt,
             lastFailure?.Target.LastFailureReason,
-            lastFailure?.Instance);
+            lastFailure?.Instance,
+            reports.Where(r => r.Target.NotReady is not null).ToDictionary(r => r.Instance, r => r.Target.NotReady!, StringComparer.Ordinal));
     }
 
     private static ReceiverSummary? SummarizeReceiver(List<InstanceStatus> instances)

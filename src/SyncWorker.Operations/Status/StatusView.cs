@@ -151,10 +151,16 @@ internal static class StatusView
     private static string Consumers(TargetSummary target)
     {
         var consumers = target.Consumers?.ToString(CultureInfo.InvariantCulture) ?? "-";
-        return target.ForwardingInstances == 0
+        var text = target.ForwardingInstances == 0
             ? consumers
             : $"{consumers} ({target.ConsumingInstances.ToString(CultureInfo.InvariantCulture)} of " +
               $"{Formats.Plural(target.ForwardingInstances, "instance", "instances")} consuming)";
+        foreach (var (instance, problem) in target.NotReadyByInstance ?? new Dictionary<string, string>())
+        {
+            text += $"; NOT READY on {instance}: {problem}";
+        }
+
+        return text;
     }
 
     private static string Depth(bool exists, uint? ready, string queue) =>

@@ -71,7 +71,8 @@ public static class AdminEndpoints
                         seen.InFlight,
                         seen.LastSuccessAt,
                         seen.LastFailureAt,
-                        seen.LastFailureReason));
+                        seen.LastFailureReason,
+                        supervisor.NotReady(route.Name)));
                 }
             }
 

@@ -40,6 +40,7 @@ public static class SyncWorkerApp
         {
             builder.AddSyncWorkerForwarding();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
+            builder.Services.AddForwardingReadiness(role.Receives());
         }
         else
         {

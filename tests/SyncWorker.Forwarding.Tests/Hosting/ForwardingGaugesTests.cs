@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using RabbitMQ.Client;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
@@ -15,7 +16,10 @@ using SyncWorker.Testing;
 
 namespace SyncWorker.Forwarding.Tests.Hosting;
 
-/// <summary><see cref="ForwardingGauges"/> sampling a private RabbitMQ node: the poison queue's and the intake error queue's gauges.</summary>
+/// <summary>
+/// <see cref="ForwardingGauges"/> sampling a private RabbitMQ node: the poison queue's and the intake error queue's gauges,
+/// and failed samples (counted, their series dropped).
+/// </summary>
 [TestFixture]
 public sealed class ForwardingGaugesTests
 {
@@ -24,73 +28,165 @@ public sealed class ForwardingGaugesTests
     private const string IntakeDeadLettersGauge = "syncworker.intake.dead_letters";
 
     [Test]
-    public async Task Poison_gauge_is_absent_without_the_queue_and_reports_its_depth_once_it_exists_and_the_intake_dead_letters_are_counted()
+    public async Task Poison_gauge_is_absent_without_the_queue_and_reports_its_depth_once_found_and_the_intake_dead_letters_are_counted()
     {
         await using var node = await RabbitMqNode.LaunchAsync();
         var vhost = await node.CreateVirtualHostAsync();
-        var uri = node.AmqpUri(vhost).ToString();
-        Assert.That(RabbitMqEndpoint.TryParse(uri, out var endpoint, out var problem), Is.True, problem);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["RabbitMq:Uri"] = uri }).Build();
-        var transport = new MessagingTransport(endpoint, "gauges-test") { Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint!) };
+        await using var harness = await GaugeHarness.StartAsync(node, vhost, new FulfillmentOptions());
 
-        var services = new ServiceCollection();
-        services.AddMetrics();
-        services.AddSingleton(new BrokerAdmin(transport));
-        await using var provider = services.BuildServiceProvider();
-        var meters = provider.GetRequiredService<IMeterFactory>();
-        var targets = new TargetRegistry(Options.Create(new FulfillmentOptions()));
-        var supervisor = new TargetEndpointSupervisor(
-            provider, targets, new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance), NullLogger<TargetEndpointSupervisor>.Instance);
+        await harness.SampleAsync();
+        Assert.That(harness.Values.ContainsKey(PoisonGauge), Is.False, "no syncworker.poison queue: the gauge reports nothing");
+        Assert.That(harness.Values.GetValueOrDefault(IntakeDeadLettersGauge, -1), Is.Zero, "syncworker.intake_error, declared by SyncWorker, is empty");
+        Assert.That(harness.Values.GetValueOrDefault(IntakeGauge, -1), Is.Zero, "the intake is sampled");
 
-        var values = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
+        await FillAsync(node, vhost, Topology.PoisonQueue, 3, new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
+        await harness.SampleAsync();
+        Assert.That(harness.Values.ContainsKey(PoisonGauge), Is.False, "not looked for again before the interval");
+
+        harness.Time.Advance(ForwardingGauges.PoisonLookInterval);
+        await harness.SampleAsync();
+        Assert.That(harness.Values.GetValueOrDefault(PoisonGauge, -1), Is.EqualTo(3), "found, then sampled: the 3 poison messages");
+
+        // Two events the dispatcher gave up on.
+        await FillAsync(node, vhost, Topology.IntakeErrorQueue, 2, arguments: null);
+        await harness.SampleAsync();
+        Assert.That(harness.Values.GetValueOrDefault(IntakeDeadLettersGauge, -1), Is.EqualTo(2), "the 2 events in syncworker.intake_error");
+        Assert.That(await Eventually.TrueAsync(() => node.ChannelErrors(vhost).Count == 1, TimeSpan.FromSeconds(10)), Is.True,
+            "one channel error: the first look for the missing poison queue; " + string.Join("\n", node.ChannelErrors(vhost)));
+    }
+
+    [Test]
+    public async Task A_failed_sample_is_counted_and_its_series_dropped_until_a_sample_succeeds_again()
+    {
+        await using var node = await RabbitMqNode.LaunchAsync();
+        var vhost = await node.CreateVirtualHostAsync();
+        var options = new FulfillmentOptions
         {
-            if (ReferenceEquals(instrument.Meter.Scope, meters) && instrument.Name is PoisonGauge or IntakeGauge or IntakeDeadLettersGauge)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
+            Targets = [new TargetOptions { Name = "wms", Url = "https://wms.example.com/hooks", Events = ["checkout.session.completed"], Mode = "live" }],
         };
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => values[instrument.Name] = value);
-        listener.Start();
+        await using var harness = await GaugeHarness.StartAsync(node, vhost, options);
 
-        using var gauges = new ForwardingGauges(
-            meters, targets, new TargetCircuitStates(), supervisor, provider, NullLogger<ForwardingGauges>.Instance);
-        await gauges.StartAsync(CancellationToken.None);
-        try
+        await harness.SampleAsync();
+        Assert.That(harness.Depths.Keys, Is.SupersetOf(new[] { "wms/ready", "wms/dead_lettered", "wms/retry_waiting" }), "every series of the target");
+        Assert.That(harness.Failures, Is.Empty);
+
+        // Someone deletes the target's error queue.
+        await using (var connection = await node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync())
         {
-            // The intake gauge appears after the first sample, which reads the poison queue first.
-            var sampled = await Eventually.TrueAsync(() =>
-            {
-                listener.RecordObservableInstruments();
-                return values.ContainsKey(IntakeGauge);
-            }, TimeSpan.FromSeconds(30));
-            Assert.That(sampled, Is.True, "a first sample");
-            Assert.That(values.ContainsKey(PoisonGauge), Is.False, "no syncworker.poison queue: the gauge reports nothing");
-            Assert.That(values.GetValueOrDefault(IntakeDeadLettersGauge, -1), Is.Zero, "no syncworker.intake_error queue yet: no dead letters");
-
-            await FillAsync(node, vhost, Topology.PoisonQueue, 3, new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
-
-            var reported = await Eventually.TrueAsync(() =>
-            {
-                listener.RecordObservableInstruments();
-                return values.TryGetValue(PoisonGauge, out var depth) && depth == 3;
-            }, TimeSpan.FromSeconds(30));
-            Assert.That(reported, Is.True, $"the gauge reports the 3 poison messages (last: {(values.TryGetValue(PoisonGauge, out var last) ? last : "none")})");
-
-            // Two events the dispatcher gave up on.
-            await FillAsync(node, vhost, Topology.IntakeErrorQueue, 2, arguments: null);
-
-            var intakeReported = await Eventually.TrueAsync(() =>
-            {
-                listener.RecordObservableInstruments();
-                return values.TryGetValue(IntakeDeadLettersGauge, out var depth) && depth == 2;
-            }, TimeSpan.FromSeconds(30));
-            Assert.That(intakeReported, Is.True, "the intake dead-letter gauge reports the 2 events in syncworker.intake_error");
+            await channel.QueueDeleteAsync(Topology.TargetErrorQueue("wms"), ifUnused: false, ifEmpty: false);
         }
-        finally
+
+        await harness.SampleAsync();
+        Assert.That(harness.Failures.GetValueOrDefault(Topology.TargetErrorQueue("wms")), Is.EqualTo(1), "the failed sample is counted");
+        Assert.That(harness.Depths.Keys, Does.Not.Contain("wms/dead_lettered"), "its series is dropped, not left stale");
+        Assert.That(harness.Depths.Keys, Does.Contain("wms/ready"), "the others stay");
+
+        await harness.SampleAsync();
+        Assert.That(harness.Failures.GetValueOrDefault(Topology.TargetErrorQueue("wms")), Is.EqualTo(1), "a queue no longer known is not asked about");
+
+        harness.Time.Advance(ForwardingGauges.DeclareRetryInterval);
+        await harness.SampleAsync();
+        Assert.That(harness.Depths.GetValueOrDefault("wms/dead_lettered", -1), Is.Zero, "declared again, sampled again");
+    }
+
+    /// <summary>Gauges on a private node, sampled by hand with a fake clock, and what they report.</summary>
+    private sealed class GaugeHarness : IAsyncDisposable
+    {
+        private readonly ServiceProvider _provider;
+        private readonly MeterListener _listener;
+        private readonly ForwardingGauges _gauges;
+
+        private GaugeHarness(ServiceProvider provider, MeterListener listener, ForwardingGauges gauges)
         {
-            await gauges.StopAsync(CancellationToken.None);
+            _provider = provider;
+            _listener = listener;
+            _gauges = gauges;
+        }
+
+        public FakeTimeProvider Time { get; private init; } = null!;
+
+        public ConcurrentDictionary<string, long> Values { get; } = new(StringComparer.Ordinal);
+
+        public ConcurrentDictionary<string, long> Depths { get; } = new(StringComparer.Ordinal);
+
+        public ConcurrentDictionary<string, long> Failures { get; } = new(StringComparer.Ordinal);
+
+        public static async Task<GaugeHarness> StartAsync(RabbitMqNode node, string vhost, FulfillmentOptions options)
+        {
+            var uri = node.AmqpUri(vhost).ToString();
+            Assert.That(RabbitMqEndpoint.TryParse(uri, out var endpoint, out var problem), Is.True, problem);
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["RabbitMq:Uri"] = uri }).Build();
+            var transport = new MessagingTransport(endpoint, "gauges-test") { Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint!) };
+            var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            var services = new ServiceCollection();
+            services.AddMetrics();
+            services.AddSingleton<TimeProvider>(time);
+            services.AddSingleton(new BrokerAdmin(transport));
+            var provider = services.BuildServiceProvider();
+            var meters = provider.GetRequiredService<IMeterFactory>();
+            var targets = new TargetRegistry(Options.Create(options));
+            var supervisor = new TargetEndpointSupervisor(
+                provider, targets, new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance), NullLogger<TargetEndpointSupervisor>.Instance);
+            var listener = new MeterListener();
+            var gauges = new ForwardingGauges(meters, targets, new TargetCircuitStates(), supervisor, provider, NullLogger<ForwardingGauges>.Instance);
+            var harness = new GaugeHarness(provider, listener, gauges) { Time = time };
+
+            // What the bus's endpoints and the dispatcher declare in the worker; the gauges sample them once known.
+            var admin = provider.GetRequiredService<BrokerAdmin>();
+            await admin.EnsureEndpointQueueAsync(Topology.IntakeQueue, CancellationToken.None);
+            foreach (var route in targets.Routes)
+            {
+                await admin.EnsureEndpointQueueAsync(route.QueueName, CancellationToken.None);
+            }
+
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter.Scope, meters))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => harness.Record(instrument.Name, value, tags));
+            listener.Start();
+            return harness;
+        }
+
+        public async Task SampleAsync()
+        {
+            await _gauges.SampleAsync(_provider.GetRequiredService<BrokerAdmin>(), CancellationToken.None);
+            Values.Clear();
+            Depths.Clear();
+            _listener.RecordObservableInstruments();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Dispose();
+            _gauges.Dispose();
+            await _provider.DisposeAsync();
+        }
+
+        private void Record(string instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var labels = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var tag in tags)
+            {
+                labels[tag.Key] = tag.Value as string;
+            }
+
+            switch (instrument)
+            {
+                case "syncworker.queue.messages":
+                    Depths[$"{labels["target"]}/{labels["state"]}"] = value;
+                    break;
+                case "syncworker.queue.sample_failures":
+                    Failures.AddOrUpdate(labels["queue"]!, value, (_, n) => n + value);
+                    break;
+                default:
+                    Values[instrument] = value;
+                    break;
+            }
         }
     }
 

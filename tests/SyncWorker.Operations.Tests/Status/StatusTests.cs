@@ -142,6 +142,36 @@ public sealed class StatusTests
     }
 
     [Test]
+    public async Task A_target_endpoint_an_instance_could_not_start_is_shown_with_the_reason()
+    {
+        const string problem = "its endpoint on syncworker.target.archive is not ready after 30 s (PRECONDITION_FAILED - inequivalent arg 'x-queue-type')";
+        await using var broker = await SeedBrokerAsync();
+        var stuck = InstanceB() with
+        {
+            Targets =
+            [
+                .. InstanceB().Targets.Where(t => t.Name != "archive"),
+                new TargetInstanceStatus("archive", "live", "event", false, false, "Closed", 0, null, null, null, problem),
+            ],
+        };
+        await using var a = await FakeWorker.StartAsync(Token, InstanceA());
+        await using var b = await FakeWorker.StartAsync(Token, stuck);
+        var configuration = Configuration(Token, a.Url, b.Url);
+
+        var json = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status", "--json");
+        var table = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status");
+
+        Assert.That(json.ExitCode, Is.Zero, json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        var targets = document.RootElement.GetProperty("targets").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
+        Assert.That(targets["archive"].GetProperty("notReadyByInstance").GetProperty("host-b/202").GetString(), Is.EqualTo(problem));
+        Assert.That(targets["archive"].GetProperty("consumingInstances").GetInt32(), Is.EqualTo(1));
+        Assert.That(targets["warehouse"].GetProperty("notReadyByInstance").EnumerateObject(), Is.Empty);
+        Assert.That(table.ExitCode, Is.Zero, table.ToString());
+        Assert.That(table.Output, Does.Contain("NOT READY"), table.Output);
+    }
+
+    [Test]
     public async Task A_refused_token_exits_1_and_never_prints_a_token()
     {
         const string workersToken = "the-workers-real-token-abcdefghijkl";
