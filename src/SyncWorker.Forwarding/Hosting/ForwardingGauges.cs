@@ -135,9 +135,9 @@ public sealed partial class ForwardingGauges : BackgroundService
             LogSampleFailed(_logger, Topology.PoisonQueue, exception.Message);
         }
 
-        _poison = await SampleOneAsync(admin, Topology.PoisonQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
-        _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, returnQueue: null, declare: true, stoppingToken) ?? -1;
-        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, returnQueue: null, declare: false, stoppingToken) ?? -1;
+        _poison = await SampleOneAsync(admin, Topology.PoisonQueue, delay: null, declare: false, stoppingToken) ?? -1;
+        _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, delay: null, declare: true, stoppingToken) ?? -1;
+        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, delay: null, declare: false, stoppingToken) ?? -1;
         foreach (var route in _targets.Routes)
         {
             if (_supervisor.IsConsuming(route.Name))
@@ -145,13 +145,28 @@ public sealed partial class ForwardingGauges : BackgroundService
                 admin.MarkKnown(route.QueueName);
             }
 
-            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, returnQueue: null, declare: false, stoppingToken));
-            Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), returnQueue: null, declare: true, stoppingToken));
+            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, delay: null, declare: false, stoppingToken));
+            Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), delay: null, declare: true, stoppingToken));
+            // The delay queues of the schedule's own waits are declared (as the scheduler declares them) and sampled; those
+            // made for a Retry-After are sampled once this process used them (another instance's are not known here, and
+            // nor are the queues of earlier versions: the status verb counts those).
             long? waiting = 0;
-            foreach (var delay in route.Options.Redelivery.Schedule.Distinct())
+            var schedule = route.Options.Redelivery.Schedule;
+            var stepWaits = Topology.RedeliveryWaits(schedule, route.Options.Redelivery.Jitter);
+            foreach (var wait in stepWaits)
             {
-                var depth = await SampleOneAsync(admin, Topology.DelayQueue(route.Name, delay), route.QueueName, declare: true, stoppingToken);
+                var depth = await SampleOneAsync(admin, Topology.DelayQueue(route.Name, wait), (route.QueueName, TimeSpan.FromSeconds(wait)), declare: true, stoppingToken);
                 waiting = depth is null ? null : waiting + depth;
+            }
+
+            foreach (var wait in Topology.RetryAfterWaits(schedule.Sum()))
+            {
+                var queue = Topology.DelayQueue(route.Name, wait);
+                if (waiting is not null && admin.IsKnown(queue) && !stepWaits.Contains(wait))
+                {
+                    var depth = await SampleOneAsync(admin, queue, delay: null, declare: false, stoppingToken);
+                    waiting = depth is null ? null : waiting + depth;
+                }
             }
 
             Set((route.Name, "retry_waiting"), waiting);
@@ -159,7 +174,7 @@ public sealed partial class ForwardingGauges : BackgroundService
     }
 
     /// <summary>The depth of one queue, or null (no series) when it is not known to exist or its sample failed.</summary>
-    private async Task<long?> SampleOneAsync(BrokerAdmin admin, string queue, string? returnQueue, bool declare, CancellationToken stoppingToken)
+    private async Task<long?> SampleOneAsync(BrokerAdmin admin, string queue, (string ReturnQueue, TimeSpan Wait)? delay, bool declare, CancellationToken stoppingToken)
     {
         try
         {
@@ -172,13 +187,13 @@ public sealed partial class ForwardingGauges : BackgroundService
 
                 // A declaration that fails (a queue of the other RabbitMq:QueueType, say) is tried again a minute later.
                 _nextDeclare[queue] = _time.GetUtcNow() + DeclareRetryInterval;
-                if (returnQueue is null)
+                if (delay is { } back)
                 {
-                    await admin.EnsureEndpointQueueAsync(queue, stoppingToken);
+                    await admin.EnsureDelayQueueAsync(queue, back.ReturnQueue, back.Wait, stoppingToken);
                 }
                 else
                 {
-                    await admin.EnsureDelayQueueAsync(queue, returnQueue, stoppingToken);
+                    await admin.EnsureEndpointQueueAsync(queue, stoppingToken);
                 }
             }
 
