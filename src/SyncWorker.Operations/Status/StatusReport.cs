@@ -81,9 +81,16 @@ internal sealed record TargetSummary(
 /// <param name="WindowMinutes">The window the instances count over.</param>
 /// <param name="Instances">Receiving instances that answered.</param>
 /// <param name="Accepted">Events confirmed into the intake queue (<see cref="WebhookOutcomes.Accepted"/>).</param>
-/// <param name="Refused">Every other outcome.</param>
+/// <param name="Ignored">Genuine events of a type SyncWorker never forwards, answered 200 and not queued
+/// (<see cref="WebhookOutcomes.Ignored"/>).</param>
+/// <param name="Refused">Every outcome but those and <see cref="WebhookOutcomes.ClientAborted"/> (nobody was answered).</param>
 /// <param name="Outcomes">Every outcome with its count (accepted included), by name.</param>
-internal sealed record ReceiverSummary(int WindowMinutes, int Instances, long Accepted, long Refused, IReadOnlyDictionary<string, long> Outcomes);
+internal sealed record ReceiverSummary(int WindowMinutes, int Instances, long Accepted, long Ignored, long Refused, IReadOnlyDictionary<string, long> Outcomes)
+{
+    /// <summary>Outcomes that count as neither accepted, ignored nor refused.</summary>
+    public static bool IsRefusal(string outcome) =>
+        outcome is not (WebhookOutcomes.Accepted or WebhookOutcomes.Ignored or WebhookOutcomes.ClientAborted);
+}
 
 /// <summary>One worker asked.</summary>
 /// <param name="Url">Its base URL (no user info).</param>
@@ -230,12 +237,12 @@ internal static class StatusMerger
             outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + count;
         }
 
-        var accepted = outcomes.GetValueOrDefault(WebhookOutcomes.Accepted);
         return new ReceiverSummary(
             receivers.Max(receiver => receiver.WindowMinutes),
             receivers.Count,
-            accepted,
-            outcomes.Values.Sum() - accepted,
+            outcomes.GetValueOrDefault(WebhookOutcomes.Accepted),
+            outcomes.GetValueOrDefault(WebhookOutcomes.Ignored),
+            outcomes.Where(pair => ReceiverSummary.IsRefusal(pair.Key)).Sum(pair => pair.Value),
             outcomes);
     }
 

@@ -71,13 +71,18 @@ internal static class StatusView
         if (report.Receiver is { } receiver)
         {
             var refused = receiver.Outcomes
-                .Where(pair => pair.Key != Contracts.WebhookOutcomes.Accepted && pair.Value > 0)
+                .Where(pair => ReceiverSummary.IsRefusal(pair.Key) && pair.Value > 0)
                 .Select(pair => $"{pair.Key} {pair.Value.ToString(CultureInfo.InvariantCulture)}")
                 .ToList();
             table.AddRow(Formats.Cell("Window"), Formats.Cell(
                 $"last {receiver.WindowMinutes.ToString(CultureInfo.InvariantCulture)} minutes, " +
                 Formats.Plural(receiver.Instances, "receiving instance", "receiving instances")));
             table.AddRow(Formats.Cell("Accepted"), Formats.Cell(receiver.Accepted));
+            table.AddRow(Formats.Cell("Ignored (200, not queued)"), Formats.Cell(receiver.Ignored));
+            if (receiver.Outcomes.GetValueOrDefault(Contracts.WebhookOutcomes.ClientAborted) is var aborted and > 0)
+            {
+                table.AddRow(Formats.Cell("Aborted by the client"), Formats.Cell(aborted));
+            }
             table.AddRow(Formats.Cell("Refused"), Formats.Cell(
                 receiver.Refused.ToString(CultureInfo.InvariantCulture) + (refused.Count == 0 ? "" : $" ({string.Join(", ", refused)})")));
         }

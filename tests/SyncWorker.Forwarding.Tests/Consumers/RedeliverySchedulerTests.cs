@@ -254,6 +254,7 @@ public sealed class RedeliverySchedulerTests
                 .AddSingleton<PreparationRetry>()
                 .AddSingleton<TargetActivity>()
                 .AddSingleton(pauses)
+                .AddSingleton(new TargetCircuitStates(time))
                 .AddSingleton(new RedeliveryScheduler(sender, pauses, time, NullLogger<RedeliveryScheduler>.Instance))
                 .AddMassTransitTestHarness(bus => bus.AddConsumer<TargetDeliveryConsumer>())
                 .BuildServiceProvider(validateScopes: true);
