@@ -311,11 +311,14 @@ public sealed class CircuitHoldTests
             [$"{key}:CircuitBreaker:BreakDurationSeconds"] = breakSeconds.ToString(CultureInfo.InvariantCulture),
         };
 
-        // Short waits, and more of them than any delivery fails here: nothing is dead-lettered for its schedule.
-        for (var i = 0; i < 30; i++)
+        // Short waits, more of them than any delivery fails here, and a last one long enough that the schedule's total
+        // (an hour) outlasts the test: nothing is dead-lettered for its schedule, by steps or by time.
+        for (var i = 0; i < 29; i++)
         {
             settings[$"{key}:Redelivery:DelaysSeconds:{i}"] = "1";
         }
+
+        settings[$"{key}:Redelivery:DelaysSeconds:29"] = "3600";
 
         return WorkerHost.StartAsync(settings);
     }
