@@ -20,6 +20,7 @@ public sealed class BrokerAdmin : IAsyncDisposable
     private readonly SemaphoreSlim _sampleGate = new(1, 1);
     private readonly SemaphoreSlim _probeGate = new(1, 1);
     private IConnection? _connection;
+    private int _disposed;
     private IChannel? _sampleChannel;
     private IChannel? _probeChannel;
 
@@ -239,12 +240,26 @@ public sealed class BrokerAdmin : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: the host may dispose it more than once; closing a connection already lost or disposed is no error.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _sampleChannel?.Dispose();
         _probeChannel?.Dispose();
-        if (_connection is not null)
+        if (_connection is { } connection)
         {
-            await _connection.CloseAsync();
-            _connection.Dispose();
+            try
+            {
+                await connection.CloseAsync();
+            }
+            catch (Exception exception) when (exception is ObjectDisposedException or AlreadyClosedException or OperationInterruptedException or IOException or TimeoutException or OperationCanceledException)
+            {
+                // Already closed or broken: nothing left to close.
+            }
+
+            connection.Dispose();
         }
 
         _gate.Dispose();
@@ -267,7 +282,10 @@ public sealed class BrokerAdmin : IAsyncDisposable
                 {
                     if (_connection is not null)
                     {
-                        _connection.Dispose();
+                        // Forget it before reconnecting: if no node answers, nothing may use (or close) it again.
+                        var lost = _connection;
+                        _connection = null;
+                        lost.Dispose();
                     }
 
                     _connection = await RabbitMqConnections.OpenAsync(
