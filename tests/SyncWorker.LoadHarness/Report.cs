@@ -316,6 +316,7 @@ internal static class Report
 
         Table(md, r.Phases.Where(p => !p.Spec.ClosedLoop).ToList());
         Line();
+        PerDeliveryTable(md, r.Phases.Where(p => p.DeliveriesInCpuWindow > 0).ToList());
         foreach (var (file, title) in new[] { ("growth-targets.svg", "Growth with targets"), ("growth-size.svg", "Growth with event size") })
         {
             if (charts.FirstOrDefault(c => c.EndsWith(file, StringComparison.Ordinal)) is { } chart)
@@ -398,6 +399,25 @@ internal static class Report
         }
 
         return md.ToString();
+    }
+
+    /// <summary>Cost per delivery (event × target) received in the window, and the machine's idle share.</summary>
+    private static void PerDeliveryTable(StringBuilder md, List<PhaseResult> phases)
+    {
+        if (phases.Count == 0)
+        {
+            return;
+        }
+
+        md.Append("### Per delivery\n\n");
+        md.Append("| Phase | deliveries in window | worker CPU ms/delivery | broker CPU ms/delivery | worker allocated KB/delivery | machine idle |\n");
+        md.Append("|---|---:|---:|---:|---:|---:|\n");
+        foreach (var p in phases)
+        {
+            md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name} | {p.DeliveriesInCpuWindow} | {F(p.SubjectCpuMsPerDelivery, "F3")} | {F(p.BrokerCpuMsPerDelivery, "F3")} | {F(Positive(p.AllocatedBytesPerDelivery) / 1024, "F1")} | {F(p.IdleShare * 100, "F0")} % |\n");
+        }
+
+        md.Append('\n');
     }
 
     private static void Table(StringBuilder md, List<PhaseResult> phases)

@@ -117,6 +117,29 @@ internal sealed record PhaseResult
 
     public double? BrokerCpuPer1000 => AcceptedInCpuWindow > 0 ? BrokerCpuSeconds * 1000 / AcceptedInCpuWindow : null;
 
+    /// <summary>Deliveries the targets received inside the CPU window (the denominator of the per-delivery figures).</summary>
+    public long? DeliveriesInCpuWindow { get; init; }
+
+    /// <summary>Subject CPU per delivery received in the window, ms.</summary>
+    public double? SubjectCpuMsPerDelivery => DeliveriesInCpuWindow > 0 ? SubjectCpuSeconds * 1000 / DeliveriesInCpuWindow : null;
+
+    /// <summary>Broker CPU per delivery received in the window, ms (it also pays for the intake hop of each event).</summary>
+    public double? BrokerCpuMsPerDelivery => DeliveriesInCpuWindow > 0 ? BrokerCpuSeconds * 1000 / DeliveriesInCpuWindow : null;
+
+    /// <summary>Bytes the subject allocated in the window per delivery received.</summary>
+    public double? AllocatedBytesPerDelivery { get; init; }
+
+    /// <summary>Cores of the machine.</summary>
+    public int? MachineCores { get; init; }
+
+    /// <summary>
+    /// Share of the machine's CPU left idle in the window: 1 − max(machine busy, subject + broker + harness) ÷ (cores × window).
+    /// The larger of the two busy figures is used because /proc/stat reads low in this virtual machine at light load.
+    /// </summary>
+    public double? IdleShare => MachineCores is > 0 and var cores && CpuWindowSeconds > 0
+        ? 1 - (Math.Max(MachineBusySeconds, (Spec.Subject == SubjectKind.Bare ? 0 : SubjectCpuSeconds) + BrokerCpuSeconds + HarnessCpuSeconds) / (cores * CpuWindowSeconds))
+        : null;
+
     /// <summary>Highest VmRSS sampled (every 200 ms) during the phase, bytes.</summary>
     public long? PeakRssBytes { get; init; }
 

@@ -65,7 +65,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
                 new("worker-1t", SubjectKind.Worker, 1, oneTarget),
                 new("receiver-only", SubjectKind.ReceiverOnly, 0, [Closed("receiver-only-8k", SubjectKind.ReceiverOnly, 0, 8)]),
                 new("worker-4t", SubjectKind.Worker, 4, [Open("worker-4t-8k-500rps", SubjectKind.Worker, 4, 8, 500), Closed("worker-4t-8k", SubjectKind.Worker, 4, 8)]),
-                new("worker-16t", SubjectKind.Worker, 16, [Open("worker-16t-8k-500rps", SubjectKind.Worker, 16, 8, 500), Closed("worker-16t-8k", SubjectKind.Worker, 16, 8)]),
+                new("worker-16t", SubjectKind.Worker, 16, [Open("worker-16t-8k-125rps", SubjectKind.Worker, 16, 8, 125), Open("worker-16t-8k-500rps", SubjectKind.Worker, 16, 8, 500), Closed("worker-16t-8k", SubjectKind.Worker, 16, 8)]),
             ];
         }
 
@@ -254,6 +254,9 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             JitMethodsInWindow = countersAfter is { } a && countersStart is { } b ? a.JitMethods - b.JitMethods : null,
             AllocatedBytesPerEvent = countersAfter is { } c && countersStart is { } d && result.AcceptedInCpuWindow > 0 && c.CountsAllocationsSince(d)
                 ? (double)(c.AllocatedBytes - d.AllocatedBytes) / result.AcceptedInCpuWindow
+                : null,
+            AllocatedBytesPerDelivery = countersAfter is { } e && countersStart is { } f && result.DeliveriesInCpuWindow > 0 && e.CountsAllocationsSince(f)
+                ? (double)(e.AllocatedBytes - f.AllocatedBytes) / result.DeliveriesInCpuWindow.Value
                 : null,
         };
     }
@@ -491,6 +494,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
 
         Percentiles? endToEnd = null;
         double? deliveriesPerSecond = null;
+        long? deliveriesInCpuWindow = null;
         if (ledger is not null)
         {
             var samples = new List<double>();
@@ -513,6 +517,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
 
             endToEnd = Percentiles.Of(samples, missing);
             deliveriesPerSecond = ledger.DeliveriesBetween(record.WindowStart, record.WindowEnd) / record.WindowSeconds;
+            deliveriesInCpuWindow = ledger.DeliveriesBetween(cpuStartAt, cpuEndAt);
         }
 
         double? lag = null;
@@ -559,6 +564,8 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             MachineBusySeconds = busy,
             OtherCpuSeconds = Math.Max(0, busy - accounted),
             AcceptedInCpuWindow = completedInCpuWindow,
+            DeliveriesInCpuWindow = deliveriesInCpuWindow,
+            MachineCores = Environment.ProcessorCount,
             PeakRssBytes = maxRss > 0 ? maxRss : null,
             VmHwmBytes = hwm,
             Queues = queues,
@@ -593,6 +600,12 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         }
 
         line += string.Format(inv, "  jit {0}  alloc/event {1:F0} KB", r.JitMethodsInWindow, r.AllocatedBytesPerEvent / 1024);
+        if (r.DeliveriesInCpuWindow > 0)
+        {
+            line += string.Format(inv, "  per delivery: cpu {0:F3} ms (broker {1:F3}) alloc {2:F1} KB", r.SubjectCpuMsPerDelivery, r.BrokerCpuMsPerDelivery, r.AllocatedBytesPerDelivery / 1024);
+        }
+
+        line += string.Format(inv, "  idle {0:P0}", r.IdleShare);
         line += string.Format(inv, "  cpu/1k {0:F2} s (broker {1:F2})  rss {2:F0} MB  other-cpu {3:F2} cores",
             r.SubjectCpuPer1000, r.BrokerCpuPer1000, (r.PeakRssBytes ?? 0) / 1048576.0, r.OtherCpuSeconds / Math.Max(0.001, r.CpuWindowSeconds));
         if (r.Queues is { } q)
