@@ -316,7 +316,7 @@ internal static class Report
 
         Table(md, r.Phases.Where(p => !p.Spec.ClosedLoop).ToList());
         Line();
-        PerDeliveryTable(md, r.Phases.Where(p => p.DeliveriesInCpuWindow > 0).ToList());
+        PerDeliveryTable(md, r.Phases.Where(p => p.DeliveriesInCpuWindow > 0).ToList(), r.Machine.Cores);
         foreach (var (file, title) in new[] { ("growth-targets.svg", "Growth with targets"), ("growth-size.svg", "Growth with event size") })
         {
             if (charts.FirstOrDefault(c => c.EndsWith(file, StringComparison.Ordinal)) is { } chart)
@@ -402,7 +402,7 @@ internal static class Report
     }
 
     /// <summary>Cost per delivery (event × target) received in the window, and the machine's idle share.</summary>
-    private static void PerDeliveryTable(StringBuilder md, List<PhaseResult> phases)
+    private static void PerDeliveryTable(StringBuilder md, List<PhaseResult> phases, int cores)
     {
         if (phases.Count == 0)
         {
@@ -414,7 +414,7 @@ internal static class Report
         md.Append("|---|---:|---:|---:|---:|---:|\n");
         foreach (var p in phases)
         {
-            md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name} | {p.DeliveriesInCpuWindow} | {F(p.SubjectCpuMsPerDelivery, "F3")} | {F(p.BrokerCpuMsPerDelivery, "F3")} | {F(Positive(p.AllocatedBytesPerDelivery) / 1024, "F1")} | {F(p.IdleShare * 100, "F0")} % |\n");
+            md.Append(CultureInfo.InvariantCulture, $"| {p.Spec.Name} | {p.DeliveriesInCpuWindow} | {F(p.SubjectCpuMsPerDelivery, "F3")} | {F(p.BrokerCpuMsPerDelivery, "F3")} | {F(Positive(p.AllocatedBytesPerDelivery) / 1024, "F1")} | {F(p.IdleShare(cores) * 100, "F0")} % |\n");
         }
 
         md.Append('\n');

@@ -129,15 +129,15 @@ internal sealed record PhaseResult
     /// <summary>Bytes the subject allocated in the window per delivery received.</summary>
     public double? AllocatedBytesPerDelivery { get; init; }
 
-    /// <summary>Cores of the machine.</summary>
-    public int? MachineCores { get; init; }
-
     /// <summary>
-    /// Share of the machine's CPU left idle in the window: 1 − max(machine busy, subject + broker + harness) ÷ (cores × window).
-    /// The larger of the two busy figures is used because /proc/stat reads low in this virtual machine at light load.
+    /// CPU seconds the machine was busy in the window: the larger of /proc/stat's busy time and the CPU of subject, broker
+    /// and harness (/proc/stat reads low in this virtual machine at light load).
     /// </summary>
-    public double? IdleShare => MachineCores is > 0 and var cores && CpuWindowSeconds > 0
-        ? 1 - (Math.Max(MachineBusySeconds, (Spec.Subject == SubjectKind.Bare ? 0 : SubjectCpuSeconds) + BrokerCpuSeconds + HarnessCpuSeconds) / (cores * CpuWindowSeconds))
+    public double? UsedCpuSeconds { get; init; }
+
+    /// <summary>Share of the machine's CPU (<paramref name="cores"/> cores) left idle in the window.</summary>
+    public double? IdleShare(int cores) => UsedCpuSeconds is { } used && cores > 0 && CpuWindowSeconds > 0
+        ? 1 - (used / (cores * CpuWindowSeconds))
         : null;
 
     /// <summary>Highest VmRSS sampled (every 200 ms) during the phase, bytes.</summary>

@@ -248,16 +248,13 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         targets.End();
         var hwm = ProcStats.StatusBytes(pid, "VmHWM");
         var result = Measure(spec, record, ledger, graceSeconds, cpuStartAt, cpuBefore, cpuEndAt, cpuAfter, sampler.Samples(), memory.MaxRss, hwm, window);
+        double? allocated = countersAfter is { } c && countersStart is { } d && c.CountsAllocationsSince(d) ? c.AllocatedBytes - d.AllocatedBytes : null;
         return result with
         {
             Warmup = subject.Warmup,
             JitMethodsInWindow = countersAfter is { } a && countersStart is { } b ? a.JitMethods - b.JitMethods : null,
-            AllocatedBytesPerEvent = countersAfter is { } c && countersStart is { } d && result.AcceptedInCpuWindow > 0 && c.CountsAllocationsSince(d)
-                ? (double)(c.AllocatedBytes - d.AllocatedBytes) / result.AcceptedInCpuWindow
-                : null,
-            AllocatedBytesPerDelivery = countersAfter is { } e && countersStart is { } f && result.DeliveriesInCpuWindow > 0 && e.CountsAllocationsSince(f)
-                ? (double)(e.AllocatedBytes - f.AllocatedBytes) / result.DeliveriesInCpuWindow.Value
-                : null,
+            AllocatedBytesPerEvent = result.AcceptedInCpuWindow > 0 ? allocated / result.AcceptedInCpuWindow : null,
+            AllocatedBytesPerDelivery = result.DeliveriesInCpuWindow > 0 ? allocated / result.DeliveriesInCpuWindow : null,
         };
     }
 
@@ -565,7 +562,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             OtherCpuSeconds = Math.Max(0, busy - accounted),
             AcceptedInCpuWindow = completedInCpuWindow,
             DeliveriesInCpuWindow = deliveriesInCpuWindow,
-            MachineCores = Environment.ProcessorCount,
+            UsedCpuSeconds = Math.Max(busy, accounted),
             PeakRssBytes = maxRss > 0 ? maxRss : null,
             VmHwmBytes = hwm,
             Queues = queues,
@@ -605,7 +602,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             line += string.Format(inv, "  per delivery: cpu {0:F3} ms (broker {1:F3}) alloc {2:F1} KB", r.SubjectCpuMsPerDelivery, r.BrokerCpuMsPerDelivery, r.AllocatedBytesPerDelivery / 1024);
         }
 
-        line += string.Format(inv, "  idle {0:P0}", r.IdleShare);
+        line += string.Format(inv, "  idle {0:P0}", r.IdleShare(Environment.ProcessorCount));
         line += string.Format(inv, "  cpu/1k {0:F2} s (broker {1:F2})  rss {2:F0} MB  other-cpu {3:F2} cores",
             r.SubjectCpuPer1000, r.BrokerCpuPer1000, (r.PeakRssBytes ?? 0) / 1048576.0, r.OtherCpuSeconds / Math.Max(0.001, r.CpuWindowSeconds));
         if (r.Queues is { } q)
