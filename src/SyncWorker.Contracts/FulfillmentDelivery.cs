@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace SyncWorker.Contracts;
 
 /// <summary>
@@ -11,9 +13,16 @@ namespace SyncWorker.Contracts;
 /// <param name="Format"><c>order</c> (order document) or <c>event</c> (the raw Stripe event).</param>
 /// <param name="Action">What the delivery means: <c>order.paid</c> for order documents, else the event type.</param>
 /// <param name="Event">The accepted Stripe event, with its raw payload.</param>
+/// <param name="Document">
+/// For an order delivery: the order document (compact JSON, the exact body to send), built once per order by the
+/// dispatcher and shared by every order target, so one order costs one line-items listing from Stripe whatever the number
+/// of targets. Null when the dispatcher could not build it (Stripe unreachable or refusing at that moment) and in
+/// deliveries queued by earlier versions: the target's consumer then builds it itself, with the target's retries.
+/// </param>
 public sealed record FulfillmentDelivery(
     string Target,
     string DeliveryId,
     string Format,
     string Action,
-    StripeEventReceived Event);
+    StripeEventReceived Event,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonBytes? Document = null);

@@ -14,7 +14,7 @@ namespace SyncWorker.Contracts;
 /// <param name="ObjectType">Type of <c>data.object</c>, such as <c>checkout.session</c>.</param>
 /// <param name="ObjectId">Id of <c>data.object</c>, when it has one.</param>
 /// <param name="ReceivedAt">When SyncWorker accepted the delivery.</param>
-/// <param name="Payload">The raw event JSON exactly as Stripe signed it.</param>
+/// <param name="Payload">The raw event JSON exactly as Stripe signed it, as UTF-8 bytes (a JSON string in messages).</param>
 public sealed record StripeEventReceived(
     string EventId,
     string Type,
@@ -25,4 +25,4 @@ public sealed record StripeEventReceived(
     string ObjectType,
     string? ObjectId,
     DateTimeOffset ReceivedAt,
-    string Payload);
+    JsonBytes Payload);

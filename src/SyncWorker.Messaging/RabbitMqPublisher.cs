@@ -66,10 +66,10 @@ public static class RawJsonMessages
     public const string FulfillmentDeliveryType = "urn:message:SyncWorker.Contracts:FulfillmentDelivery";
 
     /// <summary>
-    /// A <see cref="FulfillmentDelivery"/> as a raw JSON message for <paramref name="exchange"/> (a target queue's exchange or
-    /// one of its delay exchanges), with <paramref name="messageId"/> (<see cref="MessageIds.ForDelivery"/> for a new
-    /// delivery, the consumed message's id for a redelivery). Set <see cref="OutgoingMessage.Headers"/> and
-    /// with <c>with { … }</c>.
+    /// A <see cref="FulfillmentDelivery"/> as a raw JSON message for <paramref name="exchange"/>, with
+    /// <paramref name="messageId"/>: the format in which versions before <see cref="DeliveryMessages"/> queued deliveries.
+    /// Target endpoints still read it (deliveries queued before an upgrade); SyncWorker no longer writes it, and the tests
+    /// that check it is still read write it with this.
     /// </summary>
     public static OutgoingMessage Delivery(string exchange, FulfillmentDelivery delivery, Guid messageId)
     {
@@ -112,10 +112,11 @@ public static class RawJsonMessages
 /// <c>x-message-ttl</c> is the wait; messages carry no expiration of their own, so none holds up the ones behind it):
 /// <code>
 /// await publisher.PublishAsync(
-///     RawJsonMessages.Delivery(Topology.DelayQueue(target, 5), delivery, consumedMessageId) with
-///     {
-///         Headers = new Dictionary&lt;string, object?&gt; { [DeliveryHeaders.RedeliveryCount] = 1, [DeliveryHeaders.FailureHistory] = history },
-///     },
+///     DeliveryMessages.Create(
+///         Topology.DelayQueue(target, 5),
+///         delivery,
+///         consumedMessageId,
+///         new Dictionary&lt;string, object&gt; { [DeliveryHeaders.RedeliveryCount] = 1, [DeliveryHeaders.FailureHistory] = history }),
 ///     RabbitMqPublisher.ForwardTimeout,
 ///     cancellationToken);
 /// </code>

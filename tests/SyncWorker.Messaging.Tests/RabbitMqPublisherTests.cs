@@ -25,7 +25,7 @@ public sealed class RabbitMqPublisherTests
     public async Task StopBroker() => await _node.DisposeAsync();
 
     [Test]
-    public async Task A_delivery_to_a_target_exchange_is_persistent_raw_json_with_its_message_id()
+    public async Task A_delivery_to_a_target_exchange_is_persistent_its_body_the_payload_as_it_is_and_its_fields_headers()
     {
         var vhost = await _node.CreateVirtualHostAsync();
         await using var admin = new BrokerAdmin(Transport(vhost));
@@ -33,20 +33,61 @@ public sealed class RabbitMqPublisherTests
         await using var publisher = Publisher(vhost);
         var delivery = Delivery("evt_forward_1");
 
-        await publisher.PublishAsync(RawJsonMessages.Delivery(Topology.TargetQueue(Target), delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
+        await publisher.PublishAsync(DeliveryMessages.Create(Topology.TargetQueue(Target), delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
             RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
 
         var queued = (await _node.DrainAsync(vhost, Topology.TargetQueue(Target))).Single();
-        using var body = JsonDocument.Parse(queued.Body);
+        var headers = queued.BasicProperties.Headers;
+        var read = DeliveryMessages.Read(name => Header(headers, name), queued.Body);
         Assert.Multiple(() =>
         {
             Assert.That(queued.BasicProperties.Persistent, Is.True);
-            Assert.That(queued.BasicProperties.ContentType, Is.EqualTo("application/json"));
+            Assert.That(queued.BasicProperties.ContentType, Is.EqualTo("application/vnd.syncworker.delivery+json"));
             Assert.That(queued.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForDelivery(delivery.DeliveryId).ToString()));
-            Assert.That(Header(queued.BasicProperties.Headers, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
-            Assert.That(body.RootElement.GetProperty("deliveryId").GetString(), Is.EqualTo(delivery.DeliveryId));
-            Assert.That(body.RootElement.GetProperty("event").GetProperty("payload").GetString(), Is.EqualTo(delivery.Event.Payload));
+            Assert.That(Header(headers, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
+            Assert.That(Header(headers, "SyncWorker-Delivery-Id"), Is.EqualTo(delivery.DeliveryId));
+            Assert.That(Header(headers, "SyncWorker-Event-Id"), Is.EqualTo("evt_forward_1"));
+            Assert.That(Header(headers, "SyncWorker-Body"), Is.EqualTo("event"));
+            Assert.That(queued.Body.ToArray(), Is.EqualTo(delivery.Event.Payload.Utf8.ToArray()), "the event's bytes, not JSON around them");
+            Assert.That(read, Is.EqualTo(delivery), "read back, every field");
         });
+    }
+
+    [Test]
+    public async Task An_order_delivery_with_its_document_carries_the_document_as_its_body()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var admin = new BrokerAdmin(Transport(vhost));
+        await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(Target), CancellationToken.None);
+        await using var publisher = Publisher(vhost);
+        var document = new JsonBytes("{\"object\":\"syncworker.order\",\"order_id\":\"cs_test_1\"}"u8.ToArray());
+        var delivery = Delivery("evt_order_1") with { Format = "order", Action = "order.paid", Document = document };
+
+        await publisher.PublishAsync(DeliveryMessages.Create(Topology.TargetQueue(Target), delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
+            RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+
+        var queued = (await _node.DrainAsync(vhost, Topology.TargetQueue(Target))).Single();
+        var read = DeliveryMessages.Read(name => Header(queued.BasicProperties.Headers, name), queued.Body);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Header(queued.BasicProperties.Headers, "SyncWorker-Body"), Is.EqualTo("order-document"));
+            Assert.That(queued.Body.ToArray(), Is.EqualTo(document.Utf8.ToArray()));
+            Assert.That(read.Document, Is.EqualTo(document));
+            Assert.That(read.Event.Payload.Length, Is.Zero, "the event's payload is not carried beside the document");
+            Assert.That(read with { Document = null, Event = read.Event with { Payload = delivery.Event.Payload } }, Is.EqualTo(delivery with { Document = null }));
+        });
+    }
+
+    [Test]
+    public void A_delivery_message_without_a_required_header_is_refused_naming_it()
+    {
+        var delivery = Delivery("evt_missing_1");
+        var message = DeliveryMessages.Create(Topology.TargetQueue(Target), delivery, Guid.NewGuid());
+        var headers = message.Headers!.Where(h => h.Key != "SyncWorker-Event-Id").ToDictionary(h => h.Key, h => h.Value);
+
+        var refused = Assert.Throws<System.Runtime.Serialization.SerializationException>(() =>
+            DeliveryMessages.Read(name => headers.TryGetValue(name, out var value) ? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) : null, message.Body));
+        Assert.That(refused!.Message, Does.Contain("SyncWorker-Event-Id"));
     }
 
     [Test]
@@ -62,10 +103,8 @@ public sealed class RabbitMqPublisherTests
         var messageId = Guid.NewGuid();
 
         await publisher.PublishAsync(
-            RawJsonMessages.Delivery(delayQueue, delivery, messageId) with
-            {
-                Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | b" },
-            },
+            DeliveryMessages.Create(delayQueue, delivery, messageId,
+                new Dictionary<string, object> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | b" }),
             RabbitMqPublisher.ForwardTimeout,
             CancellationToken.None);
 
@@ -101,7 +140,7 @@ public sealed class RabbitMqPublisherTests
         Assert.That(returned!.Message, Does.Contain("returned delivery").And.Contain("evt_return_2").And.Contain($"no queue is bound to exchange {queue}"));
         Assert.That(publisher.ChannelsReplaced, Is.EqualTo(1), "the channel of the returned send, once");
         var queued = await _node.DrainAsync(vhost, queue);
-        Assert.That(queued.Select(m => JsonDocument.Parse(m.Body).RootElement.GetProperty("event").GetProperty("eventId").GetString()), Is.EqualTo(new[] { "evt_return_3" }));
+        Assert.That(queued.Select(m => Header(m.BasicProperties.Headers, DeliveryHeaders.EventId)), Is.EqualTo(new[] { "evt_return_3" }));
     }
 
     [Test]
@@ -150,7 +189,7 @@ public sealed class RabbitMqPublisherTests
     private static OutgoingMessage Message(string exchange, string eventId)
     {
         var delivery = Delivery(eventId);
-        return RawJsonMessages.Delivery(exchange, delivery, MessageIds.ForDelivery(delivery.DeliveryId));
+        return DeliveryMessages.Create(exchange, delivery, MessageIds.ForDelivery(delivery.DeliveryId));
     }
 
     private static FulfillmentDelivery Delivery(string eventId) => new(
@@ -171,5 +210,7 @@ public sealed class RabbitMqPublisherTests
             "{\"id\":\"" + eventId + "\",\"object\":\"event\",\"note\":\"quotes \\\" and \u00e9\"}"));
 
     private static string? Header(IDictionary<string, object?>? headers, string key) =>
-        headers is not null && headers.TryGetValue(key, out var value) && value is byte[] bytes ? Encoding.UTF8.GetString(bytes) : null;
+        headers is not null && headers.TryGetValue(key, out var value) && value is not null
+            ? value is byte[] bytes ? Encoding.UTF8.GetString(bytes) : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)
+            : null;
 }

@@ -44,7 +44,7 @@ public sealed class RabbitMqStripeEventPublisherTests
             Assert.That(Header(properties.Headers, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:StripeEventReceived"));
             Assert.That(Header(properties.Headers, "Stripe-Event-Id"), Is.EqualTo("evt_publisher_1"));
             Assert.That(body.RootElement.GetProperty("eventId").GetString(), Is.EqualTo("evt_publisher_1"));
-            Assert.That(body.RootElement.GetProperty("payload").GetString(), Is.EqualTo(message.Payload), "the raw event, exactly");
+            Assert.That(body.RootElement.GetProperty("payload").GetString(), Is.EqualTo(message.Payload.ToString()), "the raw event, exactly");
             Assert.That(publisher.ConnectedNode, Is.EqualTo($"127.0.0.1:{_node.AmqpPort}"));
         });
     }

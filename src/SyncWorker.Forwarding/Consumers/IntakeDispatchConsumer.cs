@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
@@ -15,16 +16,29 @@ namespace SyncWorker.Forwarding.Consumers;
 /// <c>checkout.session.async_payment_succeeded</c>), nothing for the other Checkout Session lifecycle events, and the raw
 /// event for any other subscribed type. The intake message is acknowledged only after every send was confirmed; a crash
 /// in between redelivers it, and the repeated sends carry the same delivery ids.
+/// <para>
+/// An order's document is built here, once, and carried by every order target's delivery
+/// (<see cref="FulfillmentDelivery.Document"/>): one line-items listing from Stripe per order whatever the number of order
+/// targets (Stripe's default live-mode limit is about 100 reads per second). This is one attempt, bounded by
+/// <see cref="DocumentTimeout"/>: when Stripe cannot be read at that moment (or refuses), the deliveries go out without a
+/// document and each target's consumer builds it with the target's own retries, durable schedule and dead-lettering, as
+/// for a delivery queued by an earlier version; the event is never held at the intake for Stripe.
+/// </para>
 /// On RabbitMQ the sends go through the forward stage's <see cref="RabbitMqPublisher"/> (persistent, mandatory, confirmed,
-/// MassTransit's raw JSON; a channel a send failed on is replaced, so channel-level refusals after a node loss do not
+/// in <see cref="DeliveryMessages"/>' format: the body is the event's bytes or the order document, as they will be posted,
+/// shared by every target's message; a channel a send failed on is replaced, so channel-level refusals after a node loss do not
 /// use up the retries); on the in-memory transport through MassTransit.
 /// </summary>
 public sealed partial class IntakeDispatchConsumer(
     TargetRegistry targets,
     IServiceProvider services,
     ILogger<IntakeDispatchConsumer> logger,
-    RabbitMqPublisher? publisher = null) : IConsumer<StripeEventReceived>
+    RabbitMqPublisher? publisher = null,
+    ILineItemSource? lineItems = null) : IConsumer<StripeEventReceived>
 {
+    /// <summary>How long the dispatcher waits for an order's line items before leaving the document to the targets.</summary>
+    public static readonly TimeSpan DocumentTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly HashSet<string> CheckoutLifecycle = new(StringComparer.Ordinal)
     {
         "checkout.session.completed",
@@ -40,6 +54,8 @@ public sealed partial class IntakeDispatchConsumer(
         var message = context.Message;
         using var eventScope = EventScope(logger, message.EventId, message.Account);
         OrderClassification? classification = null;
+        JsonBytes? document = null;
+        var documentTried = false;
         var sends = new List<Task>();
 
         foreach (var route in targets.Routes)
@@ -59,12 +75,19 @@ public sealed partial class IntakeDispatchConsumer(
                     continue;
                 }
 
+                if (!documentTried)
+                {
+                    documentTried = true;
+                    document = await TryBuildDocumentAsync(message, sessionId, context.CancellationToken);
+                }
+
                 delivery = new FulfillmentDelivery(
                     route.Name,
                     DeliveryIds.For(route.Name, sessionId, OrderEventClassifier.PaidAction),
                     TargetOptions.OrderFormat,
                     OrderEventClassifier.PaidAction,
-                    message);
+                    message,
+                    document);
             }
             else
             {
@@ -88,6 +111,37 @@ public sealed partial class IntakeDispatchConsumer(
         await Task.WhenAll(sends);
     }
 
+    /// <summary>
+    /// The order document of <paramref name="sessionId"/> as JSON, or null when Stripe could not be read (or refused) in
+    /// one attempt within <see cref="DocumentTimeout"/>: then each target's consumer builds it itself.
+    /// </summary>
+    private async Task<JsonBytes?> TryBuildDocumentAsync(StripeEventReceived message, string sessionId, CancellationToken cancellationToken)
+    {
+        if (lineItems is null)
+        {
+            return null;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(DocumentTimeout);
+        try
+        {
+            var items = await lineItems.GetLineItemsAsync(sessionId, message.Account, message.Livemode, timeout.Token);
+            return new JsonBytes(OrderDocumentMapper.Map(message, items).ToJsonBytes());
+        }
+        catch (DeliveryFailedException failure)
+        {
+            LogDocumentLeftToTargets(logger, sessionId, message.EventId, failure.Message);
+            return null;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogDocumentLeftToTargets(logger, sessionId, message.EventId,
+                $"Stripe did not answer within {DocumentTimeout.TotalSeconds:0} s");
+            return null;
+        }
+    }
+
     private async Task SendAsync(ConsumeContext context, TargetRoute route, FulfillmentDelivery delivery)
     {
         // On RabbitMQ the target queue is declared here with the configured queue type (a queue: address would declare it
@@ -101,7 +155,7 @@ public sealed partial class IntakeDispatchConsumer(
             {
                 // The consume span is the current activity: the publish span continues it (MT-Activity-Id).
                 await publisher.PublishAsync(
-                    RawJsonMessages.Delivery(route.QueueName, delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
+                    DeliveryMessages.Create(route.QueueName, delivery, MessageIds.ForDelivery(delivery.DeliveryId)),
                     RabbitMqPublisher.ForwardTimeout,
                     context.CancellationToken);
             }
@@ -154,6 +208,10 @@ public sealed partial class IntakeDispatchConsumer(
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information,
         Message = "Event {EventId} ({EventType}) is not fulfilled for target {Target}: {Reason}")]
     private static partial void LogNotFulfilled(ILogger logger, string eventId, string eventType, string target, string reason);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
+        Message = "Order {SessionId} (event {EventId}): its document could not be built at dispatch, each order target's consumer builds it with the target's retries: {Reason}")]
+    private static partial void LogDocumentLeftToTargets(ILogger logger, string sessionId, string eventId, string reason);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Event {EventId} ({EventType}) matches no target")]
     private static partial void LogNoTarget(ILogger logger, string eventId, string eventType);

@@ -6,8 +6,8 @@ namespace SyncWorker.Forwarding.Consumers;
 
 /// <summary>
 /// <see cref="IDelayQueueSender"/> on the forward stage's <see cref="RabbitMqPublisher"/>, the same publisher that sends
-/// deliveries to target queues: <see cref="BrokerAdmin"/> declares the delay queue, then the delivery is published as
-/// MassTransit raw JSON to the delay queue's fanout exchange (persistent, mandatory, confirmed), with the consumed
+/// deliveries to target queues: <see cref="BrokerAdmin"/> declares the delay queue, then the delivery is published in
+/// <see cref="DeliveryMessages"/>' format (whatever format it was read in) to the delay queue's fanout exchange (persistent, mandatory, confirmed), with the consumed
 /// message's id. A channel the send failed on (nack, return, timeout) is replaced, as for every other publish, so the
 /// channel-level refusals seen after a cluster node loss do not stick to the redeliveries.
 /// </summary>
@@ -26,16 +26,10 @@ public sealed class RabbitMqDelayQueueSender(BrokerAdmin admin, RabbitMqPublishe
         ArgumentNullException.ThrowIfNull(headers);
         await admin.EnsureDelayQueueAsync(delayQueue, returnQueue, wait, cancellationToken);
         var messageId = context.MessageId ?? MessageIds.ForDelivery(context.Message.DeliveryId);
-        var transportHeaders = new Dictionary<string, object?>(headers.Count, StringComparer.Ordinal);
-        foreach (var (name, value) in headers)
-        {
-            transportHeaders[name] = value;
-        }
-
         try
         {
             await publisher.PublishAsync(
-                RawJsonMessages.Delivery(delayQueue, context.Message, messageId) with { Headers = transportHeaders },
+                DeliveryMessages.Create(delayQueue, context.Message, messageId, headers),
                 RabbitMqPublisher.ForwardTimeout,
                 cancellationToken);
         }

@@ -100,22 +100,31 @@ public sealed partial class TargetDeliveryConsumer(
     {
         var delivery = context.Message;
         var evt = delivery.Event;
-        byte[] body;
+        ReadOnlyMemory<byte> body;
         string description;
         if (delivery.Format == TargetOptions.OrderFormat)
         {
             var sessionId = evt.ObjectId ?? throw new DeliveryFailedException(
                 $"Event {evt.EventId} ({evt.Type}) has no data.object.id, so no order can be built.", isPermanent: true, attempts: 0, statusCode: null);
-            var items = await preparationRetry.ExecuteAsync(
-                target.Options,
-                async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, ct),
-                context.CancellationToken);
-            body = OrderDocumentMapper.Map(evt, items).ToJsonBytes();
             description = $"order {sessionId} ({delivery.Action})";
+            if (delivery.Document is { } document)
+            {
+                // Built once by the dispatcher and shared by every order target of this order.
+                body = document.Utf8;
+            }
+            else
+            {
+                // A delivery without a document (the dispatcher could not read Stripe, or an earlier version queued it).
+                var items = await preparationRetry.ExecuteAsync(
+                    target.Options,
+                    async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, ct),
+                    context.CancellationToken);
+                body = OrderDocumentMapper.Map(evt, items).ToJsonBytes();
+            }
         }
         else
         {
-            body = Encoding.UTF8.GetBytes(evt.Payload);
+            body = evt.Payload.Utf8;
             description = $"event {evt.EventId} ({evt.Type})";
         }
 

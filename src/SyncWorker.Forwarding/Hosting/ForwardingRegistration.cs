@@ -102,8 +102,10 @@ public static class ForwardingRegistration
         var deadLetterReason = context.GetRequiredService<DeadLetterReasonFilter>();
         endpoint.ConfigureConsumeTopology = false;
         MessagingServiceCollectionExtensions.ApplyQueueType(endpoint, context.GetRequiredService<MessagingTransport>());
-        // The dispatcher sends MassTransit's raw JSON (RabbitMqPublisher); MassTransit's envelope (durable redeliveries,
-        // the in-memory transport, deliveries queued by earlier versions) is read too, by content type.
+        // The dispatcher and redeliveries send DeliveryMessages (body as it is posted, metadata in headers) through
+        // RabbitMqPublisher; MassTransit's raw JSON and its envelope (the in-memory transport, deliveries queued by earlier
+        // versions) are read too, by content type.
+        endpoint.AddDeserializer(DeliveryMessageDeserializer.Factory);
         endpoint.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
         endpoint.PrefetchCount = route.Options.MaxConcurrency * 2;
         endpoint.ConcurrentMessageLimit = route.Options.MaxConcurrency;

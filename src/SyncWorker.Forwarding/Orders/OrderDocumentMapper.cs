@@ -25,7 +25,7 @@ public static class OrderDocumentMapper
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(evt.Payload);
+            document = JsonDocument.Parse(evt.Payload.Utf8);
         }
         catch (JsonException ex)
         {

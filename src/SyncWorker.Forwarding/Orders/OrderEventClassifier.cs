@@ -54,7 +54,7 @@ public static class OrderEventClassifier
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(evt.Payload);
+            document = JsonDocument.Parse(evt.Payload.Utf8);
         }
         catch (JsonException)
         {

@@ -8,9 +8,10 @@ namespace SyncWorker.Operations.DeadLetters;
 /// <summary>
 /// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
 /// the message's transport headers (<see cref="DeliveryHeaders"/>, and RabbitMQ's <c>x-death</c> as <see cref="Death"/>)
-/// and its body: the raw JSON of a delivery (as the dispatcher sends it), a MassTransit JSON envelope of a delivery
-/// (durable redeliveries, earlier versions), or the raw <c>StripeEventReceived</c> JSON of an intake message; a field that
-/// is missing or unreadable is null, never an error.
+/// and, for the formats that keep them in the body, its body: a delivery as the dispatcher sends it has its fields in
+/// headers (<c>SyncWorker-Delivery-Id</c>, <c>SyncWorker-Event-Id</c>, …; the body is what is posted); a delivery queued
+/// by an earlier version is raw JSON or a MassTransit JSON envelope; an intake message is the raw
+/// <c>StripeEventReceived</c> JSON. A field that is missing or unreadable is null, never an error.
 /// </summary>
 internal sealed record DeadLetter(
     string? MessageId,
@@ -37,7 +38,15 @@ internal sealed record DeadLetter(
     {
         ArgumentNullException.ThrowIfNull(properties);
         var headers = properties.Headers;
-        var envelope = Envelope.Read(body);
+        var envelope = HeaderValues.GetString(headers, DeliveryHeaders.DeliveryId) is { } deliveryId
+            ? new Envelope(
+                null,
+                deliveryId,
+                HeaderValues.GetString(headers, DeliveryHeaders.Action),
+                HeaderValues.GetString(headers, DeliveryHeaders.EventId),
+                HeaderValues.GetString(headers, DeliveryHeaders.EventType),
+                HeaderValues.GetString(headers, DeliveryHeaders.Account))
+            : Envelope.Read(body);
         return new DeadLetter(
             MessageId: properties.MessageId ?? envelope.MessageId,
             EventId: envelope.EventId,

@@ -32,7 +32,6 @@ public sealed partial class StripeWebhookReceiver(
     ReceiverActivity activity,
     ILogger<StripeWebhookReceiver> logger)
 {
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private readonly WebhookOptions _options = options.Value;
     private readonly IgnoredEventThrottle _ignoredLog = new(timeProvider);
 
@@ -159,17 +158,14 @@ public sealed partial class StripeWebhookReceiver(
             return TypedResults.Ok(new WebhookIgnored(envelope.Id, envelope.Type, Queued: false, Reason: code));
         }
 
-        string payload;
-        try
-        {
-            // The one copy the contract needs (StripeEventReceived.Payload is a string); the bytes go back to the pool.
-            payload = StrictUtf8.GetString(body.Span);
-        }
-        catch (DecoderFallbackException)
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
         {
             LogRefused(logger, "invalid-utf8", envelope.Id);
             return Problem(StatusCodes.Status400BadRequest, "invalid-utf8", "Body is not UTF-8", "The request body is not valid UTF-8; Stripe always sends UTF-8 JSON.");
         }
+
+        // The one copy the contract needs (the bytes go back to the pool once the request is answered).
+        var payload = new JsonBytes(body.Span.ToArray());
 
         var message = new StripeEventReceived(
             envelope.Id,

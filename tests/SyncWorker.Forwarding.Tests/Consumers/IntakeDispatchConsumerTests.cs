@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Consumers;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Forwarding.Tests.Orders;
 using SyncWorker.Testing;
@@ -65,6 +67,41 @@ public sealed class IntakeDispatchConsumerTests
     }
 
     [Test]
+    public async Task Four_order_targets_share_one_order_document_built_from_one_line_items_listing()
+    {
+        var message = OrderTestEvents.Fixture(OrderTestEvents.Paid);
+        var lineItems = new CountingLineItems();
+
+        var dispatch = await Dispatch.RunAsync(message, lineItems,
+            OrderTarget("wms-a"), OrderTarget("wms-b"), OrderTarget("wms-c"), OrderTarget("wms-d"), EventTarget("archive", "*"));
+
+        Assert.That(dispatch.Fault, Is.Null);
+        Assert.That(lineItems.Calls, Is.EqualTo(new[] { (PaidSessionId, (string?)Merchant, true) }), "one listing for the order, with its account and mode");
+        var orders = dispatch.Sent.Where(sent => sent.Delivery.Format == "order").Select(sent => sent.Delivery).ToList();
+        Assert.That(orders.Select(delivery => delivery.Target), Is.EquivalentTo(new[] { "wms-a", "wms-b", "wms-c", "wms-d" }));
+        var expected = new JsonBytes(OrderDocumentMapper.Map(message, CountingLineItems.Items).ToJsonBytes());
+        Assert.That(orders.Select(delivery => delivery.Document), Is.All.EqualTo(expected), "every order target carries the same document");
+        using var document = System.Text.Json.JsonDocument.Parse(expected.Utf8);
+        Assert.That(document.RootElement.GetProperty("line_items").GetArrayLength(), Is.EqualTo(1));
+        Assert.That(dispatch.Sent.Single(sent => sent.Delivery.Target == "archive").Delivery.Document, Is.Null, "an event delivery carries no document");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task When_Stripe_cannot_be_read_at_dispatch_the_deliveries_go_out_without_a_document(bool permanent)
+    {
+        var message = OrderTestEvents.Fixture(OrderTestEvents.Paid);
+        var lineItems = new CountingLineItems(new DeliveryFailedException("Stripe answered 503 (test)", isPermanent: permanent, attempts: 1, statusCode: 503));
+
+        var dispatch = await Dispatch.RunAsync(message, lineItems, OrderTarget("wms-a"), OrderTarget("wms-b"));
+
+        Assert.That(dispatch.Fault, Is.Null, "the event is not held at the intake for Stripe");
+        Assert.That(lineItems.Calls, Has.Count.EqualTo(1), "one attempt at dispatch; the targets' consumers retry");
+        Assert.That(dispatch.Sent.Select(sent => sent.Delivery.Target), Is.EquivalentTo(new[] { "wms-a", "wms-b" }));
+        Assert.That(dispatch.Sent.Select(sent => sent.Delivery.Document), Is.All.Null);
+    }
+
+    [Test]
     public async Task An_unpaid_session_goes_to_no_order_target_and_is_consumed_without_fault()
     {
         var message = OrderTestEvents.Fixture(OrderTestEvents.AsyncUnpaid);
@@ -89,7 +126,7 @@ public sealed class IntakeDispatchConsumerTests
         Assert.That(delivery.Format, Is.EqualTo("event"));
         Assert.That(delivery.Action, Is.EqualTo("checkout.session.completed"));
         Assert.That(delivery.DeliveryId, Is.EqualTo(DeliveryIds.For("archive", message.EventId, "checkout.session.completed")));
-        Assert.That(delivery.Event.Payload, Is.EqualTo(StripeEvents.Text(OrderTestEvents.AsyncUnpaid)));
+        Assert.That(delivery.Event.Payload.ToString(), Is.EqualTo(StripeEvents.Text(OrderTestEvents.AsyncUnpaid)));
         Assert.That(queue, Is.EqualTo("syncworker.target.archive"));
     }
 
@@ -206,9 +243,19 @@ public sealed class IntakeDispatchConsumerTests
         /// waits until the dispatcher has consumed it, and reports what it sent. Each run has its own harness: the harness
         /// lists one entry per message id, and repeats of one delivery deliberately share a message id.
         /// </summary>
-        public static async Task<Dispatch> RunAsync(StripeEventReceived message, params TargetOptions[] targets)
+        public static Task<Dispatch> RunAsync(StripeEventReceived message, params TargetOptions[] targets) =>
+            RunAsync(message, lineItems: null, targets);
+
+        /// <summary>As above, with <paramref name="lineItems"/> as the dispatcher's Stripe line-items source.</summary>
+        public static async Task<Dispatch> RunAsync(StripeEventReceived message, ILineItemSource? lineItems, params TargetOptions[] targets)
         {
-            await using var provider = new ServiceCollection()
+            var services = new ServiceCollection();
+            if (lineItems is not null)
+            {
+                services.AddSingleton(lineItems);
+            }
+
+            await using var provider = services
                 .AddLogging()
                 .AddSingleton(new TargetRegistry(Options.Create(new FulfillmentOptions { Targets = [.. targets] })))
                 .AddMassTransitTestHarness(bus => bus.AddConsumer<IntakeDispatchConsumer>())
@@ -233,5 +280,24 @@ public sealed class IntakeDispatchConsumerTests
         }
 
         private static string Queue(Uri? address) => address?.AbsolutePath.TrimStart('/') ?? "";
+    }
+
+    /// <summary>A Stripe stand-in for the dispatcher that records each call and answers one line item (or throws).</summary>
+    private sealed class CountingLineItems(Exception? failure = null) : ILineItemSource
+    {
+        public static readonly IReadOnlyList<OrderLineItem> Items =
+            [new OrderLineItem("li_1", "T-shirt", 2, "price_1", "prod_1", 1500, 3000, 0, 0, 3000, "usd")];
+
+        public List<(string SessionId, string? Account, bool Livemode)> Calls { get; } = [];
+
+        public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
+        {
+            lock (Calls)
+            {
+                Calls.Add((sessionId, account, livemode));
+            }
+
+            return failure is null ? Task.FromResult(Items) : Task.FromException<IReadOnlyList<OrderLineItem>>(failure);
+        }
     }
 }

@@ -229,7 +229,7 @@ public sealed class StatusTests
         await using var a = await FakeWorker.StartAsync(Token, InstanceA());
         var configuration = Configuration(Token, a.Url);
 
-        var run = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(2.5), interactive: false, "status", "--watch", "--json", "--interval", "1s");
+        var run = await RunUntilAsync(configuration, output => output.Count(c => c == '\n') >= 2, interactive: false, "status", "--watch", "--json", "--interval", "1s");
 
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -251,27 +251,84 @@ public sealed class StatusTests
         await using var broker = await SeedBrokerAsync();
         var configuration = Configuration(token: null);
 
-        var plain = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(2.5), interactive: false, "status", "--watch", "--interval", "1s");
-        var live = await RunUntilCancelledAsync(configuration, TimeSpan.FromSeconds(1.5), interactive: true, "status", "--watch", "--interval", "1s");
+        // Each run is stopped once it printed what is looked for (or after a minute): a fixed time would fail on a busy machine.
+        var plain = await RunUntilAsync(configuration, output => Tables(output) >= 2, interactive: false, "status", "--watch", "--interval", "1s");
+        var live = await RunUntilAsync(configuration, output => output.Contains("warehouse", StringComparison.Ordinal) && output.Contains("Retry-waiting", StringComparison.Ordinal),
+            interactive: true, "status", "--watch", "--interval", "1s");
 
         Assert.That(plain.ExitCode, Is.Zero, plain.ToString());
-        Assert.That(plain.Output.Split("SyncWorker status at").Length - 1, Is.GreaterThanOrEqualTo(2), plain.ToString());
+        Assert.That(Tables(plain.Output), Is.GreaterThanOrEqualTo(2), plain.ToString());
         Assert.That(live.ExitCode, Is.Zero, live.ToString());
         Assert.That(live.Output, Does.Contain("warehouse").And.Contain("Retry-waiting"));
     }
+
+    private static int Tables(string output) => output.Split("SyncWorker status at").Length - 1;
 
     private static string Row(string[] lines, string start) =>
         lines.FirstOrDefault(line => line.TrimStart('│', ' ').StartsWith(start, StringComparison.Ordinal))
         ?? throw new AssertionException($"No line starts with '{start}':\n{string.Join('\n', lines)}");
 
-    private static async Task<CliRun> RunUntilCancelledAsync(IConfiguration configuration, TimeSpan after, bool interactive, params string[] args)
+    /// <summary>Runs the verb until its output satisfies <paramref name="done"/> (or a minute passed), then cancels it.</summary>
+    private static async Task<CliRun> RunUntilAsync(IConfiguration configuration, Func<string, bool> done, bool interactive, params string[] args)
     {
-        using var output = new StringWriter();
+        using var output = new LockedStringWriter();
         using var error = new StringWriter();
-        using var cancel = new CancellationTokenSource(after);
-        var exit = await OperationsCli.RunAsync(
-            args, configuration, CliHarness.Console(output, interactive), error, TimeProvider.System, cancel.Token);
-        return new CliRun(exit, output.ToString(), error.ToString());
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var run = OperationsCli.RunAsync(args, configuration, CliHarness.Console(output, interactive), error, TimeProvider.System, cancel.Token);
+        while (!run.IsCompleted && !done(output.Snapshot()))
+        {
+            await Task.WhenAny(run, Task.Delay(50));
+        }
+
+        await cancel.CancelAsync();
+        var exit = await run;
+        return new CliRun(exit, output.Snapshot(), error.ToString());
+    }
+
+    /// <summary>A <see cref="StringWriter"/> that can be read while the command writes to it.</summary>
+    private sealed class LockedStringWriter : StringWriter
+    {
+        private readonly Lock _gate = new();
+
+        public string Snapshot()
+        {
+            lock (_gate)
+            {
+                return ToString();
+            }
+        }
+
+        public override void Write(char value)
+        {
+            lock (_gate)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void Write(char[] buffer, int index, int count)
+        {
+            lock (_gate)
+            {
+                base.Write(buffer, index, count);
+            }
+        }
+
+        public override void Write(ReadOnlySpan<char> buffer)
+        {
+            lock (_gate)
+            {
+                base.Write(buffer);
+            }
+        }
+
+        public override void Write(string? value)
+        {
+            lock (_gate)
+            {
+                base.Write(value);
+            }
+        }
     }
 
     /// <summary>

@@ -95,6 +95,63 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task Four_order_targets_get_one_order_document_built_from_one_line_items_listing()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        string[] names = ["wms-a", "wms-b", "wms-c", "wms-d"];
+        await using var worker = await StartWorkerAsync(vhost, names.Select(name => (name, target, "live", "order", 2)).ToArray());
+        var eventId = StripeEvents.NewEventId();
+
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, eventId)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count >= names.Length, TimeSpan.FromSeconds(30)), Is.True, "the order reached every target");
+        Assert.That(await QueuesDrainedAsync(vhost, names), Is.True);
+        var requests = target.LogEntries.Select(entry => entry.RequestMessage).ToList();
+        Assert.That(requests.Select(request => request.Path), Is.EquivalentTo(names.Select(name => "/fulfillment/" + name)), "one delivery per target");
+        Assert.That(requests.Select(request => request.Body).Distinct().Count(), Is.EqualTo(1), "the same document for every target");
+        foreach (var request in requests)
+        {
+            var headers = new HeaderDictionary(request.Headers!.ToDictionary(h => h.Key, h => new Microsoft.Extensions.Primitives.StringValues(h.Value.ToArray())));
+            Assert.DoesNotThrow(() => new StandardWebhook(SigningSecret).Verify(request.Body!, headers), "each signed for its target");
+        }
+
+        using var order = JsonDocument.Parse(requests[0].Body!);
+        Assert.That(order.RootElement.GetProperty("source_event").GetProperty("id").GetString(), Is.EqualTo(eventId));
+        Assert.That(order.RootElement.GetProperty("line_items").GetArrayLength(), Is.GreaterThan(0));
+        Assert.That(_stripe.LogEntries.Count(entry => entry.RequestMessage.Path.EndsWith("/line_items", StringComparison.Ordinal)), Is.EqualTo(1),
+            "one line-items listing for the order, not one per target");
+    }
+
+    [Test]
+    public async Task An_order_delivery_queued_without_a_document_by_an_earlier_version_is_built_by_the_target_consumer()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+        var eventId = StripeEvents.NewEventId();
+        var now = DateTimeOffset.UtcNow;
+        var delivery = new FulfillmentDelivery("wms", "msg_order_without_document_01", "order", "order.paid",
+            new StripeEventReceived(eventId, "checkout.session.completed", "acct_1Qx7ExampleMrch01", true, "2025-10-29.clover", now,
+                "checkout.session", "cs_live_without_document", now, StripeEvents.WithId(Completed, eventId)));
+
+        // As earlier versions sent order deliveries: no document, so the consumer reads the line items itself.
+        var bus = worker.Services.GetRequiredService<MassTransit.IBus>();
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.TargetQueue("wms")}?type=fanout&durable=true&autodelete=false"));
+        await endpoint.Send(delivery, send => send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId));
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True, "the order reached the target");
+        using var order = JsonDocument.Parse(target.LogEntries.Single().RequestMessage.Body!);
+        Assert.That(order.RootElement.GetProperty("source_event").GetProperty("id").GetString(), Is.EqualTo(eventId));
+        Assert.That(order.RootElement.GetProperty("line_items").GetArrayLength(), Is.GreaterThan(0));
+        Assert.That(_stripe.LogEntries, Has.Count.EqualTo(1), "the consumer read the line items");
+    }
+
+    [Test]
     public async Task The_same_order_delivered_twice_by_Stripe_carries_one_webhook_id()
     {
         var target = Target(200);
@@ -478,7 +535,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
-    public async Task The_dispatcher_sends_each_delivery_as_persistent_raw_json_with_the_delivery_message_id_and_the_trace_parent()
+    public async Task The_dispatcher_sends_each_delivery_persistent_with_the_event_bytes_as_its_body_the_delivery_message_id_and_the_trace_parent()
     {
         var target = Target(200);
         var vhost = await _node.CreateVirtualHostAsync();
@@ -500,17 +557,19 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True,
             "the dispatcher queued one delivery");
         var message = (await _node.DrainAsync(vhost, Topology.TargetQueue("wms"))).Single();
-        using var body = JsonDocument.Parse(message.Body);
-        var deliveryId = body.RootElement.GetProperty("deliveryId").GetString()!;
+        var headers = message.BasicProperties.Headers!;
+        var deliveryId = Header(headers, "SyncWorker-Delivery-Id")!;
         Assert.Multiple(() =>
         {
-            Assert.That(message.BasicProperties.ContentType, Is.EqualTo("application/json"), "MassTransit's raw JSON, not its envelope");
+            Assert.That(message.BasicProperties.ContentType, Is.EqualTo("application/vnd.syncworker.delivery+json"), "the body as it is posted, fields in headers");
+            Assert.That(message.Body.ToArray(), Is.EqualTo(Encoding.UTF8.GetBytes(StripeEvents.WithId(Completed, eventId))), "the event exactly as Stripe signed it");
             Assert.That(message.BasicProperties.Persistent, Is.True);
             Assert.That(message.BasicProperties.MessageId, Is.EqualTo(MessageIds.ForDelivery(deliveryId).ToString()));
             Assert.That(Header(message.BasicProperties.Headers!, "MT-MessageType"), Is.EqualTo("urn:message:SyncWorker.Contracts:FulfillmentDelivery"));
             Assert.That(Header(message.BasicProperties.Headers!, "MT-Activity-Id"), Does.StartWith("00-"), "the trace continues (W3C trace parent)");
-            Assert.That(body.RootElement.GetProperty("target").GetString(), Is.EqualTo("wms"));
-            Assert.That(body.RootElement.GetProperty("event").GetProperty("eventId").GetString(), Is.EqualTo(eventId));
+            Assert.That(Header(headers, "SyncWorker-Target"), Is.EqualTo("wms"));
+            Assert.That(Header(headers, "SyncWorker-Event-Id"), Is.EqualTo(eventId));
+            Assert.That(deliveryId, Does.StartWith("msg_"));
         });
     }
 

@@ -45,7 +45,7 @@ public sealed class StripeWebhookReceiverTests
             Assert.That(message.ObjectType, Is.EqualTo("checkout.session"));
             Assert.That(message.ObjectId, Does.StartWith("cs_"));
             Assert.That(message.ReceivedAt, Is.EqualTo(_host.Time.GetUtcNow()));
-            Assert.That(message.Payload, Is.EqualTo(body), "the raw body, byte for byte");
+            Assert.That(message.Payload.Utf8.ToArray(), Is.EqualTo(System.Text.Encoding.UTF8.GetBytes(body)), "the raw body, byte for byte");
         });
     }
 
