@@ -122,6 +122,37 @@ public sealed class DeadLetterReplayTests
     }
 
     [Test]
+    public async Task A_dead_letter_in_the_header_format_is_listed_with_its_fields_and_replayed_byte_for_byte()
+    {
+        var deadLetter = new DeadLetterSpec("warehouse", "evt_1HEADERFORMAT", Action: "checkout.session.completed", HeaderFormat: true);
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [deadLetter]);
+        var configuration = CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets);
+
+        var list = await CliHarness.RunAsync(configuration, "dead-letters", "list", "--target", "warehouse", "--json");
+        var replay = await CliHarness.RunAsync(configuration, "dead-letters", "replay", "--event", "evt_1HEADERFORMAT");
+
+        Assert.That(list.ExitCode, Is.Zero, list.ToString());
+        using (var listed = System.Text.Json.JsonDocument.Parse(list.Output))
+        {
+            var entry = listed.RootElement.GetProperty("targets")[0].GetProperty("deadLetters").EnumerateArray().Single();
+            Assert.That(entry.GetProperty("eventId").GetString(), Is.EqualTo("evt_1HEADERFORMAT"));
+            Assert.That(entry.GetProperty("action").GetString(), Is.EqualTo("checkout.session.completed"));
+            Assert.That(entry.GetProperty("deliveryId").GetString(), Is.EqualTo(deadLetter.DeliveryId));
+            Assert.That(entry.GetProperty("account").GetString(), Is.EqualTo(deadLetter.Account));
+        }
+
+        Assert.That(replay.ExitCode, Is.Zero, replay.ToString());
+        var moved = (await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"))).Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(moved.Body.ToArray(), Is.EqualTo(deadLetter.Body()), "same body, byte for byte");
+            Assert.That(moved.BasicProperties.ContentType, Is.EqualTo("application/vnd.syncworker.delivery+json"));
+            Assert.That(DeadLetterSeed.Text(moved.BasicProperties.Headers!["SyncWorker-Delivery-Id"]), Is.EqualTo(deadLetter.DeliveryId));
+            Assert.That(moved.BasicProperties.Headers!.ContainsKey(DeliveryHeaders.FailureReason), Is.False, "failure headers removed");
+        });
+    }
+
+    [Test]
     public async Task Replay_all_of_one_target_moves_every_dead_letter_and_reports_progress()
     {
         var warehouse = Enumerable.Range(0, 150).Select(i => new DeadLetterSpec("warehouse", $"evt_1W{i:D4}")).ToList();

@@ -20,7 +20,8 @@ internal sealed record DeadLetterSpec(
     bool Permanent = false,
     DateTimeOffset? FailedAt = null,
     bool OnlyMassTransitTimestamp = false,
-    bool RawJson = false)
+    bool RawJson = false,
+    bool HeaderFormat = false)
 {
     public static readonly DateTimeOffset DefaultFailedAt = new(2025, 11, 20, 10, 0, 0, TimeSpan.Zero);
 
@@ -39,7 +40,8 @@ internal sealed record DeadLetterSpec(
 
     /// <summary>
     /// The MassTransit JSON envelope of a <see cref="FulfillmentDelivery"/>, or with <see cref="RawJson"/> the delivery
-    /// itself, as the dispatcher now sends it (MassTransit's raw JSON); the same bytes on every call.
+    /// itself (MassTransit's raw JSON), as earlier versions queued them, or with <see cref="HeaderFormat"/> the event as
+    /// the dispatcher now sends it (its fields in headers); the same bytes on every call.
     /// </summary>
     public byte[] Body() => _body ??= BuildBody();
 
@@ -74,6 +76,11 @@ internal sealed record DeadLetterSpec(
                 ["payload"] = payload.ToJsonString(),
             },
         };
+        if (HeaderFormat)
+        {
+            return Encoding.UTF8.GetBytes(payload.ToJsonString());
+        }
+
         if (RawJson)
         {
             return Encoding.UTF8.GetBytes(delivery.ToJsonString());
@@ -107,9 +114,34 @@ internal sealed record DeadLetterSpec(
             [DeliveryHeaders.RedeliveryCount] = 3,
             [DeliveryHeaders.FailureHistory] = Encoding.UTF8.GetBytes(History),
         };
-        if (RawJson)
+        if (HeaderFormat)
         {
-            // What the dispatcher's publisher writes; MassTransit's error transport keeps the transport headers.
+            // What the dispatcher's publisher writes (DeliveryMessages), as RabbitMQ hands strings back: bytes.
+            foreach (var (name, value) in new Dictionary<string, string>
+            {
+                ["MT-MessageType"] = "urn:message:SyncWorker.Contracts:FulfillmentDelivery",
+                ["SyncWorker-Target"] = Target,
+                ["SyncWorker-Delivery-Id"] = DeliveryId,
+                ["SyncWorker-Format"] = "event",
+                ["SyncWorker-Action"] = Action,
+                ["SyncWorker-Body"] = "event",
+                ["SyncWorker-Event-Id"] = EventId,
+                ["SyncWorker-Event-Type"] = EventType,
+                ["SyncWorker-Account"] = Account,
+                ["SyncWorker-Event-Created"] = "2025-11-20T09:55:00.0000000+00:00",
+                ["SyncWorker-Object-Type"] = "checkout.session",
+                ["SyncWorker-Object-Id"] = "cs_test_a1",
+                ["SyncWorker-Received-At"] = "2025-11-20T09:55:01.0000000+00:00",
+            })
+            {
+                headers[name] = Encoding.UTF8.GetBytes(value);
+            }
+
+            headers["SyncWorker-Livemode"] = true;
+        }
+        else if (RawJson)
+        {
+            // What the dispatcher's publisher wrote; MassTransit's error transport keeps the transport headers.
             headers["MT-MessageType"] = Encoding.UTF8.GetBytes("urn:message:SyncWorker.Contracts:FulfillmentDelivery");
             headers["MT-Activity-Id"] = Encoding.UTF8.GetBytes("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         }
@@ -133,7 +165,7 @@ internal sealed record DeadLetterSpec(
         return new BasicProperties
         {
             MessageId = MessageId,
-            ContentType = RawJson ? "application/json" : "application/vnd.masstransit+json",
+            ContentType = HeaderFormat ? "application/vnd.syncworker.delivery+json" : RawJson ? "application/json" : "application/vnd.masstransit+json",
             DeliveryMode = DeliveryModes.Persistent,
             Headers = headers,
         };

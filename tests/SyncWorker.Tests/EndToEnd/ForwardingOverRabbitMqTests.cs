@@ -574,6 +574,56 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_delivery_queued_as_raw_json_by_the_previous_version_is_delivered_also_after_a_durable_redelivery()
+    {
+        // The target fails the first attempt (no in-process retry), so the delivery also goes through a delay queue.
+        var target = WireMockServer.Start();
+        _targets.Add(target);
+        target.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WillSetStateTo("up")
+            .RespondWith(Response.Create().WithStatusCode(503));
+        target.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WhenStateIs("up")
+            .RespondWith(Response.Create().WithStatusCode(200));
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "event", 0)],
+            ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "1"));
+        Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
+        var eventId = StripeEvents.NewEventId();
+        var payload = StripeEvents.WithId(Completed, eventId);
+        var now = DateTimeOffset.UtcNow;
+        var delivery = new FulfillmentDelivery("wms", "msg_raw_json_previous_version1", "event", "checkout.session.completed",
+            new StripeEventReceived(eventId, "checkout.session.completed", "acct_1Qx7ExampleMrch01", true, "2025-10-29.clover", now, "checkout.session", "cs_live_raw", now, payload));
+
+        // Exactly what the previous version's dispatcher published: MassTransit's raw JSON, the payload a JSON string.
+        var old = Messaging.RawJsonMessages.Delivery(Topology.TargetQueue("wms"), delivery, MessageIds.ForDelivery(delivery.DeliveryId));
+        using (var body = JsonDocument.Parse(old.Body))
+        {
+            Assert.That(body.RootElement.GetProperty("event").GetProperty("payload").GetString(), Is.EqualTo(payload), "the old format, checked");
+        }
+
+        await using (var connection = await _node.ConnectAsync(vhost))
+        await using (var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
+        {
+            var properties = new RabbitMQ.Client.BasicProperties
+            {
+                ContentType = "application/json",
+                DeliveryMode = RabbitMQ.Client.DeliveryModes.Persistent,
+                MessageId = old.MessageId,
+                Headers = new Dictionary<string, object?> { ["MT-MessageType"] = old.MessageType },
+            };
+            await channel.BasicPublishAsync("", Topology.TargetQueue("wms"), mandatory: true, properties, old.Body);
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 2, TimeSpan.FromSeconds(30)), Is.True, "failed once, then delivered from the delay queue");
+        foreach (var entry in target.LogEntries)
+        {
+            Assert.That(entry.RequestMessage.Body, Is.EqualTo(payload), "the event exactly as Stripe signed it, both times");
+            Assert.That(entry.RequestMessage.Headers!["webhook-id"].Single(), Is.EqualTo("msg_raw_json_previous_version1"));
+        }
+
+        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.Zero, "nothing dead-lettered");
+    }
+
+    [Test]
     public async Task A_delivery_queued_in_MassTransit_envelope_format_by_an_earlier_version_is_still_delivered()
     {
         var target = Target(200);
