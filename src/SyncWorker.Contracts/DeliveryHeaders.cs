@@ -48,49 +48,13 @@ public static class DeliveryHeaders
     /// <summary>ISO 8601 time the delivery was last replayed from the dead-letter queue.</summary>
     public const string ReplayedAt = "SyncWorker-Replayed-At";
 
-    // The delivery itself, in the format whose body is the bytes to post (SyncWorker.Messaging.DeliveryMessages).
-
-    /// <summary>The target's name.</summary>
-    public const string Target = "SyncWorker-Target";
-
-    /// <summary>The delivery id (<c>webhook-id</c>, <c>Idempotency-Key</c>).</summary>
-    public const string DeliveryId = "SyncWorker-Delivery-Id";
-
-    /// <summary><c>order</c> or <c>event</c>.</summary>
-    public const string Format = "SyncWorker-Format";
-
-    /// <summary>What the delivery means: <c>order.paid</c>, else the event type.</summary>
-    public const string Action = "SyncWorker-Action";
-
-    /// <summary>What the body is: <c>event</c> (the Stripe event as Stripe signed it) or <c>order-document</c>.</summary>
-    public const string Body = "SyncWorker-Body";
-
-    /// <summary>The Stripe event id (<c>evt_…</c>).</summary>
-    public const string EventId = "SyncWorker-Event-Id";
-
-    /// <summary>The Stripe event type.</summary>
-    public const string EventType = "SyncWorker-Event-Type";
-
-    /// <summary>The merchant's account (<c>acct_…</c>); absent for the platform's own events.</summary>
-    public const string Account = "SyncWorker-Account";
-
-    /// <summary>The event's mode (boolean).</summary>
-    public const string Livemode = "SyncWorker-Livemode";
-
-    /// <summary>The event's API version; absent when it has none.</summary>
-    public const string ApiVersion = "SyncWorker-Api-Version";
-
-    /// <summary>When Stripe created the event (ISO 8601).</summary>
-    public const string EventCreated = "SyncWorker-Event-Created";
-
-    /// <summary>The type of the event's <c>data.object</c>.</summary>
-    public const string ObjectType = "SyncWorker-Object-Type";
-
-    /// <summary>The id of the event's <c>data.object</c>; absent when it has none.</summary>
-    public const string ObjectId = "SyncWorker-Object-Id";
-
-    /// <summary>When SyncWorker accepted the event (ISO 8601).</summary>
-    public const string ReceivedAt = "SyncWorker-Received-At";
+    /// <summary>
+    /// The delivery's fields as compact JSON (<c>target</c>, <c>deliveryId</c>, <c>format</c>, <c>action</c>, <c>body</c>,
+    /// <c>eventId</c>, <c>eventType</c>, <c>account</c>, <c>livemode</c>, <c>apiVersion</c>, <c>eventCreated</c>,
+    /// <c>objectType</c>, <c>objectId</c>, <c>receivedAt</c>), in the format whose body is the bytes to post
+    /// (SyncWorker.Messaging.DeliveryMessages).
+    /// </summary>
+    public const string Delivery = "SyncWorker-Delivery";
 
     /// <summary>Cap of <see cref="FailureHistory"/> lines kept.</summary>
     public const int MaxHistoryEntries = 30;

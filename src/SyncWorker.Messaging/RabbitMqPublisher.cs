@@ -603,4 +603,5 @@ public sealed partial class RabbitMqPublisher : IAsyncDisposable
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(StripeEventReceived))]
 [JsonSerializable(typeof(FulfillmentDelivery))]
+[JsonSerializable(typeof(DeliveryFields))]
 internal sealed partial class RawJsonContext : JsonSerializerContext;

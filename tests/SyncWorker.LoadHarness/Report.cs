@@ -364,8 +364,8 @@ internal static class Report
             Line();
             Line($"Baseline: run of {baseline.StartedAt:yyyy-MM-dd HH:mm} UTC at commit `{baseline.GitCommit}` (`{baseline.Command}`), same machine.");
             Line();
-            Line("| Phase | ingest/s before → after | ingest p99 ms before → after | e2e p99 ms before → after | worker CPU s/1000 before → after | allocated KB/event before → after | peak RSS MB before → after |");
-            Line("|---|---|---|---|---|---|---|");
+            Line("| Phase | ingest/s before → after | deliveries/s before → after | ingest p99 ms before → after | e2e p99 ms before → after | worker CPU s/1000 before → after | worker / broker CPU ms per delivery before → after | allocated KB/event before → after | allocated KB/delivery before → after | peak RSS MB before → after |");
+            Line("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var p in r.Phases)
             {
                 if (baseline.Find(p.Spec.Name) is not { } b || p.Spec.Subject is SubjectKind.Bare or SubjectKind.Tutorial)
@@ -373,8 +373,10 @@ internal static class Report
                     continue;
                 }
 
-                Line($"| {p.Spec.Name} | {F(b.IngestPerSecond, "F0")} → {F(p.IngestPerSecond, "F0")} | {Ms(b.Ingest?.P99)} → {Ms(p.Ingest?.P99)} | " +
-                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | {F(Positive(b.AllocatedBytesPerEvent) / 1024, "F1")} → {F(Positive(p.AllocatedBytesPerEvent) / 1024, "F1")} | {F(b.PeakRssBytes / MiB, "F0")} → {F(p.PeakRssBytes / MiB, "F0")} |");
+                Line($"| {p.Spec.Name} | {F(b.IngestPerSecond, "F0")} → {F(p.IngestPerSecond, "F0")} | {F(b.DeliveriesPerSecond, "F0")} → {F(p.DeliveriesPerSecond, "F0")} | {Ms(b.Ingest?.P99)} → {Ms(p.Ingest?.P99)} | " +
+                     $"{Ms(b.EndToEnd?.P99)} → {Ms(p.EndToEnd?.P99)} | {F(b.SubjectCpuPer1000, "F2")} → {F(p.SubjectCpuPer1000, "F2")} | " +
+                     $"{F(b.SubjectCpuMsPerDelivery, "F3")} / {F(b.BrokerCpuMsPerDelivery, "F3")} → {F(p.SubjectCpuMsPerDelivery, "F3")} / {F(p.BrokerCpuMsPerDelivery, "F3")} | " +
+                     $"{F(Positive(b.AllocatedBytesPerEvent) / 1024, "F1")} → {F(Positive(p.AllocatedBytesPerEvent) / 1024, "F1")} | {F(Positive(b.AllocatedBytesPerDelivery) / 1024, "F1")} → {F(Positive(p.AllocatedBytesPerDelivery) / 1024, "F1")} | {F(b.PeakRssBytes / MiB, "F0")} → {F(p.PeakRssBytes / MiB, "F0")} |");
             }
 
             Line();

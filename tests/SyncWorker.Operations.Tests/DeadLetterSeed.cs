@@ -116,28 +116,24 @@ internal sealed record DeadLetterSpec(
         };
         if (HeaderFormat)
         {
-            // What the dispatcher's publisher writes (DeliveryMessages), as RabbitMQ hands strings back: bytes.
-            foreach (var (name, value) in new Dictionary<string, string>
+            // What the dispatcher's publisher writes (DeliveryMessages): the delivery's fields in one JSON header.
+            headers["MT-MessageType"] = Encoding.UTF8.GetBytes("urn:message:SyncWorker.Contracts:FulfillmentDelivery");
+            headers["SyncWorker-Delivery"] = Encoding.UTF8.GetBytes(new JsonObject
             {
-                ["MT-MessageType"] = "urn:message:SyncWorker.Contracts:FulfillmentDelivery",
-                ["SyncWorker-Target"] = Target,
-                ["SyncWorker-Delivery-Id"] = DeliveryId,
-                ["SyncWorker-Format"] = "event",
-                ["SyncWorker-Action"] = Action,
-                ["SyncWorker-Body"] = "event",
-                ["SyncWorker-Event-Id"] = EventId,
-                ["SyncWorker-Event-Type"] = EventType,
-                ["SyncWorker-Account"] = Account,
-                ["SyncWorker-Event-Created"] = "2025-11-20T09:55:00.0000000+00:00",
-                ["SyncWorker-Object-Type"] = "checkout.session",
-                ["SyncWorker-Object-Id"] = "cs_test_a1",
-                ["SyncWorker-Received-At"] = "2025-11-20T09:55:01.0000000+00:00",
-            })
-            {
-                headers[name] = Encoding.UTF8.GetBytes(value);
-            }
-
-            headers["SyncWorker-Livemode"] = true;
+                ["target"] = Target,
+                ["deliveryId"] = DeliveryId,
+                ["format"] = "event",
+                ["action"] = Action,
+                ["body"] = "event",
+                ["eventId"] = EventId,
+                ["eventType"] = EventType,
+                ["account"] = Account,
+                ["livemode"] = true,
+                ["eventCreated"] = "2025-11-20T09:55:00+00:00",
+                ["objectType"] = "checkout.session",
+                ["objectId"] = "cs_test_a1",
+                ["receivedAt"] = "2025-11-20T09:55:01+00:00",
+            }.ToJsonString());
         }
         else if (RawJson)
         {

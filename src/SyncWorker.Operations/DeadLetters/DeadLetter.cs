@@ -8,8 +8,8 @@ namespace SyncWorker.Operations.DeadLetters;
 /// <summary>
 /// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
 /// the message's transport headers (<see cref="DeliveryHeaders"/>, and RabbitMQ's <c>x-death</c> as <see cref="Death"/>)
-/// and, for the formats that keep them in the body, its body: a delivery as the dispatcher sends it has its fields in
-/// headers (<c>SyncWorker-Delivery-Id</c>, <c>SyncWorker-Event-Id</c>, …; the body is what is posted); a delivery queued
+/// and, for the formats that keep them in the body, its body: a delivery as the dispatcher sends it has its fields in its
+/// <c>SyncWorker-Delivery</c> header (the body is what is posted); a delivery queued
 /// by an earlier version is raw JSON or a MassTransit JSON envelope; an intake message is the raw
 /// <c>StripeEventReceived</c> JSON. A field that is missing or unreadable is null, never an error.
 /// </summary>
@@ -38,15 +38,7 @@ internal sealed record DeadLetter(
     {
         ArgumentNullException.ThrowIfNull(properties);
         var headers = properties.Headers;
-        var envelope = HeaderValues.GetString(headers, DeliveryHeaders.DeliveryId) is { } deliveryId
-            ? new Envelope(
-                null,
-                deliveryId,
-                HeaderValues.GetString(headers, DeliveryHeaders.Action),
-                HeaderValues.GetString(headers, DeliveryHeaders.EventId),
-                HeaderValues.GetString(headers, DeliveryHeaders.EventType),
-                HeaderValues.GetString(headers, DeliveryHeaders.Account))
-            : Envelope.Read(body);
+        var envelope = Envelope.FromHeader(headers) ?? Envelope.Read(body);
         return new DeadLetter(
             MessageId: properties.MessageId ?? envelope.MessageId,
             EventId: envelope.EventId,
@@ -74,6 +66,27 @@ internal sealed record DeadLetter(
     private sealed record Envelope(string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account)
     {
         private static readonly Envelope Unreadable = new(null, null, null, null, null, null);
+
+        /// <summary>The fields of the <c>SyncWorker-Delivery</c> header; null without one (earlier formats).</summary>
+        public static Envelope? FromHeader(IDictionary<string, object?>? headers)
+        {
+            if (headers is null || !headers.TryGetValue(DeliveryHeaders.Delivery, out var value) || value is null)
+            {
+                return null;
+            }
+
+            try
+            {
+                var bytes = value as byte[] ?? System.Text.Encoding.UTF8.GetBytes(value.ToString() ?? "");
+                return Messaging.DeliveryMessages.ReadFields(bytes) is { } fields
+                    ? new Envelope(null, fields.DeliveryId, fields.Action, fields.EventId, fields.EventType, fields.Account)
+                    : null;
+            }
+            catch (System.Runtime.Serialization.SerializationException)
+            {
+                return Unreadable;
+            }
+        }
 
         public static Envelope Read(ReadOnlyMemory<byte> body)
         {
