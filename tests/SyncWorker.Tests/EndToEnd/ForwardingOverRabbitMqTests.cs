@@ -140,9 +140,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
                 "checkout.session", "cs_live_without_document", now, StripeEvents.WithId(Completed, eventId)));
 
         // As earlier versions sent order deliveries: no document, so the consumer reads the line items itself.
-        var bus = worker.Services.GetRequiredService<MassTransit.IBus>();
-        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.TargetQueue("wms")}?type=fanout&durable=true&autodelete=false"));
-        await endpoint.Send(delivery, send => send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId));
+        await SendInEnvelopeAsync(worker, delivery);
 
         Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True, "the order reached the target");
         using var order = JsonDocument.Parse(target.LogEntries.Single().RequestMessage.Body!);
@@ -637,10 +635,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         var delivery = new FulfillmentDelivery("wms", "msg_envelope_format_0001", "event", "checkout.session.completed",
             new StripeEventReceived(eventId, "checkout.session.completed", "acct_1Qx7ExampleMrch01", true, "2025-10-29.clover", now, "checkout.session", "cs_live_envelope", now, payload));
 
-        // As the dispatcher sent deliveries before: MassTransit's send, its JSON envelope (application/vnd.masstransit+json).
-        var bus = worker.Services.GetRequiredService<MassTransit.IBus>();
-        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.TargetQueue("wms")}?type=fanout&durable=true&autodelete=false"));
-        await endpoint.Send(delivery, send => send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId));
+        await SendInEnvelopeAsync(worker, delivery);
 
         Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count > 0, TimeSpan.FromSeconds(30)), Is.True, "the envelope-format delivery reached the target");
         var request = target.LogEntries.Single().RequestMessage;
@@ -733,6 +728,17 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         }
 
         return WorkerHost.StartAsync(settings);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="delivery"/> to its target queue as the dispatcher of earlier versions did: MassTransit's send,
+    /// its JSON envelope (<c>application/vnd.masstransit+json</c>).
+    /// </summary>
+    private static async Task SendInEnvelopeAsync(WorkerHost worker, FulfillmentDelivery delivery)
+    {
+        var bus = worker.Services.GetRequiredService<MassTransit.IBus>();
+        var endpoint = await bus.GetSendEndpoint(new Uri($"exchange:{Topology.TargetQueue(delivery.Target)}?type=fanout&durable=true&autodelete=false"));
+        await endpoint.Send(delivery, send => send.MessageId = MessageIds.ForDelivery(delivery.DeliveryId));
     }
 
     /// <summary>Waits until the intake and the named targets' queues hold nothing ready or in flight.</summary>
