@@ -202,20 +202,33 @@ public sealed class DeliveryMessageDeserializer : IMessageDeserializer
     public ConsumeContext Deserialize(ReceiveContext receiveContext)
     {
         ArgumentNullException.ThrowIfNull(receiveContext);
-        return new BodyConsumeContext(receiveContext, Deserialize(receiveContext.Body, receiveContext.TransportHeaders, receiveContext.InputAddress));
+        // On RabbitMQ the header is read as the bytes RabbitMQ.Client received: MassTransit's transport headers would
+        // first turn it into a string, which would only be encoded back to UTF-8 for the JSON reader.
+        var fields = receiveContext is RabbitMqBasicConsumeContext rabbit
+            && rabbit.Properties.Headers is { } raw
+            && raw.TryGetValue(DeliveryHeaders.Delivery, out var value)
+            && value is byte[] bytes
+                ? bytes
+                : HeaderBytes(receiveContext.TransportHeaders, DeliveryHeaders.Delivery);
+        return new BodyConsumeContext(receiveContext, Deserialize(receiveContext.Body, fields, receiveContext.TransportHeaders, receiveContext.InputAddress));
     }
 
     /// <inheritdoc />
     public SerializerContext Deserialize(MessageBody body, Headers headers, Uri? destinationAddress = null)
     {
-        ArgumentNullException.ThrowIfNull(body);
         ArgumentNullException.ThrowIfNull(headers);
-        var delivery = DeliveryMessages.Read(HeaderBytes(headers, DeliveryHeaders.Delivery), body.GetBytes());
-        return new Context(body, delivery, new RawMessageContext(headers, destinationAddress!, RawSerializerOptions.Default));
+        return Deserialize(body, HeaderBytes(headers, DeliveryHeaders.Delivery), headers, destinationAddress);
     }
 
     /// <inheritdoc />
     public MessageBody GetMessageBody(string text) => new StringMessageBody(text);
+
+    private static Context Deserialize(MessageBody body, ReadOnlySpan<byte> fields, Headers headers, Uri? destinationAddress)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var delivery = DeliveryMessages.Read(fields, body.GetBytes());
+        return new Context(body, delivery, new RawMessageContext(headers, destinationAddress!, RawSerializerOptions.Default));
+    }
 
     private static ReadOnlySpan<byte> HeaderBytes(Headers headers, string name) =>
         headers.TryGetHeader(name, out var value) ? value switch

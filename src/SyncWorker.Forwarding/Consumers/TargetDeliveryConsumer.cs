@@ -1,4 +1,3 @@
-using System.Text;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
