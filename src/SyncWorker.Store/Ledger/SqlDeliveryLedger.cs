@@ -1,0 +1,265 @@
+using System.Data.Common;
+
+namespace SyncWorker.Store.Ledger;
+
+/// <summary>
+/// <see cref="IDeliveryLedger"/> in SQL that SQLite (3.35 and later) and PostgreSQL both run as written: the claim is
+/// one <c>INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING</c>, atomic in both (PostgreSQL locks the row; SQLite has
+/// one writer at a time), so of two forwarders racing for a row exactly one gets it.
+/// </summary>
+public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger
+{
+    private const string Columns =
+        "delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state, lease_owner, lease_until, " +
+        "attempts, repeats_suppressed, last_status, last_error, created_at, updated_at, delivered_at";
+
+    // Final states as SQL text: delivered, skipped, discarded.
+    private static readonly string FinalStates = string.Join(", ",
+        Enum.GetValues<DeliveryState>().Where(s => s.IsFinal()).Select(s => $"'{s.Name()}'"));
+
+    private static readonly string ClaimSql = $"""
+        INSERT INTO deliveries (delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state,
+            lease_owner, lease_until, attempts, repeats_suppressed, created_at, updated_at)
+        VALUES (@key, @target, @subject, @action, @instance, @account, @event, @webhook, '{DeliveryState.InFlight.Name()}',
+            @owner, @until, 0, 0, @now, @now)
+        ON CONFLICT (delivery_key) DO UPDATE SET state = '{DeliveryState.InFlight.Name()}', lease_owner = @owner,
+            lease_until = @until, event_id = @event, updated_at = @now
+        WHERE (@force = 1 OR deliveries.state NOT IN ({FinalStates}))
+          AND (deliveries.state <> '{DeliveryState.InFlight.Name()}' OR deliveries.lease_until < @now OR deliveries.lease_owner = @owner)
+        RETURNING {Columns}
+        """;
+
+    /// <inheritdoc />
+    public async Task<ClaimResult> ClaimAsync(DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        ArgumentException.ThrowIfNullOrWhiteSpace(owner);
+        return await RunAsync(async connection =>
+        {
+            // A row read as neither claimable nor final changed in between (its owner finished it): claim again.
+            for (var round = 0; ; round++)
+            {
+                var now = time.GetUtcNow();
+                await using (var command = Command(connection, ClaimSql,
+                    ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
+                    ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
+                    ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0)))
+                {
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        return new ClaimResult(ClaimOutcome.Claimed, Read(reader));
+                    }
+                }
+
+                await using (var repeat = Command(connection,
+                    $"UPDATE deliveries SET repeats_suppressed = repeats_suppressed + 1 WHERE delivery_key = @key AND state IN ({FinalStates}) RETURNING {Columns}",
+                    ("key", claim.Key.Value)))
+                {
+                    await using var reader = await repeat.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        return new ClaimResult(ClaimOutcome.AlreadyDone, Read(reader));
+                    }
+                }
+
+                var current = await GetAsync(connection, claim.Key.Value, cancellationToken).ConfigureAwait(false);
+                if (current is { State: DeliveryState.InFlight } && current.LeaseOwner != owner && current.LeaseUntil >= now)
+                {
+                    return new ClaimResult(ClaimOutcome.HeldByAnother, current);
+                }
+
+                if (round >= 5)
+                {
+                    throw new InvalidOperationException($"The ledger row {claim.Key.Value} could not be claimed or read consistently after {round + 1} rounds.");
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> RenewAsync(string key, string owner, TimeSpan lease, CancellationToken cancellationToken) =>
+        RunAsync(async connection =>
+        {
+            var now = time.GetUtcNow();
+            await using var command = Command(connection,
+                $"UPDATE deliveries SET lease_until = @until, updated_at = @now WHERE delivery_key = @key AND lease_owner = @owner AND state = '{DeliveryState.InFlight.Name()}'",
+                ("key", key), ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)));
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task RecordAttemptAsync(string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        return RunAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (var insert = Command(connection,
+                "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
+                "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
+                ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
+                ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
+                ("error", Truncate(attempt.Error))))
+            {
+                insert.Transaction = transaction;
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var count = Command(connection,
+                "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
+                ("key", key), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", Millis(time.GetUtcNow()))))
+            {
+                count.Transaction = transaction;
+                await count.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken)
+    {
+        if (state == DeliveryState.InFlight)
+        {
+            throw new ArgumentException("A delivery is finished with a state other than in_flight.", nameof(state));
+        }
+
+        return RunAsync(async connection =>
+        {
+            var now = Millis(time.GetUtcNow());
+            var delivered = state == DeliveryState.Delivered;
+            await using var command = Command(connection,
+                "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
+                (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
+                ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now));
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<LedgerEntry?> GetAsync(string key, CancellationToken cancellationToken) =>
+        RunAsync(connection => GetAsync(connection, key, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LedgerEntry>> FindBySubjectAsync(string subject, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<LedgerEntry>>(async connection =>
+        {
+            await using var command = Command(connection,
+                $"SELECT {Columns} FROM deliveries WHERE subject = @subject ORDER BY target, action, action_instance, created_at",
+                ("subject", subject));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var entries = new List<LedgerEntry>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                entries.Add(Read(reader));
+            }
+
+            return entries;
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<DeliveryAttemptRecord>> AttemptsAsync(string key, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<DeliveryAttemptRecord>>(async connection =>
+        {
+            await using var command = Command(connection,
+                "SELECT attempt, owner, started_at, duration_ms, outcome, status, error FROM delivery_attempts WHERE delivery_key = @key ORDER BY id",
+                ("key", key));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var attempts = new List<DeliveryAttemptRecord>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                attempts.Add(new DeliveryAttemptRecord(
+                    reader.GetInt32(0),
+                    reader.GetString(1),
+                    FromMillis(reader.GetInt64(2)),
+                    TimeSpan.FromMilliseconds(reader.GetInt64(3)),
+                    reader.GetString(4),
+                    reader.IsDBNull(5) ? null : reader.GetInt32(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6)));
+            }
+
+            return attempts;
+        }, cancellationToken);
+
+    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, string key, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, $"SELECT {Columns} FROM deliveries WHERE delivery_key = @key", ("key", key));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
+    }
+
+    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = settings.CreateConnection();
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return await work(connection).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (StoreErrors.IsUnavailable(exception) && exception is not StoreUnavailableException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new StoreUnavailableException($"The store ({settings.Description}) is unavailable: {StoreErrors.Describe(exception)}", exception);
+        }
+    }
+
+    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            if (value is null)
+            {
+                // PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.
+                parameter.DbType = name is "status" ? System.Data.DbType.Int32 : System.Data.DbType.String;
+            }
+
+            command.Parameters.Add(parameter);
+        }
+
+        return command;
+    }
+
+    private static LedgerEntry Read(DbDataReader reader)
+    {
+        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+        long? Long(int i) => reader.IsDBNull(i) ? null : reader.GetInt64(i);
+        var stateText = reader.GetString(8);
+        if (!DeliveryStates.TryParse(stateText, out var state))
+        {
+            throw new InvalidOperationException($"The ledger row {reader.GetString(0)} has an unknown state '{stateText}' (written by a newer version?).");
+        }
+
+        return new LedgerEntry(
+            reader.GetString(0),
+            reader.GetString(1),
+            reader.GetString(2),
+            reader.GetString(3),
+            Text(4),
+            Text(5),
+            reader.GetString(6),
+            reader.GetString(7),
+            state,
+            Text(9),
+            Long(10) is { } until ? FromMillis(until) : null,
+            reader.GetInt32(11),
+            reader.GetInt32(12),
+            reader.IsDBNull(13) ? null : reader.GetInt32(13),
+            Text(14),
+            FromMillis(reader.GetInt64(15)),
+            FromMillis(reader.GetInt64(16)),
+            Long(17) is { } delivered ? FromMillis(delivered) : null);
+    }
+
+    private static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] : text;
+
+    private static long Millis(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
+
+    private static DateTimeOffset FromMillis(long millis) => DateTimeOffset.FromUnixTimeMilliseconds(millis);
+}

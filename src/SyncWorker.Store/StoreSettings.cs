@@ -1,0 +1,171 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace SyncWorker.Store;
+
+/// <summary>
+/// The store's settings as resolved and validated at start (<see cref="Resolve"/>): the provider, a connection string
+/// ready to open, and a description safe for logs (never a password).
+/// </summary>
+public sealed class StoreSettings
+{
+    /// <summary>The configuration section name.</summary>
+    public const string Section = "Store";
+
+    /// <summary>Default of <c>Store:LeaseSeconds</c>.</summary>
+    public const int DefaultLeaseSeconds = 300;
+
+    /// <summary>The SQLite file's name in <c>Store:DataDirectory</c> when <c>Store:ConnectionString</c> is not set.</summary>
+    public const string DefaultSqliteFile = "syncworker.db";
+
+    private StoreSettings(StoreProvider provider, string connectionString, string description, TimeSpan lease, string? sqliteFile)
+    {
+        Provider = provider;
+        ConnectionString = connectionString;
+        Description = description;
+        Lease = lease;
+        SqliteFile = sqliteFile;
+    }
+
+    /// <summary>The provider.</summary>
+    public StoreProvider Provider { get; }
+
+    /// <summary>The connection string to open (contains the password, if any: never log it).</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>Where the store is, for logs and status: the SQLite file, or PostgreSQL's host, port and database.</summary>
+    public string Description { get; }
+
+    /// <summary><c>Store:LeaseSeconds</c>.</summary>
+    public TimeSpan Lease { get; }
+
+    /// <summary>The SQLite database file (full path); null for PostgreSQL.</summary>
+    public string? SqliteFile { get; }
+
+    /// <summary>
+    /// Reads the <c>Store</c> section: <c>Provider</c> (<c>Sqlite</c> default, or <c>Postgres</c>), <c>ConnectionString</c>
+    /// (SQLite: <c>Data Source=&lt;file&gt;</c>, default <c>syncworker.db</c> in <c>DataDirectory</c>, itself default a
+    /// <c>data</c> folder beside the app; PostgreSQL: an Npgsql connection string, required), <c>LeaseSeconds</c>
+    /// (default 300, 30 to 3600: how long a forwarder's claim on a delivery lasts before another may take it over).
+    /// Throws <see cref="StoreConfigurationException"/> naming the key and the fix.
+    /// </summary>
+    /// <param name="configuration">The app's configuration.</param>
+    /// <param name="appDirectory">The folder relative paths resolve against (the app's folder).</param>
+    public static StoreSettings Resolve(IConfiguration configuration, string appDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(appDirectory);
+        var section = configuration.GetSection(Section);
+        var providerText = section["Provider"];
+        StoreProvider provider;
+        if (string.IsNullOrWhiteSpace(providerText))
+        {
+            provider = StoreProvider.Sqlite;
+        }
+        else if (!Enum.TryParse(providerText.Trim(), ignoreCase: true, out provider) || !Enum.IsDefined(provider) || int.TryParse(providerText, out _))
+        {
+            throw new StoreConfigurationException($"Store:Provider must be Sqlite or Postgres (got '{providerText}'). Sqlite (the default) keeps a file for one instance; Postgres is for production and more than one instance.");
+        }
+
+        var leaseText = section["LeaseSeconds"];
+        var leaseSeconds = DefaultLeaseSeconds;
+        if (!string.IsNullOrWhiteSpace(leaseText)
+            && (!int.TryParse(leaseText, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out leaseSeconds) || leaseSeconds is < 30 or > 3600))
+        {
+            throw new StoreConfigurationException($"Store:LeaseSeconds must be a whole number of seconds between 30 and 3600 (got '{leaseText}'); the default is {DefaultLeaseSeconds}.");
+        }
+
+        var lease = TimeSpan.FromSeconds(leaseSeconds);
+        var connectionString = section["ConnectionString"];
+        return provider == StoreProvider.Postgres
+            ? ResolvePostgres(connectionString, lease)
+            : ResolveSqlite(connectionString, section["DataDirectory"], appDirectory, lease);
+    }
+
+    private static StoreSettings ResolvePostgres(string? connectionString, TimeSpan lease)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new StoreConfigurationException("Store:ConnectionString is required with Store:Provider Postgres: set it to an Npgsql connection string, for example Host=db;Port=5432;Database=syncworker;Username=syncworker;Password=… (environment variable Store__ConnectionString).");
+        }
+
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (Exception exception) when (exception is ArgumentException or FormatException or InvalidOperationException)
+        {
+            // The message of the parser can quote the string (and its password): name the problem, not the value.
+            throw new StoreConfigurationException("Store:ConnectionString is not a valid Npgsql connection string (Key=Value pairs separated by ';', for example Host=db;Database=syncworker;Username=syncworker;Password=…).");
+        }
+
+        if (string.IsNullOrWhiteSpace(builder.Host))
+        {
+            throw new StoreConfigurationException("Store:ConnectionString names no Host: add Host=<server> (for example Host=db;Database=syncworker;Username=syncworker;Password=…).");
+        }
+
+        if (string.IsNullOrWhiteSpace(builder.Database))
+        {
+            throw new StoreConfigurationException("Store:ConnectionString names no Database: add Database=<name> (SyncWorker creates its tables in it, not the database itself).");
+        }
+
+        // SyncWorker's own name in pg_stat_activity, unless the operator chose one.
+        if (string.IsNullOrWhiteSpace(builder.ApplicationName))
+        {
+            builder.ApplicationName = "syncworker";
+        }
+
+        var description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
+        return new StoreSettings(StoreProvider.Postgres, builder.ConnectionString, description, lease, sqliteFile: null);
+    }
+
+    private static StoreSettings ResolveSqlite(string? connectionString, string? dataDirectory, string appDirectory, TimeSpan lease)
+    {
+        SqliteConnectionStringBuilder builder;
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            var folder = string.IsNullOrWhiteSpace(dataDirectory) ? "data" : dataDirectory.Trim();
+            folder = Path.GetFullPath(folder, appDirectory);
+            builder = new SqliteConnectionStringBuilder { DataSource = Path.Combine(folder, DefaultSqliteFile) };
+        }
+        else
+        {
+            try
+            {
+                builder = new SqliteConnectionStringBuilder(connectionString);
+            }
+            catch (Exception exception) when (exception is ArgumentException or FormatException or InvalidOperationException)
+            {
+                throw new StoreConfigurationException("Store:ConnectionString is not a valid SQLite connection string: use Data Source=<file>, or leave it unset for syncworker.db in Store:DataDirectory.");
+            }
+
+            if (string.IsNullOrWhiteSpace(builder.DataSource))
+            {
+                throw new StoreConfigurationException("Store:ConnectionString names no file: use Data Source=<file>, or leave it unset for syncworker.db in Store:DataDirectory.");
+            }
+
+            if (builder.DataSource.Trim() == ":memory:" || builder.Mode == SqliteOpenMode.Memory)
+            {
+                throw new StoreConfigurationException("Store:ConnectionString points at an in-memory SQLite database, which is lost at exit and differs per connection: use Data Source=<file>.");
+            }
+
+            builder.DataSource = Path.GetFullPath(builder.DataSource, appDirectory);
+        }
+
+        // Writers wait for each other (SQLITE_BUSY is retried up to the command timeout) instead of failing at once.
+        builder.DefaultTimeout = Math.Max(builder.DefaultTimeout, 30);
+        builder.Pooling = true;
+        return new StoreSettings(StoreProvider.Sqlite, builder.ConnectionString, $"SQLite {builder.DataSource}", lease, builder.DataSource);
+    }
+
+    /// <summary>A new, closed connection to the store.</summary>
+    public DbConnection CreateConnection() => Provider == StoreProvider.Postgres
+        ? new NpgsqlConnection(ConnectionString)
+        : new SqliteConnection(ConnectionString);
+}
+
+/// <summary>The <c>Store</c> section is invalid; the message names the key and the fix, never a password.</summary>
+public sealed class StoreConfigurationException(string message) : Exception(message);
