@@ -134,11 +134,20 @@ public static class SyncWorkerApp
     }
 
     private static bool IsConfigurationError(Exception exception) =>
-        exception is ManifestException or MessagingConfigurationException or OptionsValidationException;
+        exception is ManifestException or MessagingConfigurationException or OptionsValidationException
+        // Start-up validation throws every failing options type's exception together.
+        || (exception is AggregateException aggregate && aggregate.InnerExceptions.All(IsConfigurationError));
+
+    private static IEnumerable<string> Problems(Exception exception) => exception switch
+    {
+        OptionsValidationException validation => validation.Failures,
+        AggregateException aggregate => aggregate.InnerExceptions.SelectMany(Problems),
+        _ => [exception.Message],
+    };
 
     private static int ReportConfigurationError(Exception exception)
     {
-        var problems = exception is OptionsValidationException validation ? validation.Failures : [exception.Message];
+        var problems = Problems(exception);
         Console.Error.WriteLine("SyncWorker did not start: its configuration is invalid.");
         foreach (var problem in problems)
         {

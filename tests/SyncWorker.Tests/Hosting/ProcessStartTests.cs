@@ -71,6 +71,29 @@ public sealed class ProcessStartTests
         Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
     }
 
+    [Test]
+    public async Task Problems_in_two_sections_exit_78_listing_both_without_a_stack_trace()
+    {
+        var (exitCode, output) = await RunWorkerAsync(new()
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Messaging__Transport"] = "InMemory",
+            ["Stripe__WebhookSecrets__0"] = "sk_test_thisIsAnApiKeyNotASecret",
+            ["Fulfillment__Targets__0__Name"] = "warehouse",
+            ["Fulfillment__Targets__0__Url"] = "https://fulfillment.example.com/orders",
+            ["Fulfillment__Targets__0__Mode"] = "live",
+            ["Fulfillment__Targets__0__Format"] = "event",
+            ["Fulfillment__Targets__0__Events__0"] = "checkout.session.completed",
+            ["Fulfillment__Targets__0__SigningSecret"] = "not-a-standard-webhooks-secret",
+        });
+
+        Assert.That(exitCode, Is.EqualTo(78), output);
+        Assert.That(output, Does.Contain("Stripe:WebhookSecrets:0").And.Contain("Fulfillment:Targets:0:SigningSecret"), "both sections' problems, in one report");
+        Assert.That(output, Does.Not.Contain("   at "), "no stack trace for a configuration error");
+        Assert.That(output, Does.Not.Contain("sk_test_thisIsAnApiKeyNotASecret").And.Not.Contain("not-a-standard-webhooks-secret"));
+    }
+
     [TestCase("--help")]
     [TestCase("-h")]
     public async Task Help_prints_the_commands_and_exits_0_without_starting_the_server(string help)
