@@ -49,6 +49,11 @@ public static class DeliveryHeaders
     public const string ReplayedAt = "SyncWorker-Replayed-At";
 
     /// <summary>
+    /// <c>true</c> on a delivery replayed with <c>--force</c>: sent even when the delivery ledger records it as delivered.
+    /// </summary>
+    public const string ForceResend = "SyncWorker-Force-Resend";
+
+    /// <summary>
     /// The delivery's fields as compact JSON (<c>target</c>, <c>deliveryId</c>, <c>format</c>, <c>action</c>, <c>body</c>,
     /// <c>eventId</c>, <c>eventType</c>, <c>account</c>, <c>livemode</c>, <c>apiVersion</c>, <c>eventCreated</c>,
     /// <c>objectType</c>, <c>objectId</c>, <c>receivedAt</c>), in the format whose body is the bytes to post

@@ -33,7 +33,8 @@ public static class SyncWorkerTelemetry
 
     /// <summary>
     /// [syncworker_deliveries_total] Deliveries by <c>target</c> and <c>outcome</c>: <c>delivered</c>,
-    /// <c>retry_scheduled</c> (waiting in RabbitMQ), <c>dead_lettered</c>.
+    /// <c>retry_scheduled</c> (waiting in RabbitMQ), <c>dead_lettered</c>, <c>duplicate_suppressed</c> (the delivery ledger
+    /// records it as delivered already: acknowledged without a request).
     /// </summary>
     public static readonly Counter<long> Deliveries = Meter.CreateCounter<long>(
         "syncworker.deliveries", "{delivery}", "Deliveries to fulfillment targets, by target and outcome.");

@@ -27,6 +27,7 @@ public sealed class ScaleOutTests
     private static readonly TimeSpan DeliveryDeadline = TimeSpan.FromSeconds(60);
 
     private RabbitMqNode _node = null!;
+    private static PostgresServer _postgres = null!;
 
     [OneTimeSetUp]
     public async Task StartBrokerAsync()
@@ -34,10 +35,24 @@ public sealed class ScaleOutTests
         ThreadPool.GetMinThreads(out var workers, out var completionPorts);
         ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(completionPorts, 32));
         _node = await RabbitMqNode.LaunchAsync();
+        // Split roles share one store, which in Production must be PostgreSQL (SQLite is refused at start).
+        _postgres = await PostgresServer.LaunchAsync();
     }
 
     [OneTimeTearDown]
-    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+    public async Task StopBrokerAsync()
+    {
+        await _node.DisposeAsync();
+        await _postgres.DisposeAsync();
+    }
+
+    /// <summary><paramref name="more"/> and a new PostgreSQL database as the scenario's store.</summary>
+    private static async Task<Dictionary<string, string>> WithStoreAsync(Dictionary<string, string>? more = null) =>
+        new(more ?? [], StringComparer.Ordinal)
+        {
+            ["Store:Provider"] = "Postgres",
+            ["Store:ConnectionString"] = await _postgres.CreateDatabaseAsync("scaleout"),
+        };
 
     [Test]
     public async Task A1_two_receivers_and_two_forwarders_as_separate_processes_share_the_stream_and_lose_no_acknowledged_event()
@@ -46,7 +61,8 @@ public sealed class ScaleOutTests
         await using var scenario = await Scenario.CreateAsync("a1-scale-out", _node);
         await AddTwoTargetsAsync(scenario, latency: TimeSpan.FromMilliseconds(10));
         await scenario.StartWorkersAsync(
-            [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())]);
+            [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())],
+            await WithStoreAsync());
         var events = StripeEventToSend.Mix(eventCount, "a1x");
 
         var streaming = System.Diagnostics.Stopwatch.StartNew();
@@ -114,7 +130,7 @@ public sealed class ScaleOutTests
         };
         await scenario.StartWorkersAsync(
             [new("Receiver"), new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())],
-            clusterSettings);
+            await WithStoreAsync(clusterSettings));
         scenario.Notes.Add($"cluster of {cluster.Nodes.Count} formed in {clusterUp.TotalSeconds:F1} s ({cluster.Formation}): {string.Join(", ", cluster.Nodes.Select(n => $"{n.NodeName} amqp {n.AmqpPort}"))}");
         // The precondition of the failover: every quorum queue has a replica on each of the three nodes (a queue
         // declared while a node was still joining would have fewer, and could lose its majority with node 1).

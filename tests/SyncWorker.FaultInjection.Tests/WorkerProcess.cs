@@ -66,6 +66,8 @@ internal sealed class WorkerProcess : IAsyncDisposable
             ["Logging__Console__FormatterName"] = "simple",
             ["DOTNET_NOLOGO"] = "1",
         };
+        // A store of its own beside its logs (SQLite), kept across restarts, unless the scenario gives one.
+        environment["Store__DataDirectory"] = Path.Combine(logDirectory, "store-" + name);
         foreach (var (key, value) in settings)
         {
             environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

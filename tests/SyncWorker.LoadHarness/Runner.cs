@@ -278,6 +278,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             ["RabbitMq:Uri"] = amqp.ToString(),
             ["Stripe:WebhookSecrets:0"] = WebhookSecret,
             ["Manifest:Path"] = manifestPath,
+            ["Store:DataDirectory"] = Path.Combine(options.LogDirectory, spec.Name, "store"),
             // WorkerProcess sets Logging:LogLevel:Default to Warning; appsettings.json keeps HttpClient at Information
             // (two lines per delivery), so that category is lowered too: console logging would otherwise cost CPU.
             ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",

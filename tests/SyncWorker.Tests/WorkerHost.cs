@@ -43,6 +43,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             {
                 ["Stripe:WebhookSecrets:0"] = Secret,
                 ["Manifest:Path"] = RepositoryFile("manifest/stripe-app.json"),
+                // A store of its own per host (SQLite in a temporary folder), not one file shared by every test.
+                ["Store:DataDirectory"] = Path.Combine(Path.GetTempPath(), "syncworker-tests", "store-" + Guid.NewGuid().ToString("N")[..12]),
             };
             foreach (var (key, value) in settings)
             {

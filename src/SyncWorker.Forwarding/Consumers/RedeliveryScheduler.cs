@@ -114,6 +114,50 @@ public sealed partial class RedeliveryScheduler(
     }
 
     /// <summary>Sends until the broker confirms; see the type. Only the consume's own cancellation ends it.</summary>
+    /// <summary>
+    /// Sends the delivery to wait at least <paramref name="wait"/> in a delay queue without counting a redelivery (it did
+    /// not fail: another forwarder holds it). False where there are no delay queues (in-memory transport).
+    /// </summary>
+    public async Task<bool> TryDeferAsync(ConsumeContext<FulfillmentDelivery> context, TargetRoute route, TimeSpan wait, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(route);
+        if (delayQueues is null)
+        {
+            return false;
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var waitSeconds = Topology.RetryAfterWait(Math.Max(1, wait.TotalSeconds));
+        var headers = new Dictionary<string, object>(StringComparer.Ordinal)
+        {
+            [DeliveryHeaders.WaitEndsAt] = (now + TimeSpan.FromSeconds(waitSeconds)).ToString("O", CultureInfo.InvariantCulture),
+        };
+        // What the delivery's earlier failures left stays with it.
+        if (context.Headers.Get<int>(DeliveryHeaders.RedeliveryCount) is { } count)
+        {
+            headers[DeliveryHeaders.RedeliveryCount] = count;
+        }
+
+        if (context.Headers.Get<double>(DeliveryHeaders.PausedSeconds) is { } pausedSeconds)
+        {
+            headers[DeliveryHeaders.PausedSeconds] = pausedSeconds;
+        }
+
+        foreach (var carried in new[] { DeliveryHeaders.FailureHistory, DeliveryHeaders.FirstFailedAt, DeliveryHeaders.ForceResend })
+        {
+            if (context.Headers.Get<string>(carried) is { } text)
+            {
+                headers[carried] = text;
+            }
+        }
+
+        var queue = Topology.DelayQueue(route.Name, waitSeconds);
+        await SendAsync(delayQueues, context, route, queue, TimeSpan.FromSeconds(waitSeconds), headers);
+        LogDeferred(logger, context.Message.DeliveryId, route.Name, waitSeconds, queue, reason);
+        return true;
+    }
+
     private async Task SendAsync(
         IDelayQueueSender sender,
         ConsumeContext<FulfillmentDelivery> context,
@@ -169,6 +213,10 @@ public sealed partial class RedeliveryScheduler(
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"{now:O} | {status} | {failure.Attempts} | {reason}"));
         return string.Join('\n', lines.TakeLast(DeliveryHeaders.MaxHistoryEntries));
     }
+
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Information,
+        Message = "Delivery {DeliveryId} to target {Target} waits {WaitSeconds} s in RabbitMQ ({Queue}): {Reason}")]
+    private static partial void LogDeferred(ILogger logger, string deliveryId, string target, long waitSeconds, string queue, string reason);
 
     [LoggerMessage(EventId = 2201, Level = LogLevel.Warning,
         Message = "Delivery {DeliveryId} to target {Target} waits {WaitSeconds} s in RabbitMQ ({Queue}) before redelivery {Redelivery} of {Scheduled}: {Reason}")]

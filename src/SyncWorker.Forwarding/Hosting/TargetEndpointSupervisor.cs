@@ -18,7 +18,8 @@ namespace SyncWorker.Forwarding.Hosting;
 /// with <see cref="BrokerAdmin.MarkerExistsAsync"/> (a returned mandatory publish, not a failing passive declare).
 /// No target waits for another: endpoints are started and stopped without blocking the loop, and an endpoint not ready
 /// within <see cref="ReadyDeadline"/> is reported (<see cref="NotReady"/>: log, <c>/admin/status</c>, health) while the
-/// others go on consuming, pausing and resuming.
+/// others go on consuming, pausing and resuming. While the store (the delivery ledger) is unavailable, endpoints are
+/// stopped the same way, without counting as paused, and connected again once it is back.
 /// </summary>
 public sealed partial class TargetEndpointSupervisor(
     IServiceProvider services,
@@ -73,6 +74,7 @@ public sealed partial class TargetEndpointSupervisor(
 
         var connector = services.GetRequiredService<IReceiveEndpointConnector>();
         var admin = services.GetService<BrokerAdmin>();
+        var ledger = services.GetService<Ledger.DeliveryLedgerGate>();
 
         // Deliveries held while a circuit is open go to the delay queue when the process stops, rather than being handed
         // back (which a quorum queue counts towards its delivery limit).
@@ -84,7 +86,9 @@ public sealed partial class TargetEndpointSupervisor(
                 try
                 {
                     var paused = admin is not null && await admin.MarkerExistsAsync(Topology.PausedMarker(route.Name), stoppingToken);
-                    Apply(connector, route, paused);
+                    // Without its store a forwarder takes no delivery: each would wait for the ledger, unacknowledged.
+                    var storeDown = ledger is { StoreAvailable: false };
+                    Apply(connector, route, paused, storeDown);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -151,12 +155,13 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     /// <summary>One pass for one target; never waits for an endpoint to start or stop.</summary>
-    private void Apply(IReceiveEndpointConnector connector, TargetRoute route, bool paused)
+    private void Apply(IReceiveEndpointConnector connector, TargetRoute route, bool markerPaused, bool storeDown)
     {
+        var paused = markerPaused || storeDown;
         Endpoint? endpoint;
         lock (_endpoints)
         {
-            if (paused)
+            if (markerPaused)
             {
                 _paused.Add(route.Name);
             }
@@ -205,7 +210,7 @@ public sealed partial class TargetEndpointSupervisor(
         {
             var handle = endpoint.Handle;
             _circuits?.Release(route.Name);
-            endpoint.Stopping = StopAsync(route, handle);
+            endpoint.Stopping = StopAsync(route, handle, markerPaused);
         }
     }
 
@@ -263,12 +268,19 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     /// <summary>Stops a paused target's endpoint in the background, so no other target waits for it.</summary>
-    private async Task StopAsync(TargetRoute route, HostReceiveEndpointHandle handle)
+    private async Task StopAsync(TargetRoute route, HostReceiveEndpointHandle handle, bool markerPaused)
     {
         try
         {
             await handle.StopAsync(CancellationToken.None);
-            LogPaused(logger, route.Name, route.QueueName);
+            if (markerPaused)
+            {
+                LogPaused(logger, route.Name, route.QueueName);
+            }
+            else
+            {
+                LogWaitingForStore(logger, route.Name, route.QueueName);
+            }
         }
         catch (Exception exception)
         {
@@ -294,6 +306,10 @@ public sealed partial class TargetEndpointSupervisor(
 
     [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Target {Target}: consuming {Queue}")]
     private static partial void LogConsuming(ILogger logger, string target, string queue);
+
+    [LoggerMessage(EventId = 2306, Level = LogLevel.Warning,
+        Message = "Target {Target}: not consuming {Queue} while the store is unavailable (the delivery ledger); it resumes on its own")]
+    private static partial void LogWaitingForStore(ILogger logger, string target, string queue);
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Warning,
         Message = "Target {Target} is paused: {Queue} keeps queueing and nothing is delivered until `targets resume {Target}`")]

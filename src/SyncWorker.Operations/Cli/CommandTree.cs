@@ -43,6 +43,7 @@ internal static class CommandTree
             Targets(session),
             Backfill(session, configuration),
             Status(session, configuration),
+            Store(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -92,6 +93,11 @@ internal static class CommandTree
             Description = "Replay the dead letters of this Stripe event (evt_…); it may have one delivery per target and action.",
         };
         var all = new Option<bool>("--all") { Description = "Replay every dead letter of the chosen targets." };
+        var force = new Option<bool>("--force")
+        {
+            Description = "Send them even when the delivery ledger records them as delivered meanwhile (without it, a " +
+                "forwarder acknowledges such a delivery without sending it: duplicate_suppressed).",
+        };
         var replay = new Command(
             "replay",
             "Move dead letters back to their target's queue for delivery, and poison messages back to the queue they came " +
@@ -100,10 +106,11 @@ internal static class CommandTree
             replayTarget,
             eventId,
             all,
+            force,
             replayJson,
         };
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
-            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct));
+            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct, result.GetValue(force)));
 
         return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {
@@ -165,6 +172,20 @@ internal static class CommandTree
             new BackfillRequest(result.GetRequiredValue(since), result.GetValue(account), result.GetValue(dryRun), result.GetValue(json)),
             ct));
         return backfill;
+    }
+
+    private static Command Store(CliSession session, IConfiguration configuration)
+    {
+        var json = JsonOption();
+        var migrate = new Command(
+            "migrate",
+            "Bring the store's schema (Store:Provider, Store:ConnectionString) to this version, under the same lock the " +
+            "workers take at start; does nothing when it is up to date.")
+        {
+            json,
+        };
+        migrate.SetAction((result, ct) => StoreCommands.MigrateAsync(session, configuration, result.GetValue(json), ct));
+        return new Command("store", "The store (SQLite or PostgreSQL) that holds the delivery ledger.") { migrate };
     }
 
     private static Command Status(CliSession session, IConfiguration configuration)

@@ -171,7 +171,7 @@ internal static class DeadLetterCommands
     }
 
     public static async Task<int> ReplayAsync(
-        CliSession session, string? target, string? eventId, bool all, bool json, CancellationToken cancellationToken)
+        CliSession session, string? target, string? eventId, bool all, bool json, CancellationToken cancellationToken, bool force = false)
     {
         switch (eventId, all)
         {
@@ -187,6 +187,14 @@ internal static class DeadLetterCommands
 
         var targets = session.ResolveTargets(target);
         var startedAt = session.TimeProvider.GetUtcNow();
+        if (force)
+        {
+            session.Note(
+                "--force: the replayed deliveries are sent even where the delivery ledger records them as delivered; " +
+                "their targets may get them twice (same webhook-id).",
+                json);
+        }
+
         Func<DeadLetter, bool> matches = eventId is null
             ? _ => true
             : deadLetter => string.Equals(deadLetter.EventId, eventId, StringComparison.Ordinal);
@@ -196,7 +204,7 @@ internal static class DeadLetterCommands
         foreach (var name in targets)
         {
             var errorQueue = await QueueProbe.ProbeAsync(connection, Topology.TargetErrorQueue(name), cancellationToken);
-            tallies.Add(new ReplayTally(name, errorQueue?.Messages ?? 0));
+            tallies.Add(new ReplayTally(name, errorQueue?.Messages ?? 0) { Force = force });
         }
 
         // Poison messages go back to the queue they came from: the intake queue or a chosen target's queue.
@@ -209,7 +217,7 @@ internal static class DeadLetterCommands
                 destinations.Add(Topology.IntakeQueue);
             }
 
-            tallies.Add(ReplayTally.ForPoison(destinations, poisonQueue.Messages));
+            tallies.Add(ReplayTally.ForPoison(destinations, poisonQueue.Messages, force));
         }
 
         var total = tallies.Sum(t => (long)t.DeadLettersAtStart);

@@ -20,6 +20,9 @@ internal sealed class ReplayTally
 
     private readonly IReadOnlySet<string> _poisonDestinations;
 
+    /// <summary><c>--force</c>: the moved messages are sent even when the delivery ledger records them as delivered.</summary>
+    public bool Force { get; init; }
+
     /// <summary>The replay of one target's error queue back to its target queue.</summary>
     public ReplayTally(string target, uint deadLettersAtStart)
         : this(target, Topology.TargetErrorQueue(target), Topology.TargetQueue(target), deadLettersAtStart, new HashSet<string>())
@@ -39,8 +42,8 @@ internal sealed class ReplayTally
     /// The replay of the poison queue: each message goes back to the queue its latest <c>x-death</c> names, when that is
     /// one of <paramref name="destinations"/>; any other message is left in place.
     /// </summary>
-    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart) =>
-        new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations);
+    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart, bool force = false) =>
+        new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations) { Force = force };
 
     /// <summary>The target, or <see cref="PoisonName"/>.</summary>
     public string Target { get; }
@@ -270,7 +273,7 @@ internal static class DeadLetterReplayer
         DateTimeOffset replayedAt,
         CancellationToken cancellationToken)
     {
-        var properties = ReplayHeaders.ForReplay(message.BasicProperties, replayedAt);
+        var properties = ReplayHeaders.ForReplay(message.BasicProperties, replayedAt, tally.Force);
         try
         {
             // Completes only when the broker confirmed the copy into the destination queue; throws on a return or nack.

@@ -7,7 +7,7 @@ namespace SyncWorker.Operations.DeadLetters;
 /// <summary>
 /// The properties a replayed delivery is published with: the original's (message id, content type, …), persistent,
 /// and its headers, minus what described the last failure and what RabbitMQ itself manages (<c>x-death</c>,
-/// <c>x-first-death-*</c>, <c>x-last-death-*</c>, <c>x-delivery-count</c>), plus <see cref="DeliveryHeaders.ReplayedAt"/>.
+/// <c>x-first-death-*</c>, <c>x-last-death-*</c>, <c>x-delivery-count</c>), plus <see cref="DeliveryHeaders.ReplayedAt"/> (and <see cref="DeliveryHeaders.ForceResend"/> with <c>--force</c>).
 /// </summary>
 /// <remarks>
 /// RabbitMQ drops a message that is dead-lettered round a cycle without a rejection: a message dead-lettered to a
@@ -38,6 +38,7 @@ internal static class ReplayHeaders
         DeliveryHeaders.FirstFailedAt,
         DeliveryHeaders.PausedSeconds,
         DeliveryHeaders.WaitEndsAt,
+        DeliveryHeaders.ForceResend,
         MassTransitReason,
         DeathHeader.Name,
         "x-delivery-count",
@@ -50,7 +51,7 @@ internal static class ReplayHeaders
         || name.StartsWith(FirstDeathPrefix, StringComparison.OrdinalIgnoreCase)
         || name.StartsWith(LastDeathPrefix, StringComparison.OrdinalIgnoreCase);
 
-    public static BasicProperties ForReplay(IReadOnlyBasicProperties original, DateTimeOffset replayedAt)
+    public static BasicProperties ForReplay(IReadOnlyBasicProperties original, DateTimeOffset replayedAt, bool force = false)
     {
         ArgumentNullException.ThrowIfNull(original);
         var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
@@ -66,6 +67,12 @@ internal static class ReplayHeaders
         }
 
         headers[DeliveryHeaders.ReplayedAt] = replayedAt.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
+        if (force)
+        {
+            // Sent even when the delivery ledger says it was delivered (a forced replay; never carried into a later one).
+            headers[DeliveryHeaders.ForceResend] = "true";
+        }
+
         // Persistent whatever the original said: a replayed delivery must survive a broker restart like any other.
         return new BasicProperties(original) { Headers = headers, DeliveryMode = DeliveryModes.Persistent };
     }

@@ -13,7 +13,8 @@ namespace SyncWorker.Hosting;
 /// otherwise), broker connected and, for instances that forward, consumers running (MassTransit's bus and endpoint
 /// health); Kubernetes readiness: send no traffic while not ready. <c>GET /metrics</c>: Prometheus text of SyncWorker's
 /// meter, MassTransit's, ASP.NET Core's, HttpClient's and the .NET runtime's. Traces (ASP.NET Core, MassTransit through
-/// the broker, HttpClient to the target) go over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+/// the broker, HttpClient to the target) are made and go over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (or
+/// <c>Telemetry:Tracing</c> is true); otherwise no span is made.
 /// </summary>
 public static class ObservabilityExtensions
 {
@@ -25,7 +26,8 @@ public static class ObservabilityExtensions
             .AddCheck<ManifestHealthCheck>("manifest", tags: ["ready"]);
 
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-        builder.Services.AddOpenTelemetry()
+        var traced = TracingEnabled(builder.Configuration, otlp);
+        var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(SyncWorkerTelemetry.Name, "MassTransit")
@@ -37,8 +39,15 @@ public static class ObservabilityExtensions
                 {
                     metrics.AddOtlpExporter();
                 }
-            })
-            .WithTracing(tracing =>
+            });
+        if (!traced)
+        {
+            // No span is created, kept or exported: with nothing to export them to, spans only cost CPU and memory on
+            // every webhook and delivery (measured in docs/benchmarks/NOTES.md, issue 13).
+            return builder;
+        }
+
+        telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(SyncWorkerTelemetry.Name, "MassTransit")
                     .AddAspNetCoreInstrumentation(options => options.Filter = context =>
@@ -51,6 +60,27 @@ public static class ObservabilityExtensions
                 }
             });
         return builder;
+    }
+
+    /// <summary>Configuration key that switches tracing on or off: <c>Telemetry:Tracing</c>.</summary>
+    public const string TracingKey = "Telemetry:Tracing";
+
+    /// <summary>
+    /// <c>Telemetry:Tracing</c>: <c>true</c> or <c>false</c>; by default on exactly when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
+    /// is set (traces have somewhere to go). Set it to <c>true</c> for an exporter added by an embedding host.
+    /// </summary>
+    public static bool TracingEnabled(IConfiguration configuration, bool otlp)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var text = configuration[TracingKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return otlp;
+        }
+
+        return bool.TryParse(text.Trim(), out var enabled)
+            ? enabled
+            : throw new Messaging.MessagingConfigurationException($"{TracingKey} is '{text}'; use true or false (default: true when OTEL_EXPORTER_OTLP_ENDPOINT is set).");
     }
 
     /// <summary>Maps <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c>.</summary>

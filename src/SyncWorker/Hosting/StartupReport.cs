@@ -30,6 +30,8 @@ internal sealed partial class StartupReport(
 
         if (role.Forwards())
         {
+            var store = services.GetRequiredService<Store.StoreSettings>().Description;
+            LogStore(logger, store);
             var routes = services.GetRequiredService<TargetRegistry>().Routes;
             for (var i = 0; i < routes.Count; i++)
             {
@@ -77,6 +79,10 @@ internal sealed partial class StartupReport(
     [LoggerMessage(EventId = 2, Level = LogLevel.Information,
         Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only")]
     private static partial void LogSecrets(ILogger logger, int secretCount, int testOnlyCount);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information,
+        Message = "Delivery ledger in {Store}: migrated in the background; target queues are consumed once it is reachable")]
+    private static partial void LogStore(ILogger logger, string store);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Events are queued on {Transport}")]
     private static partial void LogTransport(ILogger logger, string transport);

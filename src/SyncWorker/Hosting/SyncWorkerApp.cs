@@ -1,8 +1,11 @@
 using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Hosting;
+using SyncWorker.Forwarding.Ledger;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
 using SyncWorker.Operations;
+using SyncWorker.Store;
+using SyncWorker.Store.Hosting;
 using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Hosting;
@@ -38,6 +41,9 @@ public static class SyncWorkerApp
         builder.AddAppManifest();
         if (role.Forwards())
         {
+            // The store holds the delivery ledger, which forwarders consult before every POST; receivers never wait for it.
+            builder.AddSyncWorkerStore(new StoreRole(role.ToString(), SplitRole: role != WorkerRole.All, Receives: role.Receives()));
+            builder.Services.AddSingleton<DeliveryLedgerGate>();
             builder.AddSyncWorkerForwarding();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
             builder.Services.AddForwardingReadiness(role.Receives());
@@ -134,7 +140,7 @@ public static class SyncWorkerApp
     }
 
     private static bool IsConfigurationError(Exception exception) =>
-        exception is ManifestException or MessagingConfigurationException or OptionsValidationException
+        exception is ManifestException or MessagingConfigurationException or OptionsValidationException or StoreConfigurationException
         // Start-up validation throws every failing options type's exception together.
         || (exception is AggregateException aggregate && aggregate.InnerExceptions.All(IsConfigurationError));
 

@@ -388,7 +388,7 @@ internal static partial class DeploySettings
 
     private static string WellFormedSecret(string key, string placeholderValue, bool live)
     {
-        if (key.Equals("RabbitMq:Uri", StringComparison.OrdinalIgnoreCase))
+        if (key.Equals("RabbitMq:Uri", StringComparison.OrdinalIgnoreCase) || key.Equals("Store:ConnectionString", StringComparison.OrdinalIgnoreCase))
         {
             return placeholderValue.Replace(Placeholder, "0123456789abcdef", StringComparison.Ordinal);
         }

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using SyncWorker.Contracts;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -24,6 +25,9 @@ namespace SyncWorker.Tests.EndToEnd;
 public sealed class ForwardingOverRabbitMqTests(string queueType)
 {
     private const string Completed = "checkout.session.completed.json";
+
+    /// <summary>The Checkout Session of <see cref="Completed"/>.</summary>
+    private const string SessionId = "cs_live_a1Qx7ExampleSessionIdForDocsOnly000000000000000000000000";
     private static readonly string SigningSecret = "whsec_" + Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
     private RabbitMqNode _node = null!;
     private WireMockServer _stripe = null!;
@@ -150,21 +154,51 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
-    public async Task The_same_order_delivered_twice_by_Stripe_carries_one_webhook_id()
+    public async Task The_same_order_sent_twice_by_Stripe_is_posted_once_and_the_repeat_is_counted_in_the_ledger()
     {
         var target = Target(200);
         var vhost = await _node.CreateVirtualHostAsync();
         await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "order", 2));
 
-        // Stripe can create two events for one change; the order id and action are the same, so is the delivery id.
-        foreach (var id in new[] { StripeEvents.NewEventId(), StripeEvents.NewEventId() })
+        // Stripe can create two events for one change, and send one event twice; the order and action are the same.
+        var first = StripeEvents.NewEventId();
+        foreach (var id in new[] { first, StripeEvents.NewEventId(), first })
         {
             using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, id));
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
 
-        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count >= 2, TimeSpan.FromSeconds(30)), Is.True);
-        Assert.That(target.LogEntries.Select(e => e.RequestMessage.Headers!["webhook-id"].Single()).Distinct().Count(), Is.EqualTo(1));
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+        Assert.That(await Eventually.TrueAsync(async () => (await ledger.FindBySubjectAsync(SessionId, CancellationToken.None)) is [{ RepeatsSuppressed: 2 }], TimeSpan.FromSeconds(30)), Is.True,
+            "both repeats were suppressed");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        Assert.That(target.LogEntries, Has.Count.EqualTo(1), "one POST for the order");
+        var row = (await ledger.FindBySubjectAsync(SessionId, CancellationToken.None)).Single();
+        Assert.That((row.Key, row.State, row.WebhookId), Is.EqualTo(($"wms/order.paid/{SessionId}", DeliveryState.Delivered, target.LogEntries[0].RequestMessage.Headers!["webhook-id"].Single())));
+        Assert.That(row.LastStatus, Is.EqualTo(200));
+        Assert.That(await ledger.AttemptsAsync(row.Key, CancellationToken.None), Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Completed_then_async_payment_succeeded_for_one_session_is_one_order_to_an_order_target_and_two_events_to_an_event_target()
+    {
+        var orders = Target(200);
+        var events = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", orders, "live", "order", 2), ("audit", events, "live", "event", 2));
+
+        // The same session id in both fixtures: a session paid at completion whose async_payment_succeeded also arrives.
+        using (var completed = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        using (var succeeded = await worker.PostSignedAsync(StripeEvents.WithId("checkout.session.async_payment_succeeded.json", StripeEvents.NewEventId())
+            .Replace("cs_live_b1Qx7ExampleAsyncSessionForDocsOnly0000000000000000000000", SessionId, StringComparison.Ordinal)))
+        {
+            Assert.That(completed.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(succeeded.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => events.LogEntries.Count == 2, TimeSpan.FromSeconds(30)), Is.True, "each event once to the event target");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms", "audit"), Is.True);
+        Assert.That(orders.LogEntries, Has.Count.EqualTo(1), "one order document for the session");
     }
 
     [Test]
@@ -545,7 +579,8 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
                 Messaging.QueueArguments.For(QueueTypeSetting, [KeyValuePair.Create<string, object?>("x-max-length", 0)]));
         }
 
-        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 2));
+        // Spans are made only when they can be exported (or Telemetry:Tracing says so): the trace parent needs them.
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "event", 2)], ("Telemetry:Tracing", "true"));
         var eventId = StripeEvents.NewEventId();
         using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, eventId)))
         {

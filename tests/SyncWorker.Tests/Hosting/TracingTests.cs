@@ -26,6 +26,8 @@ public sealed class TracingTests
         var settings = new Dictionary<string, string?>
         {
             ["RabbitMq:Uri"] = node.AmqpUri(vhost).ToString(),
+            // No OTLP endpoint here: the test's own exporter collects the spans.
+            ["Telemetry:Tracing"] = "true",
             ["Manifest:Path"] = TestManifest.WithConnectSrc(target.Url + "/fulfillment/"),
             ["Fulfillment:Targets:0:Name"] = "traced",
             ["Fulfillment:Targets:0:Url"] = target.Url + "/fulfillment/traced",

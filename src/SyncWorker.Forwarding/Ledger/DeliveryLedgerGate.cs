@@ -1,0 +1,209 @@
+using Microsoft.Extensions.Logging;
+using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Targets;
+using SyncWorker.Store;
+using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Ledger;
+
+namespace SyncWorker.Forwarding.Ledger;
+
+/// <summary>
+/// The forward stage's use of the delivery ledger: before a POST the consumer claims the delivery's row (a lease of
+/// <c>Store:LeaseSeconds</c>, renewed while the delivery lasts); a row already delivered is not sent again; the outcome
+/// and the attempt are recorded after. While the store is unreachable every call here waits for it (the message stays
+/// unacknowledged: nothing is dead-lettered or redelivered for a store outage); <see cref="Hosting.TargetEndpointSupervisor"/>
+/// meanwhile stops taking new deliveries.
+/// </summary>
+public sealed partial class DeliveryLedgerGate
+{
+    /// <summary>How long a delivery held by another forwarder is polled before it is deferred to a delay queue.</summary>
+    public static readonly TimeSpan HeldPollLimit = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan FirstStoreWait = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxStoreWait = TimeSpan.FromSeconds(5);
+
+    private readonly IDeliveryLedger _ledger;
+    private readonly StoreMonitor _monitor;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DeliveryLedgerGate> _logger;
+
+    /// <summary>Created by dependency injection (registered with the store, for forwarding instances).</summary>
+    public DeliveryLedgerGate(IDeliveryLedger ledger, StoreSettings settings, StoreMonitor monitor, TimeProvider time, ILogger<DeliveryLedgerGate> logger)
+    {
+        ArgumentNullException.ThrowIfNull(ledger);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(monitor);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
+        _ledger = ledger;
+        _monitor = monitor;
+        _time = time;
+        _logger = logger;
+        Lease = settings.Lease;
+        Owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+    }
+
+    /// <summary>
+    /// This process's name: host, process id and a random suffix. Each claim adds its own suffix
+    /// (<see cref="HeldClaim.Owner"/>), so two deliveries of one row in this process exclude each other too.
+    /// </summary>
+    public string Owner { get; }
+
+    /// <summary><c>Store:LeaseSeconds</c>.</summary>
+    public TimeSpan Lease { get; }
+
+    /// <summary>True while the store is migrated and reachable (target endpoints consume only then).</summary>
+    public bool StoreAvailable => _monitor.IsAvailable;
+
+    /// <summary>
+    /// The ledger row of a delivery: per (target, order, action) for an order delivery, per (target, event) for an event
+    /// delivery. Null for an order delivery whose event names no object (it fails as before, unrecorded).
+    /// </summary>
+    public static DeliveryKey? KeyOf(FulfillmentDelivery delivery)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        if (delivery.Format == TargetOptions.OrderFormat)
+        {
+            return delivery.Event.ObjectId is { Length: > 0 } order ? DeliveryKey.ForOrder(delivery.Target, order, delivery.Action) : null;
+        }
+
+        return DeliveryKey.ForEvent(delivery.Target, delivery.Event.EventId);
+    }
+
+    /// <summary>
+    /// Claims the delivery's row under an owner of its own (<see cref="HeldClaim.Owner"/>), waiting while the store is
+    /// unreachable.
+    /// </summary>
+    public async Task<(ClaimResult Result, HeldClaim Claim)> ClaimAsync(DeliveryKey key, FulfillmentDelivery delivery, bool force, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(delivery);
+        var held = new HeldClaim(key, $"{Owner}/{Guid.NewGuid().ToString("N")[..8]}");
+        var claim = new DeliveryClaim(key, delivery.Event.EventId, delivery.DeliveryId, delivery.Event.Account);
+        var result = await WhileUnavailableAsync(key.Value, ct => _ledger.ClaimAsync(claim, held.Owner, Lease, force, ct), cancellationToken);
+        return (result, held);
+    }
+
+    /// <summary>Records one round of attempts and the row's new state, waiting while the store is unreachable.</summary>
+    public Task FinishAsync(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        var duration = _time.GetUtcNow() - started;
+        var outcome = state == DeliveryState.Delivered ? "delivered" : "failed";
+        var key = claim.Key.Value;
+        return WhileUnavailableAsync(key, async ct =>
+        {
+            await _ledger.RecordAttemptAsync(key, new DeliveryAttemptRecord(Math.Max(1, attempts), claim.Owner, started, duration, outcome, status, reason), ct);
+            return await _ledger.FinishAsync(key, claim.Owner, state, status, reason, ct);
+        }, cancellationToken);
+    }
+
+    /// <summary>Gives the row back (the delivery goes back to its queue, for example at shutdown) so the next copy may claim it at once.</summary>
+    public async Task ReleaseAsync(HeldClaim claim, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        try
+        {
+            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Pending, null, reason, CancellationToken.None);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The lease expires on its own.
+        }
+    }
+
+    /// <summary>Renews the lease every third of its length until disposed (deliveries may outlast one lease).</summary>
+    public IAsyncDisposable KeepLeased(HeldClaim claim) => new Renewal(this, claim);
+
+    private async Task<T> WhileUnavailableAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var wait = FirstStoreWait;
+        var logged = false;
+        while (true)
+        {
+            try
+            {
+                var result = await work(cancellationToken);
+                if (logged)
+                {
+                    LogStoreBack(key);
+                }
+
+                return result;
+            }
+            catch (StoreUnavailableException exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (!logged)
+                {
+                    LogStoreWait(key, exception.Message);
+                    logged = true;
+                }
+            }
+
+            await Task.Delay(wait, _time, cancellationToken);
+            wait = TimeSpan.FromTicks(Math.Min(MaxStoreWait.Ticks, wait.Ticks * 2));
+        }
+    }
+
+    private sealed class Renewal : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public Renewal(DeliveryLedgerGate gate, HeldClaim claim)
+        {
+            _loop = RunAsync(gate, claim, _stop.Token);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            try
+            {
+                await _loop;
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped.
+            }
+
+            _stop.Dispose();
+        }
+
+        private static async Task RunAsync(DeliveryLedgerGate gate, HeldClaim claim, CancellationToken stop)
+        {
+            var key = claim.Key;
+            using var timer = new PeriodicTimer(gate.Lease / 3, gate._time);
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    if (!await gate._ledger.RenewAsync(key.Value, claim.Owner, gate.Lease, stop))
+                    {
+                        gate.LogLeaseLost(key.Value);
+                        return;
+                    }
+                }
+                catch (StoreUnavailableException exception)
+                {
+                    gate.LogRenewFailed(key.Value, exception.Message);
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Warning, Message = "Delivery {Key} waits for the store: {Problem}")]
+    private partial void LogStoreWait(string key, string problem);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Delivery {Key}: the store answers again")]
+    private partial void LogStoreBack(string key);
+
+    [LoggerMessage(EventId = 2403, Level = LogLevel.Warning, Message = "Delivery {Key}: its lease was taken over by another forwarder while it was being sent")]
+    private partial void LogLeaseLost(string key);
+
+    [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Delivery {Key}: the lease could not be renewed ({Problem}); trying again")]
+    private partial void LogRenewFailed(string key, string problem);
+}
+
+/// <summary>A ledger row claimed by one delivery: its key and the owner name the lease is held under.</summary>
+public sealed record HeldClaim(DeliveryKey Key, string Owner);
