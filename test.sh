@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (RabbitMQ server, from Debian's packages) when it is
-# missing, then runs the whole suite. Integration tests start their own private RabbitMQ nodes on free
-# loopback ports; nothing needs to be running beforehand. Extra arguments go to `dotnet test`.
+# The test command: installs what the tests need (RabbitMQ server and PostgreSQL, from Debian's packages) when
+# missing, then runs the whole suite. Integration tests start their own private RabbitMQ nodes and PostgreSQL
+# clusters on free loopback ports; nothing needs to be running beforehand. Extra arguments go to `dotnet test`.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests use: the RabbitMQ server (integration tests start private nodes), docker-compose and
-# systemd-analyze (the deploy tests validate deploy/docker/compose.yaml and deploy/systemd with them).
+# Debian packages the tests use: the RabbitMQ server (integration tests start private nodes), PostgreSQL (the store's
+# tests start private clusters with initdb and pg_ctl; the system cluster the package may start is not used),
+# docker-compose and systemd-analyze (the deploy tests validate deploy/docker/compose.yaml and deploy/systemd with them).
 MISSING=""
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || MISSING="$MISSING rabbitmq-server"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || MISSING="$MISSING docker-compose"
 command -v systemd-analyze >/dev/null 2>&1 || MISSING="$MISSING systemd"
 if [ -n "$MISSING" ]; then

@@ -297,6 +297,46 @@ public sealed class FaultInjectionTests
         "worker failures logged: " + string.Join("\n  ", scenario.Worker.Failures().Take(5).DefaultIfEmpty("(none)"));
 
     /// <summary>An <c>event</c> target (orders, refunds, customers) and an <c>order</c> target (paid Checkout Sessions).</summary>
+    [Test]
+    public async Task S7_PostgreSQL_stopped_mid_stream_webhooks_go_on_deliveries_wait_and_nothing_is_sent_twice()
+    {
+        await using var postgres = await PostgresServer.LaunchAsync();
+        await using var scenario = await Scenario.CreateAsync("s7-store-outage", _node);
+        var store = new Dictionary<string, string>
+        {
+            ["Store:Provider"] = "Postgres",
+            ["Store:ConnectionString"] = await postgres.CreateDatabaseAsync("s7"),
+        };
+        var events = await StartTwoTargetScenarioAsync(scenario, latency: TimeSpan.FromMilliseconds(20), workerSettings: store);
+        // Paced (25 events a second): the stream goes on through the outage.
+        var sending = scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline, pace: TimeSpan.FromMilliseconds(40));
+
+        await scenario.Stripe.WaitForAcknowledgedAsync(EventCount / 3, TimeSpan.FromSeconds(30));
+        await postgres.StopAsync();
+        var acknowledgedWhenStopped = scenario.Stripe.AcknowledgedCount;
+        var deliveredWhenStopped = scenario.Targets.Sum(t => t.Ledger.Entries.Count(e => e.Accepted));
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        var acknowledgedWhileDown = scenario.Stripe.AcknowledgedCount - acknowledgedWhenStopped;
+        var deliveredWhileDown = scenario.Targets.Sum(t => t.Ledger.Entries.Count(e => e.Accepted)) - deliveredWhenStopped;
+        await postgres.StartAsync();
+        scenario.Notes.Add($"PostgreSQL stopped with {acknowledgedWhenStopped} acknowledged and {deliveredWhenStopped} delivered; in the 8 s it was down, " +
+            $"{acknowledgedWhileDown} more were acknowledged and {deliveredWhileDown} deliveries made (those claimed before it stopped)");
+
+        var sends = await sending;
+        await scenario.WaitForDeliveriesAsync(sends, DeliveryDeadline);
+        var checks = await scenario.ReportAsync(sends);
+        var repeats = scenario.Targets
+            .SelectMany(t => t.Ledger.Entries.Where(e => e.Accepted).GroupBy(e => e.Key).Where(g => g.Count() > 1).Select(g => $"{t.Name} {g.Key} x{g.Count()}"))
+            .ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(acknowledgedWhileDown, Is.GreaterThan(0), "webhooks are answered while the store is down");
+            Assert.That(deliveredWhileDown, Is.LessThanOrEqualTo(2 * 4 * 2), "at most what was claimed before the stop goes out while the store is down");
+            Assert.That(repeats, Is.Empty, "no delivery was POSTed again after its target answered 2xx");
+        });
+        await scenario.AssertLedgerAsync(sends, checks);
+    }
+
     private static async Task<IReadOnlyList<StripeEventToSend>> StartTwoTargetScenarioAsync(
         Scenario scenario, TimeSpan latency, int count = EventCount, Dictionary<string, string>? workerSettings = null)
     {

@@ -221,6 +221,9 @@ internal sealed class Scenario : IAsyncDisposable
             ["Manifest:Path"] = _manifestPath,
             ["Webhooks:PublishTimeoutSeconds"] = "3",
             ["Webhooks:RetryAfterSeconds"] = "1",
+            // A worker killed mid-delivery holds its ledger rows until the lease ends; the shortest lease keeps a
+            // scenario's redeliveries inside its deadlines.
+            ["Store:LeaseSeconds"] = "30",
         };
         foreach (var (key, value) in settings ?? [])
         {

@@ -91,11 +91,8 @@ public sealed partial class DeliveryLedgerGate
         var duration = _time.GetUtcNow() - started;
         var outcome = state == DeliveryState.Delivered ? "delivered" : "failed";
         var key = claim.Key.Value;
-        return WhileUnavailableAsync(key, async ct =>
-        {
-            await _ledger.RecordAttemptAsync(key, new DeliveryAttemptRecord(Math.Max(1, attempts), claim.Owner, started, duration, outcome, status, reason), ct);
-            return await _ledger.FinishAsync(key, claim.Owner, state, status, reason, ct);
-        }, cancellationToken);
+        var attempt = new DeliveryAttemptRecord(Math.Max(1, attempts), claim.Owner, started, duration, outcome, status, reason);
+        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, ct, attempt), cancellationToken);
     }
 
     /// <summary>Gives the row back (the delivery goes back to its queue, for example at shutdown) so the next copy may claim it at once.</summary>

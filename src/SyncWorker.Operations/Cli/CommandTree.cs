@@ -44,6 +44,7 @@ internal static class CommandTree
             Backfill(session, configuration),
             Status(session, configuration),
             Store(session, configuration),
+            Orders(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -172,6 +173,23 @@ internal static class CommandTree
             new BackfillRequest(result.GetRequiredValue(since), result.GetValue(account), result.GetValue(dryRun), result.GetValue(json)),
             ct));
         return backfill;
+    }
+
+    private static Command Orders(CliSession session, IConfiguration configuration)
+    {
+        var json = JsonOption();
+        var subject = new Argument<string>("id") { Description = "A Checkout Session (cs_…) or a Stripe event (evt_…)." };
+        var show = new Command(
+            "show",
+            "What the delivery ledger knows of an order or an event: per target and action its state (pending, in_flight, " +
+            "retrying, waiting, delivered, dead_lettered, skipped, discarded), repeats suppressed, and each round of attempts " +
+            "with its time, status and forwarder.")
+        {
+            subject,
+            json,
+        };
+        show.SetAction((result, ct) => OrderCommands.ShowAsync(session, configuration, result.GetRequiredValue(subject), result.GetValue(json), ct));
+        return new Command("orders", "Answers from the delivery ledger (the store).") { show };
     }
 
     private static Command Store(CliSession session, IConfiguration configuration)

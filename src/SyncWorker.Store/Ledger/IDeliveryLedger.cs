@@ -22,10 +22,11 @@ public interface IDeliveryLedger
     Task RecordAttemptAsync(string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Ends the owner's lease with the row's new state. <see cref="DeliveryState.Delivered"/> is recorded whoever holds
-    /// the lease (the target did answer 2xx); any other state only by the lease's owner. False when not recorded.
+    /// Ends the owner's lease with the row's new state, and records <paramref name="attempt"/> (when given) in the same
+    /// transaction. <see cref="DeliveryState.Delivered"/> is recorded whoever holds the lease (the target did answer 2xx);
+    /// any other state only by the lease's owner. False when the state was not recorded.
     /// </summary>
-    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken);
+    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken, DeliveryAttemptRecord? attempt = null);
 
     /// <summary>The row, or null.</summary>
     Task<LedgerEntry?> GetAsync(string key, CancellationToken cancellationToken);

@@ -95,32 +95,14 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
         return RunAsync(async connection =>
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (var insert = Command(connection,
-                "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
-                "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
-                ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
-                ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
-                ("error", Truncate(attempt.Error))))
-            {
-                insert.Transaction = transaction;
-                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await using (var count = Command(connection,
-                "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
-                ("key", key), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", Millis(time.GetUtcNow()))))
-            {
-                count.Transaction = transaction;
-                await count.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+            await InsertAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }
 
     /// <inheritdoc />
-    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken)
+    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken, DeliveryAttemptRecord? attempt = null)
     {
         if (state == DeliveryState.InFlight)
         {
@@ -129,14 +111,48 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
 
         return RunAsync(async connection =>
         {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            if (attempt is not null)
+            {
+                await InsertAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+            }
+
             var now = Millis(time.GetUtcNow());
             var delivered = state == DeliveryState.Delivered;
-            await using var command = Command(connection,
+            bool finished;
+            await using (var command = Command(connection,
                 "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
                 (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
-                ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now));
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+                ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)))
+            {
+                command.Transaction = transaction;
+                finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return finished;
         }, cancellationToken);
+    }
+
+    /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
+    private async Task InsertAttemptAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    {
+        await using (var insert = Command(connection,
+            "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
+            "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
+            ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
+            ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
+            ("error", Truncate(attempt.Error))))
+        {
+            insert.Transaction = transaction;
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var count = Command(connection,
+            "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
+            ("key", key), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", Millis(time.GetUtcNow())));
+        count.Transaction = transaction;
+        await count.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -197,6 +213,15 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
         {
             await using var connection = settings.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (settings.Provider == StoreProvider.Sqlite)
+            {
+                // With the WAL journal (set at migration), NORMAL syncs at checkpoints instead of at every commit: a
+                // commit survives the process crashing, and the last ones may be lost only to an OS crash or power cut.
+                await using var pragma = connection.CreateCommand();
+                pragma.CommandText = "PRAGMA synchronous=NORMAL;";
+                await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return await work(connection).ConfigureAwait(false);
         }
         catch (Exception exception) when (StoreErrors.IsUnavailable(exception) && exception is not StoreUnavailableException && !cancellationToken.IsCancellationRequested)

@@ -7,12 +7,17 @@ using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Hosting;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Store;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Hosting;
 
 /// <summary>
-/// <c>GET /admin/status</c>: this instance's <see cref="InstanceStatus"/>, for the <c>status</c> verb. Only when
+/// <c>GET /admin/status</c>: this instance's <see cref="InstanceStatus"/>, for the <c>status</c> verb; on forwarding
+/// instances <c>GET /admin/orders/{id}</c>: what the delivery ledger knows of an order (<c>cs_…</c>) or an event
+/// (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another kind of id, 503 while
+/// the store is unreachable). Only when
 /// <c>Admin:Token</c> is set (otherwise the endpoint does not exist); requests must carry
 /// <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time.
 /// </summary>
@@ -79,6 +84,35 @@ public static class AdminEndpoints
             return TypedResults.Ok(new InstanceStatus(
                 $"{Environment.MachineName}/{Environment.ProcessId}", role.ToString(), startedAt, time.GetUtcNow(), receiver, targets));
         });
+        if (role.Forwards())
+        {
+            app.MapGet("/admin/orders/{id}", async Task<Results<Ok<OrderHistory>, UnauthorizedHttpResult, NotFound<OrderHistory>, ProblemHttpResult>> (
+                string id, HttpContext context, IDeliveryLedger ledger, StoreSettings store) =>
+            {
+                if (!Authorized(context, expected))
+                {
+                    return TypedResults.Unauthorized();
+                }
+
+                if (!OrderHistory.IsSubject(id))
+                {
+                    return TypedResults.Problem(
+                        "Give a Checkout Session id (cs_…) or a Stripe event id (evt_…); the ledger does not record payment intents yet.",
+                        statusCode: StatusCodes.Status400BadRequest);
+                }
+
+                try
+                {
+                    var history = await OrderHistory.LoadAsync(ledger, store.Description, id, context.RequestAborted);
+                    return history.Deliveries.Count == 0 ? TypedResults.NotFound(history) : TypedResults.Ok(history);
+                }
+                catch (StoreUnavailableException)
+                {
+                    return TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);
+                }
+            });
+        }
+
         return app;
     }
 

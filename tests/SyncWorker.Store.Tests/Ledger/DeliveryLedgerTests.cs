@@ -171,4 +171,17 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         Assert.That((row!.Attempts, row.LastStatus, row.LastError), Is.EqualTo((2, (int?)200, (string?)null)));
         Assert.That(row.Key, Is.EqualTo("audit/event/evt_9"));
     }
+
+    [Test]
+    public async Task Finishing_with_the_round_of_attempts_records_both_together()
+    {
+        await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
+        var round = new DeliveryAttemptRecord(2, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(75), "delivered", 202, null);
+
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 202, null, CancellationToken.None, round), Is.True);
+
+        var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
+        Assert.That((row!.State, row.Attempts, row.LastStatus), Is.EqualTo((DeliveryState.Delivered, 1, (int?)202)));
+        Assert.That(await _ledger.AttemptsAsync(row.Key, CancellationToken.None), Is.EqualTo(new[] { round }));
+    }
 }

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 
 namespace SyncWorker.Tests.Hosting;
@@ -68,5 +71,53 @@ public sealed class AdminEndpointTests
             () => WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = "short" }));
 
         Assert.That(failure!.Message, Does.Contain("Admin:Token").And.Not.Contain("short\""));
+    }
+
+    [Test]
+    public async Task Orders_answers_what_the_delivery_ledger_knows_of_an_order()
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = Token });
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+        await worker.Services.GetRequiredService<StoreMonitor>().FirstReady.WaitAsync(TimeSpan.FromSeconds(30));
+        var claim = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_live_admin_orders_1", "order.paid"), "evt_admin_1", "msg_admin_1", "acct_1");
+        await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
+        await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, CancellationToken.None);
+
+        async Task<HttpResponseMessage> GetAsync(string id, string? token = Token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/orders/" + id);
+            if (token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+
+            return await worker.Client.SendAsync(request);
+        }
+
+        using (var found = await GetAsync("cs_live_admin_orders_1"))
+        {
+            Assert.That(found.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            using var json = JsonDocument.Parse(await found.Content.ReadAsStringAsync());
+            var delivery = json.RootElement.GetProperty("deliveries").EnumerateArray().Single();
+            Assert.That(delivery.GetProperty("key").GetString(), Is.EqualTo("warehouse/order.paid/cs_live_admin_orders_1"));
+            Assert.That(delivery.GetProperty("state").GetString(), Is.EqualTo("delivered"));
+            Assert.That(delivery.GetProperty("webhookId").GetString(), Is.EqualTo("msg_admin_1"));
+        }
+
+        using (var unknown = await GetAsync("cs_live_never_seen"))
+        {
+            Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        }
+
+        using (var paymentIntent = await GetAsync("pi_3Qx7"))
+        {
+            Assert.That(paymentIntent.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(await paymentIntent.Content.ReadAsStringAsync(), Does.Contain("cs_"));
+        }
+
+        using (var anonymous = await GetAsync("cs_live_admin_orders_1", token: null))
+        {
+            Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        }
     }
 }
