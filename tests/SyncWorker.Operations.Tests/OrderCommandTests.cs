@@ -18,7 +18,7 @@ public sealed class OrderCommandTests
         _configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = _folder }).Build();
         var settings = StoreSettings.Resolve(_configuration, AppContext.BaseDirectory);
         await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
-        var ledger = new SqlDeliveryLedger(settings, TimeProvider.System);
+        using var ledger = new SqlDeliveryLedger(settings, TimeProvider.System);
         var lease = TimeSpan.FromMinutes(5);
 
         var paid = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", Session, "order.paid"), "evt_paid_1", "msg_warehouse_paid", "acct_1");

@@ -39,9 +39,10 @@ internal static class OrderCommands
         }
 
         OrderHistory history;
+        using var ledger = new SqlDeliveryLedger(settings, session.TimeProvider);
         try
         {
-            history = await OrderHistory.LoadAsync(new SqlDeliveryLedger(settings, session.TimeProvider), settings.Description, subject, cancellationToken);
+            history = await OrderHistory.LoadAsync(ledger, settings.Description, subject, cancellationToken);
         }
         catch (StoreUnavailableException exception)
         {

@@ -7,7 +7,7 @@ namespace SyncWorker.Store.Ledger;
 /// one <c>INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING</c>, atomic in both (PostgreSQL locks the row; SQLite has
 /// one writer at a time), so of two forwarders racing for a row exactly one gets it.
 /// </summary>
-public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger
+public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger, IDisposable
 {
     private const string Columns =
         "delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state, lease_owner, lease_until, " +
@@ -208,6 +208,32 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     }
 
     private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        // SQLite has one writer at a time, and Microsoft.Data.Sqlite answers a busy database by sleeping 150 ms before it
+        // tries again: concurrent deliveries would mostly sleep. One instance owns the file, so its operations take turns
+        // here instead, without ever meeting a busy database.
+        var gate = settings.Provider == StoreProvider.Sqlite ? _sqliteTurns : null;
+        if (gate is not null)
+        {
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            return await RunOnConnectionAsync(work, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate?.Release();
+        }
+    }
+
+    private readonly SemaphoreSlim _sqliteTurns = new(1, 1);
+
+    /// <inheritdoc />
+    public void Dispose() => _sqliteTurns.Dispose();
+
+    private async Task<T> RunOnConnectionAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         try
         {

@@ -19,6 +19,9 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         _ledger = new SqlDeliveryLedger(settings, _time);
     }
 
+    [TearDown]
+    public void DisposeLedger() => _ledger.Dispose();
+
     private static DeliveryClaim Paid(string order = "cs_test_a1", string target = "warehouse", string eventId = "evt_1") =>
         new(DeliveryKey.ForOrder(target, order, "order.paid"), eventId, "msg_" + order, "acct_1");
 
