@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using SyncWorker.Testing;
 
 namespace SyncWorker.FaultInjection.Tests;
 
@@ -73,7 +72,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         Directory.CreateDirectory(logDirectory);
         var worker = new WorkerProcess(name, port, environment, logDirectory);
@@ -370,12 +369,5 @@ internal sealed class WorkerProcess : IAsyncDisposable
             _log?.Dispose();
             _log = null;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using SyncWorker.Testing;
 
 namespace SyncWorker.LoadHarness;
 
@@ -26,7 +25,7 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public static async Task<ChildProcess> StartTutorialAsync(string name, Uri amqp, string secret, string logDirectory)
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -108,12 +107,5 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"The tutorial receiver did not answer within {timeout.TotalSeconds} s.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

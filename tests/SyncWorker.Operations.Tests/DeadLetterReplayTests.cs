@@ -83,6 +83,7 @@ public sealed class DeadLetterReplayTests
 
             Assert.That(DeadLetterSeed.Text(headers[DeliveryHeaders.FailureHistory]), Is.EqualTo(DeadLetterSpec.History));
             Assert.That(DeadLetterSeed.Text(headers["MT-Host-MachineName"]), Is.EqualTo("forwarder-1"));
+            Assert.That(headers.ContainsKey(DeliveryHeaders.ForceResend), Is.False, "a plain replay is not forced");
             Assert.That(DeadLetterSeed.Text(headers["Content-Type"]), Is.EqualTo("application/vnd.masstransit+json"));
             var replayedAt = DateTimeOffset.Parse(DeadLetterSeed.Text(headers[DeliveryHeaders.ReplayedAt]), CultureInfo.InvariantCulture);
             Assert.That(replayedAt, Is.InRange(before.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1)));
@@ -150,6 +151,22 @@ public sealed class DeadLetterReplayTests
             Assert.That(DeadLetterSeed.Text(moved.BasicProperties.Headers!["SyncWorker-Delivery"]), Does.Contain(deadLetter.DeliveryId));
             Assert.That(moved.BasicProperties.Headers!.ContainsKey(DeliveryHeaders.FailureReason), Is.False, "failure headers removed");
         });
+    }
+
+    [Test]
+    public async Task Replay_with_force_marks_the_moved_deliveries_to_be_sent_even_if_delivered_and_says_so()
+    {
+        var deadLetter = new DeadLetterSpec("warehouse", "evt_1FORCED", HeaderFormat: true);
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [deadLetter]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--event", "evt_1FORCED", "--force");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("--force").And.Contain("same webhook-id"), "the replay says what forcing means");
+        var moved = (await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"))).Single();
+        Assert.That(DeadLetterSeed.Text(moved.BasicProperties.Headers![DeliveryHeaders.ForceResend]), Is.EqualTo("true"));
+        Assert.That(moved.Body.ToArray(), Is.EqualTo(deadLetter.Body()), "same body, byte for byte");
     }
 
     [Test]

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace SyncWorker.Testing;
@@ -61,7 +59,7 @@ public sealed class PostgresServer : IAsyncDisposable
             await RunAsync("chown", ["-R", "postgres:postgres", folder], asPostgres: false, cancellationToken);
         }
 
-        var server = new PostgresServer(folder, binDirectory, FreePort());
+        var server = new PostgresServer(folder, binDirectory, LoopbackPorts.Free());
         await server.RunToolAsync("initdb", ["-D", server.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"], cancellationToken);
         await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "postgresql.conf"), string.Join('\n',
             "",
@@ -197,11 +195,4 @@ public sealed class PostgresServer : IAsyncDisposable
                 .Select(d => Path.Combine(d.Directory, "bin"))
                 .FirstOrDefault()
             : null;
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

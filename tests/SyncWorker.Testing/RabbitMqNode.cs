@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using RabbitMQ.Client;
 
 namespace SyncWorker.Testing;
@@ -121,7 +119,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
         if (tls is not null)
         {
             var (ca, certificate, key) = tls.WriteTo(Path.Combine(dataDirectory, "tls"));
-            tlsPort = FreePort();
+            tlsPort = LoopbackPorts.Free();
             await File.WriteAllTextAsync(
                 Path.Combine(dataDirectory, "rabbitmq.conf"),
                 string.Join('\n',
@@ -135,7 +133,7 @@ public sealed class RabbitMqNode : IAsyncDisposable
                 cancellationToken);
         }
 
-        var node = new RabbitMqNode($"{id}@localhost", FreePort(), FreePort(), dataDirectory, tlsPort);
+        var node = new RabbitMqNode($"{id}@localhost", LoopbackPorts.Free(), LoopbackPorts.Free(), dataDirectory, tlsPort);
         await node.StartAsync(cancellationToken);
         return node;
     }
@@ -425,12 +423,5 @@ public sealed class RabbitMqNode : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -113,7 +113,6 @@ public sealed partial class RedeliveryScheduler(
         return RedeliveryOutcome.Done;
     }
 
-    /// <summary>Sends until the broker confirms; see the type. Only the consume's own cancellation ends it.</summary>
     /// <summary>
     /// Sends the delivery to wait at least <paramref name="wait"/> in a delay queue without counting a redelivery (it did
     /// not fail: another forwarder holds it). False where there are no delay queues (in-memory transport).
@@ -158,6 +157,7 @@ public sealed partial class RedeliveryScheduler(
         return true;
     }
 
+    /// <summary>Sends until the broker confirms; see the type. Only the consume's own cancellation ends it.</summary>
     private async Task SendAsync(
         IDelayQueueSender sender,
         ConsumeContext<FulfillmentDelivery> context,

@@ -92,7 +92,7 @@ public sealed partial class DeliveryLedgerGate
         var outcome = state == DeliveryState.Delivered ? "delivered" : "failed";
         var key = claim.Key.Value;
         var attempt = new DeliveryAttemptRecord(Math.Max(1, attempts), claim.Owner, started, duration, outcome, status, reason);
-        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, ct, attempt), cancellationToken);
+        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, attempt, ct), cancellationToken);
     }
 
     /// <summary>Gives the row back (the delivery goes back to its queue, for example at shutdown) so the next copy may claim it at once.</summary>
@@ -101,7 +101,7 @@ public sealed partial class DeliveryLedgerGate
         ArgumentNullException.ThrowIfNull(claim);
         try
         {
-            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Pending, null, reason, CancellationToken.None);
+            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Pending, null, reason, attempt: null, CancellationToken.None);
         }
         catch (StoreUnavailableException)
         {

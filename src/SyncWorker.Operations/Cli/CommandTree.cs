@@ -111,7 +111,7 @@ internal static class CommandTree
             replayJson,
         };
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
-            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(replayJson), ct, result.GetValue(force)));
+            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(force), result.GetValue(replayJson), ct));
 
         return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {

@@ -171,7 +171,7 @@ internal static class DeadLetterCommands
     }
 
     public static async Task<int> ReplayAsync(
-        CliSession session, string? target, string? eventId, bool all, bool json, CancellationToken cancellationToken, bool force = false)
+        CliSession session, string? target, string? eventId, bool all, bool force, bool json, CancellationToken cancellationToken)
     {
         switch (eventId, all)
         {

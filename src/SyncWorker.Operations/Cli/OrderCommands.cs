@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Spectre.Console;
 using SyncWorker.Store;
@@ -23,15 +22,7 @@ internal static class OrderCommands
             throw CliException.Usage($"orders show takes a Checkout Session id (cs_…) or a Stripe event id (evt_…); '{subject}' is neither.");
         }
 
-        StoreSettings settings;
-        try
-        {
-            settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
-        }
-        catch (StoreConfigurationException exception)
-        {
-            throw CliException.Configuration(exception.Message);
-        }
+        var settings = StoreCommands.Settings(configuration);
 
         if (settings.SqliteFile is { } file && !File.Exists(file))
         {

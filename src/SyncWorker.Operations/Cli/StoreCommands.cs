@@ -10,18 +10,22 @@ internal static class StoreCommands
     /// <summary>The JSON document of <c>store migrate --json</c>.</summary>
     internal sealed record MigrateResult(string Store, long From, long To, bool Applied);
 
-    public static async Task<int> MigrateAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    /// <summary>The <c>Store</c> settings the worker would use; exit 78 naming the key when they are invalid.</summary>
+    public static StoreSettings Settings(IConfiguration configuration)
     {
-        StoreSettings settings;
         try
         {
-            settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+            return StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
         }
         catch (StoreConfigurationException exception)
         {
             throw CliException.Configuration(exception.Message);
         }
+    }
 
+    public static async Task<int> MigrateAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    {
+        var settings = Settings(configuration);
         MigrationResult result;
         try
         {

@@ -42,7 +42,7 @@ internal sealed class ReplayTally
     /// The replay of the poison queue: each message goes back to the queue its latest <c>x-death</c> names, when that is
     /// one of <paramref name="destinations"/>; any other message is left in place.
     /// </summary>
-    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart, bool force = false) =>
+    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart, bool force) =>
         new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations) { Force = force };
 
     /// <summary>The target, or <see cref="PoisonName"/>.</summary>

@@ -51,7 +51,7 @@ internal static class ReplayHeaders
         || name.StartsWith(FirstDeathPrefix, StringComparison.OrdinalIgnoreCase)
         || name.StartsWith(LastDeathPrefix, StringComparison.OrdinalIgnoreCase);
 
-    public static BasicProperties ForReplay(IReadOnlyBasicProperties original, DateTimeOffset replayedAt, bool force = false)
+    public static BasicProperties ForReplay(IReadOnlyBasicProperties original, DateTimeOffset replayedAt, bool force)
     {
         ArgumentNullException.ThrowIfNull(original);
         var headers = new Dictionary<string, object?>(StringComparer.Ordinal);

@@ -26,7 +26,7 @@ public interface IDeliveryLedger
     /// transaction. <see cref="DeliveryState.Delivered"/> is recorded whoever holds the lease (the target did answer 2xx);
     /// any other state only by the lease's owner. False when the state was not recorded.
     /// </summary>
-    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken, DeliveryAttemptRecord? attempt = null);
+    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken);
 
     /// <summary>The row, or null.</summary>
     Task<LedgerEntry?> GetAsync(string key, CancellationToken cancellationToken);

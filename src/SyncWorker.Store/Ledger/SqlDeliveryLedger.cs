@@ -102,7 +102,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     }
 
     /// <inheritdoc />
-    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, CancellationToken cancellationToken, DeliveryAttemptRecord? attempt = null)
+    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
     {
         if (state == DeliveryState.InFlight)
         {

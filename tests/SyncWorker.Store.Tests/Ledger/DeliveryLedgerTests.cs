@@ -44,7 +44,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_delivered_row_is_never_claimed_again_and_each_repeat_is_counted()
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None), Is.True);
 
         var again = await _ledger.ClaimAsync(Paid(eventId: "evt_2"), "forwarder-b", Lease, false, CancellationToken.None);
         var third = await _ledger.ClaimAsync(Paid(eventId: "evt_3"), "forwarder-a", Lease, false, CancellationToken.None);
@@ -83,7 +83,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         Assert.That(takeover.Entry.WebhookId, Is.EqualTo("msg_cs_test_a1"));
 
         // The first owner comes back: it cannot end the row the other forwarder now holds.
-        Assert.That(await _ledger.FinishAsync(takeover.Entry.Key, "forwarder-a", DeliveryState.Retrying, 503, "late", CancellationToken.None), Is.False);
+        Assert.That(await _ledger.FinishAsync(takeover.Entry.Key, "forwarder-a", DeliveryState.Retrying, 503, "late", attempt: null, CancellationToken.None), Is.False);
         Assert.That((await _ledger.GetAsync(takeover.Entry.Key, CancellationToken.None))!.State, Is.EqualTo(DeliveryState.InFlight));
     }
 
@@ -105,7 +105,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_row_left_retrying_dead_lettered_or_waiting_is_claimed_again(DeliveryState state)
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, 503, "Service Unavailable", CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, 503, "Service Unavailable", attempt: null, CancellationToken.None), Is.True);
 
         var again = await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
         Assert.That(again.Outcome, Is.EqualTo(ClaimOutcome.Claimed));
@@ -118,7 +118,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_final_row_is_claimed_only_when_forced(DeliveryState state)
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, null, null, CancellationToken.None);
+        await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, null, null, attempt: null, CancellationToken.None);
 
         Assert.That((await _ledger.ClaimAsync(Paid(), "replay", Lease, force: false, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone));
         Assert.That((await _ledger.ClaimAsync(Paid(), "replay", Lease, force: true, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.Claimed));
@@ -132,7 +132,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
 
         // forwarder-a's POST was answered 2xx after all: that is the truth, whoever holds the lease.
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None), Is.True);
         Assert.That((await _ledger.ClaimAsync(Paid(), "forwarder-c", Lease, false, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone));
     }
 
@@ -181,7 +181,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
         var round = new DeliveryAttemptRecord(2, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(75), "delivered", 202, null);
 
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 202, null, CancellationToken.None, round), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 202, null, round, CancellationToken.None), Is.True);
 
         var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
         Assert.That((row!.State, row.Attempts, row.LastStatus), Is.EqualTo((DeliveryState.Delivered, 1, (int?)202)));

@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Targets;
+using SyncWorker.Testing;
 
 namespace SyncWorker.Tests.Deploy;
 
@@ -175,12 +174,12 @@ public sealed class RabbitMqDeployTests
         Assert.That(File.Exists(Path.Combine(bin, "rabbitmq-server")), Is.True, "rabbitmq-server is installed (./test.sh installs it)");
         var data = Directory.CreateTempSubdirectory("syncworker-deploy-rabbitmq-");
         var node = $"deploy{Environment.ProcessId}x{Guid.NewGuid().ToString("N")[..6]}@localhost";
-        var amqp = FreePort();
+        var amqp = LoopbackPorts.Free();
         // The committed file, with this machine's free ports and the definitions' path in the repository.
         var config = File.ReadAllText(WorkerHost.RepositoryFile(ConfigPath))
             .Replace("listeners.tcp.default = 5672", $"listeners.tcp.default = {amqp}", StringComparison.Ordinal)
-            .Replace("management.tcp.port = 15672", $"management.tcp.port = {FreePort()}", StringComparison.Ordinal)
-            .Replace("prometheus.tcp.port = 15692", $"prometheus.tcp.port = {FreePort()}", StringComparison.Ordinal)
+            .Replace("management.tcp.port = 15672", $"management.tcp.port = {LoopbackPorts.Free()}", StringComparison.Ordinal)
+            .Replace("prometheus.tcp.port = 15692", $"prometheus.tcp.port = {LoopbackPorts.Free()}", StringComparison.Ordinal)
             .Replace("/etc/rabbitmq/definitions.json", WorkerHost.RepositoryFile(DefinitionsPath), StringComparison.Ordinal);
         await File.WriteAllTextAsync(Path.Combine(data.FullName, "rabbitmq.conf"), config);
         var environment = new Dictionary<string, string>
@@ -190,7 +189,7 @@ public sealed class RabbitMqDeployTests
             ["RABBITMQ_ENABLED_PLUGINS_FILE"] = WorkerHost.RepositoryFile(PluginsPath),
             ["RABBITMQ_MNESIA_BASE"] = Path.Combine(data.FullName, "mnesia"),
             ["RABBITMQ_LOG_BASE"] = Path.Combine(data.FullName, "log"),
-            ["RABBITMQ_DIST_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["RABBITMQ_DIST_PORT"] = LoopbackPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["HOME"] = data.FullName,
         };
 
@@ -262,12 +261,5 @@ public sealed class RabbitMqDeployTests
         var (exitCode, output, error) = await DeployTools.RunAsync(
             Path.Combine(bin, "rabbitmqctl"), ["-n", environment["RABBITMQ_NODENAME"], .. arguments], environment, timeout: TimeSpan.FromSeconds(150));
         return (exitCode, output + error);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -180,6 +180,44 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_delivery_replayed_with_force_is_sent_again_and_a_plain_copy_is_not()
+    {
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 2));
+        var eventId = StripeEvents.NewEventId();
+        var payload = StripeEvents.WithId(Completed, eventId);
+        using (var response = await worker.PostSignedAsync(payload))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "delivered once");
+        var webhookId = target.LogEntries[0].RequestMessage.Headers!["webhook-id"].Single();
+        var now = DateTimeOffset.UtcNow;
+        var copy = new FulfillmentDelivery("wms", webhookId, "event", "checkout.session.completed",
+            new StripeEventReceived(eventId, "checkout.session.completed", "acct_1Qx7ExampleMrch01", true, "2025-10-29.clover", now, "checkout.session", SessionId, now, payload));
+        var publisher = worker.Services.GetRequiredService<Messaging.RabbitMqPublisher>();
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+
+        // What `dead-letters replay --force` sends: the delivery with SyncWorker-Force-Resend.
+        await publisher.PublishAsync(
+            Messaging.DeliveryMessages.Create(Topology.TargetQueue("wms"), copy, Guid.NewGuid(), new Dictionary<string, object> { [DeliveryHeaders.ForceResend] = "true" }),
+            Messaging.RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 2, TimeSpan.FromSeconds(30)), Is.True, "sent again when forced");
+
+        // The same copy without the header: the ledger has it delivered.
+        await publisher.PublishAsync(
+            Messaging.DeliveryMessages.Create(Topology.TargetQueue("wms"), copy, Guid.NewGuid()),
+            Messaging.RabbitMqPublisher.ForwardTimeout, CancellationToken.None);
+        Assert.That(await Eventually.TrueAsync(async () => (await ledger.GetAsync($"wms/event/{eventId}", CancellationToken.None))?.RepeatsSuppressed == 1, TimeSpan.FromSeconds(30)), Is.True,
+            "the plain copy was suppressed");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        Assert.That(target.LogEntries, Has.Count.EqualTo(2), "no third POST");
+        Assert.That(target.LogEntries.Select(e => e.RequestMessage.Headers!["webhook-id"].Single()).Distinct(), Is.EqualTo(new[] { webhookId }));
+    }
+
+    [Test]
     public async Task Completed_then_async_payment_succeeded_for_one_session_is_one_order_to_an_order_target_and_two_events_to_an_event_target()
     {
         var orders = Target(200);

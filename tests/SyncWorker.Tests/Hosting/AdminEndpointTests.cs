@@ -81,7 +81,7 @@ public sealed class AdminEndpointTests
         await worker.Services.GetRequiredService<StoreMonitor>().FirstReady.WaitAsync(TimeSpan.FromSeconds(30));
         var claim = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_live_admin_orders_1", "order.paid"), "evt_admin_1", "msg_admin_1", "acct_1");
         await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
-        await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, CancellationToken.None);
+        await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
 
         async Task<HttpResponseMessage> GetAsync(string id, string? token = Token)
         {
