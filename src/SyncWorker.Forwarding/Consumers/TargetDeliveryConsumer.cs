@@ -208,7 +208,6 @@ public sealed partial class TargetDeliveryConsumer(
                 var expired = FormattableString.Invariant(
                     $"{action} of order {orderId} waited {waited.TotalHours:0.#} h for the order's order.paid to reach target {target.Name}, longer than Orders:WaitForPaymentHours ({limit.TotalHours:0.#} h): feed the order's payment event (backfill checkout.session.completed), then replay this delivery.");
                 await gate.EndAsync(claim, DeliveryState.DeadLettered, expired, context.CancellationToken);
-                SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "dead_lettered"));
                 throw new DeliveryFailedException(expired, isPermanent: true, attempts: 0, statusCode: null);
             }
 
