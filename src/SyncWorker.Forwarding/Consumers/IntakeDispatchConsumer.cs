@@ -100,10 +100,12 @@ public sealed partial class IntakeDispatchConsumer(
                     continue;
                 }
 
+                // The body stays the raw event (Format event), so an earlier forwarder still running in a rolling upgrade
+                // posts the event as it did before; this version recognises the action and sends the order document.
                 delivery = new FulfillmentDelivery(
                     route.Name,
                     DeliveryIds.For(route.Name, message.EventId, action),
-                    TargetOptions.OrderFormat,
+                    TargetOptions.EventFormat,
                     action,
                     message);
             }

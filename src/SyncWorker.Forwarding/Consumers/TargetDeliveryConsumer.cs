@@ -66,7 +66,8 @@ public sealed partial class TargetDeliveryConsumer(
         {
             // A refund or dispute: find its order (or learn it is none) before anything else, since the row is the order's.
             LaterAction? later = null;
-            if (delivery.Format == TargetOptions.OrderFormat && OrderActions.IsLaterAction(delivery.Action))
+            // Recognised by its action (an event target's action is the event type, never an order.* name).
+            if (OrderActions.IsLaterAction(delivery.Action))
             {
                 later = await laterActions.ResolveAsync(delivery, target, context.CancellationToken);
                 if (later.OrderId is null)
