@@ -7,7 +7,7 @@ namespace SyncWorker.Store.Ledger;
 /// one <c>INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING</c>, atomic in both (PostgreSQL locks the row; SQLite has
 /// one writer at a time), so of two forwarders racing for a row exactly one gets it.
 /// </summary>
-public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger, IDisposable
+public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger, IDisposable
 {
     private const string Columns =
         "delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state, lease_owner, lease_until, " +
@@ -207,7 +207,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
     }
 
-    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    internal async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         // SQLite has one writer at a time, and Microsoft.Data.Sqlite answers a busy database by sleeping 150 ms before it
         // tries again: concurrent deliveries would mostly sleep. One instance owns the file, so its operations take turns
@@ -256,7 +256,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
         }
     }
 
-    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    internal static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
