@@ -1,0 +1,115 @@
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using SyncWorker.Contracts;
+using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Ledger;
+using SyncWorker.Store.Retention;
+
+namespace SyncWorker.Store.Tests.Retention;
+
+[TestFixture(StoreProvider.Sqlite)]
+[TestFixture(StoreProvider.Postgres)]
+public sealed class StorePurgerTests(StoreProvider provider)
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 10, 1, 10, 0, 0, TimeSpan.Zero));
+    private StoreSettings _settings = null!;
+    private SqlDeliveryLedger _ledger = null!;
+
+    [SetUp]
+    public async Task SetUpAsync()
+    {
+        _settings = await StoreDatabases.NewAsync(provider);
+        await new StoreMigrator(_settings).MigrateAsync(CancellationToken.None);
+        _ledger = new SqlDeliveryLedger(_settings, _time);
+    }
+
+    [TearDown]
+    public void DisposeLedger() => _ledger.Dispose();
+
+    private static DeliveryClaim Claim(string order) =>
+        new(DeliveryKey.ForOrder("warehouse", order, "order.paid"), "evt_" + order, "msg_" + order);
+
+    private async Task DeliveredAsync(string order, params DateTimeOffset[] attemptsStarted)
+    {
+        var claim = Claim(order);
+        await _ledger.ClaimAsync(claim, "f", Lease, force: false, CancellationToken.None);
+        for (var i = 0; i < attemptsStarted.Length; i++)
+        {
+            await _ledger.RecordAttemptAsync(claim.Key.Value, new(i + 1, "f", attemptsStarted[i], TimeSpan.FromMilliseconds(30), "failed", 503, null), CancellationToken.None);
+        }
+
+        await _ledger.FinishAsync(claim.Key.Value, "f", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
+    }
+
+    [Test]
+    public async Task Attempts_go_after_30_days_and_rows_after_45_in_batches_but_never_a_row_under_a_live_lease()
+    {
+        var t0 = _time.GetUtcNow();
+        await DeliveredAsync("cs_old", t0);
+        await _ledger.ClaimAsync(Claim("cs_abandoned"), "died", Lease, false, CancellationToken.None);
+        await _ledger.ClaimAsync(Claim("cs_leased"), "slow", TimeSpan.FromDays(60), false, CancellationToken.None);
+        _time.Advance(TimeSpan.FromDays(20));
+        await DeliveredAsync("cs_recent", t0.AddDays(10), t0.AddDays(20));
+        _time.Advance(TimeSpan.FromDays(26));
+
+        using var purged = new MetricCollector<long>(SyncWorkerTelemetry.StorePurged);
+        var purger = new StorePurger(_ledger, _settings, _time) { BatchSize = 1, BatchPause = TimeSpan.Zero };
+        var counts = await purger.PurgeAsync(CancellationToken.None);
+
+        Assert.That(counts.Select(c => (c.Table, c.Deleted)), Is.EqualTo(new[] { ("delivery_attempts", 2L), ("deliveries", 2L) }));
+        Assert.That(counts[0].Before, Is.EqualTo(_time.GetUtcNow() - TimeSpan.FromDays(30)));
+        Assert.That(await _ledger.GetAsync(Claim("cs_old").Key.Value, CancellationToken.None), Is.Null);
+        Assert.That(await _ledger.GetAsync(Claim("cs_abandoned").Key.Value, CancellationToken.None), Is.Null, "its lease ran out long ago");
+        Assert.That(await _ledger.GetAsync(Claim("cs_leased").Key.Value, CancellationToken.None), Is.Not.Null, "its lease is live");
+        Assert.That(await _ledger.GetAsync(Claim("cs_recent").Key.Value, CancellationToken.None), Is.Not.Null);
+        var kept = await _ledger.AttemptsAsync(Claim("cs_recent").Key.Value, CancellationToken.None);
+        Assert.That(kept.Select(a => a.StartedAt), Is.EqualTo(new[] { t0.AddDays(20) }));
+        Assert.That(await _ledger.AttemptsAsync(Claim("cs_old").Key.Value, CancellationToken.None), Is.Empty);
+
+        var measured = purged.GetMeasurementSnapshot();
+        Assert.That(measured.Select(m => m.Value), Is.All.EqualTo(1), "one measurement per batch of one");
+        Assert.That(measured.Where(m => (string?)m.Tags["table"] == "delivery_attempts").Sum(m => m.Value), Is.EqualTo(2));
+        Assert.That(measured.Where(m => (string?)m.Tags["table"] == "deliveries").Sum(m => m.Value), Is.EqualTo(2));
+
+        var again = await purger.PurgeAsync(CancellationToken.None);
+        Assert.That(again.Sum(c => c.Deleted), Is.Zero, "a second purge finds nothing");
+    }
+
+    [Test]
+    public async Task A_rule_is_a_table_a_time_column_and_a_condition()
+    {
+        var t0 = _time.GetUtcNow();
+        await DeliveredAsync("cs_a", t0);
+        await DeliveredAsync("cs_b", t0);
+        _time.Advance(TimeSpan.FromDays(2));
+        var purger = new StorePurger(_ledger, _settings, _time) { BatchPause = TimeSpan.Zero };
+
+        var count = await purger.PurgeAsync(
+            new RetentionRule("deliveries", "updated_at", TimeSpan.FromDays(1), "subject = 'cs_b'"), CancellationToken.None);
+
+        Assert.That(count.Deleted, Is.EqualTo(1));
+        Assert.That(await _ledger.GetAsync(Claim("cs_a").Key.Value, CancellationToken.None), Is.Not.Null);
+        Assert.That(await _ledger.GetAsync(Claim("cs_b").Key.Value, CancellationToken.None), Is.Null);
+    }
+
+    [Test]
+    public async Task A_failed_background_run_is_reported_and_the_next_run_purges()
+    {
+        // A store not migrated yet: the tables are missing, as when the database was re-created under the worker.
+        var empty = await StoreDatabases.NewAsync(provider);
+        using var emptyLedger = new SqlDeliveryLedger(empty, _time);
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var monitor = new StoreMonitor(new StoreMigrator(empty), empty, _time, NullLogger<StoreMonitor>.Instance, services.GetRequiredService<IMeterFactory>());
+        var service = new StoreRetentionService(
+            new StorePurger(emptyLedger, empty, _time) { BatchPause = TimeSpan.Zero }, monitor, _time, NullLogger<StoreRetentionService>.Instance);
+
+        Assert.That(await service.RunOnceAsync(CancellationToken.None), Is.False);
+
+        await new StoreMigrator(empty).MigrateAsync(CancellationToken.None);
+        Assert.That(await service.RunOnceAsync(CancellationToken.None), Is.True);
+    }
+}
