@@ -22,23 +22,9 @@ internal static class OrderCommands
             throw CliException.Usage($"orders show takes a Checkout Session id (cs_…) or a Stripe event id (evt_…); '{subject}' is neither.");
         }
 
-        var settings = StoreCommands.Settings(configuration);
-
-        if (settings.SqliteFile is { } file && !File.Exists(file))
-        {
-            throw CliException.Failed($"There is no store at {settings.Description} yet: no forwarder has run with these settings (Store:Provider, Store:ConnectionString, Store:DataDirectory).");
-        }
-
-        OrderHistory history;
-        using var ledger = new SqlDeliveryLedger(settings, session.TimeProvider);
-        try
-        {
-            history = await OrderHistory.LoadAsync(ledger, settings.Description, subject, cancellationToken);
-        }
-        catch (StoreUnavailableException exception)
-        {
-            throw CliException.Failed($"{exception.Message} Check Store:ConnectionString and that the database is up.");
-        }
+        var settings = StoreCommands.ExistingStore(configuration);
+        var history = await StoreCommands.WithLedgerAsync(session, settings, ledger =>
+            OrderHistory.LoadAsync(ledger, settings.Description, subject, cancellationToken));
 
         var views = history.Deliveries;
         if (json)

@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Configuration;
+using Spectre.Console;
+using SyncWorker.Store.Ledger;
+
+namespace SyncWorker.Operations.Cli;
+
+/// <summary>What <c>deliveries list</c> was asked, as typed.</summary>
+internal sealed record DeliveryListRequest(string? Target, string? State, string? Since, string? Until, int Limit, string? After, bool Json);
+
+/// <summary><c>deliveries list</c>: the delivery ledger's rows, newest change first, a page at a time.</summary>
+internal static class DeliveryCommands
+{
+    /// <summary>
+    /// Reads the query out of what was typed: a state of the ledger, times, a page size of 1 to
+    /// <see cref="DeliveryQuery.MaxLimit"/>, a cursor a page printed; anything else is a usage error naming the option.
+    /// </summary>
+    public static DeliveryQuery Query(DeliveryListRequest request, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        DeliveryState? state = null;
+        if (request.State is { } stateText)
+        {
+            if (!DeliveryStates.TryParse(stateText.Trim(), out var parsed))
+            {
+                throw CliException.Usage($"--state '{stateText}' is not a delivery state; use one of: {string.Join(", ", DeliveryStates.All)}.");
+            }
+
+            state = parsed;
+        }
+
+        var (since, until) = TimeOption.Range(request.Since, request.Until, now);
+        if (request.Limit is < 1 or > DeliveryQuery.MaxLimit)
+        {
+            throw CliException.Usage($"--limit {request.Limit}: a page holds 1 to {DeliveryQuery.MaxLimit} deliveries (default {DeliveryQuery.DefaultLimit}).");
+        }
+
+        DeliveryCursor? after = null;
+        if (request.After is { } afterText && !DeliveryCursor.TryParse(afterText, out after))
+        {
+            throw CliException.Usage($"--after '{afterText}' is not a cursor: give the one the previous page printed (\"next\" in --json).");
+        }
+
+        return new DeliveryQuery(string.IsNullOrWhiteSpace(request.Target) ? null : request.Target.Trim(), state, since, until, request.Limit, after);
+    }
+
+    public static async Task<int> ListAsync(CliSession session, IConfiguration configuration, DeliveryListRequest request, CancellationToken cancellationToken)
+    {
+        var query = Query(request, session.TimeProvider.GetUtcNow());
+        var settings = StoreCommands.ExistingStore(configuration);
+        var listing = await StoreCommands.WithLedgerAsync(session, settings, ledger =>
+            DeliveryListing.LoadAsync(ledger, settings.Description, query, cancellationToken));
+        if (request.Json)
+        {
+            session.WriteJson(listing);
+            return ExitCodes.Ok;
+        }
+
+        if (listing.Deliveries.Count == 0)
+        {
+            session.Console.WriteLine($"The delivery ledger ({settings.Description}) has no delivery that matches{(query.After is null ? "" : " after this cursor")}.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new Table()
+            .AddColumn("Updated")
+            .AddColumn(WholeTable.Identifier("Target"))
+            .AddColumn(WholeTable.Identifier("Order or event"))
+            .AddColumn(WholeTable.Identifier("Action"))
+            .AddColumn("State")
+            .AddColumn(new TableColumn("Attempts").RightAligned())
+            .AddColumn(new TableColumn("Last status").RightAligned())
+            .AddColumn(new TableColumn("Repeats suppressed").RightAligned())
+            .AddColumn("Delivered at")
+            .AddColumn("Last error");
+        foreach (var row in listing.Deliveries)
+        {
+            table.AddRow(
+                Formats.Cell(Formats.Time(row.UpdatedAt)),
+                Formats.Cell(row.Target),
+                Formats.Cell(row.Subject),
+                Formats.Cell(row.ActionInstance is null ? row.Action : $"{row.Action} {row.ActionInstance}"),
+                Formats.Cell(row.State),
+                Formats.Cell(row.Attempts),
+                Formats.Cell(row.LastStatus),
+                Formats.Cell(row.RepeatsSuppressed),
+                Formats.Cell(row.DeliveredAt is { } at ? Formats.Time(at) : null),
+                Formats.Cell(row.LastError));
+        }
+
+        session.Console.Write(new WholeTable(table));
+        session.Console.WriteLine(listing.Next is { } next
+            ? $"{Formats.Plural(listing.Deliveries.Count, "delivery", "deliveries")}, newest change first; more: run the same command with --after {next}"
+            : $"{Formats.Plural(listing.Deliveries.Count, "delivery", "deliveries")}, newest change first; no more.");
+        return ExitCodes.Ok;
+    }
+}
