@@ -101,19 +101,40 @@ internal static class CommandTree
             Description = "Send them even when the delivery ledger records them as delivered meanwhile (without it, a " +
                 "forwarder acknowledges such a delivery without sending it: duplicate_suppressed).",
         };
+        var since = new Option<string?>("--since")
+        {
+            Description = $"Only dead letters dead-lettered at or after this time ({TimeOption.Forms}): the forwarder's " +
+                "SyncWorker-Failed-At (or MassTransit's MT-Fault-Timestamp), for poison messages RabbitMQ's x-death time. " +
+                "Selects by itself (no --all needed); combines with --event and --target.",
+        };
+        var until = new Option<string?>("--until")
+        {
+            Description = $"Only dead letters dead-lettered before this time ({TimeOption.Forms}). With a time range, a dead " +
+                "letter that carries no such time is left in place.",
+        };
         var replay = new Command(
             "replay",
             "Move dead letters back to their target's queue for delivery, and poison messages back to the queue they came " +
-            "from. Each is moved once, even with concurrent replays; failure headers are removed, the failure history is kept.")
+            "from. Each is moved once, even with concurrent replays; failure headers are removed, the failure history is kept. " +
+            "Those not chosen (another event, outside --since/--until) stay in the queue, in their order.")
         {
             replayTarget,
             eventId,
             all,
+            since,
+            until,
             force,
             replayJson,
         };
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
-            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(force), result.GetValue(replayJson), ct));
+            session,
+            result.GetValue(replayTarget),
+            result.GetValue(eventId),
+            result.GetValue(all),
+            new ReplayWindow(result.GetValue(since), result.GetValue(until)),
+            result.GetValue(force),
+            result.GetValue(replayJson),
+            ct));
 
         return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {
