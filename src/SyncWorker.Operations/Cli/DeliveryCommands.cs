@@ -7,14 +7,43 @@ namespace SyncWorker.Operations.Cli;
 /// <summary>What <c>deliveries list</c> was asked, as typed.</summary>
 internal sealed record DeliveryListRequest(string? Target, string? State, string? Since, string? Until, int Limit, string? After, bool Json);
 
+/// <summary>
+/// The query of <c>GET /admin/deliveries</c>, read as <c>deliveries list</c> reads its options (the same states, times
+/// and cursor), so that both answer alike.
+/// </summary>
+public static class DeliveryListQuery
+{
+    /// <summary>
+    /// The query of the URL's parameters (<c>target</c>, <c>state</c>, <c>since</c>, <c>until</c>, <c>limit</c>,
+    /// <c>after</c>; null when absent), or false with <paramref name="error"/> naming the parameter and what it takes.
+    /// </summary>
+    public static bool TryParse(
+        string? target, string? state, string? since, string? until, int? limit, string? after, DateTimeOffset now, out DeliveryQuery? query, out string? error)
+    {
+        try
+        {
+            query = DeliveryCommands.Query(new DeliveryListRequest(target, state, since, until, limit ?? DeliveryQuery.DefaultLimit, after, Json: true), now, prefix: "");
+            error = null;
+            return true;
+        }
+        catch (CliException exception)
+        {
+            query = null;
+            error = exception.Message;
+            return false;
+        }
+    }
+}
+
 /// <summary><c>deliveries list</c>: the delivery ledger's rows, newest change first, a page at a time.</summary>
 internal static class DeliveryCommands
 {
     /// <summary>
     /// Reads the query out of what was typed: a state of the ledger, times, a page size of 1 to
-    /// <see cref="DeliveryQuery.MaxLimit"/>, a cursor a page printed; anything else is a usage error naming the option.
+    /// <see cref="DeliveryQuery.MaxLimit"/>, a cursor a page printed; anything else is a usage error naming the option
+    /// (<paramref name="prefix"/> and its name: <c>--state</c> on the command line, <c>state</c> in a URL).
     /// </summary>
-    public static DeliveryQuery Query(DeliveryListRequest request, DateTimeOffset now)
+    public static DeliveryQuery Query(DeliveryListRequest request, DateTimeOffset now, string prefix = "--")
     {
         ArgumentNullException.ThrowIfNull(request);
         DeliveryState? state = null;
@@ -22,22 +51,22 @@ internal static class DeliveryCommands
         {
             if (!DeliveryStates.TryParse(stateText.Trim(), out var parsed))
             {
-                throw CliException.Usage($"--state '{stateText}' is not a delivery state; use one of: {string.Join(", ", DeliveryStates.All)}.");
+                throw CliException.Usage($"{prefix}state '{stateText}' is not a delivery state; use one of: {string.Join(", ", DeliveryStates.All)}.");
             }
 
             state = parsed;
         }
 
-        var (since, until) = TimeOption.Range(request.Since, request.Until, now);
+        var (since, until) = TimeOption.Range(request.Since, request.Until, now, prefix);
         if (request.Limit is < 1 or > DeliveryQuery.MaxLimit)
         {
-            throw CliException.Usage($"--limit {request.Limit}: a page holds 1 to {DeliveryQuery.MaxLimit} deliveries (default {DeliveryQuery.DefaultLimit}).");
+            throw CliException.Usage($"{prefix}limit {request.Limit}: a page holds 1 to {DeliveryQuery.MaxLimit} deliveries (default {DeliveryQuery.DefaultLimit}).");
         }
 
         DeliveryCursor? after = null;
         if (request.After is { } afterText && !DeliveryCursor.TryParse(afterText, out after))
         {
-            throw CliException.Usage($"--after '{afterText}' is not a cursor: give the one the previous page printed (\"next\" in --json).");
+            throw CliException.Usage($"{prefix}after '{afterText}' is not a cursor: give the one the previous page printed (\"next\" in JSON).");
         }
 
         return new DeliveryQuery(string.IsNullOrWhiteSpace(request.Target) ? null : request.Target.Trim(), state, since, until, request.Limit, after);

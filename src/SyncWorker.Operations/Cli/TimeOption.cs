@@ -59,14 +59,15 @@ internal static partial class TimeOption
 
     /// <summary>
     /// <c>--since</c> and <c>--until</c> together, either or both absent (null); a usage error when the range is empty.
+    /// <paramref name="prefix"/> goes before the names in messages (<c>--</c> on the command line, nothing in a URL).
     /// </summary>
-    public static (DateTimeOffset? Since, DateTimeOffset? Until) Range(string? since, string? until, DateTimeOffset now)
+    public static (DateTimeOffset? Since, DateTimeOffset? Until) Range(string? since, string? until, DateTimeOffset now, string prefix = "--")
     {
-        var from = since is null ? (DateTimeOffset?)null : Parse("--since", since, now);
-        var to = until is null ? (DateTimeOffset?)null : Parse("--until", until, now);
+        var from = since is null ? (DateTimeOffset?)null : Parse(prefix + "since", since, now);
+        var to = until is null ? (DateTimeOffset?)null : Parse(prefix + "until", until, now);
         if (from >= to)
         {
-            throw CliException.Usage($"--since ({Iso(from.Value)}) must be before --until ({Iso(to!.Value)}).");
+            throw CliException.Usage($"{prefix}since ({Iso(from.Value)}) must be before {prefix}until ({Iso(to!.Value)}).");
         }
 
         return (from, to);
