@@ -95,25 +95,19 @@ internal static class DeliveryCommands
             .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn(WholeTable.Identifier("Order or event"))
             .AddColumn(WholeTable.Identifier("Action"))
-            .AddColumn("State")
-            .AddColumn(new TableColumn("Attempts").RightAligned())
-            .AddColumn(new TableColumn("Last status").RightAligned())
-            .AddColumn(new TableColumn("Repeats suppressed").RightAligned())
-            .AddColumn("Delivered at")
+            .AddOutcomeColumns()
             .AddColumn("Last error");
         foreach (var row in listing.Deliveries)
         {
             table.AddRow(
+            [
                 Formats.Cell(Formats.Time(row.UpdatedAt)),
                 Formats.Cell(row.Target),
                 Formats.Cell(row.Subject),
-                Formats.Cell(row.ActionInstance is null ? row.Action : $"{row.Action} {row.ActionInstance}"),
-                Formats.Cell(row.State),
-                Formats.Cell(row.Attempts),
-                Formats.Cell(row.LastStatus),
-                Formats.Cell(row.RepeatsSuppressed),
-                Formats.Cell(row.DeliveredAt is { } at ? Formats.Time(at) : null),
-                Formats.Cell(row.LastError));
+                Formats.Cell(LedgerCells.Action(row.Action, row.ActionInstance)),
+                .. LedgerCells.Outcome(row.State, row.Attempts, row.LastStatus, row.RepeatsSuppressed, row.DeliveredAt),
+                Formats.Cell(row.LastError),
+            ]);
         }
 
         session.Console.Write(new WholeTable(table));

@@ -52,25 +52,19 @@ internal static class OrderCommands
         var table = new Table()
             .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn(WholeTable.Identifier("Action"))
-            .AddColumn("State")
-            .AddColumn(new TableColumn("Attempts").RightAligned())
-            .AddColumn(new TableColumn("Last status").RightAligned())
-            .AddColumn(new TableColumn("Repeats suppressed").RightAligned())
-            .AddColumn("Delivered at")
+            .AddOutcomeColumns()
             .AddColumn(WholeTable.Identifier("webhook-id"))
             .AddColumn(WholeTable.Identifier("Last event"));
         foreach (var view in views)
         {
             table.AddRow(
+            [
                 Formats.Cell(view.Target),
-                Formats.Cell(view.ActionInstance is null ? view.Action : $"{view.Action} {view.ActionInstance}"),
-                Formats.Cell(view.State),
-                Formats.Cell(view.Attempts),
-                Formats.Cell(view.LastStatus),
-                Formats.Cell(view.RepeatsSuppressed),
-                Formats.Cell(view.DeliveredAt is { } at ? Formats.Time(at) : null),
+                Formats.Cell(LedgerCells.Action(view.Action, view.ActionInstance)),
+                .. LedgerCells.Outcome(view.State, view.Attempts, view.LastStatus, view.RepeatsSuppressed, view.DeliveredAt),
                 Formats.Cell(view.WebhookId),
-                Formats.Cell(view.EventId));
+                Formats.Cell(view.EventId),
+            ]);
         }
 
         session.Console.Write(new WholeTable(table));
@@ -89,7 +83,7 @@ internal static class OrderCommands
             {
                 attempts.AddRow(
                     Formats.Cell(view.Target),
-                    Formats.Cell(view.ActionInstance is null ? view.Action : $"{view.Action} {view.ActionInstance}"),
+                    Formats.Cell(LedgerCells.Action(view.Action, view.ActionInstance)),
                     Formats.Cell(Formats.Time(attempt.StartedAt)),
                     Formats.Cell(attempt.DurationMs),
                     Formats.Cell(attempt.Outcome),

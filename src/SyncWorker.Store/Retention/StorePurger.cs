@@ -95,9 +95,11 @@ public sealed partial class StorePurger
 
         // The physical row id (PostgreSQL's ctid, SQLite's rowid) bounds each statement without knowing the table's key;
         // the condition is repeated outside, so a row changed since the inner select (PostgreSQL re-checks it) stays.
-        var rowId = _settings.Provider == StoreProvider.Postgres ? "ctid" : "rowid";
+        // PostgreSQL takes the ids as an array (ctid = ANY(ARRAY(…)) is a TID scan, where IN may join the whole table).
         var where = $"{rule.TimeColumn} < @before" + (rule.Condition is null ? "" : $" AND {rule.Condition}");
-        var sql = $"DELETE FROM {rule.Table} WHERE {rowId} IN (SELECT {rowId} FROM {rule.Table} WHERE {where} LIMIT @batch) AND {where}";
+        var sql = _settings.Provider == StoreProvider.Postgres
+            ? $"DELETE FROM {rule.Table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {rule.Table} WHERE {where} LIMIT @batch)) AND {where}"
+            : $"DELETE FROM {rule.Table} WHERE rowid IN (SELECT rowid FROM {rule.Table} WHERE {where} LIMIT @batch) AND {where}";
         long deleted = 0;
         var started = _time.GetTimestamp();
         while (true)
