@@ -58,7 +58,7 @@ public static class SyncWorkerTelemetry
 
     /// <summary>
     /// [syncworker_store_purged_total] Rows the store's retention deleted, by <c>table</c> (<c>delivery_attempts</c>,
-    /// <c>deliveries</c>).
+    /// <c>orders.document</c> for stored documents cleared, <c>deliveries</c>, <c>orders</c>).
     /// </summary>
     public static readonly Counter<long> StorePurged = Meter.CreateCounter<long>(
         "syncworker.store.purged", "{row}", "Rows deleted by the store's retention, by table.");

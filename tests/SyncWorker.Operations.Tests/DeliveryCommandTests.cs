@@ -171,7 +171,7 @@ public sealed class DeliveryCommandTests
         using var document = JsonDocument.Parse(run.Output);
         var tables = document.RootElement.GetProperty("tables").EnumerateArray()
             .ToDictionary(t => t.GetProperty("table").GetString()!, t => t.GetProperty("deleted").GetInt64());
-        Assert.That(tables, Is.EqualTo(new Dictionary<string, long> { ["delivery_attempts"] = 1, ["deliveries"] = 1 }));
+        Assert.That(tables, Is.EqualTo(new Dictionary<string, long> { ["delivery_attempts"] = 1, ["orders.document"] = 0, ["deliveries"] = 1, ["orders"] = 0 }));
         Assert.That(document.RootElement.GetProperty("keyRetentionDays").GetInt32(), Is.EqualTo(45));
 
         var left = await CliHarness.RunAsync(configuration, new FixedTime(Now), "deliveries", "list", "--json");

@@ -9,11 +9,16 @@ namespace SyncWorker.Store.Retention;
 /// <summary>
 /// One kind of row the store's retention deletes: the rows of <paramref name="Table"/> whose <paramref name="TimeColumn"/>
 /// (Unix milliseconds) is older than <paramref name="Age"/> and that meet <paramref name="Condition"/> (SQL both providers
-/// run; it may use <c>@now</c>, the current time in Unix milliseconds).
+/// run; it may use <c>@now</c>, the current time in Unix milliseconds). With <paramref name="ClearColumn"/> the rows
+/// stay and only that column (a stored body) is set to null.
 /// </summary>
-public sealed record RetentionRule(string Table, string TimeColumn, TimeSpan Age, string? Condition = null);
+public sealed record RetentionRule(string Table, string TimeColumn, TimeSpan Age, string? Condition = null, string? ClearColumn = null)
+{
+    /// <summary>What the rule purges, in logs, counts and the metric's <c>table</c> tag: the table, or <c>table.column</c>.</summary>
+    public string Name => ClearColumn is null ? Table : $"{Table}.{ClearColumn}";
+}
 
-/// <summary>How many rows one purge deleted from a table.</summary>
+/// <summary>How many rows one purge deleted from a table (or cleared, for <c>table.column</c>).</summary>
 public sealed record PurgeCount(string Table, long Deleted, DateTimeOffset Before);
 
 /// <summary>
@@ -60,9 +65,11 @@ public sealed partial class StorePurger
     public IReadOnlyList<RetentionRule> Rules { get; }
 
     /// <summary>
-    /// The store's rules: attempts by <c>started_at</c> after <see cref="StoreSettings.Retention"/>; ledger rows by
-    /// <c>updated_at</c> after <see cref="StoreSettings.KeyRetention"/>, except those whose lease has not run out. A table
-    /// added later (by a migration) is one more line here.
+    /// The store's rules: attempts by <c>started_at</c> and the orders' stored <c>order.paid</c> documents by
+    /// <c>updated_at</c> after <see cref="StoreSettings.Retention"/>; ledger rows by <c>updated_at</c> after
+    /// <see cref="StoreSettings.KeyRetention"/>, except those whose lease has not run out, and orders (payment intent to
+    /// order; a later action of a purged order is looked up at Stripe) after the same. A table added later (by a
+    /// migration) is one more line here.
     /// </summary>
     public static IReadOnlyList<RetentionRule> RulesOf(StoreSettings settings)
     {
@@ -70,7 +77,9 @@ public sealed partial class StorePurger
         return
         [
             new RetentionRule("delivery_attempts", "started_at", settings.Retention),
+            new RetentionRule("orders", "updated_at", settings.Retention, ClearColumn: "document"),
             new RetentionRule("deliveries", "updated_at", settings.KeyRetention, "(lease_until IS NULL OR lease_until < @now)"),
+            new RetentionRule("orders", "updated_at", settings.KeyRetention),
         ];
     }
 
@@ -96,10 +105,14 @@ public sealed partial class StorePurger
         // The physical row id (PostgreSQL's ctid, SQLite's rowid) bounds each statement without knowing the table's key;
         // the condition is repeated outside, so a row changed since the inner select (PostgreSQL re-checks it) stays.
         // PostgreSQL takes the ids as an array (ctid = ANY(ARRAY(…)) is a TID scan, where IN may join the whole table).
-        var where = $"{rule.TimeColumn} < @before" + (rule.Condition is null ? "" : $" AND {rule.Condition}");
-        var sql = _settings.Provider == StoreProvider.Postgres
-            ? $"DELETE FROM {rule.Table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {rule.Table} WHERE {where} LIMIT @batch)) AND {where}"
-            : $"DELETE FROM {rule.Table} WHERE rowid IN (SELECT rowid FROM {rule.Table} WHERE {where} LIMIT @batch) AND {where}";
+        var where = $"{rule.TimeColumn} < @before" + (rule.Condition is null ? "" : $" AND {rule.Condition}") +
+            (rule.ClearColumn is null ? "" : $" AND {rule.ClearColumn} IS NOT NULL");
+        var rows = _settings.Provider == StoreProvider.Postgres
+            ? $"ctid = ANY(ARRAY(SELECT ctid FROM {rule.Table} WHERE {where} LIMIT @batch))"
+            : $"rowid IN (SELECT rowid FROM {rule.Table} WHERE {where} LIMIT @batch)";
+        var sql = rule.ClearColumn is null
+            ? $"DELETE FROM {rule.Table} WHERE {rows} AND {where}"
+            : $"UPDATE {rule.Table} SET {rule.ClearColumn} = NULL WHERE {rows} AND {where}";
         long deleted = 0;
         var started = _time.GetTimestamp();
         while (true)
@@ -113,7 +126,7 @@ public sealed partial class StorePurger
             deleted += batch;
             if (batch > 0)
             {
-                SyncWorkerTelemetry.StorePurged.Add(batch, new TagList { { "table", rule.Table } });
+                SyncWorkerTelemetry.StorePurged.Add(batch, new TagList { { "table", rule.Name } });
             }
 
             if (batch < BatchSize)
@@ -130,14 +143,14 @@ public sealed partial class StorePurger
         var elapsedMs = (long)_time.GetElapsedTime(started).TotalMilliseconds;
         if (deleted > 0)
         {
-            LogPurged(deleted, rule.Table, before, elapsedMs);
+            LogPurged(deleted, rule.Name, before, elapsedMs);
         }
         else
         {
-            LogNothingToPurge(rule.Table, before);
+            LogNothingToPurge(rule.Name, before);
         }
 
-        return new PurgeCount(rule.Table, deleted, before);
+        return new PurgeCount(rule.Name, deleted, before);
     }
 
     [LoggerMessage(EventId = 7010, Level = LogLevel.Information, Message = "Retention deleted {Count} rows of {Table} older than {Before:o} in {ElapsedMs} ms")]

@@ -52,15 +52,19 @@ public sealed class StorePurgerTests(StoreProvider provider)
         await DeliveredAsync("cs_old", t0);
         await _ledger.ClaimAsync(Claim("cs_abandoned"), "died", Lease, false, CancellationToken.None);
         await _ledger.ClaimAsync(Claim("cs_leased"), "slow", TimeSpan.FromDays(60), false, CancellationToken.None);
-        _time.Advance(TimeSpan.FromDays(20));
+        await _ledger.RecordAsync(new OrderRecord("cs_old", "pi_old", null, false, "evt_old", "{}"u8.ToArray()), CancellationToken.None);
+        _time.Advance(TimeSpan.FromDays(10));
+        await _ledger.RecordAsync(new OrderRecord("cs_mid", "pi_mid", null, false, "evt_mid", "{}"u8.ToArray()), CancellationToken.None);
+        _time.Advance(TimeSpan.FromDays(10));
         await DeliveredAsync("cs_recent", t0.AddDays(10), t0.AddDays(20));
+        await _ledger.RecordAsync(new OrderRecord("cs_recent", "pi_recent", null, false, "evt_recent", "{}"u8.ToArray()), CancellationToken.None);
         _time.Advance(TimeSpan.FromDays(26));
 
         using var purged = new MetricCollector<long>(SyncWorkerTelemetry.StorePurged);
         var purger = new StorePurger(_ledger, _settings, _time) { BatchSize = 1, BatchPause = TimeSpan.Zero };
         var counts = await purger.PurgeAsync(CancellationToken.None);
 
-        Assert.That(counts.Select(c => (c.Table, c.Deleted)), Is.EqualTo(new[] { ("delivery_attempts", 2L), ("deliveries", 2L) }));
+        Assert.That(counts.Select(c => (c.Table, c.Deleted)), Is.EqualTo(new[] { ("delivery_attempts", 2L), ("orders.document", 2L), ("deliveries", 2L), ("orders", 1L) }));
         Assert.That(counts[0].Before, Is.EqualTo(_time.GetUtcNow() - TimeSpan.FromDays(30)));
         Assert.That(await _ledger.GetAsync(Claim("cs_old").Key.Value, CancellationToken.None), Is.Null);
         Assert.That(await _ledger.GetAsync(Claim("cs_abandoned").Key.Value, CancellationToken.None), Is.Null, "its lease ran out long ago");
@@ -69,11 +73,16 @@ public sealed class StorePurgerTests(StoreProvider provider)
         var kept = await _ledger.AttemptsAsync(Claim("cs_recent").Key.Value, CancellationToken.None);
         Assert.That(kept.Select(a => a.StartedAt), Is.EqualTo(new[] { t0.AddDays(20) }));
         Assert.That(await _ledger.AttemptsAsync(Claim("cs_old").Key.Value, CancellationToken.None), Is.Empty);
+        Assert.That(await _ledger.GetOrderAsync("cs_old", CancellationToken.None), Is.Null, "the order is purged with the keys");
+        Assert.That((await _ledger.GetOrderAsync("cs_mid", CancellationToken.None))!.Document, Is.Null, "36 days old: its document is purged");
+        Assert.That((await _ledger.FindByPaymentIntentAsync("pi_mid", CancellationToken.None))!.OrderId, Is.EqualTo("cs_mid"), "and the order kept");
+        Assert.That((await _ledger.GetOrderAsync("cs_recent", CancellationToken.None))!.Document, Is.EqualTo("{}"u8.ToArray()), "26 days old: kept whole");
 
         var measured = purged.GetMeasurementSnapshot();
         Assert.That(measured.Select(m => m.Value), Is.All.EqualTo(1), "one measurement per batch of one");
         Assert.That(measured.Where(m => (string?)m.Tags["table"] == "delivery_attempts").Sum(m => m.Value), Is.EqualTo(2));
         Assert.That(measured.Where(m => (string?)m.Tags["table"] == "deliveries").Sum(m => m.Value), Is.EqualTo(2));
+        Assert.That(measured.Where(m => (string?)m.Tags["table"] == "orders.document").Sum(m => m.Value), Is.EqualTo(2));
 
         var again = await purger.PurgeAsync(CancellationToken.None);
         Assert.That(again.Sum(c => c.Deleted), Is.Zero, "a second purge finds nothing");
