@@ -56,6 +56,13 @@ public static class SyncWorkerTelemetry
         "syncworker.delivery.created_to_delivery", "s", "Time from the Stripe event's creation to delivery, by target.",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 43200, 259200] });
 
+    /// <summary>
+    /// [syncworker_store_purged_total] Rows the store's retention deleted, by <c>table</c> (<c>delivery_attempts</c>,
+    /// <c>orders.document</c> for stored documents cleared, <c>deliveries</c>, <c>orders</c>).
+    /// </summary>
+    public static readonly Counter<long> StorePurged = Meter.CreateCounter<long>(
+        "syncworker.store.purged", "{row}", "Rows deleted by the store's retention, by table.");
+
     /// <summary>[syncworker_deliveries_in_flight] Deliveries being attempted by this instance now, by <c>target</c>.</summary>
     public static readonly UpDownCounter<long> InFlight = Meter.CreateUpDownCounter<long>(
         "syncworker.deliveries.in_flight", "{delivery}", "Deliveries in progress in this instance, by target.");

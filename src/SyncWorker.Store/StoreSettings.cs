@@ -17,6 +17,31 @@ public sealed class StoreSettings
     /// <summary>Default of <c>Store:LeaseSeconds</c>.</summary>
     public const int DefaultLeaseSeconds = 300;
 
+    /// <summary>Default of <c>Store:RetentionDays</c>: how long attempts are kept.</summary>
+    public const int DefaultRetentionDays = 30;
+
+    /// <summary>
+    /// Default of <c>Store:KeyRetentionDays</c>: how long a ledger row (the key that recognises a repeat) is kept after
+    /// its last change. Backfill lists events up to 30 days old and Stripe retries a webhook for up to 3 days, so a key
+    /// must outlive 30 days (the minimum is <see cref="MinimumKeyRetentionDays"/>); 45 leaves two weeks for dead letters
+    /// replayed late and for clocks.
+    /// </summary>
+    public const int DefaultKeyRetentionDays = 45;
+
+    /// <summary>
+    /// Default of <c>Store:OrderRetentionDays</c>: how long an order (its payment intent) and its delivered
+    /// <c>order.paid</c> rows are kept, so that a refund or dispute months after the payment still finds its order and
+    /// sees that the payment reached the target: card refunds are possible for about 180 days and disputes can be opened
+    /// up to 120 days after a payment (longer for some methods), so a little over a year.
+    /// </summary>
+    public const int DefaultOrderRetentionDays = 400;
+
+    /// <summary>The least <c>Store:KeyRetentionDays</c>: one day more than backfill reaches back (30 days).</summary>
+    public const int MinimumKeyRetentionDays = 31;
+
+    /// <summary>The most either retention setting may be (ten years).</summary>
+    public const int MaximumRetentionDays = 3650;
+
     /// <summary>The SQLite file's name in <c>Store:DataDirectory</c> when <c>Store:ConnectionString</c> is not set.</summary>
     public const string DefaultSqliteFile = "syncworker.db";
 
@@ -41,6 +66,15 @@ public sealed class StoreSettings
     /// <summary><c>Store:LeaseSeconds</c>.</summary>
     public TimeSpan Lease { get; }
 
+    /// <summary><c>Store:RetentionDays</c>: delivery attempts older than this (by start) are purged.</summary>
+    public TimeSpan Retention { get; private set; } = TimeSpan.FromDays(DefaultRetentionDays);
+
+    /// <summary><c>Store:KeyRetentionDays</c>: ledger rows unchanged for longer than this are purged (never a leased one).</summary>
+    public TimeSpan KeyRetention { get; private set; } = TimeSpan.FromDays(DefaultKeyRetentionDays);
+
+    /// <summary><c>Store:OrderRetentionDays</c>: orders and their delivered <c>order.paid</c> rows unchanged for longer than this are purged.</summary>
+    public TimeSpan OrderRetention { get; private set; } = TimeSpan.FromDays(DefaultOrderRetentionDays);
+
     /// <summary>The SQLite database file (full path); null for PostgreSQL.</summary>
     public string? SqliteFile { get; }
 
@@ -48,7 +82,9 @@ public sealed class StoreSettings
     /// Reads the <c>Store</c> section: <c>Provider</c> (<c>Sqlite</c> default, or <c>Postgres</c>), <c>ConnectionString</c>
     /// (SQLite: <c>Data Source=&lt;file&gt;</c>, default <c>syncworker.db</c> in <c>DataDirectory</c>, itself default a
     /// <c>data</c> folder beside the app; PostgreSQL: an Npgsql connection string, required), <c>LeaseSeconds</c>
-    /// (default 300, 30 to 3600: how long a forwarder's claim on a delivery lasts before another may take it over).
+    /// (default 300, 30 to 3600: how long a forwarder's claim on a delivery lasts before another may take it over),
+    /// <c>RetentionDays</c> (default 30, 1 to 3650: attempts) and <c>KeyRetentionDays</c> (default 45, 31 to 3650 and
+    /// at least <c>RetentionDays</c>: ledger rows).
     /// Throws <see cref="StoreConfigurationException"/> naming the key and the fix.
     /// </summary>
     /// <param name="configuration">The app's configuration.</param>
@@ -69,19 +105,46 @@ public sealed class StoreSettings
             throw new StoreConfigurationException($"Store:Provider must be Sqlite or Postgres (got '{providerText}'). Sqlite (the default) keeps a file for one instance; Postgres is for production and more than one instance.");
         }
 
-        var leaseText = section["LeaseSeconds"];
-        var leaseSeconds = DefaultLeaseSeconds;
-        if (!string.IsNullOrWhiteSpace(leaseText)
-            && (!int.TryParse(leaseText, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out leaseSeconds) || leaseSeconds is < 30 or > 3600))
+        var leaseSeconds = WholeNumber(section, "LeaseSeconds", DefaultLeaseSeconds, 30, 3600, "seconds");
+        var retentionDays = WholeNumber(section, "RetentionDays", DefaultRetentionDays, 1, MaximumRetentionDays, "days");
+        var keyRetentionDays = WholeNumber(section, "KeyRetentionDays", DefaultKeyRetentionDays, MinimumKeyRetentionDays, MaximumRetentionDays, "days",
+            " Keys must outlive the 30 days over which backfill and Stripe can still send an event again.");
+        if (keyRetentionDays < retentionDays)
         {
-            throw new StoreConfigurationException($"Store:LeaseSeconds must be a whole number of seconds between 30 and 3600 (got '{leaseText}'); the default is {DefaultLeaseSeconds}.");
+            throw new StoreConfigurationException(
+                $"Store:KeyRetentionDays ({keyRetentionDays}) must be at least Store:RetentionDays ({retentionDays}): a delivery's ledger row must outlive its attempts. " +
+                $"Raise Store:KeyRetentionDays to {retentionDays} or more, or lower Store:RetentionDays.");
         }
+
+        var orderRetentionDays = WholeNumber(section, "OrderRetentionDays", Math.Max(DefaultOrderRetentionDays, keyRetentionDays), keyRetentionDays, MaximumRetentionDays, "days",
+            " An order must be remembered at least as long as its ledger rows (Store:KeyRetentionDays), and for as long as refunds and disputes of it can come (default 400).");
 
         var lease = TimeSpan.FromSeconds(leaseSeconds);
         var connectionString = section["ConnectionString"];
-        return provider == StoreProvider.Postgres
+        var settings = provider == StoreProvider.Postgres
             ? ResolvePostgres(connectionString, lease)
             : ResolveSqlite(connectionString, section["DataDirectory"], appDirectory, lease);
+        settings.Retention = TimeSpan.FromDays(retentionDays);
+        settings.KeyRetention = TimeSpan.FromDays(keyRetentionDays);
+        settings.OrderRetention = TimeSpan.FromDays(orderRetentionDays);
+        return settings;
+    }
+
+    /// <summary>The whole number at <c>Store:{key}</c>, or <paramref name="fallback"/> when unset; throws naming the key and the range.</summary>
+    private static int WholeNumber(IConfigurationSection section, string key, int fallback, int minimum, int maximum, string unit, string why = "")
+    {
+        var text = section[key];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return fallback;
+        }
+
+        if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) || value < minimum || value > maximum)
+        {
+            throw new StoreConfigurationException($"Store:{key} must be a whole number of {unit} between {minimum} and {maximum} (got '{text}'); the default is {fallback}.{why}");
+        }
+
+        return value;
     }
 
     private static StoreSettings ResolvePostgres(string? connectionString, TimeSpan lease)

@@ -342,4 +342,74 @@ public sealed class DeadLetterReplayTests
         var left = await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"));
         Assert.That(left.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { kept.MessageId }));
     }
+
+    private static DeadLetterSpec FailedAt(string target, string eventId, int hour, int minute = 0, bool onlyMassTransit = false) =>
+        new(target, eventId, FailedAt: new DateTimeOffset(2025, 11, 20, hour, minute, 0, TimeSpan.Zero), OnlyMassTransitTimestamp: onlyMassTransit);
+
+    [Test]
+    public async Task Replay_of_a_time_range_moves_only_what_was_dead_lettered_in_it_and_leaves_the_rest_in_order()
+    {
+        var before = FailedAt("warehouse", "evt_1RANGE_A", 9);
+        var atStart = FailedAt("warehouse", "evt_1RANGE_B", 9, 30, onlyMassTransit: true);
+        var inside = FailedAt("warehouse", "evt_1RANGE_C", 11);
+        var atEnd = FailedAt("warehouse", "evt_1RANGE_D", 11, 30);
+        var after = FailedAt("warehouse", "evt_1RANGE_E", 12);
+        var otherTarget = FailedAt("dropship", "evt_1RANGE_F", 10);
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [before, atStart, inside, atEnd, after, otherTarget]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets),
+            "dead-letters", "replay", "--target", "warehouse", "--since", "2025-11-20T09:30:00Z", "--until", "2025-11-20T11:30:00Z", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        Assert.That(document.RootElement.GetProperty("since").GetDateTimeOffset(), Is.EqualTo(atStart.FailedTime), "the start is inclusive");
+        Assert.That(document.RootElement.GetProperty("until").GetDateTimeOffset(), Is.EqualTo(atEnd.FailedTime), "the end is exclusive");
+        Assert.That(document.RootElement.GetProperty("moved").GetInt32(), Is.EqualTo(2));
+        var moved = await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"));
+        Assert.That(moved.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { atStart.MessageId, inside.MessageId }), "MT-Fault-Timestamp counts when SyncWorker's header is missing");
+        var left = await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"));
+        Assert.That(left.Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { before.MessageId, atEnd.MessageId, after.MessageId }), "kept, in order");
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.TargetErrorQueue("dropship")), Is.EqualTo(1), "--target keeps other targets out");
+    }
+
+    [Test]
+    public async Task Replay_since_a_relative_time_selects_by_itself_across_targets()
+    {
+        var old = FailedAt("warehouse", "evt_1REL_OLD", 8);
+        var recent = FailedAt("warehouse", "evt_1REL_NEW", 11);
+        var recentDropship = FailedAt("dropship", "evt_1REL_DROP", 11, 45);
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [old, recent, recentDropship]);
+        var now = new FixedTime(new DateTimeOffset(2025, 11, 20, 12, 0, 0, TimeSpan.Zero));
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), now, "dead-letters", "replay", "--since", "2h");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("Moved 2 dead letters").And.Contain("left 1 in place (dead-lettered from 2025-11-20T10:00:00Z until now were moved)."));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { recent.MessageId }));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetQueue("dropship"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { recentDropship.MessageId }));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { old.MessageId }));
+    }
+
+    [TestCase("--since", "yesterday", "--since 'yesterday' is neither an ISO 8601 time")]
+    [TestCase("--until", "0h", "--until 0h: the amount must be a whole number from 1")]
+    public async Task A_bad_time_is_a_usage_error_naming_the_option(string option, string value, string expected)
+    {
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", option, value);
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain(expected));
+    }
+
+    [Test]
+    public async Task An_empty_range_is_a_usage_error()
+    {
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--since", "1h", "--until", "2h");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain("must be before --until"));
+    }
 }

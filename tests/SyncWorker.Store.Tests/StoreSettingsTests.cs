@@ -88,4 +88,33 @@ public sealed class StoreSettingsTests
         var message = Refused(new() { ["Store:LeaseSeconds"] = value });
         Assert.That(message, Does.Contain("Store:LeaseSeconds").And.Contain("between 30 and 3600").And.Contain("default is 300"));
     }
+
+    [Test]
+    public void Retention_keeps_attempts_30_days_and_ledger_keys_45_by_default()
+    {
+        var settings = Resolve([]);
+        Assert.That(settings.Retention, Is.EqualTo(TimeSpan.FromDays(30)));
+        Assert.That(settings.KeyRetention, Is.EqualTo(TimeSpan.FromDays(45)));
+        var chosen = Resolve(new() { ["Store:RetentionDays"] = "7", ["Store:KeyRetentionDays"] = "90" });
+        Assert.That((chosen.Retention, chosen.KeyRetention), Is.EqualTo((TimeSpan.FromDays(7), TimeSpan.FromDays(90))));
+        Assert.That(settings.OrderRetention, Is.EqualTo(TimeSpan.FromDays(400)), "orders: as long as refunds and disputes can come");
+    }
+
+    [TestCase("Store:RetentionDays", "0", "between 1 and 3650")]
+    [TestCase("Store:RetentionDays", "thirty", "between 1 and 3650")]
+    [TestCase("Store:KeyRetentionDays", "30", "between 31 and 3650")]
+    [TestCase("Store:KeyRetentionDays", "5000", "between 31 and 3650")]
+    [TestCase("Store:OrderRetentionDays", "44", "between 45 and 3650")]
+    public void A_retention_out_of_range_is_refused_naming_the_key_and_the_range(string key, string value, string range)
+    {
+        var message = Refused(new() { [key] = value });
+        Assert.That(message, Does.StartWith(key).And.Contain(range).And.Contain($"'{value}'"));
+    }
+
+    [Test]
+    public void Keys_kept_shorter_than_attempts_are_refused_with_the_fix()
+    {
+        var message = Refused(new() { ["Store:RetentionDays"] = "60", ["Store:KeyRetentionDays"] = "45" });
+        Assert.That(message, Does.Contain("Store:KeyRetentionDays (45) must be at least Store:RetentionDays (60)").And.Contain("Raise Store:KeyRetentionDays to 60"));
+    }
 }

@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Operations.Backfill;
 using SyncWorker.Operations.Status;
+using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Cli;
 
@@ -45,6 +46,7 @@ internal static class CommandTree
             Status(session, configuration),
             Store(session, configuration),
             Orders(session, configuration),
+            Deliveries(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -99,19 +101,40 @@ internal static class CommandTree
             Description = "Send them even when the delivery ledger records them as delivered meanwhile (without it, a " +
                 "forwarder acknowledges such a delivery without sending it: duplicate_suppressed).",
         };
+        var since = new Option<string?>("--since")
+        {
+            Description = $"Only dead letters dead-lettered at or after this time ({TimeOption.Forms}): the forwarder's " +
+                "SyncWorker-Failed-At (or MassTransit's MT-Fault-Timestamp), for poison messages RabbitMQ's x-death time. " +
+                "Selects by itself (no --all needed); combines with --event and --target.",
+        };
+        var until = new Option<string?>("--until")
+        {
+            Description = $"Only dead letters dead-lettered before this time ({TimeOption.Forms}). With a time range, a dead " +
+                "letter that carries no such time is left in place.",
+        };
         var replay = new Command(
             "replay",
             "Move dead letters back to their target's queue for delivery, and poison messages back to the queue they came " +
-            "from. Each is moved once, even with concurrent replays; failure headers are removed, the failure history is kept.")
+            "from. Each is moved once, even with concurrent replays; failure headers are removed, the failure history is kept. " +
+            "Those not chosen (another event, outside --since/--until) stay in the queue, in their order.")
         {
             replayTarget,
             eventId,
             all,
+            since,
+            until,
             force,
             replayJson,
         };
         replay.SetAction((result, ct) => DeadLetterCommands.ReplayAsync(
-            session, result.GetValue(replayTarget), result.GetValue(eventId), result.GetValue(all), result.GetValue(force), result.GetValue(replayJson), ct));
+            session,
+            result.GetValue(replayTarget),
+            result.GetValue(eventId),
+            result.GetValue(all),
+            new ReplayWindow(result.GetValue(since), result.GetValue(until)),
+            result.GetValue(force),
+            result.GetValue(replayJson),
+            ct));
 
         return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {
@@ -192,8 +215,55 @@ internal static class CommandTree
         return new Command("orders", "Answers from the delivery ledger (the store).") { show };
     }
 
+    private static Command Deliveries(CliSession session, IConfiguration configuration)
+    {
+        var target = new Option<string?>("--target") { Description = "Only this target's deliveries (its Fulfillment:Targets:N:Name)." };
+        var state = new Option<string?>("--state")
+        {
+            Description = $"Only deliveries in this state: {string.Join(", ", DeliveryStates.All)}.",
+        };
+        var since = new Option<string?>("--since") { Description = $"Only deliveries last changed at or after this time: {TimeOption.Forms}." };
+        var until = new Option<string?>("--until") { Description = $"Only deliveries last changed before this time: {TimeOption.Forms}." };
+        var limit = new Option<int>("--limit")
+        {
+            Description = $"Deliveries per page, 1 to {DeliveryQuery.MaxLimit} (default {DeliveryQuery.DefaultLimit}).",
+            DefaultValueFactory = _ => DeliveryQuery.DefaultLimit,
+        };
+        var after = new Option<string?>("--after") { Description = "The next page: the cursor the previous page printed (\"next\" in --json)." };
+        var json = JsonOption();
+        var list = new Command(
+            "list",
+            "The delivery ledger's deliveries, newest change first (then by key, a stable order), a page at a time: target, " +
+            "order or event, action, state, attempts, last status, repeats suppressed. Read with the worker's Store:* settings.")
+        {
+            target,
+            state,
+            since,
+            until,
+            limit,
+            after,
+            json,
+        };
+        list.SetAction((result, ct) => DeliveryCommands.ListAsync(
+            session,
+            configuration,
+            new DeliveryListRequest(
+                result.GetValue(target), result.GetValue(state), result.GetValue(since), result.GetValue(until), result.GetValue(limit), result.GetValue(after), result.GetValue(json)),
+            ct));
+        return new Command("deliveries", "The delivery ledger's deliveries (the store).") { list };
+    }
+
     private static Command Store(CliSession session, IConfiguration configuration)
     {
+        var purgeJson = JsonOption();
+        var purge = new Command(
+            "purge",
+            "Purge the store once now, as forwarders do every hour: attempts older than Store:RetentionDays, ledger rows " +
+            "unchanged for Store:KeyRetentionDays (never one under a live lease), in batches of 1,000.")
+        {
+            purgeJson,
+        };
+        purge.SetAction((result, ct) => StoreCommands.PurgeAsync(session, configuration, result.GetValue(purgeJson), ct));
         var json = JsonOption();
         var migrate = new Command(
             "migrate",
@@ -203,7 +273,7 @@ internal static class CommandTree
             json,
         };
         migrate.SetAction((result, ct) => StoreCommands.MigrateAsync(session, configuration, result.GetValue(json), ct));
-        return new Command("store", "The store (SQLite or PostgreSQL) that holds the delivery ledger.") { migrate };
+        return new Command("store", "The store (SQLite or PostgreSQL) that holds the delivery ledger.") { migrate, purge };
     }
 
     private static Command Status(CliSession session, IConfiguration configuration)

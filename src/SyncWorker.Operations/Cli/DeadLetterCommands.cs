@@ -6,6 +6,13 @@ using SyncWorker.Operations.DeadLetters;
 
 namespace SyncWorker.Operations.Cli;
 
+/// <summary><c>--since</c> and <c>--until</c> of <c>dead-letters replay</c>, as typed (either may be absent).</summary>
+internal sealed record ReplayWindow(string? Since = null, string? Until = null)
+{
+    /// <summary>Neither given: no time range.</summary>
+    public bool IsEmpty => Since is null && Until is null;
+}
+
 /// <summary><c>dead-letters list</c> and <c>dead-letters replay</c>.</summary>
 internal static class DeadLetterCommands
 {
@@ -171,14 +178,16 @@ internal static class DeadLetterCommands
     }
 
     public static async Task<int> ReplayAsync(
-        CliSession session, string? target, string? eventId, bool all, bool force, bool json, CancellationToken cancellationToken)
+        CliSession session, string? target, string? eventId, bool all, ReplayWindow window, bool force, bool json, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(window);
         switch (eventId, all)
         {
-            case (null, false):
+            case (null, false) when window.IsEmpty:
                 throw CliException.Usage(
-                    "Say which dead letters to replay: --event evt_… (the deliveries of one Stripe event) or --all " +
-                    "(every dead letter of the targets chosen, or of one with --target NAME). Run 'dead-letters list' to see them.");
+                    "Say which dead letters to replay: --event evt_… (the deliveries of one Stripe event), --all " +
+                    "(every dead letter of the targets chosen, or of one with --target NAME), or --since/--until (those " +
+                    "dead-lettered in that time). Run 'dead-letters list' to see them.");
             case (not null, true):
                 throw CliException.Usage("Use either --event or --all, not both.");
             case ({ } id, _) when !id.StartsWith(EventIdPrefix, StringComparison.Ordinal) || id.Length == EventIdPrefix.Length:
@@ -187,6 +196,7 @@ internal static class DeadLetterCommands
 
         var targets = session.ResolveTargets(target);
         var startedAt = session.TimeProvider.GetUtcNow();
+        var (since, until) = TimeOption.Range(window.Since, window.Until, startedAt);
         if (force)
         {
             session.Note(
@@ -195,9 +205,12 @@ internal static class DeadLetterCommands
                 json);
         }
 
-        Func<DeadLetter, bool> matches = eventId is null
-            ? _ => true
-            : deadLetter => string.Equals(deadLetter.EventId, eventId, StringComparison.Ordinal);
+        // A time range keeps the dead letters whose dead-lettering time (ReplayTally.DeadLetteredAt) falls in it; one
+        // with no such time is left in place. Whatever does not match stays where it is, in its order.
+        Func<DeadLetter, bool> Matches(ReplayTally tally) => deadLetter =>
+            (eventId is null || string.Equals(deadLetter.EventId, eventId, StringComparison.Ordinal))
+            && (since is null && until is null
+                || tally.DeadLetteredAt(deadLetter) is { } at && (since is null || at >= since) && (until is null || at < until));
 
         await using var connection = await session.ConnectAsync(cancellationToken);
         var tallies = new List<ReplayTally>();
@@ -232,7 +245,7 @@ internal static class DeadLetterCommands
                     {
                         var bar = context.AddTask(Formats.Escape(tally.Target), maxValue: Math.Max(1, tally.DeadLettersAtStart));
                         await DeadLetterReplayer.ReplayAsync(
-                            connection, tally, matches, startedAt, session.TimeProvider, t => bar.Value = t.Examined, cancellationToken);
+                            connection, tally, Matches(tally), startedAt, session.TimeProvider, t => bar.Value = t.Examined, cancellationToken);
                         bar.Value = bar.MaxValue;
                     }
                 });
@@ -244,7 +257,7 @@ internal static class DeadLetterCommands
                     await DeadLetterReplayer.ReplayAsync(
                         connection,
                         tally,
-                        matches,
+                        Matches(tally),
                         startedAt,
                         session.TimeProvider,
                         t =>
@@ -292,7 +305,7 @@ internal static class DeadLetterCommands
                 "run 'dead-letters list' when it is done.");
         }
 
-        WriteReplaySummary(session, tallies, eventId, all, startedAt, failure, json);
+        WriteReplaySummary(session, tallies, eventId, all, (since, until), startedAt, failure, json);
         if (failure is not null)
         {
             session.Error.WriteLine($"error: {failure}");
@@ -303,7 +316,14 @@ internal static class DeadLetterCommands
     }
 
     private static void WriteReplaySummary(
-        CliSession session, List<ReplayTally> tallies, string? eventId, bool all, DateTimeOffset startedAt, string? failure, bool json)
+        CliSession session,
+        List<ReplayTally> tallies,
+        string? eventId,
+        bool all,
+        (DateTimeOffset? Since, DateTimeOffset? Until) range,
+        DateTimeOffset startedAt,
+        string? failure,
+        bool json)
     {
         var moved = tallies.Sum(t => t.Moved);
         var skipped = tallies.Sum(t => t.Skipped);
@@ -314,6 +334,8 @@ internal static class DeadLetterCommands
                 startedAt,
                 eventId,
                 all,
+                range.Since,
+                range.Until,
                 moved,
                 skipped,
                 tallies.Where(t => !t.IsPoison).Select(t => new ReplayTarget(
@@ -354,7 +376,11 @@ internal static class DeadLetterCommands
         console.Write(new WholeTable(table));
         console.WriteLine(
             $"Moved {Formats.Plural(moved, "dead letter", "dead letters")} back to their target queues for delivery; " +
-            $"left {skipped.ToString(CultureInfo.InvariantCulture)} in place.");
+            $"left {skipped.ToString(CultureInfo.InvariantCulture)} in place" +
+            (range.Since is null && range.Until is null
+                ? "."
+                : $" (dead-lettered {(range.Since is { } from ? "from " + TimeOption.Iso(from) : "any time")} " +
+                  $"{(range.Until is { } to ? "until " + TimeOption.Iso(to) : "until now")} were moved)."));
         if (eventId is not null && moved == 0 && failure is null)
         {
             console.WriteLine(
@@ -406,6 +432,8 @@ internal static class DeadLetterCommands
         DateTimeOffset StartedAt,
         string? Event,
         bool All,
+        DateTimeOffset? Since,
+        DateTimeOffset? Until,
         int Moved,
         int Skipped,
         IReadOnlyList<ReplayTarget> Targets,

@@ -15,23 +15,9 @@ internal static class OrderCommands
             throw CliException.Usage($"orders show takes a Checkout Session id (cs_…), a payment intent id (pi_…) or a Stripe event id (evt_…); '{subject}' is none of them.");
         }
 
-        var settings = StoreCommands.Settings(configuration);
-
-        if (settings.SqliteFile is { } file && !File.Exists(file))
-        {
-            throw CliException.Failed($"There is no store at {settings.Description} yet: no forwarder has run with these settings (Store:Provider, Store:ConnectionString, Store:DataDirectory).");
-        }
-
-        OrderHistory history;
-        using var ledger = new SqlDeliveryLedger(settings, session.TimeProvider);
-        try
-        {
-            history = await OrderHistory.LoadAsync(ledger, ledger, settings.Description, subject, cancellationToken);
-        }
-        catch (StoreUnavailableException exception)
-        {
-            throw CliException.Failed($"{exception.Message} Check Store:ConnectionString and that the database is up.");
-        }
+        var settings = StoreCommands.ExistingStore(configuration);
+        var history = await StoreCommands.WithLedgerAsync(session, settings, ledger =>
+            OrderHistory.LoadAsync(ledger, ledger, settings.Description, subject, cancellationToken));
 
         var views = history.Deliveries;
         if (json)
@@ -67,25 +53,19 @@ internal static class OrderCommands
         var table = new Table()
             .AddColumn(WholeTable.Identifier("Target"))
             .AddColumn(WholeTable.Identifier("Action"))
-            .AddColumn("State")
-            .AddColumn(new TableColumn("Attempts").RightAligned())
-            .AddColumn(new TableColumn("Last status").RightAligned())
-            .AddColumn(new TableColumn("Repeats suppressed").RightAligned())
-            .AddColumn("Delivered at")
+            .AddOutcomeColumns()
             .AddColumn(WholeTable.Identifier("webhook-id"))
             .AddColumn(WholeTable.Identifier("Last event"));
         foreach (var view in views)
         {
             table.AddRow(
+            [
                 Formats.Cell(view.Target),
-                Formats.Cell(view.ActionInstance is null ? view.Action : $"{view.Action} {view.ActionInstance}"),
-                Formats.Cell(view.State),
-                Formats.Cell(view.Attempts),
-                Formats.Cell(view.LastStatus),
-                Formats.Cell(view.RepeatsSuppressed),
-                Formats.Cell(view.DeliveredAt is { } at ? Formats.Time(at) : null),
+                Formats.Cell(LedgerCells.Action(view.Action, view.ActionInstance)),
+                .. LedgerCells.Outcome(view.State, view.Attempts, view.LastStatus, view.RepeatsSuppressed, view.DeliveredAt),
                 Formats.Cell(view.WebhookId),
-                Formats.Cell(view.EventId));
+                Formats.Cell(view.EventId),
+            ]);
         }
 
         session.Console.Write(new WholeTable(table));
@@ -104,7 +84,7 @@ internal static class OrderCommands
             {
                 attempts.AddRow(
                     Formats.Cell(view.Target),
-                    Formats.Cell(view.ActionInstance is null ? view.Action : $"{view.Action} {view.ActionInstance}"),
+                    Formats.Cell(LedgerCells.Action(view.Action, view.ActionInstance)),
                     Formats.Cell(Formats.Time(attempt.StartedAt)),
                     Formats.Cell(attempt.DurationMs),
                     Formats.Cell(attempt.Outcome),

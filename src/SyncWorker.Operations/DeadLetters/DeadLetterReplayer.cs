@@ -77,6 +77,17 @@ internal sealed class ReplayTally
 
     public List<MovedDelivery> MovedDeliveries { get; } = [];
 
+    /// <summary>
+    /// When the message was dead-lettered: for a target's dead letter the forwarder's <c>SyncWorker-Failed-At</c> (or
+    /// MassTransit's <c>MT-Fault-Timestamp</c>); for a poison message RabbitMQ's latest <c>x-death</c> time, else those.
+    /// Null when the message carries none.
+    /// </summary>
+    public DateTimeOffset? DeadLetteredAt(DeadLetter deadLetter)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetter);
+        return IsPoison ? deadLetter.Death?.Time ?? deadLetter.FailedAt : deadLetter.FailedAt;
+    }
+
     /// <summary>Where a dead letter goes back to, or null when this replay leaves it in place whatever it matches.</summary>
     public string? DestinationOf(DeadLetter deadLetter)
     {
@@ -246,7 +257,7 @@ internal static class DeadLetterReplayer
             while (await channel.BasicGetAsync(tally.ErrorQueue, autoAck: false, cancellationToken) is { } message)
             {
                 var deadLetter = DeadLetter.Read(message.BasicProperties, message.Body);
-                var failedAt = tally.IsPoison ? deadLetter.Death?.Time ?? deadLetter.FailedAt : deadLetter.FailedAt;
+                var failedAt = tally.DeadLetteredAt(deadLetter);
                 if (tally.DestinationOf(deadLetter) is not null
                     && matches(deadLetter)
                     && (failedAt is null || failedAt <= startedAt - InFlightMargin)

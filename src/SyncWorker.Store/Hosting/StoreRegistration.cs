@@ -5,6 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SyncWorker.Store.Ledger;
+using SyncWorker.Store.Retention;
 
 namespace SyncWorker.Store.Hosting;
 
@@ -14,7 +15,7 @@ namespace SyncWorker.Store.Hosting;
 /// <param name="Receives">True when the instance answers Stripe: a store problem must not fail its readiness.</param>
 public sealed record StoreRole(string RoleName, bool SplitRole, bool Receives);
 
-/// <summary>Registers the store: settings validated at start, the migrator, the ledger, the monitor and its health entry.</summary>
+/// <summary>Registers the store: settings validated at start, the migrator, the ledger, the monitor and its health entry, and the retention purge.</summary>
 public static class StoreRegistration
 {
     /// <summary>The health entry's name.</summary>
@@ -43,6 +44,9 @@ public static class StoreRegistration
         services.AddSingleton<IOrderRegistry>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
+        services.AddSingleton<StorePurger>();
+        services.AddSingleton<StoreRetentionService>();
+        services.AddHostedService(provider => provider.GetRequiredService<StoreRetentionService>());
         services.AddHealthChecks().Add(new HealthCheckRegistration(
             HealthCheckName,
             provider => new StoreHealthCheck(provider.GetRequiredService<StoreMonitor>(), role.Receives),

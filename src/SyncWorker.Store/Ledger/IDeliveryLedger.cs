@@ -36,4 +36,10 @@ public interface IDeliveryLedger
 
     /// <summary>A row's attempts, oldest first.</summary>
     Task<IReadOnlyList<DeliveryAttemptRecord>> AttemptsAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// One page of rows, newest change first (<c>updated_at</c> descending, then the key), filtered as
+    /// <paramref name="query"/> says; the page's <see cref="DeliveryPage.Next"/> continues it.
+    /// </summary>
+    Task<DeliveryPage> ListAsync(DeliveryQuery query, CancellationToken cancellationToken);
 }

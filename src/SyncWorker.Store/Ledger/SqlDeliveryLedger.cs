@@ -207,7 +207,7 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
     }
 
-    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    internal async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         // SQLite has one writer at a time, and Microsoft.Data.Sqlite answers a busy database by sleeping 150 ms before it
         // tries again: concurrent deliveries would mostly sleep. One instance owns the file, so its operations take turns
@@ -256,7 +256,7 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         }
     }
 
-    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    internal static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;

@@ -7,6 +7,7 @@ using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Hosting;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Operations.Cli;
 using SyncWorker.Store;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Webhooks.Receiving;
@@ -16,8 +17,10 @@ namespace SyncWorker.Hosting;
 /// <summary>
 /// <c>GET /admin/status</c>: this instance's <see cref="InstanceStatus"/>, for the <c>status</c> verb; on forwarding
 /// instances <c>GET /admin/orders/{id}</c>: what the delivery ledger knows of an order (<c>cs_…</c>, or its payment intent
-/// <c>pi_…</c>) or an event (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another kind of id, 503 while
-/// the store is unreachable). Only when
+/// <c>pi_…</c>) or an event (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another
+/// kind of id, 503 while the store is unreachable), and
+/// <c>GET /admin/deliveries?target=&amp;state=&amp;since=&amp;until=&amp;limit=&amp;after=</c>: a page of the ledger, the JSON of
+/// <c>deliveries list --json</c> (400 naming a bad parameter). Only when
 /// <c>Admin:Token</c> is set (otherwise the endpoint does not exist); requests must carry
 /// <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time.
 /// </summary>
@@ -108,13 +111,39 @@ public static class AdminEndpoints
                 }
                 catch (StoreUnavailableException)
                 {
-                    return TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);
+                    return StoreUnreachable();
+                }
+            });
+            app.MapGet("/admin/deliveries", async Task<Results<Ok<DeliveryListing>, UnauthorizedHttpResult, ProblemHttpResult>> (
+                HttpContext context, IDeliveryLedger ledger, StoreSettings store, TimeProvider time,
+                string? target, string? state, string? since, string? until, int? limit, string? after) =>
+            {
+                if (!Authorized(context, expected))
+                {
+                    return TypedResults.Unauthorized();
+                }
+
+                if (!DeliveryListQuery.TryParse(target, state, since, until, limit, after, time.GetUtcNow(), out var query, out var error))
+                {
+                    return TypedResults.Problem(error, statusCode: StatusCodes.Status400BadRequest);
+                }
+
+                try
+                {
+                    return TypedResults.Ok(await DeliveryListing.LoadAsync(ledger, store.Description, query!, context.RequestAborted));
+                }
+                catch (StoreUnavailableException)
+                {
+                    return StoreUnreachable();
                 }
             });
         }
 
         return app;
     }
+
+    private static ProblemHttpResult StoreUnreachable() =>
+        TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);
 
     private static bool Authorized(HttpContext context, byte[] expected)
     {

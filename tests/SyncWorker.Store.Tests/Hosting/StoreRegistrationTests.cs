@@ -109,4 +109,13 @@ public sealed class StoreRegistrationTests
         Assert.That(report.Entries[StoreRegistration.HealthCheckName].Description, Does.Contain("could not be migrated").And.Contain("reported only").And.Not.Contain("pw-never-shown"));
         await host.StopAsync();
     }
+
+    [Test]
+    public void The_store_brings_its_background_retention_purge()
+    {
+        using var host = Build(new() { ["Store:DataDirectory"] = Path.GetTempPath() }, All);
+
+        Assert.That(host.Services.GetServices<IHostedService>().OfType<SyncWorker.Store.Retention.StoreRetentionService>().Count(), Is.EqualTo(1));
+        Assert.That(host.Services.GetRequiredService<IDeliveryLedger>(), Is.SameAs(host.Services.GetRequiredService<SqlDeliveryLedger>()), "one ledger: one SQLite turn-taking");
+    }
 }

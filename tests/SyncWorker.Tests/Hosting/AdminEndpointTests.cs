@@ -135,4 +135,65 @@ public sealed class AdminEndpointTests
             Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
         }
     }
+
+    [Test]
+    public async Task Deliveries_answers_a_page_of_the_ledger_as_deliveries_list_does()
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = Token });
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+        await worker.Services.GetRequiredService<StoreMonitor>().FirstReady.WaitAsync(TimeSpan.FromSeconds(30));
+        foreach (var order in new[] { "cs_live_admin_list_1", "cs_live_admin_list_2", "cs_live_admin_list_3" })
+        {
+            var claim = new DeliveryClaim(DeliveryKey.ForOrder("admin-list", order, "order.paid"), "evt_" + order, "msg_" + order);
+            await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
+            await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.DeadLettered, 503, "down", attempt: null, CancellationToken.None);
+        }
+
+        async Task<HttpResponseMessage> GetAsync(string query, string? token = Token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/deliveries" + query);
+            if (token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+
+            return await worker.Client.SendAsync(request);
+        }
+
+        string? next;
+        var keys = new List<string>();
+        using (var first = await GetAsync("?target=admin-list&state=dead_lettered&since=1h&limit=2"))
+        {
+            Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            using var json = JsonDocument.Parse(await first.Content.ReadAsStringAsync());
+            keys.AddRange(json.RootElement.GetProperty("deliveries").EnumerateArray().Select(d => d.GetProperty("key").GetString()!));
+            Assert.That(json.RootElement.GetProperty("deliveries")[0].GetProperty("state").GetString(), Is.EqualTo("dead_lettered"));
+            next = json.RootElement.GetProperty("next").GetString();
+        }
+
+        Assert.That(keys, Has.Count.EqualTo(2));
+        using (var second = await GetAsync($"?target=admin-list&state=dead_lettered&since=1h&limit=2&after={next}"))
+        {
+            Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            using var json = JsonDocument.Parse(await second.Content.ReadAsStringAsync());
+            keys.AddRange(json.RootElement.GetProperty("deliveries").EnumerateArray().Select(d => d.GetProperty("key").GetString()!));
+            Assert.That(json.RootElement.GetProperty("next").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        }
+
+        Assert.That(keys.Order(StringComparer.Ordinal), Is.EqualTo(new[]
+        {
+            "admin-list/order.paid/cs_live_admin_list_1", "admin-list/order.paid/cs_live_admin_list_2", "admin-list/order.paid/cs_live_admin_list_3",
+        }));
+
+        using (var badState = await GetAsync("?state=lost"))
+        {
+            Assert.That(badState.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(await badState.Content.ReadAsStringAsync(), Does.Contain("state 'lost' is not a delivery state").And.Contain("dead_lettered"));
+        }
+
+        using (var anonymous = await GetAsync("", token: null))
+        {
+            Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        }
+    }
 }
