@@ -165,6 +165,18 @@ internal sealed partial class FulfillmentOptionsValidation(
                     "grant the permission those events need in the manifest, or remove the pattern.");
             }
         }
+
+        // Refunds and disputes wait for the order's order.paid at the target: one that never gets it would only wait.
+        var patterns = target.Events.Where(e => !string.IsNullOrWhiteSpace(e)).Select(e => new EventPattern(e)).ToList();
+        if (target.Format == TargetOptions.OrderFormat
+            && patterns.Any(p => p.Matches(Orders.OrderActions.ChargeRefunded) || p.Matches(Orders.OrderActions.DisputeCreated) || p.Matches(Orders.OrderActions.DisputeClosedEvent))
+            && !patterns.Any(p => p.Matches(Orders.OrderEventClassifier.Completed)))
+        {
+            errors.Add(
+                $"{label} has Format order and subscribes to refunds or disputes but not to checkout.session.completed: its refund and dispute " +
+                $"documents wait for the order's order.paid, which it would never get. Add checkout.session.completed and " +
+                $"checkout.session.async_payment_succeeded (or checkout.session.*) to {key}:Events, or use Format event for raw charge events.");
+        }
     }
 
     private static void ValidateRedelivery(TargetOptions target, string key, List<string> errors)

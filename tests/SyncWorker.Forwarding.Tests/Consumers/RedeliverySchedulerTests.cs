@@ -252,6 +252,7 @@ public sealed class RedeliverySchedulerTests
                 .AddSingleton<ILineItemSource, NoLineItems>()
                 .AddSingleton<ITargetSender>(target)
                 .AddSingleton<PreparationRetry>()
+                .AddSingleton(new LaterActionResolver(new StripeLineItemSource(Options.Create(new StripeApiOptions())), new PreparationRetry(time)))
                 .AddSingleton<TargetActivity>()
                 .AddSingleton(pauses)
                 .AddSingleton(new TargetCircuitStates(time))

@@ -127,6 +127,16 @@ public sealed class FulfillmentOptionsValidationTests
     }
 
     [Test]
+    public void An_order_target_with_refunds_but_not_payments_is_refused_and_one_with_both_or_an_event_target_passes()
+    {
+        var errors = Errors(t => t.Events = ["charge.refunded", "charge.dispute.*"]);
+        Assert.That(errors, Has.One.Contains("subscribes to refunds or disputes but not to checkout.session.completed").And.Contain("Fulfillment:Targets:0:Events"));
+
+        Assert.That(Errors(t => t.Events = ["checkout.session.*", "charge.refunded", "charge.dispute.*"]), Is.Empty);
+        Assert.That(Errors(t => { t.Events = ["charge.refunded"]; t.Format = TargetOptions.EventFormat; }), Is.Empty);
+    }
+
+    [Test]
     public void A_duplicate_name_names_both_keys()
     {
         var errors = Errors(Valid(), Valid("archive"), Valid());
@@ -277,7 +287,8 @@ public sealed class FulfillmentOptionsValidationTests
     [TestCase("*")]
     public void A_wildcard_matching_a_permitted_type_passes(string pattern)
     {
-        Assert.That(Errors(t => t.Events = [pattern]), Is.Empty);
+        // An event target: an order target subscribed to charge.* must also get its orders' payments (tested above).
+        Assert.That(Errors(t => { t.Events = [pattern]; t.Format = TargetOptions.EventFormat; }), Is.Empty);
     }
 
     [TestCase("json")]
