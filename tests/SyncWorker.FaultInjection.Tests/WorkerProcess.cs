@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Store;
 using SyncWorker.Testing;
 
 namespace SyncWorker.FaultInjection.Tests;
@@ -22,6 +24,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     private readonly string _logDirectory;
     private readonly string _name;
     private readonly Lock _logLock = new();
+    private readonly List<DateTimeOffset> _kills = [];
     private Process? _process;
     private StreamWriter? _log;
     private int _starts;
@@ -50,6 +53,27 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public int ProcessId => _process?.Id ?? throw new InvalidOperationException("The worker is not running.");
 
     public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>When this worker was killed (SIGKILL), each time: by <see cref="KillAsync"/>, or after a SIGTERM it outlived.</summary>
+    public IReadOnlyList<DateTimeOffset> Kills
+    {
+        get
+        {
+            lock (_kills)
+            {
+                return [.. _kills];
+            }
+        }
+    }
+
+    /// <summary>The worker's <c>Store:*</c> settings as it resolves them, to read the delivery ledger it keeps.</summary>
+    public StoreSettings StoreSettings()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(_environment.Select(pair => KeyValuePair.Create(pair.Key.Replace("__", ":", StringComparison.Ordinal), (string?)pair.Value)))
+            .Build();
+        return Store.StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+    }
 
     /// <summary>
     /// Starts the worker with <paramref name="settings"/> (configuration keys in <c>Section:Key</c> or <c>Section__Key</c>
@@ -111,6 +135,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         var process = _process ?? throw new InvalidOperationException("The worker is not running.");
+        NoteKill();
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
         WriteLog("[fault-injection] killed with SIGKILL");
@@ -142,6 +167,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         catch (OperationCanceledException)
         {
             var elapsed = clock.Elapsed;
+            NoteKill();
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
             WriteLog($"[fault-injection] still running {elapsed.TotalSeconds:F1} s after SIGTERM; killed");
@@ -352,6 +378,14 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"Worker {_name} did not answer HTTP on port {Port} within {ReadyTimeout.TotalSeconds} s.\n{LogTail()}");
+    }
+
+    private void NoteKill()
+    {
+        lock (_kills)
+        {
+            _kills.Add(DateTimeOffset.UtcNow);
+        }
     }
 
     private void WriteLog(string line)

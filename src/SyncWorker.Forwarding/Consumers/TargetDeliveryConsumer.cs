@@ -71,9 +71,10 @@ public sealed partial class TargetDeliveryConsumer(
         string? failureReason = null;
         var started = DateTimeOffset.UtcNow;
         var renewal = claim is null ? null : ledger!.KeepLeased(claim);
+        DeliveryReport? answered = null;
         try
         {
-            var report = await DeliverAsync(context, target);
+            var report = answered = await DeliverAsync(context, target);
             if (claim is not null)
             {
                 await renewal!.DisposeAsync();
@@ -116,8 +117,17 @@ public sealed partial class TargetDeliveryConsumer(
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested && claim is not null)
         {
-            // Shutdown: the message goes back to its queue; give the row back so its next copy is sent without waiting for the lease.
-            await ledger!.ReleaseAsync(claim, "handed back at shutdown");
+            // Shutdown: the message goes back to its queue. Once the target has answered 2xx the row is recorded delivered
+            // (its next copy is a duplicate); before that it is given back, so its next copy is sent without waiting for the lease.
+            if (answered is { } report)
+            {
+                await ledger!.RecordDeliveredAsync(claim, started, report.Attempts, report.StatusCode);
+            }
+            else
+            {
+                await ledger!.ReleaseAsync(claim, "handed back at shutdown");
+            }
+
             throw;
         }
         finally
