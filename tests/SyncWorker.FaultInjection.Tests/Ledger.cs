@@ -144,9 +144,9 @@ internal sealed record LedgerCheck(
 /// a repeat is <see cref="Allowed"/> only when every earlier 2xx answer for the key is shown not to have been seen, or
 /// not recorded, by a live worker:
 /// <list type="bullet">
-/// <item>the answer never went out (the worker aborted the request first), or it went out on a connection that was still
-/// open when a worker process was killed (SIGKILL) after the answer and that ended at or after that kill (the killed
-/// process held it);</item>
+/// <item>the answer never went out (the worker aborted the request first), or the request came on a connection that was
+/// still open when a worker process was killed (SIGKILL) after the request arrived, and that ended at or after that kill
+/// (the killed process held it: it was killed while waiting for the answer, or after it had the answer);</item>
 /// <item>and the worker's own ledger (its store's attempts) holds no delivered attempt of that key finished before the
 /// repeat arrived (<see cref="Scenario.ConfirmUnrecordedAsync"/>): a repeat of a recorded delivery is never allowed.</item>
 /// </list>
@@ -191,10 +191,10 @@ internal sealed record RepeatAfterAnswer(string Key, LedgerEntry Repeat, IReadOn
         }
 
         if (ended.TryGetValue(answer.ConnectionId, out var end) && end <= post.ReceivedAt
-            && kills.Where(kill => kill >= answer.At && kill <= end).Select(kill => (DateTimeOffset?)kill).FirstOrDefault() is { } killed)
+            && kills.Where(kill => kill >= answer.ReceivedAt && kill <= end).Select(kill => (DateTimeOffset?)kill).FirstOrDefault() is { } killed)
         {
             return string.Create(CultureInfo.InvariantCulture,
-                $"the 2xx went to a worker killed {(killed - answer.At).TotalMilliseconds:F0} ms later, on a connection that ended with it");
+                $"a worker was killed {(killed - answer.ReceivedAt).TotalMilliseconds:F0} ms after the request came and {(killed - answer.At).TotalMilliseconds:F0} ms after the 2xx, on a connection that ended with it");
         }
 
         return null;

@@ -231,10 +231,13 @@ public sealed class ScaleOutTests
         var replayedOnly = refused.Where((_, i) => i % 3 == 2).ToList();
         strict.Ledger.Refuse(refused.Select(e => e.SessionId!));
 
+        var started = scenario.Elapsed;
         var sends = new List<SendRecord>(await scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline));
+        var sent = scenario.Elapsed;
         var acceptedRest = await Eventually.TrueAsync(() => strict.Ledger.AcceptedKeys().Count >= orderCount - refused.Count, DeliveryDeadline);
         var allDeadLettered = await Eventually.TrueAsync(async () => await scenario.DeadLetterCountAsync("strict") == refused.Count, TimeSpan.FromSeconds(30));
         var deadLettered = await scenario.DeadLetterCountAsync("strict");
+        var deadLetteredAt = scenario.Elapsed;
 
         // The partner ships its fix; a duplicate of a third of the refused orders' events arrives and is delivered.
         strict.Ledger.AcceptEverything();
@@ -246,9 +249,12 @@ public sealed class ScaleOutTests
         var replayArguments = new[] { "dead-letters", "replay", "--target", "strict", "--all", "--json" };
         var replays = scenario.Forwarders.Select(f => f.RunVerbAsync(replayArguments, TimeSpan.FromSeconds(90))).ToList();
         sends.AddRange(await scenario.Stripe.SendAllAsync(racing, SenderConcurrency, Scenario.SendDeadline));
+        var replayStarted = scenario.Elapsed;
         var replayed = await Task.WhenAll(replays);
+        var replayEnded = scenario.Elapsed;
         var moved = replayed.Select(r => ReplayMoved(r.Output)).ToList();
         await scenario.WaitForDeliveriesAsync(sends, DeliveryDeadline);
+        var settled = scenario.Elapsed;
 
         // The ledger rows of the refused orders, once each shows what became of every copy sent to it.
         using var ledger = new Store.Ledger.SqlDeliveryLedger(scenario.Forwarders[0].StoreSettings(), TimeProvider.System);
@@ -267,7 +273,8 @@ public sealed class ScaleOutTests
         int Suppressed(IEnumerable<StripeEventToSend> orders) => orders.Sum(e => rows[e.SessionId!]?.RepeatsSuppressed ?? 0);
         scenario.Notes.Add($"{refused.Count} of {orderCount} orders refused with 400 and dead-lettered ({deadLettered}); after the fix {deliveredMeanwhile.Count} delivered " +
             $"through a duplicate event before the replay, {racing.Count} sent again during it, {replayedOnly.Count} left to the replay alone");
-        scenario.Notes.Add("replays: " + string.Join("; ", replayed.Select((r, i) => $"forwarder {i + 1} exit {r.ExitCode}, moved {moved[i]?.ToString(CultureInfo.InvariantCulture) ?? "?"}")));
+        scenario.Notes.Add("replays: " + string.Join("; ", replayed.Select((r, i) => $"forwarder {i + 1} exit {r.ExitCode}, moved {moved[i]?.ToString(CultureInfo.InvariantCulture) ?? "?"}")) +
+            string.Create(CultureInfo.InvariantCulture, $"; workers up at +{started.TotalSeconds:F1} s, first stream sent by +{sent.TotalSeconds:F1} s, dead-lettered by +{deadLetteredAt.TotalSeconds:F1} s, replays started at +{replayStarted.TotalSeconds:F1} s, both ended at +{replayEnded.TotalSeconds:F1} s, all delivered and queues empty at +{settled.TotalSeconds:F1} s"));
         scenario.Notes.Add($"repeats suppressed on the ledger rows: delivered meanwhile {Suppressed(deliveredMeanwhile)}, racing {Suppressed(racing)}, replayed only {Suppressed(replayedOnly)}; " +
             $"duplicate_suppressed counted by the forwarders: {suppressed}; delivered per forwarder ('Delivered' log lines): " +
             string.Join(", ", scenario.Forwarders.Select(f => $"pid {f.ProcessId} {DeliveredLines(f).Count}")));

@@ -296,6 +296,11 @@ internal sealed class Scenario : IAsyncDisposable
             $"== {Name} ({DateTimeOffset.UtcNow:O}), {Elapsed.TotalSeconds:F1} s, Stripe attempts {Stripe.AttemptCount}, unacknowledged sends {sends.Count(s => !s.Acknowledged)}",
         };
         lines.AddRange(Notes.Select(note => "   " + note));
+        if (kills.Count > 0)
+        {
+            lines.Add("   worker processes killed (SIGKILL) at " + string.Join(", ", kills.Select(k => k.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))));
+        }
+
         lines.Add("   " + LedgerCheck.Header + " | dead letters");
         lines.AddRange(checks.Select(c => "   " + c.Row() + " | " + depths.GetValueOrDefault(Topology.TargetErrorQueue(c.Target)).ToString(CultureInfo.InvariantCulture)));
         lines.AddRange(checks.SelectMany(c => c.RepeatsAfterAnswer.Take(10).Select(r => $"   {c.Target}: POST after a 2xx: {r.Describe()}")));
