@@ -64,8 +64,9 @@ internal sealed record LedgerCheck(
     /// <param name="scenario">The scenario's name.</param>
     /// <param name="target">The target.</param>
     /// <param name="sends">What the fake Stripe sent.</param>
-    /// <param name="kills">When a worker process was killed (SIGKILL) during the scenario.</param>
-    public static LedgerCheck Of(string scenario, TargetSpec target, IReadOnlyList<SendRecord> sends, IReadOnlyList<DateTimeOffset> kills)
+    /// <param name="kills">When a worker process was killed (SIGKILL) during the scenario, and when that worker was launched again.</param>
+    public static LedgerCheck Of(
+        string scenario, TargetSpec target, IReadOnlyList<SendRecord> sends, IReadOnlyList<(DateTimeOffset Killed, DateTimeOffset? Relaunched)> kills)
     {
         var acknowledgedEvents = sends.Where(s => s.Acknowledged).Select(s => s.Event).DistinctBy(e => e.Id).ToList();
         var expected = acknowledgedEvents.Select(target.ExpectedKey).OfType<string>().ToHashSet(StringComparer.Ordinal);
@@ -144,9 +145,9 @@ internal sealed record LedgerCheck(
 /// a repeat is <see cref="Allowed"/> only when every earlier 2xx answer for the key is shown not to have been seen, or
 /// not recorded, by a live worker:
 /// <list type="bullet">
-/// <item>the answer never went out (the worker aborted the request first), or the request came on a connection that was
-/// still open when a worker process was killed (SIGKILL) after the request arrived, and that ended at or after that kill
-/// (the killed process held it: it was killed while waiting for the answer, or after it had the answer);</item>
+/// <item>the answer never went out (the worker aborted the request first), or the request came before a killed (SIGKILL)
+/// worker was launched again, on a connection that ended at or after the kill (the killed process held it: it was killed
+/// while waiting for the answer, or after it had the answer);</item>
 /// <item>and the worker's own ledger (its store's attempts) holds no delivered attempt of that key finished before the
 /// repeat arrived (<see cref="Scenario.ConfirmUnrecordedAsync"/>): a repeat of a recorded delivery is never allowed.</item>
 /// </list>
@@ -159,7 +160,7 @@ internal sealed record LedgerCheck(
 internal sealed record RepeatAfterAnswer(string Key, LedgerEntry Repeat, IReadOnlyList<LedgerEntry> Answers, string? Allowed)
 {
     /// <summary>Every POST of <paramref name="ledger"/> received after a 2xx answer for its key, with the connection evidence.</summary>
-    public static IReadOnlyList<RepeatAfterAnswer> Find(LedgerTarget ledger, IReadOnlyList<DateTimeOffset> kills)
+    public static IReadOnlyList<RepeatAfterAnswer> Find(LedgerTarget ledger, IReadOnlyList<(DateTimeOffset Killed, DateTimeOffset? Relaunched)> kills)
     {
         var entries = ledger.Entries;
         var ended = ledger.ConnectionsEnded;
@@ -183,22 +184,30 @@ internal sealed record RepeatAfterAnswer(string Key, LedgerEntry Repeat, IReadOn
     }
 
     /// <summary>Why the worker could not have seen <paramref name="answer"/> before <paramref name="post"/>, or null.</summary>
-    private static string? Unseen(LedgerEntry answer, LedgerEntry post, IReadOnlyDictionary<string, DateTimeOffset> ended, IReadOnlyList<DateTimeOffset> kills)
+    private static string? Unseen(
+        LedgerEntry answer, LedgerEntry post, IReadOnlyDictionary<string, DateTimeOffset> ended, IReadOnlyList<(DateTimeOffset Killed, DateTimeOffset? Relaunched)> kills)
     {
         if (!answer.AnswerSent)
         {
             return "the worker aborted the request before the 2xx went out";
         }
 
+        // The target's own clock lags a killed process (on a busy machine it may accept a connection, read a request and
+        // answer it after the kill, from bytes sent before): what counts is that the request came before the killed worker
+        // was launched again, on a connection that ended at or after the kill, before the repeat came.
         if (ended.TryGetValue(answer.ConnectionId, out var end) && end <= post.ReceivedAt
-            && kills.Where(kill => kill >= answer.ReceivedAt && kill <= end).Select(kill => (DateTimeOffset?)kill).FirstOrDefault() is { } killed)
+            && kills.Where(k => k.Killed <= end && (k.Relaunched is not { } again || answer.ReceivedAt < again))
+                .Select(k => (DateTimeOffset?)k.Killed).FirstOrDefault() is { } killed)
         {
-            return string.Create(CultureInfo.InvariantCulture,
-                $"a worker was killed {(killed - answer.ReceivedAt).TotalMilliseconds:F0} ms after the request came and {(killed - answer.At).TotalMilliseconds:F0} ms after the 2xx, on a connection that ended with it");
+            return $"the request came {Relative(answer.ReceivedAt, killed)} and was answered {Relative(answer.At, killed)} a worker was killed (before it was " +
+                "launched again), on a connection that ended with it";
         }
 
         return null;
     }
+
+    private static string Relative(DateTimeOffset at, DateTimeOffset kill) => string.Create(CultureInfo.InvariantCulture,
+        $"{Math.Abs((kill - at).TotalMilliseconds):F0} ms {(at <= kill ? "before" : "after")}");
 
     /// <summary>The same repeat, no longer allowed, with the reason.</summary>
     public RepeatAfterAnswer Disallow(string reason) => this with { Allowed = null, Recorded = reason };

@@ -96,8 +96,8 @@ internal sealed class LedgerTarget : IAsyncDisposable
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "ledger-" + name });
         LedgerTarget? target = null;
         builder.WebHost.UseKestrelCore();
-        // Each connection's end is noted: a worker that dies (or gives up) after the target answered drops the connection
-        // without another request on it, which is how a repeat after an answer the worker never saw is told apart.
+        // Each connection's end is noted: one that ended with a killed worker was that worker's; that is how a repeat after
+        // an answer the killed worker never recorded is told apart.
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Use(next => async connection =>
         {
             try

@@ -288,7 +288,7 @@ internal sealed class Scenario : IAsyncDisposable
     /// <summary>Checks every target's ledger, writes the counts to the test output and to fault-report.txt.</summary>
     public async Task<IReadOnlyList<LedgerCheck>> ReportAsync(IReadOnlyList<SendRecord> sends)
     {
-        var kills = Workers.SelectMany(w => w.Kills).Order().ToList();
+        var kills = Workers.SelectMany(w => w.KillWindows).OrderBy(k => k.Killed).ToList();
         var checks = await ConfirmUnrecordedAsync(_targets.Select(t => LedgerCheck.Of(Name, t, sends, kills)).ToList());
         var depths = await QueueDepthsAsync();
         var lines = new List<string>
@@ -298,7 +298,8 @@ internal sealed class Scenario : IAsyncDisposable
         lines.AddRange(Notes.Select(note => "   " + note));
         if (kills.Count > 0)
         {
-            lines.Add("   worker processes killed (SIGKILL) at " + string.Join(", ", kills.Select(k => k.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))));
+            lines.Add("   worker processes killed (SIGKILL) at " + string.Join(", ", kills.Select(k => k.Killed.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture) +
+                (k.Relaunched is { } again ? again.ToString("' (relaunched 'HH:mm:ss.fff')'", CultureInfo.InvariantCulture) : ""))));
         }
 
         lines.Add("   " + LedgerCheck.Header + " | dead letters");

@@ -25,6 +25,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     private readonly string _name;
     private readonly Lock _logLock = new();
     private readonly List<DateTimeOffset> _kills = [];
+    private readonly List<DateTimeOffset> _launches = [];
     private Process? _process;
     private StreamWriter? _log;
     private int _starts;
@@ -62,6 +63,21 @@ internal sealed class WorkerProcess : IAsyncDisposable
             lock (_kills)
             {
                 return [.. _kills];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Each SIGKILL (<see cref="Kills"/>) and when this worker was next launched (null if it was not): a request the
+    /// worker sent in between came from the killed process.
+    /// </summary>
+    public IReadOnlyList<(DateTimeOffset Killed, DateTimeOffset? Relaunched)> KillWindows
+    {
+        get
+        {
+            lock (_kills)
+            {
+                return _kills.Select(kill => (kill, _launches.Where(launch => launch > kill).Select(launch => (DateTimeOffset?)launch).FirstOrDefault())).ToList();
             }
         }
     }
@@ -127,6 +143,11 @@ internal sealed class WorkerProcess : IAsyncDisposable
         _starts++;
         LogPath = Path.Combine(_logDirectory, $"{_name}-run{_starts.ToString(CultureInfo.InvariantCulture)}.log");
         _log = new StreamWriter(LogPath, append: false, Encoding.UTF8) { AutoFlush = true };
+        lock (_kills)
+        {
+            _launches.Add(DateTimeOffset.UtcNow);
+        }
+
         _process = Launch([], line => WriteLog(line));
         await WaitUntilAnsweringAsync();
     }
