@@ -11,7 +11,11 @@ namespace SyncWorker.Contracts;
 /// every retry, replay or duplicate Stripe event of the same logical delivery carries the same id.
 /// </param>
 /// <param name="Format"><c>order</c> (order document) or <c>event</c> (the raw Stripe event).</param>
-/// <param name="Action">What the delivery means: <c>order.paid</c> for order documents, else the event type.</param>
+/// <param name="Action">
+/// What the delivery means: <c>order.paid</c> for order documents; <c>order.refunded</c>, <c>order.disputed</c> or
+/// <c>order.dispute_closed</c> for an order target's refund or dispute (carried with <see cref="Format"/> <c>event</c>
+/// and the raw event as body, which the target's consumer turns into the order document); else the event type.
+/// </param>
 /// <param name="Event">The accepted Stripe event, with its raw payload.</param>
 /// <param name="Document">
 /// For an order delivery: the order document (compact JSON, the exact body to send), built once per order by the

@@ -26,7 +26,7 @@ public sealed record MigrationResult(long From, long To)
 public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreMigrator>? logger = null)
 {
     /// <summary>The schema version this build expects.</summary>
-    public const long LatestVersion = 1;
+    public const long LatestVersion = 2;
 
     // pg_advisory_lock key: "SyncWrkr" as a 64-bit number, the same in every SyncWorker instance and nothing else's.
     private const long PostgresLockKey = 0x53796E6357726B72;
@@ -38,13 +38,21 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
     /// first. Throws <see cref="StoreUnavailableException"/> when the store cannot be reached, and
     /// <see cref="StoreSchemaException"/> when the store's schema is newer than this build.
     /// </summary>
-    public async Task<MigrationResult> MigrateAsync(CancellationToken cancellationToken)
+    public Task<MigrationResult> MigrateAsync(CancellationToken cancellationToken) => MigrateToAsync(LatestVersion, cancellationToken);
+
+    /// <summary>
+    /// Migrates up to <paramref name="version"/> only (a test brings a store to an earlier version this way, to check the
+    /// upgrade from it); otherwise as <see cref="MigrateAsync"/>.
+    /// </summary>
+    public async Task<MigrationResult> MigrateToAsync(long version, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(version, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(version, LatestVersion);
         try
         {
             return settings.Provider == StoreProvider.Postgres
-                ? await MigratePostgresAsync(cancellationToken).ConfigureAwait(false)
-                : await MigrateSqliteAsync(cancellationToken).ConfigureAwait(false);
+                ? await MigratePostgresAsync(version, cancellationToken).ConfigureAwait(false)
+                : await MigrateSqliteAsync(version, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (StoreErrors.IsUnavailable(exception) && !cancellationToken.IsCancellationRequested)
         {
@@ -73,7 +81,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
         }
     }
 
-    private async Task<MigrationResult> MigratePostgresAsync(CancellationToken cancellationToken)
+    private async Task<MigrationResult> MigratePostgresAsync(long version, CancellationToken cancellationToken)
     {
         await using var connection = new NpgsqlConnection(settings.ConnectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -87,7 +95,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
 
         try
         {
-            return await RunAsync(connection, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(connection, version, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -97,7 +105,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
         }
     }
 
-    private async Task<MigrationResult> MigrateSqliteAsync(CancellationToken cancellationToken)
+    private async Task<MigrationResult> MigrateSqliteAsync(long version, CancellationToken cancellationToken)
     {
         var file = settings.SqliteFile!;
         var folder = Path.GetDirectoryName(file)!;
@@ -120,7 +128,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
             await wal.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return await RunAsync(connection, cancellationToken).ConfigureAwait(false);
+        return await RunAsync(connection, version, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<FileStream> LockFileAsync(string path, CancellationToken cancellationToken)
@@ -139,7 +147,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
         }
     }
 
-    private async Task<MigrationResult> RunAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
+    private async Task<MigrationResult> RunAsync(System.Data.Common.DbConnection connection, long version, CancellationToken cancellationToken)
     {
         var before = await VersionAsync(connection, cancellationToken).ConfigureAwait(false);
         if (before > LatestVersion)
@@ -147,20 +155,20 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
             throw new StoreSchemaException($"The store ({settings.Description}) has schema version {before}, newer than this SyncWorker's {LatestVersion}: a newer version migrated it. Run that version (or newer); SyncWorker never migrates a store down.");
         }
 
-        if (before == LatestVersion)
+        if (before >= version)
         {
             return new MigrationResult(before, before);
         }
 
-        LogMigrating(settings.Description, before, LatestVersion);
+        LogMigrating(settings.Description, before, version);
         // FluentMigrator's runner is synchronous; it opens its own connection (the lock above stays held).
-        await Task.Run(() => MigrateUp(settings), cancellationToken).ConfigureAwait(false);
+        await Task.Run(() => MigrateUp(settings, version), cancellationToken).ConfigureAwait(false);
         var after = await VersionAsync(connection, cancellationToken).ConfigureAwait(false);
         LogMigrated(settings.Description, after);
         return new MigrationResult(before, after);
     }
 
-    private static void MigrateUp(StoreSettings settings)
+    private static void MigrateUp(StoreSettings settings, long version)
     {
         var services = new ServiceCollection()
             .AddFluentMigratorCore()
@@ -184,7 +192,7 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
         using (services)
         {
             using var scope = services.CreateScope();
-            scope.ServiceProvider.GetRequiredService<IMigrationRunner>().MigrateUp(LatestVersion);
+            scope.ServiceProvider.GetRequiredService<IMigrationRunner>().MigrateUp(version);
         }
     }
 

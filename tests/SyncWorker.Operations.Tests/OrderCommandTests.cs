@@ -12,6 +12,8 @@ public sealed class OrderCommandTests
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "syncworker-orders-cli", Guid.NewGuid().ToString("N")[..8]);
     private IConfiguration _configuration = null!;
 
+    private const string PaymentIntent = "pi_3Qx7OrderCommandTests";
+
     [OneTimeSetUp]
     public async Task SeedAsync()
     {
@@ -32,6 +34,7 @@ public sealed class OrderCommandTests
 
         var erp = new DeliveryClaim(DeliveryKey.ForOrder("erp", Session, "order.paid"), "evt_paid_1", "msg_erp_paid", "acct_1");
         await ledger.ClaimAsync(erp, "forwarder-a/4", lease, force: false, CancellationToken.None);
+        await ledger.RecordAsync(new OrderRecord(Session, PaymentIntent, "acct_1", Livemode: true, "evt_paid_1"), CancellationToken.None);
     }
 
     [OneTimeTearDown]
@@ -79,8 +82,27 @@ public sealed class OrderCommandTests
         Assert.That(run.Error, Does.Contain("has no delivery of cs_live_never_seen").And.Contain("not forwarded yet"));
     }
 
-    [TestCase("pi_3Qx7", "does not record payment intents yet")]
-    [TestCase("order-42", "neither")]
+    [Test]
+    public async Task A_payment_intent_shows_the_order_paid_with_it()
+    {
+        var run = await CliHarness.RunAsync(_configuration, "orders", "show", PaymentIntent, "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        Assert.That(document.RootElement.GetProperty("order").GetString(), Is.EqualTo(Session));
+        Assert.That(document.RootElement.GetProperty("deliveries").GetArrayLength(), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task A_payment_intent_of_no_known_order_exits_1_saying_so()
+    {
+        var run = await CliHarness.RunAsync(_configuration, "orders", "show", "pi_never_seen");
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain("knows no order paid with pi_never_seen"));
+    }
+
+    [TestCase("order-42", "none of them")]
+    [TestCase("ch_3Qx7", "payment intent id (pi_…)")]
     public async Task An_id_of_another_kind_is_a_usage_error(string id, string expected)
     {
         var run = await CliHarness.RunAsync(_configuration, "orders", "show", id);

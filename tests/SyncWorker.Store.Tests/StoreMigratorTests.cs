@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using SyncWorker.Store.Ledger;
 using System.Data.Common;
 
 namespace SyncWorker.Store.Tests;
@@ -22,6 +23,28 @@ public sealed class StoreMigratorTests(StoreProvider provider)
         var second = await migrator.MigrateAsync(CancellationToken.None);
         Assert.That(second, Is.EqualTo(new MigrationResult(StoreMigrator.LatestVersion, StoreMigrator.LatestVersion)));
         Assert.That(second.Applied, Is.False);
+    }
+
+    [Test]
+    public async Task A_store_at_the_previous_version_is_migrated_keeping_its_ledger_rows()
+    {
+        var settings = await StoreDatabases.NewAsync(provider);
+        var migrator = new StoreMigrator(settings);
+        Assert.That(await migrator.MigrateToAsync(1, CancellationToken.None), Is.EqualTo(new MigrationResult(0, 1)));
+        // A row as version 1 wrote it (no progress column yet).
+        await ExecuteAsync(settings, "INSERT INTO deliveries (delivery_key, target, subject, action, event_id, webhook_id, state, attempts, repeats_suppressed, created_at, updated_at, delivered_at) " +
+            "VALUES ('wms/order.paid/cs_1', 'wms', 'cs_1', 'order.paid', 'evt_1', 'msg_1', 'delivered', 1, 0, 1, 2, 2)");
+        Assert.That(await TablesAsync(settings), Does.Not.Contain("orders"));
+
+        var upgrade = await migrator.MigrateAsync(CancellationToken.None);
+
+        Assert.That(upgrade, Is.EqualTo(new MigrationResult(1, StoreMigrator.LatestVersion)));
+        Assert.That(await TablesAsync(settings), Does.Contain("orders"));
+        using var ledger = new SqlDeliveryLedger(settings, TimeProvider.System);
+        var row = await ledger.GetAsync("wms/order.paid/cs_1", CancellationToken.None);
+        Assert.That((row!.State, row.Progress), Is.EqualTo((DeliveryState.Delivered, (long?)null)));
+        var again = await ledger.ClaimAsync(new DeliveryClaim(DeliveryKey.ForOrder("wms", "cs_1", "order.paid"), "evt_2", "msg_1"), "f", TimeSpan.FromMinutes(5), false, CancellationToken.None);
+        Assert.That(again.Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone), "what version 1 delivered stays delivered");
     }
 
     [Test]

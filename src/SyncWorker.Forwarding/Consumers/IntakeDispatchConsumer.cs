@@ -34,7 +34,8 @@ public sealed partial class IntakeDispatchConsumer(
     IServiceProvider services,
     ILogger<IntakeDispatchConsumer> logger,
     RabbitMqPublisher? publisher = null,
-    ILineItemSource? lineItems = null) : IConsumer<StripeEventReceived>
+    ILineItemSource? lineItems = null,
+    LaterActionResolver? orders = null) : IConsumer<StripeEventReceived>
 {
     /// <summary>How long the dispatcher waits for an order's line items before leaving the document to the targets.</summary>
     public static readonly TimeSpan DocumentTimeout = TimeSpan.FromSeconds(10);
@@ -89,6 +90,25 @@ public sealed partial class IntakeDispatchConsumer(
                     message,
                     document);
             }
+            else if (route.Options.Format == TargetOptions.OrderFormat && OrderActions.IsOrderEvent(message.Type))
+            {
+                // A refund or dispute: the target's consumer finds its order (or that there is none) and keeps it behind
+                // the order's payment. Other dispute events are nothing for an order target.
+                if (OrderActions.LaterActionOf(message.Type) is not { } action)
+                {
+                    LogNotFulfilled(logger, message.EventId, message.Type, route.Name, "not an order action (order targets get charge.dispute.created and charge.dispute.closed)");
+                    continue;
+                }
+
+                // The body stays the raw event (Format event), so an earlier forwarder still running in a rolling upgrade
+                // posts the event as it did before; this version recognises the action and sends the order document.
+                delivery = new FulfillmentDelivery(
+                    route.Name,
+                    DeliveryIds.For(route.Name, message.EventId, action),
+                    TargetOptions.EventFormat,
+                    action,
+                    message);
+            }
             else
             {
                 delivery = new FulfillmentDelivery(
@@ -127,7 +147,15 @@ public sealed partial class IntakeDispatchConsumer(
         try
         {
             var items = await lineItems.GetLineItemsAsync(sessionId, message.Account, message.Livemode, timeout.Token);
-            return new JsonBytes(OrderDocumentMapper.Map(message, items).ToJsonBytes());
+            var document = OrderDocumentMapper.Map(message, items);
+            var json = document.ToJsonBytes();
+            if (orders is not null)
+            {
+                // Before the deliveries are queued: a refund of this order finds its payment intent and its document.
+                await orders.RecordPaidAsync(document, json, cancellationToken);
+            }
+
+            return new JsonBytes(json);
         }
         catch (DeliveryFailedException failure)
         {

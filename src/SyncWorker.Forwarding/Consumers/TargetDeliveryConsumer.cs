@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Ledger;
@@ -27,6 +28,8 @@ public sealed partial class TargetDeliveryConsumer(
     RedeliveryScheduler redelivery,
     TargetActivity activity,
     TargetCircuitStates circuits,
+    LaterActionResolver laterActions,
+    IOptions<OrderOptions> orderOptions,
     ILogger<TargetDeliveryConsumer> logger,
     DeliveryLedgerGate? ledger = null) : IConsumer<FulfillmentDelivery>
 {
@@ -54,27 +57,60 @@ public sealed partial class TargetDeliveryConsumer(
         // and, the circuit still open, to the delay queue (a fresh message, which a quorum queue counts from zero).
         var trial = await circuits.WaitWhileOpenAsync(target.Name, TargetCircuitStates.MaxHold, context.CancellationToken);
         var targetTag = new KeyValuePair<string, object?>("target", target.Name);
-        var key = ledger is null ? null : DeliveryLedgerGate.KeyOf(delivery);
         HeldClaim? claim = null;
-        if (key is not null && (claim = await ClaimAsync(context, target, key, targetTag)) is null)
-        {
-            if (trial)
-            {
-                circuits.TrialEnded(target.Name);
-            }
-
-            return;
-        }
-
-        SyncWorkerTelemetry.InFlight.Add(1, targetTag);
-        activity.Started(target.Name);
         string? failureReason = null;
+        var counted = false;
         var started = DateTimeOffset.UtcNow;
-        var renewal = claim is null ? null : ledger!.KeepLeased(claim);
+        IAsyncDisposable? renewal = null;
         DeliveryReport? answered = null;
         try
         {
-            var report = answered = await DeliverAsync(context, target);
+            // A refund or dispute: find its order (or learn it is none) before anything else, since the row is the order's.
+            LaterAction? later = null;
+            // Recognised by its action (an event target's action is the event type, never an order.* name).
+            if (OrderActions.IsLaterAction(delivery.Action))
+            {
+                later = await laterActions.ResolveAsync(delivery, target, context.CancellationToken);
+                if (later.OrderId is null)
+                {
+                    SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "not_an_order"));
+                    LogNotAnOrder(logger, evt.EventId, evt.Type, later.NotAnOrder ?? "no order");
+                    return;
+                }
+
+                delivery = delivery with { DeliveryId = later.WebhookId(target.Name) };
+            }
+
+            var key = ledger is null ? null : later is null ? DeliveryLedgerGate.KeyOf(delivery) : DeliveryLedgerGate.KeyOf(delivery, later);
+            LedgerEntry? row = null;
+            if (key is not null)
+            {
+                (claim, row) = await ClaimAsync(context, delivery, target, key, later?.Progress, targetTag);
+                if (claim is null)
+                {
+                    return;
+                }
+            }
+
+            if (later is not null && claim is not null)
+            {
+                // Unless it is ready, ReadyAsync ends the lease itself (waiting, skipped or dead-lettered, with no attempt).
+                var held = claim;
+                claim = null;
+                if (!await ReadyAsync(context, target, later, held, row!, targetTag))
+                {
+                    return;
+                }
+
+                claim = held;
+            }
+
+            SyncWorkerTelemetry.InFlight.Add(1, targetTag);
+            activity.Started(target.Name);
+            counted = true;
+            started = DateTimeOffset.UtcNow;
+            renewal = claim is null ? null : ledger!.KeepLeased(claim);
+            var report = answered = await DeliverAsync(context, delivery, target, later);
             if (claim is not null)
             {
                 await renewal!.DisposeAsync();
@@ -142,9 +178,84 @@ public sealed partial class TargetDeliveryConsumer(
                 circuits.TrialEnded(target.Name);
             }
 
-            SyncWorkerTelemetry.InFlight.Add(-1, targetTag);
-            activity.Ended(target.Name, failureReason);
+            if (counted)
+            {
+                SyncWorkerTelemetry.InFlight.Add(-1, targetTag);
+                activity.Ended(target.Name, failureReason);
+            }
         }
+    }
+
+    /// <summary>
+    /// Whether a later action may be sent now (its row claimed). Not before its order's <c>order.paid</c> reached this
+    /// target: until then the row is <c>waiting</c> and the message waits in a delay queue, and after
+    /// <c>Orders:WaitForPaymentHours</c> it is dead-lettered with that reason. Not when it is stale (it says less than what
+    /// the target was already sent: a smaller cumulative amount refunded, or a dispute opened after its close was sent):
+    /// the row is <c>skipped</c>. Unless it returns true, the row's lease is ended here.
+    /// </summary>
+    private async Task<bool> ReadyAsync(ConsumeContext<FulfillmentDelivery> context, TargetRoute target, LaterAction later, HeldClaim claim, LedgerEntry row, KeyValuePair<string, object?> targetTag)
+    {
+        var gate = ledger!;
+        var orderId = later.OrderId!;
+        var action = later.Facts.Action;
+        IReadOnlyList<LedgerEntry> rows;
+        try
+        {
+            rows = await gate.OrderRowsAsync(orderId, context.CancellationToken);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            await gate.ReleaseAsync(claim, "handed back at shutdown");
+            throw;
+        }
+
+        var mine = rows.Where(r => r.Target == target.Name && r.Key != claim.Key.Value).ToList();
+        if (!mine.Any(r => r.Action == OrderActions.Paid && r.State == DeliveryState.Delivered))
+        {
+            var waited = DateTimeOffset.UtcNow - row.CreatedAt;
+            var limit = orderOptions.Value.WaitForPayment;
+            if (waited >= limit)
+            {
+                var expired = FormattableString.Invariant(
+                    $"{action} of order {orderId} waited {waited.TotalHours:0.#} h for the order's order.paid to reach target {target.Name}, longer than Orders:WaitForPaymentHours ({limit.TotalHours:0.#} h): feed the order's payment event (backfill checkout.session.completed), then replay this delivery.");
+                await gate.EndAsync(claim, DeliveryState.DeadLettered, expired, context.CancellationToken);
+                throw new DeliveryFailedException(expired, isPermanent: true, attempts: 0, statusCode: null);
+            }
+
+            var reason = $"waiting for order.paid of order {orderId} to reach target {target.Name}";
+            await gate.EndAsync(claim, DeliveryState.Waiting, reason, context.CancellationToken);
+            var wait = waited < TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(5) : waited < TimeSpan.FromMinutes(10) ? TimeSpan.FromSeconds(30) : TimeSpan.FromMinutes(5);
+            if (await redelivery.TryDeferAsync(context, target, wait, reason))
+            {
+                SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "waiting"));
+                return false;
+            }
+
+            throw new DeliveryFailedException($"{reason}, and there is no delay queue to wait in (RabbitMQ is needed).", isPermanent: false, attempts: 0, statusCode: null);
+        }
+
+        string? stale = null;
+        if (action == OrderActions.Refunded && later.Progress is { } refunded
+            && mine.Where(r => r.Action == OrderActions.Refunded && r.State == DeliveryState.Delivered && r.Progress is not null).Max(r => r.Progress) is { } sent
+            && sent >= refunded)
+        {
+            stale = FormattableString.Invariant($"stale: it reports {refunded} refunded, and target {target.Name} was already sent {sent}");
+        }
+        else if (action == OrderActions.Disputed
+            && mine.Any(r => r.Action == OrderActions.DisputeClosed && r.ActionInstance == later.Instance && r.State == DeliveryState.Delivered))
+        {
+            stale = $"stale: dispute {later.Instance} was already sent to target {target.Name} as closed";
+        }
+
+        if (stale is null)
+        {
+            return true;
+        }
+
+        await gate.EndAsync(claim, DeliveryState.Skipped, stale, context.CancellationToken);
+        SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "skipped"));
+        LogStale(logger, claim.Key.Value, context.Message.Event.EventId, stale);
+        return false;
     }
 
     /// <summary>
@@ -152,14 +263,20 @@ public sealed partial class TargetDeliveryConsumer(
     /// <c>duplicate_suppressed</c>), or held by another forwarder past <see cref="DeliveryLedgerGate.HeldPollLimit"/>
     /// (deferred to a delay queue until that forwarder's lease ends).
     /// </summary>
-    private async Task<HeldClaim?> ClaimAsync(ConsumeContext<FulfillmentDelivery> context, TargetRoute target, DeliveryKey key, KeyValuePair<string, object?> targetTag)
+    private async Task<(HeldClaim? Claim, LedgerEntry? Row)> ClaimAsync(
+        ConsumeContext<FulfillmentDelivery> context,
+        FulfillmentDelivery delivery,
+        TargetRoute target,
+        DeliveryKey key,
+        long? progress,
+        KeyValuePair<string, object?> targetTag)
     {
         var gate = ledger!;
         var force = context.Headers.Get<string>(DeliveryHeaders.ForceResend) is "true";
         var polling = DateTimeOffset.UtcNow;
         while (true)
         {
-            var (claim, held) = await gate.ClaimAsync(key, context.Message, force, context.CancellationToken);
+            var (claim, held) = await gate.ClaimAsync(key, delivery, force, progress, context.CancellationToken);
             switch (claim.Outcome)
             {
                 case ClaimOutcome.Claimed:
@@ -168,11 +285,11 @@ public sealed partial class TargetDeliveryConsumer(
                         LogForced(logger, key.Value, deliveredAt);
                     }
 
-                    return held;
+                    return (held, claim.Entry);
                 case ClaimOutcome.AlreadyDone:
                     SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "duplicate_suppressed"));
                     LogDuplicate(logger, key.Value, context.Message.Event.EventId, claim.Entry.State, claim.Entry.RepeatsSuppressed);
-                    return null;
+                    return (null, null);
             }
 
             // Another forwarder is sending it (a duplicate event dispatched at the same moment, or a copy redelivered
@@ -183,7 +300,7 @@ public sealed partial class TargetDeliveryConsumer(
                 var wait = leaseEnds - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1);
                 if (await redelivery.TryDeferAsync(context, target, wait, $"held by forwarder {claim.Entry.LeaseOwner} until {leaseEnds:O}"))
                 {
-                    return null;
+                    return (null, null);
                 }
             }
 
@@ -196,13 +313,19 @@ public sealed partial class TargetDeliveryConsumer(
             ? Task.CompletedTask
             : ledger!.FinishAsync(claim, state, started, failure?.Attempts ?? 1, failure?.StatusCode, reason, cancellationToken);
 
-    private async Task<DeliveryReport> DeliverAsync(ConsumeContext<FulfillmentDelivery> context, TargetRoute target)
+    private async Task<DeliveryReport> DeliverAsync(ConsumeContext<FulfillmentDelivery> context, FulfillmentDelivery delivery, TargetRoute target, LaterAction? later)
     {
-        var delivery = context.Message;
         var evt = delivery.Event;
         ReadOnlyMemory<byte> body;
         string description;
-        if (delivery.Format == TargetOptions.OrderFormat)
+        if (later is not null)
+        {
+            // The order's fields from its order.paid document as sent (recorded at dispatch, before that delivery).
+            var paid = later.PaidDocument ?? await laterActions.PaidDocumentAsync(later.OrderId!, context.CancellationToken);
+            body = OrderDocumentMapper.MapLaterAction(evt, later.Facts, later.OrderId!, later.Refund, paid).ToJsonBytes();
+            description = $"order {later.OrderId} ({later.Facts.Action} {later.Instance})";
+        }
+        else if (delivery.Format == TargetOptions.OrderFormat)
         {
             var sessionId = evt.ObjectId ?? throw new DeliveryFailedException(
                 $"Event {evt.EventId} ({evt.Type}) has no data.object.id, so no order can be built.", isPermanent: true, attempts: 0, statusCode: null);
@@ -219,7 +342,9 @@ public sealed partial class TargetDeliveryConsumer(
                     target.Options,
                     async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, ct),
                     context.CancellationToken);
-                body = OrderDocumentMapper.Map(evt, items).ToJsonBytes();
+                var built = OrderDocumentMapper.Map(evt, items);
+                body = built.ToJsonBytes();
+                await laterActions.RecordPaidAsync(built, body, context.CancellationToken);
             }
         }
         else
@@ -230,6 +355,13 @@ public sealed partial class TargetDeliveryConsumer(
 
         return await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
     }
+
+    [LoggerMessage(EventId = 2407, Level = LogLevel.Information,
+        Message = "Event {EventId} ({EventType}) is no order action for order targets: {Reason}")]
+    private static partial void LogNotAnOrder(ILogger logger, string eventId, string eventType, string reason);
+
+    [LoggerMessage(EventId = 2408, Level = LogLevel.Information, Message = "Delivery {Key} (event {EventId}) is not sent: {Reason}")]
+    private static partial void LogStale(ILogger logger, string key, string eventId, string reason);
 
     [LoggerMessage(EventId = 2405, Level = LogLevel.Information,
         Message = "Delivery {Key} (event {EventId}) is not sent again: the ledger has it {State} ({Repeats} repeat(s) suppressed so far)")]

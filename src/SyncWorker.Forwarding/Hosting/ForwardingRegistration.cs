@@ -32,7 +32,15 @@ public static class ForwardingRegistration
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<TargetRegistry>();
-        services.TryAddSingleton<ILineItemSource, StripeLineItemSource>();
+        services.AddOptions<OrderOptions>().BindConfiguration(OrderOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OrderOptions>, OrderOptionsValidation>();
+        services.TryAddSingleton<StripeLineItemSource>();
+        services.TryAddSingleton<ILineItemSource>(provider => provider.GetRequiredService<StripeLineItemSource>());
+        services.TryAddSingleton<IStripeOrderLookup>(provider => provider.GetRequiredService<StripeLineItemSource>());
+        services.AddSingleton(provider => new LaterActionResolver(
+            provider.GetRequiredService<IStripeOrderLookup>(),
+            provider.GetRequiredService<PreparationRetry>(),
+            provider.GetService<SyncWorker.Store.Ledger.IOrderRegistry>()));
         services.TryAddSingleton<ITargetSender, HttpTargetSender>();
         services.AddSingleton<DeadLetterReasonFilter>();
         services.AddSingleton<PreparationRetry>();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Store;
 using SyncWorker.Store.Hosting;
@@ -74,12 +75,12 @@ public sealed partial class DeliveryLedgerGate
     /// Claims the delivery's row under an owner of its own (<see cref="HeldClaim.Owner"/>), waiting while the store is
     /// unreachable.
     /// </summary>
-    public async Task<(ClaimResult Result, HeldClaim Claim)> ClaimAsync(DeliveryKey key, FulfillmentDelivery delivery, bool force, CancellationToken cancellationToken)
+    public async Task<(ClaimResult Result, HeldClaim Claim)> ClaimAsync(DeliveryKey key, FulfillmentDelivery delivery, bool force, long? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(delivery);
         var held = new HeldClaim(key, $"{Owner}/{Guid.NewGuid().ToString("N")[..8]}");
-        var claim = new DeliveryClaim(key, delivery.Event.EventId, delivery.DeliveryId, delivery.Event.Account);
+        var claim = new DeliveryClaim(key, delivery.Event.EventId, delivery.DeliveryId, delivery.Event.Account, progress);
         var result = await WhileUnavailableAsync(key.Value, ct => _ledger.ClaimAsync(claim, held.Owner, Lease, force, ct), cancellationToken);
         return (result, held);
     }
@@ -114,6 +115,32 @@ public sealed partial class DeliveryLedgerGate
 
     private DeliveryAttemptRecord Attempt(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason) =>
         new(Math.Max(1, attempts), claim.Owner, started, _time.GetUtcNow() - started, state == DeliveryState.Delivered ? "delivered" : "failed", status, reason);
+
+    /// <summary>
+    /// The ledger row of a later order action (a refund or dispute), per (target, order, action, instance), once its order
+    /// is known.
+    /// </summary>
+    public static DeliveryKey KeyOf(FulfillmentDelivery delivery, LaterAction action)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        ArgumentNullException.ThrowIfNull(action);
+        return DeliveryKey.ForOrder(delivery.Target, action.OrderId ?? throw new ArgumentException("The action belongs to no order.", nameof(action)), action.Facts.Action, action.Instance);
+    }
+
+    /// <summary>
+    /// Ends the lease with <paramref name="state"/> and <paramref name="reason"/>, recording no attempt (nothing was sent:
+    /// the action waits for its order's payment, or is stale), waiting while the store is unreachable.
+    /// </summary>
+    public Task EndAsync(HeldClaim claim, DeliveryState state, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        var key = claim.Key.Value;
+        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, null, reason, attempt: null, ct), cancellationToken);
+    }
+
+    /// <summary>Every ledger row of an order (all targets and actions), waiting while the store is unreachable.</summary>
+    public Task<IReadOnlyList<LedgerEntry>> OrderRowsAsync(string orderId, CancellationToken cancellationToken) =>
+        WhileUnavailableAsync(orderId, ct => _ledger.FindBySubjectAsync(orderId, ct), cancellationToken);
 
     /// <summary>Gives the row back (the delivery goes back to its queue, for example at shutdown) so the next copy may claim it at once.</summary>
     public async Task ReleaseAsync(HeldClaim claim, string reason)

@@ -31,7 +31,7 @@ public sealed record OrderDocument
     /// <summary><c>order_id</c>: the Checkout Session id (<c>cs_…</c>).</summary>
     public required string OrderId { get; init; }
 
-    /// <summary><c>action</c>: <see cref="OrderEventClassifier.PaidAction"/>.</summary>
+    /// <summary><c>action</c>: <c>order.paid</c>, <c>order.refunded</c>, <c>order.disputed</c> or <c>order.dispute_closed</c> (<see cref="OrderActions"/>).</summary>
     public string Action { get; init; } = OrderEventClassifier.PaidAction;
 
     /// <summary><c>account</c>: the merchant's Stripe account (<c>acct_…</c>), null for the app's own account.</summary>
@@ -76,8 +76,66 @@ public sealed record OrderDocument
     /// <summary><c>line_items</c>: what was bought, in Stripe's order.</summary>
     public IReadOnlyList<OrderLineItem> LineItems { get; init; } = [];
 
+    /// <summary><c>refund</c>: for <c>order.refunded</c>, the refund; null for the other actions.</summary>
+    public OrderRefund? Refund { get; init; }
+
+    /// <summary><c>dispute</c>: for <c>order.disputed</c> and <c>order.dispute_closed</c>, the dispute; null for the others.</summary>
+    public OrderDispute? Dispute { get; init; }
+
+    /// <summary>An order document as stored (<see cref="ToJsonBytes"/>), or null when it is not one.</summary>
+    public static OrderDocument? FromJsonBytes(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<OrderDocument>(json, OrderJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The document as compact UTF-8 JSON, the body of an order delivery.</summary>
     public byte[] ToJsonBytes() => JsonSerializer.SerializeToUtf8Bytes(this, OrderJson.Options);
+}
+
+/// <summary><c>refund</c> of an <c>order.refunded</c> document: one refund of the order's payment.</summary>
+/// <param name="Id"><c>id</c>: the refund (<c>re_…</c>); <c>null</c> when Stripe listed none for the charge.</param>
+/// <param name="Amount"><c>amount</c>: this refund's amount, in the currency's minor unit.</param>
+/// <param name="AmountRefunded"><c>amount_refunded</c>: everything refunded of the payment so far, this refund included.</param>
+/// <param name="Currency"><c>currency</c>.</param>
+/// <param name="Full"><c>full</c>: true when the whole payment is now refunded (cancel the order), false for a partial refund.</param>
+public sealed record OrderRefund(string? Id, long? Amount, long? AmountRefunded, string? Currency, bool Full);
+
+/// <summary><c>dispute</c> of an <c>order.disputed</c> or <c>order.dispute_closed</c> document.</summary>
+/// <param name="Id"><c>id</c>: the dispute (<c>dp_…</c> or <c>du_…</c>).</param>
+/// <param name="Amount"><c>amount</c>: the disputed amount.</param>
+/// <param name="Currency"><c>currency</c>.</param>
+/// <param name="Reason"><c>reason</c>: Stripe's dispute reason (<c>fraudulent</c>, <c>product_not_received</c>, …).</param>
+/// <param name="Status"><c>status</c>: Stripe's dispute status (<c>needs_response</c>, …, <c>won</c>, <c>lost</c>).</param>
+/// <param name="Outcome">
+/// <c>outcome</c>: what the partner should do: <c>hold</c> (disputed: do not ship yet), <c>release</c> (closed, won or a
+/// warning closed: ship) or <c>cancel</c> (closed, lost: do not ship).
+/// </param>
+public sealed record OrderDispute(string Id, long? Amount, string? Currency, string? Reason, string? Status, string? Outcome)
+{
+    /// <summary><c>hold</c>.</summary>
+    public const string Hold = "hold";
+
+    /// <summary><c>release</c>.</summary>
+    public const string Release = "release";
+
+    /// <summary><c>cancel</c>.</summary>
+    public const string Cancel = "cancel";
+
+    /// <summary>The outcome of a closed dispute of <paramref name="status"/>: won or warning_closed release, lost cancels.</summary>
+    public static string? OutcomeOf(string? status) =>
+        status switch
+        {
+            "won" or "warning_closed" => Release,
+            "lost" => Cancel,
+            _ => null,
+        };
 }
 
 /// <summary><c>source_event</c>: the Stripe event an order document was built from.</summary>

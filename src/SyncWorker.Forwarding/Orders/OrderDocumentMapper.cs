@@ -85,6 +85,52 @@ public static class OrderDocumentMapper
     }
 
     /// <summary>
+    /// The document of a later action (<see cref="OrderActions"/>) of order <paramref name="orderId"/>: the order's fields
+    /// from its <c>order.paid</c> document as SyncWorker sent it (<paramref name="paidDocument"/>), with the action, the
+    /// source event and the refund or dispute; when that document is not at hand (purged after <c>Store:RetentionDays</c>),
+    /// only the order id, account, mode, currency and payment intent, the rest null and <c>line_items</c> empty.
+    /// </summary>
+    public static OrderDocument MapLaterAction(
+        StripeEventReceived evt,
+        OrderActionFacts facts,
+        string orderId,
+        RefundFacts? refund,
+        ReadOnlySpan<byte> paidDocument)
+    {
+        ArgumentNullException.ThrowIfNull(evt);
+        ArgumentNullException.ThrowIfNull(facts);
+        ArgumentException.ThrowIfNullOrEmpty(orderId);
+        var source = new OrderSourceEvent(evt.EventId, evt.Type, evt.ApiVersion, evt.Created);
+        var order = (paidDocument.IsEmpty ? null : OrderDocument.FromJsonBytes(paidDocument)) is { } paid && paid.OrderId == orderId
+            ? paid
+            : new OrderDocument
+            {
+                OrderId = orderId,
+                Account = evt.Account,
+                Livemode = evt.Livemode,
+                SourceEvent = source,
+                Customer = new OrderCustomer(null, null, null, null),
+                Currency = facts.Currency,
+                Amounts = new OrderAmounts(null, null, null, null, null),
+                PaymentIntent = facts.PaymentIntent,
+            };
+        return order with
+        {
+            Action = facts.Action,
+            SourceEvent = source,
+            Refund = facts.Action == OrderActions.Refunded
+                ? new OrderRefund(
+                    refund?.Id,
+                    refund?.Amount,
+                    facts.AmountRefunded,
+                    facts.Currency,
+                    facts.AmountRefunded is { } refunded && facts.ChargeAmount is { } charged && refunded >= charged)
+                : null,
+            Dispute = facts.Dispute,
+        };
+    }
+
+    /// <summary>
     /// Shipping by API version, whichever is present (the newest first): <c>collected_information.shipping_details</c>
     /// (added in 2025-02-24.acacia, the only place from 2025-03-31.basil on), top-level <c>shipping_details</c>
     /// (2022-08-01 up to basil), top-level <c>shipping</c> (before 2022-08-01). Only the oldest carries a phone.

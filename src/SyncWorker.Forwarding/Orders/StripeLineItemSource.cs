@@ -26,7 +26,7 @@ namespace SyncWorker.Forwarding.Orders;
 /// the <see cref="StripeException"/> is not attached as the inner exception either.
 /// </para>
 /// </remarks>
-public sealed class StripeLineItemSource : ILineItemSource, IDisposable
+public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
 {
     /// <summary>
     /// Retries of one page request that Stripe.net makes itself: none (its own default is 2), because
@@ -89,44 +89,68 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
+    public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(sessionId);
-        var what = Describe(sessionId, account, livemode);
+        return ReadAsync<IReadOnlyList<OrderLineItem>>(
+            $"listing the line items of {Describe(sessionId, account, livemode)}",
+            "checkout_session_read",
+            "Checkout Sessions",
+            livemode,
+            async (client, options) =>
+            {
+                var items = new List<OrderLineItem>();
+                await foreach (var item in client.V1.Checkout.Sessions.LineItems.ListAutoPagingAsync(sessionId, new SessionLineItemListOptions { Limit = PageSize }, options(account), ct))
+                {
+                    items.Add(ToOrderLineItem(item));
+                }
+
+                return items;
+            },
+            ct);
+    }
+
+    /// <summary>
+    /// One read of Stripe's API on behalf of <c>Stripe-Account</c> (given to <paramref name="read"/> as a function of the
+    /// account), with this source's error rules: the key's mode must match <paramref name="livemode"/>; Stripe's answers and
+    /// network failures become <see cref="DeliveryFailedException"/>s that say what was being done (<paramref name="doing"/>).
+    /// </summary>
+    private async Task<T> ReadAsync<T>(
+        string doing,
+        string permission,
+        string objects,
+        bool livemode,
+        Func<StripeClient, Func<string?, RequestOptions?>, Task<T>> read,
+        CancellationToken ct)
+    {
         if (_client is null)
         {
-            throw new DeliveryFailedException($"Cannot list the line items of {what}: {_configurationProblem}", isPermanent: true, attempts: 0, statusCode: null);
+            throw new DeliveryFailedException($"Cannot read Stripe ({doing}): {_configurationProblem}", isPermanent: true, attempts: 0, statusCode: null);
         }
 
         if (_keyMode is { } keyMode && (keyMode == StripeKeyMode.Live) != livemode)
         {
             throw new DeliveryFailedException(
-                $"Cannot list the line items of {what}: Stripe:ApiKey is a {(livemode ? "test" : "live")}-mode key, which cannot read " +
-                $"{(livemode ? "live" : "test")}-mode Checkout Sessions. Set Stripe:ApiKey to a {(livemode ? "live" : "test")} key, " +
+                $"Cannot read Stripe ({doing}): Stripe:ApiKey is a {(livemode ? "test" : "live")}-mode key, which cannot read " +
+                $"{(livemode ? "live" : "test")}-mode {objects}. Set Stripe:ApiKey to a {(livemode ? "live" : "test")} key, " +
                 "or route this mode's events to targets served by another SyncWorker.",
                 isPermanent: true,
                 attempts: 0,
                 statusCode: null);
         }
 
-        var requestOptions = account is null ? null : new RequestOptions { StripeAccount = account };
-        var listOptions = new SessionLineItemListOptions { Limit = PageSize };
-        var items = new List<OrderLineItem>();
         try
         {
-            await foreach (var item in _client.V1.Checkout.Sessions.LineItems.ListAutoPagingAsync(sessionId, listOptions, requestOptions, ct))
-            {
-                items.Add(ToOrderLineItem(item));
-            }
+            return await read(_client, account => account is null ? null : new RequestOptions { StripeAccount = account }).ConfigureAwait(false);
         }
         catch (StripeException ex)
         {
-            throw FromStripe(ex, what);
+            throw FromStripe(ex, doing, permission);
         }
         catch (HttpRequestException ex)
         {
             throw new DeliveryFailedException(
-                $"Could not reach Stripe's API at {_apiServer} to list the line items of {what}: {ex.Message}",
+                $"Could not reach Stripe's API at {_apiServer} when {doing}: {ex.Message}",
                 isPermanent: false,
                 attempts: 1,
                 statusCode: null,
@@ -135,14 +159,12 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
         catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
         {
             throw new DeliveryFailedException(
-                $"Stripe's API at {_apiServer} did not answer in time when listing the line items of {what}.",
+                $"Stripe's API at {_apiServer} did not answer in time when {doing}.",
                 isPermanent: false,
                 attempts: 1,
                 statusCode: null,
                 ex);
         }
-
-        return items;
     }
 
     /// <inheritdoc />
@@ -166,23 +188,23 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
     private static string Describe(string sessionId, string? account, bool livemode) =>
         $"Checkout Session {sessionId} ({(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode)";
 
-    private static DeliveryFailedException FromStripe(StripeException ex, string what)
+    private static DeliveryFailedException FromStripe(StripeException ex, string doing, string permission)
     {
         var status = (int)ex.HttpStatusCode;
         const int attempts = 1; // Stripe.net retries nothing (MaxNetworkRetries 0)
         var details = Details(ex);
-        var answered = $"Stripe answered {StatusText(ex.HttpStatusCode)} when listing the line items of {what}";
+        var answered = $"Stripe answered {StatusText(ex.HttpStatusCode)} when {doing}";
         return status switch
         {
             401 => Permanent(
                 $"{answered}: the API key was revoked, expired or mistyped. Check Stripe:ApiKey (the secret key sk_… or " +
                 $"restricted key rk_… of the app's account).{details}"),
             403 => Permanent(
-                $"{answered}: the API key lacks checkout_session_read (a restricted key without it), or the account has not " +
+                $"{answered}: the API key lacks {permission} (a restricted key without it), or the account has not " +
                 $"granted the app that permission (app uninstalled, or a new app version not yet accepted). Check Stripe:ApiKey " +
                 $"and the manifest's permissions.{details}"),
             404 => Permanent(
-                $"{answered}: no such session for this key and account. The app may have been uninstalled from the account, or " +
+                $"{answered}: no such object for this key and account. The app may have been uninstalled from the account, or " +
                 $"Stripe:ApiKey belongs to another Stripe account or mode; check Stripe:ApiKey.{details}"),
             400 => Permanent($"{answered}: Stripe refused the request as invalid; retrying cannot help.{details}"),
             408 or 409 or 429 or >= 500 => Transient(
@@ -190,7 +212,7 @@ public sealed class StripeLineItemSource : ILineItemSource, IDisposable
                     ? $"{answered}: rate limited, a temporary failure.{details}"
                     : $"{answered}: a temporary failure on Stripe's side.{details}"),
             >= 400 => Permanent($"{answered}; retrying cannot help.{details}"),
-            _ => Transient($"{answered}: the response was not a list of line items, a temporary failure.{details}"),
+            _ => Transient($"{answered}: the response was not what was asked for, a temporary failure.{details}"),
         };
 
         DeliveryFailedException Permanent(string message) => new(message, isPermanent: true, attempts, status == 0 ? null : status);

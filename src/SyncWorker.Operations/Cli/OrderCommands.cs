@@ -5,21 +5,14 @@ using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Cli;
 
-/// <summary><c>orders show</c>: what the delivery ledger knows of an order (<c>cs_…</c>) or an event (<c>evt_…</c>).</summary>
+/// <summary><c>orders show</c>: what the delivery ledger knows of an order (<c>cs_…</c>, or its payment intent <c>pi_…</c>) or an event (<c>evt_…</c>).</summary>
 internal static class OrderCommands
 {
     public static async Task<int> ShowAsync(CliSession session, IConfiguration configuration, string subject, bool json, CancellationToken cancellationToken)
     {
-        if (subject.StartsWith("pi_", StringComparison.Ordinal))
-        {
-            throw CliException.Usage(
-                "The ledger is keyed by Checkout Session (cs_…) and event (evt_…); it does not record payment intents yet. " +
-                "Find the session in the Stripe Dashboard (Payments > the payment > Checkout Session) and run orders show cs_….");
-        }
-
         if (!OrderHistory.IsSubject(subject))
         {
-            throw CliException.Usage($"orders show takes a Checkout Session id (cs_…) or a Stripe event id (evt_…); '{subject}' is neither.");
+            throw CliException.Usage($"orders show takes a Checkout Session id (cs_…), a payment intent id (pi_…) or a Stripe event id (evt_…); '{subject}' is none of them.");
         }
 
         var settings = StoreCommands.Settings(configuration);
@@ -33,7 +26,7 @@ internal static class OrderCommands
         using var ledger = new SqlDeliveryLedger(settings, session.TimeProvider);
         try
         {
-            history = await OrderHistory.LoadAsync(ledger, settings.Description, subject, cancellationToken);
+            history = await OrderHistory.LoadAsync(ledger, ledger, settings.Description, subject, cancellationToken);
         }
         catch (StoreUnavailableException exception)
         {
@@ -48,6 +41,14 @@ internal static class OrderCommands
         else if (views.Count > 0)
         {
             Write(session, views);
+        }
+
+        if (views.Count == 0 && subject.StartsWith("pi_", StringComparison.Ordinal) && history.Order is null)
+        {
+            session.Error.WriteLine(
+                $"The store ({settings.Description}) knows no order paid with {subject}: SyncWorker has not seen its Checkout Session paid " +
+                "(or a refund or dispute of it), or the payment was not made through Checkout.");
+            return ExitCodes.Failed;
         }
 
         if (views.Count == 0)

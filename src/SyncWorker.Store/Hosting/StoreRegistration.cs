@@ -37,7 +37,10 @@ public static class StoreRegistration
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(_ => StoreSettings.Resolve(configuration, environment.ContentRootPath));
         services.AddSingleton<StoreMigrator>();
-        services.AddSingleton<IDeliveryLedger, SqlDeliveryLedger>();
+        // One instance for both: on SQLite its operations take turns (see SqlDeliveryLedger).
+        services.AddSingleton<SqlDeliveryLedger>();
+        services.AddSingleton<IDeliveryLedger>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
+        services.AddSingleton<IOrderRegistry>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
         services.AddHealthChecks().Add(new HealthCheckRegistration(

@@ -1,6 +1,6 @@
 namespace SyncWorker.Store.Ledger;
 
-/// <summary>One ledger row as read.</summary>
+/// <summary>One ledger row as read. <see cref="Progress"/>: see <see cref="DeliveryClaim.Progress"/>.</summary>
 public sealed record LedgerEntry(
     string Key,
     string Target,
@@ -19,7 +19,8 @@ public sealed record LedgerEntry(
     string? LastError,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    DateTimeOffset? DeliveredAt);
+    DateTimeOffset? DeliveredAt,
+    long? Progress = null);
 
 /// <summary>One attempt at a delivery, as recorded.</summary>
 public sealed record DeliveryAttemptRecord(
@@ -36,7 +37,11 @@ public sealed record DeliveryAttemptRecord(
 /// <param name="EventId">The Stripe event being delivered now (the latest one for the row).</param>
 /// <param name="WebhookId">The delivery's <c>webhook-id</c> (stable for the row).</param>
 /// <param name="Account">The connected account (<c>acct_…</c>), if any.</param>
-public sealed record DeliveryClaim(DeliveryKey Key, string EventId, string WebhookId, string? Account = null);
+/// <param name="Progress">
+/// What the action reports of its order's progress (for <c>order.refunded</c>: the cumulative amount refunded), kept on
+/// the row to recognise stale events; null for other actions.
+/// </param>
+public sealed record DeliveryClaim(DeliveryKey Key, string EventId, string WebhookId, string? Account = null, long? Progress = null);
 
 /// <summary>What became of a claim.</summary>
 public enum ClaimOutcome

@@ -7,11 +7,11 @@ namespace SyncWorker.Store.Ledger;
 /// one <c>INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING</c>, atomic in both (PostgreSQL locks the row; SQLite has
 /// one writer at a time), so of two forwarders racing for a row exactly one gets it.
 /// </summary>
-public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger, IDisposable
+public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvider time) : IDeliveryLedger, IDisposable
 {
     private const string Columns =
         "delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state, lease_owner, lease_until, " +
-        "attempts, repeats_suppressed, last_status, last_error, created_at, updated_at, delivered_at";
+        "attempts, repeats_suppressed, last_status, last_error, created_at, updated_at, delivered_at, progress";
 
     // Final states as SQL text: delivered, skipped, discarded.
     private static readonly string FinalStates = string.Join(", ",
@@ -19,11 +19,11 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
 
     private static readonly string ClaimSql = $"""
         INSERT INTO deliveries (delivery_key, target, subject, action, action_instance, account, event_id, webhook_id, state,
-            lease_owner, lease_until, attempts, repeats_suppressed, created_at, updated_at)
+            lease_owner, lease_until, attempts, repeats_suppressed, created_at, updated_at, progress)
         VALUES (@key, @target, @subject, @action, @instance, @account, @event, @webhook, '{DeliveryState.InFlight.Name()}',
-            @owner, @until, 0, 0, @now, @now)
+            @owner, @until, 0, 0, @now, @now, @progress)
         ON CONFLICT (delivery_key) DO UPDATE SET state = '{DeliveryState.InFlight.Name()}', lease_owner = @owner,
-            lease_until = @until, event_id = @event, updated_at = @now
+            lease_until = @until, event_id = @event, updated_at = @now, progress = COALESCE(@progress, deliveries.progress)
         WHERE (@force = 1 OR deliveries.state NOT IN ({FinalStates}))
           AND (deliveries.state <> '{DeliveryState.InFlight.Name()}' OR deliveries.lease_until < @now OR deliveries.lease_owner = @owner)
         RETURNING {Columns}
@@ -43,7 +43,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
                 await using (var command = Command(connection, ClaimSql,
                     ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
                     ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
-                    ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0)))
+                    ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0), ("progress", claim.Progress)))
                 {
                     await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -268,7 +268,12 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
             if (value is null)
             {
                 // PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.
-                parameter.DbType = name is "status" ? System.Data.DbType.Int32 : System.Data.DbType.String;
+                parameter.DbType = name switch
+                {
+                    "status" => System.Data.DbType.Int32,
+                    "progress" => System.Data.DbType.Int64,
+                    _ => System.Data.DbType.String,
+                };
             }
 
             command.Parameters.Add(parameter);
@@ -305,7 +310,8 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
             Text(14),
             FromMillis(reader.GetInt64(15)),
             FromMillis(reader.GetInt64(16)),
-            Long(17) is { } delivered ? FromMillis(delivered) : null);
+            Long(17) is { } delivered ? FromMillis(delivered) : null,
+            Long(18));
     }
 
     private static string? Truncate(string? text) => text is { Length: > 2000 } ? text[..2000] : text;

@@ -15,8 +15,8 @@ namespace SyncWorker.Hosting;
 
 /// <summary>
 /// <c>GET /admin/status</c>: this instance's <see cref="InstanceStatus"/>, for the <c>status</c> verb; on forwarding
-/// instances <c>GET /admin/orders/{id}</c>: what the delivery ledger knows of an order (<c>cs_…</c>) or an event
-/// (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another kind of id, 503 while
+/// instances <c>GET /admin/orders/{id}</c>: what the delivery ledger knows of an order (<c>cs_…</c>, or its payment intent
+/// <c>pi_…</c>) or an event (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another kind of id, 503 while
 /// the store is unreachable). Only when
 /// <c>Admin:Token</c> is set (otherwise the endpoint does not exist); requests must carry
 /// <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time.
@@ -87,7 +87,7 @@ public static class AdminEndpoints
         if (role.Forwards())
         {
             app.MapGet("/admin/orders/{id}", async Task<Results<Ok<OrderHistory>, UnauthorizedHttpResult, NotFound<OrderHistory>, ProblemHttpResult>> (
-                string id, HttpContext context, IDeliveryLedger ledger, StoreSettings store) =>
+                string id, HttpContext context, IDeliveryLedger ledger, IOrderRegistry orders, StoreSettings store) =>
             {
                 if (!Authorized(context, expected))
                 {
@@ -97,13 +97,13 @@ public static class AdminEndpoints
                 if (!OrderHistory.IsSubject(id))
                 {
                     return TypedResults.Problem(
-                        "Give a Checkout Session id (cs_…) or a Stripe event id (evt_…); the ledger does not record payment intents yet.",
+                        "Give a Checkout Session id (cs_…), a payment intent id (pi_…) or a Stripe event id (evt_…).",
                         statusCode: StatusCodes.Status400BadRequest);
                 }
 
                 try
                 {
-                    var history = await OrderHistory.LoadAsync(ledger, store.Description, id, context.RequestAborted);
+                    var history = await OrderHistory.LoadAsync(ledger, orders, store.Description, id, context.RequestAborted);
                     return history.Deliveries.Count == 0 ? TypedResults.NotFound(history) : TypedResults.Ok(history);
                 }
                 catch (StoreUnavailableException)

@@ -113,7 +113,7 @@ public sealed class OrderDocumentMapperTests
         {
             "object", "schema_version", "order_id", "action", "account", "livemode", "created", "source_event",
             "client_reference_id", "customer", "shipping", "billing_address", "currency", "amounts", "payment_status",
-            "payment_intent", "metadata", "line_items",
+            "payment_intent", "metadata", "line_items", "refund", "dispute",
         }));
         Assert.That(doc.GetProperty("schema_version").ValueKind, Is.EqualTo(JsonValueKind.Number));
         Assert.That(doc.GetProperty("source_event").EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "id", "type", "api_version", "created" }));

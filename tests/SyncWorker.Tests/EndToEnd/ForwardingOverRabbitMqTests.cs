@@ -218,6 +218,92 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_refund_arriving_before_its_payment_waits_then_follows_it_and_stale_or_repeated_refunds_are_not_sent()
+    {
+        StripeKnowsOrder(PaymentIntent, SessionId);
+        _stripe.Given(Request.Create().WithPath("/v1/refunds").WithParam("charge", "ch_3Qx7ExampleMrch01a1B2c3D4").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""
+                {"object": "list", "url": "/v1/refunds", "has_more": false, "data": [
+                  {"id": "re_second", "object": "refund", "amount": 3000, "currency": "usd", "status": "succeeded", "created": 1786176000},
+                  {"id": "re_first", "object": "refund", "amount": 2000, "currency": "usd", "status": "succeeded", "created": 1786170000}]}
+                """));
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "order", 2)], OrderActionEvents);
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+
+        // The second refund (cumulative 5000: the whole payment) arrives before the order's payment.
+        await PostAsync(worker, RefundEvent(StripeEvents.NewEventId(), 5000));
+        Assert.That(await Eventually.TrueAsync(async () => (await ledger.GetAsync($"wms/order.refunded/{SessionId}/re_second", CancellationToken.None))?.State == DeliveryState.Waiting,
+            TimeSpan.FromSeconds(30)), Is.True, "the refund waits for the payment");
+        Assert.That(target.LogEntries, Is.Empty, "nothing before order.paid");
+
+        await PostAsync(worker, StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 2, TimeSpan.FromSeconds(60)), Is.True, "the payment, then the refund");
+        var bodies = target.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage.Body!).RootElement).ToList();
+        Assert.That(bodies.Select(b => b.GetProperty("action").GetString()), Is.EqualTo(new[] { "order.paid", "order.refunded" }), "in order");
+        var refund = bodies[1];
+        Assert.Multiple(() =>
+        {
+            Assert.That(refund.GetProperty("order_id").GetString(), Is.EqualTo(SessionId));
+            Assert.That(refund.GetProperty("refund").GetProperty("id").GetString(), Is.EqualTo("re_second"));
+            Assert.That(refund.GetProperty("refund").GetProperty("amount").GetInt64(), Is.EqualTo(3000));
+            Assert.That(refund.GetProperty("refund").GetProperty("amount_refunded").GetInt64(), Is.EqualTo(5000));
+            Assert.That(refund.GetProperty("refund").GetProperty("full").GetBoolean(), Is.True);
+            Assert.That(refund.GetProperty("customer").GetProperty("email").GetString(), Is.EqualTo(bodies[0].GetProperty("customer").GetProperty("email").GetString()),
+                "the order's fields come from its order.paid document");
+            Assert.That(refund.GetProperty("line_items").GetArrayLength(), Is.EqualTo(bodies[0].GetProperty("line_items").GetArrayLength()));
+        });
+
+        // The first refund's event arrives late (it says 2000: less than what was sent), and the second one's again.
+        await PostAsync(worker, RefundEvent(StripeEvents.NewEventId(), 2000));
+        await PostAsync(worker, RefundEvent(StripeEvents.NewEventId(), 5000));
+        Assert.That(await Eventually.TrueAsync(async () => (await ledger.GetAsync($"wms/order.refunded/{SessionId}/re_first", CancellationToken.None))?.State == DeliveryState.Skipped
+            && (await ledger.GetAsync($"wms/order.refunded/{SessionId}/re_second", CancellationToken.None))?.RepeatsSuppressed == 1,
+            TimeSpan.FromSeconds(30)), Is.True, "the stale refund is skipped and the repeat suppressed");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        Assert.That(target.LogEntries, Has.Count.EqualTo(2), "nothing more was posted");
+        Assert.That((await ledger.GetAsync($"wms/order.refunded/{SessionId}/re_first", CancellationToken.None))!.LastError, Does.StartWith("stale"));
+    }
+
+    [Test]
+    public async Task Disputes_are_held_then_released_or_cancelled_a_stale_opening_is_skipped_and_a_charge_of_no_order_is_nothing()
+    {
+        StripeKnowsOrder("pi_not_a_checkout_payment", sessionId: null);
+        var target = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, [("wms", target, "live", "order", 2)], OrderActionEvents);
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+        await PostAsync(worker, StripeEvents.WithId(Completed, StripeEvents.NewEventId()));
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "paid");
+
+        await PostAsync(worker, DisputeEvent("dp_one", "charge.dispute.created", "needs_response"));
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 2, TimeSpan.FromSeconds(30)), Is.True, "disputed");
+        await PostAsync(worker, DisputeEvent("dp_one", "charge.dispute.closed", "won"));
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 3, TimeSpan.FromSeconds(30)), Is.True, "closed");
+        // A second dispute whose close arrives before its opening.
+        await PostAsync(worker, DisputeEvent("dp_two", "charge.dispute.closed", "lost"));
+        Assert.That(await Eventually.TrueAsync(() => target.LogEntries.Count == 4, TimeSpan.FromSeconds(30)), Is.True, "closed first");
+        await PostAsync(worker, DisputeEvent("dp_two", "charge.dispute.created", "needs_response"));
+        // A refund of a charge that no Checkout Session paid for.
+        await PostAsync(worker, RefundEvent(StripeEvents.NewEventId(), 5000).Replace(PaymentIntent, "pi_not_a_checkout_payment", StringComparison.Ordinal));
+
+        Assert.That(await Eventually.TrueAsync(async () => (await ledger.GetAsync($"wms/order.disputed/{SessionId}/dp_two", CancellationToken.None))?.State == DeliveryState.Skipped,
+            TimeSpan.FromSeconds(30)), Is.True, "the opening that arrived after the close is stale");
+        Assert.That(await Eventually.TrueAsync(() => _stripe.LogEntries.Any(e => e.RequestMessage.Url.Contains("payment_intent=pi_not_a_checkout_payment", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30)), Is.True, "Stripe was asked whose charge it is");
+        Assert.That(await QueuesDrainedAsync(vhost, "wms"), Is.True);
+        var posted = target.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage.Body!).RootElement)
+            .Select(b => (b.GetProperty("action").GetString(), b.GetProperty("dispute").ValueKind == JsonValueKind.Null ? null : b.GetProperty("dispute").GetProperty("outcome").GetString()))
+            .ToList();
+        Assert.That(posted, Is.EqualTo(new (string?, string?)[]
+        {
+            ("order.paid", null), ("order.disputed", "hold"), ("order.dispute_closed", "release"), ("order.dispute_closed", "cancel"),
+        }), "nothing for the stale opening nor for the charge of no order");
+        Assert.That(target.LogEntries.Select(e => e.RequestMessage.Headers!["webhook-id"].Single()).Distinct().Count(), Is.EqualTo(4), "each action its own webhook-id");
+    }
+
+    [Test]
     public async Task Completed_then_async_payment_succeeded_for_one_session_is_one_order_to_an_order_target_and_two_events_to_an_event_target()
     {
         var orders = Target(200);
@@ -754,6 +840,40 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     private Messaging.QueueType QueueTypeSetting => queueType == "quorum" ? Messaging.QueueType.Quorum : Messaging.QueueType.Classic;
+
+    private const string PaymentIntent = "pi_3Qx7ExampleMrch01a1B2c3D4";
+
+    /// <summary>The order target also subscribed to refunds and disputes.</summary>
+    private static readonly (string Key, string Value)[] OrderActionEvents =
+    [
+        ("Fulfillment:Targets:0:Events:1", "charge.refunded"),
+        ("Fulfillment:Targets:0:Events:2", "charge.dispute.*"),
+    ];
+
+    /// <summary>Stripe answers <c>GET /v1/checkout/sessions?payment_intent=</c> with the session, or with none.</summary>
+    private void StripeKnowsOrder(string paymentIntent, string? sessionId) =>
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions").WithParam("payment_intent", paymentIntent).UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(
+                $$"""{"object": "list", "url": "/v1/checkout/sessions", "has_more": false, "data": [{{(sessionId is null ? "" : $$"""{"id": "{{sessionId}}", "object": "checkout.session"}""")}}]}"""));
+
+    /// <summary>The refund fixture (charge of the order's payment intent, 5000 charged) saying <paramref name="amountRefunded"/> is refunded so far.</summary>
+    private static string RefundEvent(string eventId, long amountRefunded)
+    {
+        var text = StripeEvents.WithId("charge.refunded.json", eventId);
+        var at = text.IndexOf("\"amount_refunded\": 5000,", StringComparison.Ordinal);
+        return string.Concat(text.AsSpan(0, at), $"\"amount_refunded\": {amountRefunded},", text.AsSpan(at + "\"amount_refunded\": 5000,".Length));
+    }
+
+    private static string DisputeEvent(string disputeId, string type, string status) =>
+        StripeEvents.WithId("charge.dispute.created.json", StripeEvents.NewEventId(), type: type)
+            .Replace("dp_1Qx7ExampleDispute01", disputeId, StringComparison.Ordinal)
+            .Replace("\"needs_response\"", $"\"{status}\"", StringComparison.Ordinal);
+
+    private static async Task PostAsync(WorkerHost worker, string payload)
+    {
+        using var response = await worker.PostSignedAsync(payload);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "accepted");
+    }
 
     private WireMockServer Target(int status)
     {

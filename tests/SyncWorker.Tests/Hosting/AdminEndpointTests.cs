@@ -82,6 +82,8 @@ public sealed class AdminEndpointTests
         var claim = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_live_admin_orders_1", "order.paid"), "evt_admin_1", "msg_admin_1", "acct_1");
         await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
         await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
+        await worker.Services.GetRequiredService<IOrderRegistry>().RecordAsync(
+            new OrderRecord("cs_live_admin_orders_1", "pi_admin_orders_1", "acct_1", Livemode: true), CancellationToken.None);
 
         async Task<HttpResponseMessage> GetAsync(string id, string? token = Token)
         {
@@ -109,10 +111,23 @@ public sealed class AdminEndpointTests
             Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         }
 
-        using (var paymentIntent = await GetAsync("pi_3Qx7"))
+        using (var paymentIntent = await GetAsync("pi_admin_orders_1"))
         {
-            Assert.That(paymentIntent.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
-            Assert.That(await paymentIntent.Content.ReadAsStringAsync(), Does.Contain("cs_"));
+            Assert.That(paymentIntent.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            using var json = JsonDocument.Parse(await paymentIntent.Content.ReadAsStringAsync());
+            Assert.That(json.RootElement.GetProperty("order").GetString(), Is.EqualTo("cs_live_admin_orders_1"), "the payment intent's order");
+            Assert.That(json.RootElement.GetProperty("deliveries").EnumerateArray().Single().GetProperty("webhookId").GetString(), Is.EqualTo("msg_admin_1"));
+        }
+
+        using (var unknownIntent = await GetAsync("pi_never_seen"))
+        {
+            Assert.That(unknownIntent.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        }
+
+        using (var otherKind = await GetAsync("order-42"))
+        {
+            Assert.That(otherKind.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(await otherKind.Content.ReadAsStringAsync(), Does.Contain("cs_").And.Contain("pi_"));
         }
 
         using (var anonymous = await GetAsync("cs_live_admin_orders_1", token: null))

@@ -1,0 +1,51 @@
+using Stripe;
+using Stripe.Checkout;
+
+namespace SyncWorker.Forwarding.Orders;
+
+/// <summary>The order lookups of later actions, with the same client, key checks and error rules as line items.</summary>
+public sealed partial class StripeLineItemSource : IStripeOrderLookup
+{
+    /// <inheritdoc />
+    public Task<string?> FindCheckoutSessionAsync(string paymentIntent, string? account, bool livemode, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(paymentIntent);
+        return ReadAsync(
+            $"looking up the Checkout Session of payment intent {paymentIntent} ({Owner(account, livemode)})",
+            "checkout_session_read",
+            "Checkout Sessions",
+            livemode,
+            async (client, options) =>
+            {
+                var sessions = await client.V1.Checkout.Sessions.ListAsync(
+                    new SessionListOptions { PaymentIntent = paymentIntent, Limit = 1 }, options(account), ct).ConfigureAwait(false);
+                return sessions.Data.FirstOrDefault()?.Id;
+            },
+            ct);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<RefundFacts>> ListRefundsAsync(string chargeId, string? account, bool livemode, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(chargeId);
+        return ReadAsync<IReadOnlyList<RefundFacts>>(
+            $"listing the refunds of charge {chargeId} ({Owner(account, livemode)})",
+            "charge_read",
+            "charges",
+            livemode,
+            async (client, options) =>
+            {
+                var refunds = new List<RefundFacts>();
+                await foreach (var refund in client.V1.Refunds.ListAutoPagingAsync(new RefundListOptions { Charge = chargeId, Limit = PageSize }, options(account), ct))
+                {
+                    refunds.Add(new RefundFacts(refund.Id, refund.Amount, refund.Status, refund.Created));
+                }
+
+                return refunds;
+            },
+            ct);
+    }
+
+    private static string Owner(string? account, bool livemode) =>
+        $"{(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode";
+}
