@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -18,18 +19,31 @@ namespace SyncWorker.FaultInjection.Tests;
 /// <param name="WebhookId">The <c>webhook-id</c> header.</param>
 /// <param name="IdempotencyKey">The <c>Idempotency-Key</c> header.</param>
 /// <param name="SignatureValid">The Standard Webhooks signature verified with the target's secret.</param>
-/// <param name="Status">What the target answered.</param>
-/// <param name="At">When it arrived.</param>
+/// <param name="Status">What the target answered; 0 when the worker abandoned the request before an answer (its process ended, or it gave up).</param>
+/// <param name="At">When it was answered (or abandoned).</param>
+/// <param name="ReceivedAt">When its body had arrived (before <see cref="LedgerTarget.Latency"/>).</param>
+/// <param name="ConnectionId">The TCP connection it came on (Kestrel's connection id).</param>
+/// <param name="AnswerSent">The answer was written to the connection without the worker aborting it first.</param>
 internal sealed record LedgerEntry(
-    string Key, string? SourceEventId, string? WebhookId, string? IdempotencyKey, bool SignatureValid, int Status, DateTimeOffset At)
+    string Key,
+    string? SourceEventId,
+    string? WebhookId,
+    string? IdempotencyKey,
+    bool SignatureValid,
+    int Status,
+    DateTimeOffset At,
+    DateTimeOffset ReceivedAt,
+    string ConnectionId,
+    bool AnswerSent)
 {
     public bool Accepted => Status is >= 200 and < 300;
 }
 
 /// <summary>
 /// A fulfillment partner's endpoint on loopback (Kestrel), at <c>/fulfillment/{name}</c>. It records every request in a
-/// ledger, verifies each signature independently of SyncWorker's code, and can be switched at run time to answer 503
-/// (down), 400 for chosen keys (it refuses those orders), or 200.
+/// ledger (with the connection it came on, and when each connection ended), verifies each signature independently of
+/// SyncWorker's code, and can be switched at run time to answer 503 (down), 400 for chosen keys (it refuses those
+/// orders), or 200.
 /// </summary>
 internal sealed class LedgerTarget : IAsyncDisposable
 {
@@ -37,6 +51,7 @@ internal sealed class LedgerTarget : IAsyncDisposable
     private readonly byte[] _signingKey;
     private readonly ConcurrentQueue<LedgerEntry> _entries = new();
     private readonly ConcurrentDictionary<string, byte> _refused = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _connectionsEnded = new(StringComparer.Ordinal);
     private volatile bool _down;
     private int _inFlight;
     private volatile bool _unrecognised;
@@ -70,16 +85,31 @@ internal sealed class LedgerTarget : IAsyncDisposable
     /// <summary>Latency of every answer, so deliveries are in flight when a fault strikes; changeable at any time.</summary>
     public TimeSpan Latency { get; set; }
 
+    /// <summary>When each connection that has ended so far ended (by connection id); open connections are not listed.</summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> ConnectionsEnded => new Dictionary<string, DateTimeOffset>(_connectionsEnded, StringComparer.Ordinal);
+
     /// <summary>Requests received and not answered yet.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
 
     public static async Task<LedgerTarget> StartAsync(string name)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "ledger-" + name });
-        builder.WebHost.UseKestrelCore();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
         LedgerTarget? target = null;
+        builder.WebHost.UseKestrelCore();
+        // Each connection's end is noted: one that ended with a killed worker was that worker's; that is how a repeat after
+        // an answer the killed worker never recorded is told apart.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Use(next => async connection =>
+        {
+            try
+            {
+                await next(connection);
+            }
+            finally
+            {
+                target!._connectionsEnded[connection.ConnectionId] = DateTimeOffset.UtcNow;
+            }
+        })));
+        var app = builder.Build();
         app.Run(context => target!.HandleAsync(context));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
@@ -136,16 +166,20 @@ internal sealed class LedgerTarget : IAsyncDisposable
         }
 
         var valid = SignatureIsValid(webhookId, headers["webhook-timestamp"].FirstOrDefault(), headers["webhook-signature"].FirstOrDefault(), body);
+        var idempotencyKey = headers["Idempotency-Key"].FirstOrDefault();
+        var connection = context.Connection.Id;
+        var received = DateTimeOffset.UtcNow;
         if (Latency > TimeSpan.Zero)
         {
             Interlocked.Increment(ref _inFlight);
             try
             {
-                // A request the worker abandons (its process ended) is not an answered delivery: it is not recorded.
                 await Task.Delay(Latency, context.RequestAborted);
             }
             catch (OperationCanceledException)
             {
+                // A request the worker abandons (its process ended) is not an answered delivery, but it was a POST.
+                _entries.Enqueue(new LedgerEntry(key, sourceEventId, webhookId, idempotencyKey, valid, 0, DateTimeOffset.UtcNow, received, connection, AnswerSent: false));
                 return;
             }
             finally
@@ -157,8 +191,19 @@ internal sealed class LedgerTarget : IAsyncDisposable
         var status = _down ? StatusCodes.Status503ServiceUnavailable
             : _refused.ContainsKey(key) ? StatusCodes.Status400BadRequest
             : StatusCodes.Status200OK;
-        _entries.Enqueue(new LedgerEntry(key, sourceEventId, webhookId, headers["Idempotency-Key"].FirstOrDefault(), valid, status, DateTimeOffset.UtcNow));
+        var answered = DateTimeOffset.UtcNow;
         context.Response.StatusCode = status;
+        try
+        {
+            await context.Response.CompleteAsync();
+        }
+        catch (Exception exception) when (exception is IOException or OperationCanceledException)
+        {
+            // Recorded below as not sent.
+        }
+
+        _entries.Enqueue(new LedgerEntry(key, sourceEventId, webhookId, idempotencyKey, valid, status, answered, received, connection,
+            AnswerSent: !context.RequestAborted.IsCancellationRequested));
     }
 
     private static (string? Key, string? SourceEventId) Identify(byte[] body)

@@ -201,6 +201,147 @@ public sealed class ScaleOutTests
         await scenario.AssertLedgerAsync(sends, checks, everySendAcknowledged: true);
     }
 
+    /// <summary>
+    /// C1: two forwarders race over a replay. A partner refuses a third of the orders (400), so they are dead-lettered;
+    /// after its fix, Stripe sends a third of those again (a duplicate event: another copy of the same order action) and
+    /// they are delivered; then two replays run at once, from both forwarders' settings, while Stripe sends another third
+    /// again, so two copies of those orders race between the forwarders. Each order action must reach the partner exactly
+    /// once with a 2xx (none POSTed after its 2xx), the replayed copies of the ones delivered meanwhile are suppressed
+    /// (counted on their ledger rows and as <c>duplicate_suppressed</c>), and the rest are delivered once by the replay.
+    /// </summary>
+    [Test]
+    public async Task C1_two_forwarders_race_over_a_replay_and_each_order_action_reaches_the_target_once()
+    {
+        const int orderCount = 90;
+        await using var scenario = await Scenario.CreateAsync("c1-replay-race", _node);
+        var strict = await scenario.AddTargetAsync("strict", "order", OrderTypes, new()
+        {
+            ["Retry:MaxRetryAttempts"] = "1",
+            ["Retry:BaseDelaySeconds"] = "0.02",
+            ["Retry:MaxDelaySeconds"] = "0.05",
+        });
+        // Slow enough answers that the two copies of an order are in flight at the two forwarders at the same time.
+        strict.Ledger.Latency = TimeSpan.FromMilliseconds(100);
+        var store = await WithStoreAsync();
+        await scenario.StartWorkersAsync([new("Receiver"), new("Forwarder", DeliveredLogging()), new("Forwarder", DeliveredLogging())], store);
+        var events = Enumerable.Range(0, orderCount).Select(i => StripeEventToSend.PaidCompletion($"c1x{i:D3}")).ToList();
+        var refused = events.Where((_, i) => i % 3 == 1).ToList();
+        var deliveredMeanwhile = refused.Where((_, i) => i % 3 == 0).ToList();
+        var racing = refused.Where((_, i) => i % 3 == 1).ToList();
+        var replayedOnly = refused.Where((_, i) => i % 3 == 2).ToList();
+        strict.Ledger.Refuse(refused.Select(e => e.SessionId!));
+
+        var started = scenario.Elapsed;
+        var sends = new List<SendRecord>(await scenario.Stripe.SendAllAsync(events, SenderConcurrency, Scenario.SendDeadline));
+        var sent = scenario.Elapsed;
+        var acceptedRest = await Eventually.TrueAsync(() => strict.Ledger.AcceptedKeys().Count >= orderCount - refused.Count, DeliveryDeadline);
+        var allDeadLettered = await Eventually.TrueAsync(async () => await scenario.DeadLetterCountAsync("strict") == refused.Count, TimeSpan.FromSeconds(30));
+        var deadLettered = await scenario.DeadLetterCountAsync("strict");
+        var deadLetteredAt = scenario.Elapsed;
+
+        // The partner ships its fix; a duplicate of a third of the refused orders' events arrives and is delivered.
+        strict.Ledger.AcceptEverything();
+        sends.AddRange(await scenario.Stripe.SendAllAsync(deliveredMeanwhile, SenderConcurrency, Scenario.SendDeadline));
+        var deliveredBeforeReplay = await Eventually.TrueAsync(
+            () => deliveredMeanwhile.All(e => strict.Ledger.AcceptedKeys().Contains(e.SessionId!)), DeliveryDeadline);
+
+        // Two replays at once, one with each forwarder's settings, while duplicates of another third arrive.
+        var replayArguments = new[] { "dead-letters", "replay", "--target", "strict", "--all", "--json" };
+        var replays = scenario.Forwarders.Select(f => f.RunVerbAsync(replayArguments, TimeSpan.FromSeconds(90))).ToList();
+        sends.AddRange(await scenario.Stripe.SendAllAsync(racing, SenderConcurrency, Scenario.SendDeadline));
+        var replayStarted = scenario.Elapsed;
+        var replayed = await Task.WhenAll(replays);
+        var replayEnded = scenario.Elapsed;
+        var moved = replayed.Select(r => ReplayMoved(r.Output)).ToList();
+        await scenario.WaitForDeliveriesAsync(sends, DeliveryDeadline);
+        var settled = scenario.Elapsed;
+
+        // The ledger rows of the refused orders, once each shows what became of every copy sent to it.
+        using var ledger = new Store.Ledger.SqlDeliveryLedger(scenario.Forwarders[0].StoreSettings(), TimeProvider.System);
+        var rows = new Dictionary<string, Store.Ledger.LedgerEntry?>(StringComparer.Ordinal);
+        var rowsSettled = await Eventually.TrueAsync(async () =>
+        {
+            foreach (var order in refused)
+            {
+                rows[order.SessionId!] = await ledger.GetAsync(
+                    Store.Ledger.DeliveryKey.ForOrder("strict", order.SessionId!, Forwarding.Orders.OrderEventClassifier.PaidAction).Value, CancellationToken.None);
+            }
+
+            return deliveredMeanwhile.Concat(racing).All(e => rows[e.SessionId!]?.RepeatsSuppressed >= 1);
+        }, TimeSpan.FromSeconds(15));
+        var suppressed = await DuplicatesSuppressedAsync(scenario, "strict");
+        int Suppressed(IEnumerable<StripeEventToSend> orders) => orders.Sum(e => rows[e.SessionId!]?.RepeatsSuppressed ?? 0);
+        scenario.Notes.Add($"{refused.Count} of {orderCount} orders refused with 400 and dead-lettered ({deadLettered}); after the fix {deliveredMeanwhile.Count} delivered " +
+            $"through a duplicate event before the replay, {racing.Count} sent again during it, {replayedOnly.Count} left to the replay alone");
+        scenario.Notes.Add("replays: " + string.Join("; ", replayed.Select((r, i) => $"forwarder {i + 1} exit {r.ExitCode}, moved {moved[i]?.ToString(CultureInfo.InvariantCulture) ?? "?"}")) +
+            string.Create(CultureInfo.InvariantCulture, $"; workers up at +{started.TotalSeconds:F1} s, first stream sent by +{sent.TotalSeconds:F1} s, dead-lettered by +{deadLetteredAt.TotalSeconds:F1} s, replays started at +{replayStarted.TotalSeconds:F1} s, both ended at +{replayEnded.TotalSeconds:F1} s, all delivered and queues empty at +{settled.TotalSeconds:F1} s"));
+        scenario.Notes.Add($"repeats suppressed on the ledger rows: delivered meanwhile {Suppressed(deliveredMeanwhile)}, racing {Suppressed(racing)}, replayed only {Suppressed(replayedOnly)}; " +
+            $"duplicate_suppressed counted by the forwarders: {suppressed}; delivered per forwarder ('Delivered' log lines): " +
+            string.Join(", ", scenario.Forwarders.Select(f => $"pid {f.ProcessId} {DeliveredLines(f).Count}")));
+
+        var checks = await scenario.ReportAsync(sends);
+        var notOnce = refused.Select(e => (Order: e.SessionId!, Accepted: strict.Ledger.Entries.Count(x => x.Key == e.SessionId && x.Accepted)))
+            .Where(o => o.Accepted != 1).Select(o => $"{o.Order} x{o.Accepted}").ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(acceptedRest, Is.True, "every order the partner did not refuse arrived while it refused the others");
+            Assert.That(allDeadLettered, Is.True, $"each refused order is dead-lettered once (found {deadLettered} for {refused.Count})");
+            Assert.That(deliveredBeforeReplay, Is.True, "the duplicate events delivered their orders after the fix, before the replay");
+            Assert.That(replayed.Select(r => r.ExitCode), Has.All.Zero, "both replays succeed:\n" + string.Join("\n", replayed.Select(r => r.Output)));
+            Assert.That(moved.Sum(m => m ?? 0), Is.EqualTo(refused.Count), "the two replays moved each dead letter once between them");
+            Assert.That(notOnce, Is.Empty, "each refused order reached the partner exactly once with a 2xx");
+            Assert.That(rowsSettled, Is.True, "the ledger row of every order delivered or sent again meanwhile counts the suppressed copy: " +
+                string.Join(", ", deliveredMeanwhile.Concat(racing).Where(e => rows[e.SessionId!]?.RepeatsSuppressed is not >= 1).Take(5)
+                    .Select(e => $"{e.SessionId} {rows[e.SessionId!]?.State.ToString() ?? "(no row)"} {rows[e.SessionId!]?.RepeatsSuppressed}")));
+            Assert.That(refused.Where(e => rows[e.SessionId!]?.State != Store.Ledger.DeliveryState.Delivered).Select(e => e.SessionId), Is.Empty,
+                "the ledger has every refused order delivered in the end");
+            Assert.That(suppressed, Is.GreaterThanOrEqualTo(deliveredMeanwhile.Count + racing.Count),
+                "the forwarders counted a duplicate_suppressed delivery for each copy not sent");
+            Assert.That(checks.Single().Duplicates, Is.Zero, "no order reached the partner twice with a 2xx");
+        });
+        await scenario.AssertLedgerAsync(sends, checks);
+    }
+
+    /// <summary>The <c>moved</c> count of a <c>dead-letters replay --json</c> output (standard output), or null.</summary>
+    private static int? ReplayMoved(string output)
+    {
+        var json = string.Join('\n', output.Split('\n').Where(line => !line.StartsWith("[stderr] ", StringComparison.Ordinal)));
+        var start = json.IndexOf('{', StringComparison.Ordinal);
+        if (start < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json[start..]);
+            return document.RootElement.EnumerateObject().Where(p => p.Name.Equals("moved", StringComparison.OrdinalIgnoreCase))
+                .Select(p => (int?)p.Value.GetInt32()).FirstOrDefault();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The sum of every forwarder's <c>syncworker_deliveries_total{outcome="duplicate_suppressed"}</c> for a target (its <c>/metrics</c>).</summary>
+    private static async Task<double> DuplicatesSuppressedAsync(Scenario scenario, string target)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var sum = 0.0;
+        foreach (var forwarder in scenario.Forwarders)
+        {
+            var text = await client.GetStringAsync(new Uri(forwarder.BaseAddress, "metrics"));
+            sum += text.Split('\n')
+                .Where(line => line.StartsWith("syncworker_deliveries_total{", StringComparison.Ordinal)
+                    && line.Contains("outcome=\"duplicate_suppressed\"", StringComparison.Ordinal)
+                    && line.Contains($"target=\"{target}\"", StringComparison.Ordinal))
+                .Sum(line => double.Parse(line.Split(' ')[^1], CultureInfo.InvariantCulture));
+        }
+
+        return sum;
+    }
+
     /// <summary>How many channels a worker's publishers closed after a failed publish (nack, timeout, return, lost connection).</summary>
     private static int ChannelsReplaced(WorkerProcess worker) =>
         worker.LogLines().Count(line => line.Contains("its channel was closed and will not be reused", StringComparison.Ordinal));

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Orders;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -286,15 +288,23 @@ internal sealed class Scenario : IAsyncDisposable
     /// <summary>Checks every target's ledger, writes the counts to the test output and to fault-report.txt.</summary>
     public async Task<IReadOnlyList<LedgerCheck>> ReportAsync(IReadOnlyList<SendRecord> sends)
     {
-        var checks = _targets.Select(t => LedgerCheck.Of(Name, t, sends)).ToList();
+        var kills = Workers.SelectMany(w => w.KillWindows).OrderBy(k => k.Killed).ToList();
+        var checks = await ConfirmUnrecordedAsync(_targets.Select(t => LedgerCheck.Of(Name, t, sends, kills)).ToList());
         var depths = await QueueDepthsAsync();
         var lines = new List<string>
         {
             $"== {Name} ({DateTimeOffset.UtcNow:O}), {Elapsed.TotalSeconds:F1} s, Stripe attempts {Stripe.AttemptCount}, unacknowledged sends {sends.Count(s => !s.Acknowledged)}",
         };
         lines.AddRange(Notes.Select(note => "   " + note));
+        if (kills.Count > 0)
+        {
+            lines.Add("   worker processes killed (SIGKILL) at " + string.Join(", ", kills.Select(k => k.Killed.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture) +
+                (k.Relaunched is { } again ? again.ToString("' (relaunched 'HH:mm:ss.fff')'", CultureInfo.InvariantCulture) : ""))));
+        }
+
         lines.Add("   " + LedgerCheck.Header + " | dead letters");
         lines.AddRange(checks.Select(c => "   " + c.Row() + " | " + depths.GetValueOrDefault(Topology.TargetErrorQueue(c.Target)).ToString(CultureInfo.InvariantCulture)));
+        lines.AddRange(checks.SelectMany(c => c.RepeatsAfterAnswer.Take(10).Select(r => $"   {c.Target}: POST after a 2xx: {r.Describe()}")));
         lines.Add("   queues: " + string.Join(", ", depths.Select(d => $"{d.Key}={d.Value}")));
         var failures = WorkerFailures();
         lines.Add($"   worker logged {failures.Count} failures (fail:, crit:, faulted)" + (failures.Count > 0 ? ", kinds:" : ""));
@@ -310,8 +320,66 @@ internal sealed class Scenario : IAsyncDisposable
     }
 
     /// <summary>
+    /// Withdraws the allowance of every repeat after a 2xx (<see cref="RepeatAfterAnswer"/>) whose delivery the workers'
+    /// own ledger had recorded as delivered before the repeat arrived: a forwarder that died after recording the 2xx
+    /// excuses nothing. Reads the store of every forwarder (one shared PostgreSQL database, or each one's SQLite file).
+    /// </summary>
+    public async Task<IReadOnlyList<LedgerCheck>> ConfirmUnrecordedAsync(IReadOnlyList<LedgerCheck> checks)
+    {
+        if (checks.All(c => c.Allowed.Count == 0))
+        {
+            return checks;
+        }
+
+        var ledgers = Forwarders.Select(f => f.StoreSettings()).DistinctBy(s => s.Description)
+            .Select(settings => new SqlDeliveryLedger(settings, TimeProvider.System)).ToList();
+        try
+        {
+            var confirmed = new List<LedgerCheck>();
+            foreach (var check in checks)
+            {
+                var target = _targets.Single(t => t.Name == check.Target);
+                var repeats = new List<RepeatAfterAnswer>();
+                foreach (var repeat in check.RepeatsAfterAnswer)
+                {
+                    if (repeat.Allowed is null)
+                    {
+                        repeats.Add(repeat);
+                        continue;
+                    }
+
+                    var key = target.Format == "order"
+                        ? DeliveryKey.ForOrder(target.Name, repeat.Key, OrderEventClassifier.PaidAction)
+                        : DeliveryKey.ForEvent(target.Name, repeat.Key);
+                    var attempts = new List<DeliveryAttemptRecord>();
+                    foreach (var ledger in ledgers)
+                    {
+                        attempts.AddRange(await ledger.AttemptsAsync(key.Value, CancellationToken.None));
+                    }
+
+                    var recorded = attempts.FirstOrDefault(a => a.Outcome == "delivered" && a.StartedAt + a.Duration < repeat.Repeat.ReceivedAt);
+                    repeats.Add(recorded is null ? repeat : repeat.Disallow(
+                        $"not allowed: the ledger had recorded it delivered by {recorded.Owner} at {recorded.StartedAt + recorded.Duration:HH:mm:ss.fff}"));
+                }
+
+                confirmed.Add(check with { RepeatsAfterAnswer = repeats });
+            }
+
+            return confirmed;
+        }
+        finally
+        {
+            foreach (var ledger in ledgers)
+            {
+                ledger.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
     /// The ledger assertions every scenario shares: every acknowledged send was acknowledged in time, nothing lost,
-    /// nothing unexpected, every repeat with the same webhook-id and Idempotency-Key, valid signatures, no dead letters.
+    /// nothing unexpected, every repeat with the same webhook-id and Idempotency-Key, no POST after a 2xx for the same
+    /// delivery (but the one kind the issue allows, <see cref="RepeatAfterAnswer"/>), valid signatures, no dead letters.
     /// </summary>
     /// <param name="sends">What the fake Stripe sent.</param>
     /// <param name="checks">The ledger checks of every target.</param>
@@ -338,6 +406,8 @@ internal sealed class Scenario : IAsyncDisposable
                 Assert.That(check.Unexpected, Is.Zero, $"{check.Target} accepted something it should not get: {check.Details()}");
                 Assert.That(check.UnstableIds, Is.Empty, $"every repeat to {check.Target} carries the same webhook-id and Idempotency-Key: {check.Details()}");
                 Assert.That(check.SharedIds, Is.Empty, $"two different deliveries to {check.Target} share a webhook-id (the target would drop one): {check.Details()}");
+                Assert.That(check.Resent.Select(r => r.Describe()), Is.Empty,
+                    $"no POST to {check.Target} after it answered 2xx for the same delivery ({check.Allowed.Count} allowed: the 2xx went to a killed worker that never recorded it): {check.Details()}");
                 Assert.That(check.BadSignatures, Is.Zero, $"every request to {check.Target} is signed with its secret: {check.Details()}");
                 Assert.That(depths.GetValueOrDefault(Topology.TargetErrorQueue(check.Target)), Is.Zero, $"nothing for {check.Target} is left dead-lettered");
             }

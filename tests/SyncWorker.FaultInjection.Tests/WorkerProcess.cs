@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Store;
 using SyncWorker.Testing;
 
 namespace SyncWorker.FaultInjection.Tests;
@@ -22,6 +24,8 @@ internal sealed class WorkerProcess : IAsyncDisposable
     private readonly string _logDirectory;
     private readonly string _name;
     private readonly Lock _logLock = new();
+    private readonly List<DateTimeOffset> _kills = [];
+    private readonly List<DateTimeOffset> _launches = [];
     private Process? _process;
     private StreamWriter? _log;
     private int _starts;
@@ -50,6 +54,42 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public int ProcessId => _process?.Id ?? throw new InvalidOperationException("The worker is not running.");
 
     public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>When this worker was killed (SIGKILL), each time: by <see cref="KillAsync"/>, or after a SIGTERM it outlived.</summary>
+    public IReadOnlyList<DateTimeOffset> Kills
+    {
+        get
+        {
+            lock (_kills)
+            {
+                return [.. _kills];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Each SIGKILL (<see cref="Kills"/>) and when this worker was next launched (null if it was not): a request the
+    /// worker sent in between came from the killed process.
+    /// </summary>
+    public IReadOnlyList<(DateTimeOffset Killed, DateTimeOffset? Relaunched)> KillWindows
+    {
+        get
+        {
+            lock (_kills)
+            {
+                return _kills.Select(kill => (kill, _launches.Where(launch => launch > kill).Select(launch => (DateTimeOffset?)launch).FirstOrDefault())).ToList();
+            }
+        }
+    }
+
+    /// <summary>The worker's <c>Store:*</c> settings as it resolves them, to read the delivery ledger it keeps.</summary>
+    public StoreSettings StoreSettings()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(_environment.Select(pair => KeyValuePair.Create(pair.Key.Replace("__", ":", StringComparison.Ordinal), (string?)pair.Value)))
+            .Build();
+        return Store.StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+    }
 
     /// <summary>
     /// Starts the worker with <paramref name="settings"/> (configuration keys in <c>Section:Key</c> or <c>Section__Key</c>
@@ -103,6 +143,11 @@ internal sealed class WorkerProcess : IAsyncDisposable
         _starts++;
         LogPath = Path.Combine(_logDirectory, $"{_name}-run{_starts.ToString(CultureInfo.InvariantCulture)}.log");
         _log = new StreamWriter(LogPath, append: false, Encoding.UTF8) { AutoFlush = true };
+        lock (_kills)
+        {
+            _launches.Add(DateTimeOffset.UtcNow);
+        }
+
         _process = Launch([], line => WriteLog(line));
         await WaitUntilAnsweringAsync();
     }
@@ -111,6 +156,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         var process = _process ?? throw new InvalidOperationException("The worker is not running.");
+        NoteKill();
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
         WriteLog("[fault-injection] killed with SIGKILL");
@@ -142,6 +188,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         catch (OperationCanceledException)
         {
             var elapsed = clock.Elapsed;
+            NoteKill();
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
             WriteLog($"[fault-injection] still running {elapsed.TotalSeconds:F1} s after SIGTERM; killed");
@@ -352,6 +399,14 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
 
         throw new TimeoutException($"Worker {_name} did not answer HTTP on port {Port} within {ReadyTimeout.TotalSeconds} s.\n{LogTail()}");
+    }
+
+    private void NoteKill()
+    {
+        lock (_kills)
+        {
+            _kills.Add(DateTimeOffset.UtcNow);
+        }
     }
 
     private void WriteLog(string line)

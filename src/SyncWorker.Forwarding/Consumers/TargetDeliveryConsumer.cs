@@ -62,6 +62,7 @@ public sealed partial class TargetDeliveryConsumer(
         var counted = false;
         var started = DateTimeOffset.UtcNow;
         IAsyncDisposable? renewal = null;
+        DeliveryReport? answered = null;
         try
         {
             // A refund or dispute: find its order (or learn it is none) before anything else, since the row is the order's.
@@ -109,7 +110,7 @@ public sealed partial class TargetDeliveryConsumer(
             counted = true;
             started = DateTimeOffset.UtcNow;
             renewal = claim is null ? null : ledger!.KeepLeased(claim);
-            var report = await DeliverAsync(context, delivery, target, later);
+            var report = answered = await DeliverAsync(context, delivery, target, later);
             if (claim is not null)
             {
                 await renewal!.DisposeAsync();
@@ -152,8 +153,17 @@ public sealed partial class TargetDeliveryConsumer(
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested && claim is not null)
         {
-            // Shutdown: the message goes back to its queue; give the row back so its next copy is sent without waiting for the lease.
-            await ledger!.ReleaseAsync(claim, "handed back at shutdown");
+            // Shutdown: the message goes back to its queue. Once the target has answered 2xx the row is recorded delivered
+            // (its next copy is a duplicate); before that it is given back, so its next copy is sent without waiting for the lease.
+            if (answered is { } report)
+            {
+                await ledger!.RecordDeliveredAsync(claim, started, report.Attempts, report.StatusCode);
+            }
+            else
+            {
+                await ledger!.ReleaseAsync(claim, "handed back at shutdown");
+            }
+
             throw;
         }
         finally

@@ -89,12 +89,32 @@ public sealed partial class DeliveryLedgerGate
     public Task FinishAsync(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        var duration = _time.GetUtcNow() - started;
-        var outcome = state == DeliveryState.Delivered ? "delivered" : "failed";
         var key = claim.Key.Value;
-        var attempt = new DeliveryAttemptRecord(Math.Max(1, attempts), claim.Owner, started, duration, outcome, status, reason);
+        var attempt = Attempt(claim, state, started, attempts, status, reason);
         return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, attempt, ct), cancellationToken);
     }
+
+    /// <summary>
+    /// Records a delivery the target answered 2xx when the consumer was cancelled before <see cref="FinishAsync"/> could
+    /// (shutdown): one try, not waiting for the store, so the copy handed back to the queue is not sent again. If the store
+    /// is unreachable the lease expires on its own and that copy is sent again, with the same <c>webhook-id</c>.
+    /// </summary>
+    public async Task RecordDeliveredAsync(HeldClaim claim, DateTimeOffset started, int attempts, int? status)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        var attempt = Attempt(claim, DeliveryState.Delivered, started, attempts, status, reason: null);
+        try
+        {
+            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Delivered, status, null, attempt, CancellationToken.None);
+        }
+        catch (StoreUnavailableException)
+        {
+            // The lease expires on its own.
+        }
+    }
+
+    private DeliveryAttemptRecord Attempt(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason) =>
+        new(Math.Max(1, attempts), claim.Owner, started, _time.GetUtcNow() - started, state == DeliveryState.Delivered ? "delivered" : "failed", status, reason);
 
     /// <summary>
     /// The ledger row of a later order action (a refund or dispute), per (target, order, action, instance), once its order
