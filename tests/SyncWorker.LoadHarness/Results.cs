@@ -19,8 +19,11 @@ internal enum SubjectKind
     Tutorial,
 }
 
-/// <summary>One phase of the run: what is driven, how, with which events.</summary>
-internal sealed record PhaseSpec(string Name, SubjectKind Subject, int Targets, int SizeBytes, double? Rate)
+/// <summary>
+/// One phase of the run: what is driven, how, with which events; for a worker that forwards, the store of its delivery
+/// ledger (<see cref="LedgerStore"/>; null in results written before the harness chose it).
+/// </summary>
+internal sealed record PhaseSpec(string Name, SubjectKind Subject, int Targets, int SizeBytes, double? Rate, string? Store = null)
 {
     public bool ClosedLoop => Rate is null;
 }
