@@ -453,12 +453,14 @@ internal static class Report
         }
 
         md.Append("### The delivery ledger's cost (same phase, same run)\n\n");
-        md.Append("| Phase | store | deliveries/s | without ledger | ratio | e2e p99 ms | queue trend msg/s | other processes' CPU, cores |\n");
-        md.Append("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        md.Append("| Phase | store | deliveries/s | without ledger | ratio | e2e p99 ms | queue trend msg/s | worker CPU ms/delivery (without) | PostgreSQL CPU, cores (ms/delivery) | other processes' CPU, cores |\n");
+        md.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var (with, without) in pairs)
         {
             md.Append(CultureInfo.InvariantCulture, $"| {without.Spec.Name} | {with.Spec.Store} | {F(with.DeliveriesPerSecond, "F0")} | {F(without.DeliveriesPerSecond, "F0")} | ");
             md.Append(CultureInfo.InvariantCulture, $"{F(with.DeliveriesPerSecond / without.DeliveriesPerSecond * 100, "F0")} % | {Ms(with.EndToEnd?.P99)} | {F(with.Queues?.SlopePerSecond, "+0.0;-0.0")} | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.SubjectCpuMsPerDelivery, "F3")} ({F(without.SubjectCpuMsPerDelivery, "F3")}) | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.DatabaseCpuSeconds / Math.Max(0.001, with.CpuWindowSeconds), "F2")} ({F(with.DatabaseCpuSeconds * 1000 / with.DeliveriesInCpuWindow, "F3")}) | ");
             md.Append(CultureInfo.InvariantCulture, $"{F(with.OtherCpuSeconds / Math.Max(0.001, with.CpuWindowSeconds), "F2")} |\n");
         }
 

@@ -110,6 +110,9 @@ internal sealed record PhaseResult
 
     public required double MachineBusySeconds { get; init; }
 
+    /// <summary>CPU seconds of the ledger's PostgreSQL server in the window (part of <see cref="OtherCpuSeconds"/>); null without one.</summary>
+    public double? DatabaseCpuSeconds { get; init; }
+
     /// <summary>Machine CPU seconds not used by subject, broker or harness (other work on the machine).</summary>
     public required double OtherCpuSeconds { get; init; }
 

@@ -238,11 +238,12 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         await using var sampler = await QueueSampler.StartAsync(subject.Amqp, subject.Queues, window.Begin);
         await using var memory = new MemorySampler(pid);
         var countersBefore = TakeCountersAt(window.Start, subject);
-        var cpuStart = TakeAt(window.Start, pid, brokerPid);
+        var databasePid = subject.Group.Store == LedgerStore.Postgres ? postgres?.ServerProcessId : null;
+        var cpuStart = TakeAt(window.Start, pid, brokerPid, databasePid);
         var load = spec.Rate is { } offered
             ? LoadGenerator.OpenLoopAsync(send, count, offered, window)
             : LoadGenerator.ClosedLoopAsync(send, count, options.Concurrency, window);
-        var cpuEnd = TakeAtOrWhenDone(window.End, load, pid, brokerPid);
+        var cpuEnd = TakeAtOrWhenDone(window.End, load, pid, brokerPid, databasePid);
         var record = await load;
         var (cpuEndAt, cpuAfter) = await cpuEnd;
         var (cpuStartAt, cpuBefore) = await cpuStart;
@@ -467,7 +468,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         throw new TimeoutException($"{url} did not answer 200 within {timeout.TotalSeconds} s.");
     }
 
-    private static async Task<(long At, CpuSnapshot Cpu)> TakeAt(long at, int? subjectPid, int? brokerPid)
+    private static async Task<(long At, CpuSnapshot Cpu)> TakeAt(long at, int? subjectPid, int? brokerPid, int? databasePid)
     {
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero)
@@ -475,10 +476,10 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             await Task.Delay(wait);
         }
 
-        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid));
+        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid, databasePid));
     }
 
-    private static async Task<(long At, CpuSnapshot Cpu)> TakeAtOrWhenDone(long at, Task load, int? subjectPid, int? brokerPid)
+    private static async Task<(long At, CpuSnapshot Cpu)> TakeAtOrWhenDone(long at, Task load, int? subjectPid, int? brokerPid, int? databasePid)
     {
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero)
@@ -486,7 +487,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             await Task.WhenAny(Task.Delay(wait), load);
         }
 
-        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid));
+        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid, databasePid));
     }
 
     /// <summary>Waits until every accepted send of the window reached every target, at most the grace; returns the time waited.</summary>
@@ -596,6 +597,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             HarnessCpuSeconds = harness,
             MachineBusySeconds = busy,
             OtherCpuSeconds = Math.Max(0, busy - accounted),
+            DatabaseCpuSeconds = after.Database - before.Database,
             AcceptedInCpuWindow = completedInCpuWindow,
             DeliveriesInCpuWindow = deliveriesInCpuWindow,
             UsedCpuSeconds = Math.Max(busy, accounted),

@@ -28,6 +28,22 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>The loopback port it listens on.</summary>
     public int Port { get; }
 
+    /// <summary>The postmaster's process id while it runs (from <c>postmaster.pid</c>), else null.</summary>
+    public int? ServerProcessId
+    {
+        get
+        {
+            try
+            {
+                return int.TryParse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>The server's log file.</summary>
     public string LogFile => Path.Combine(_folder, "postgres.log");
 

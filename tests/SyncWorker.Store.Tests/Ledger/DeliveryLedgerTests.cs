@@ -3,24 +3,37 @@ using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Store.Tests.Ledger;
 
-[TestFixture(StoreProvider.Sqlite)]
-[TestFixture(StoreProvider.Postgres)]
-public sealed class DeliveryLedgerTests(StoreProvider provider)
+/// <summary>The ledger's behaviour, on each provider, written directly and through <see cref="BatchingDeliveryLedger"/> (as the host does).</summary>
+[TestFixture(StoreProvider.Sqlite, false)]
+[TestFixture(StoreProvider.Postgres, false)]
+[TestFixture(StoreProvider.Sqlite, true)]
+[TestFixture(StoreProvider.Postgres, true)]
+public sealed class DeliveryLedgerTests(StoreProvider provider, bool batched)
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero));
-    private SqlDeliveryLedger _ledger = null!;
+    private SqlDeliveryLedger _sql = null!;
+    private IDeliveryLedger _ledger = null!;
 
     [SetUp]
     public async Task SetUpAsync()
     {
         var settings = await StoreDatabases.NewAsync(provider);
         await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
-        _ledger = new SqlDeliveryLedger(settings, _time);
+        _sql = new SqlDeliveryLedger(settings, _time);
+        _ledger = batched ? new BatchingDeliveryLedger(_sql) : _sql;
     }
 
     [TearDown]
-    public void DisposeLedger() => _ledger.Dispose();
+    public async Task DisposeLedgerAsync()
+    {
+        if (_ledger is BatchingDeliveryLedger batching)
+        {
+            await batching.DisposeAsync();
+        }
+
+        _sql.Dispose();
+    }
 
     private static DeliveryClaim Paid(string order = "cs_test_a1", string target = "warehouse", string eventId = "evt_1") =>
         new(DeliveryKey.ForOrder(target, order, "order.paid"), eventId, "msg_" + order, "acct_1");
@@ -173,6 +186,21 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         var row = await _ledger.GetAsync(claim.Key.Value, CancellationToken.None);
         Assert.That((row!.Attempts, row.LastStatus, row.LastError), Is.EqualTo((2, (int?)200, (string?)null)));
         Assert.That(row.Key, Is.EqualTo("audit/event/evt_9"));
+    }
+
+    [Test]
+    public async Task A_round_finished_by_a_forwarder_that_lost_the_lease_is_counted_but_does_not_end_the_row()
+    {
+        await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
+        _time.Advance(Lease + TimeSpan.FromSeconds(1));
+        await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
+        var round = new DeliveryAttemptRecord(3, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(30), "failed", 503, "Service Unavailable");
+
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Retrying, 503, "late", round, CancellationToken.None), Is.False);
+
+        var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
+        Assert.That((row!.State, row.LeaseOwner, row.Attempts, row.LastStatus, row.LastError), Is.EqualTo((DeliveryState.InFlight, "forwarder-b", 1, (int?)503, "Service Unavailable")));
+        Assert.That(await _ledger.AttemptsAsync(row.Key, CancellationToken.None), Is.EqualTo(new[] { round }));
     }
 
     [Test]
