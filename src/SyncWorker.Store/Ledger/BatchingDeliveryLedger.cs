@@ -7,7 +7,9 @@ namespace SyncWorker.Store.Ledger;
 /// <see cref="IDeliveryLedger"/> that writes the claims and finishes of concurrent deliveries together: while one
 /// transaction is being written, the claims and finishes that arrive meanwhile queue up, and the next transaction takes
 /// them all (at most <see cref="MaxBatch"/>), so a busy forwarder commits once for many deliveries instead of once or
-/// twice for each. Nothing waits for a batch to fill: a lone claim is written at once. Each caller gets its own row's
+/// twice for each. Nothing waits for a batch to fill: a lone claim or finish is written at once, on its own, as without
+/// batching. SQLite writes one transaction at a time (it has one writer); PostgreSQL <see cref="PostgresWriters"/> side by
+/// side, so a batch never waits for another's round trips. Each caller gets its own row's
 /// result, and only once the transaction holding it is committed (a message is never acknowledged before its row's
 /// outcome is stored). The steps of a transaction run one after another in the order they arrived for one row, so of
 /// two claims of one row exactly one is <see cref="ClaimOutcome.Claimed"/>, as without batching; rows are written in key
@@ -20,8 +22,14 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     /// <summary>The most claims and finishes written in one transaction.</summary>
     public const int MaxBatch = 64;
 
+    /// <summary>
+    /// Transactions written at once on PostgreSQL, which commits concurrent transactions together and where each statement
+    /// is a round trip: one writer alone would make every delivery wait for the others' round trips. SQLite: one.
+    /// </summary>
+    public const int PostgresWriters = 8;
+
     private readonly SqlDeliveryLedger _inner;
-    private readonly Channel<Write> _queue = Channel.CreateUnbounded<Write>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Write> _queue = Channel.CreateUnbounded<Write>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task _writer;
 
     /// <summary>Starts the writer over <paramref name="inner"/>.</summary>
@@ -29,7 +37,7 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     {
         ArgumentNullException.ThrowIfNull(inner);
         _inner = inner;
-        _writer = Task.Run(WriteBatchesAsync);
+        _writer = Task.WhenAll(Enumerable.Range(0, inner.WritesInParallel ? PostgresWriters : 1).Select(_ => Task.Run(WriteBatchesAsync)));
     }
 
     /// <inheritdoc />
@@ -38,7 +46,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentException.ThrowIfNullOrWhiteSpace(owner);
         var write = new Write<ClaimResult>(claim.Key.Value,
-            (connection, transaction, ct) => _inner.ClaimOnAsync(connection, transaction, claim, owner, lease, force, ct), cancellationToken);
+            (connection, transaction, ct) => _inner.ClaimOnAsync(connection, transaction, claim, owner, lease, force, ct),
+            ct => _inner.ClaimAsync(claim, owner, lease, force, ct), cancellationToken);
         return Enqueue(write) ? write.Result : _inner.ClaimAsync(claim, owner, lease, force, cancellationToken);
     }
 
@@ -51,7 +60,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         }
 
         var write = new Write<bool>(key,
-            (connection, transaction, ct) => _inner.FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempt, ct), cancellationToken);
+            (connection, transaction, ct) => _inner.FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempt, ct),
+            ct => _inner.FinishAsync(key, owner, state, status, reason, attempt, ct), cancellationToken);
         return Enqueue(write) ? write.Result : _inner.FinishAsync(key, owner, state, status, reason, attempt, cancellationToken);
     }
 
@@ -119,6 +129,13 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
 
     private async Task WriteAsync(List<Write> batch)
     {
+        if (batch.Count == 1)
+        {
+            // Alone: written as without batching (a claim needs no transaction; a finish on PostgreSQL is one round trip).
+            await batch[0].RunAloneAsync().ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await _inner.RunInOneTransactionAsync(batch.Select(w => (Func<DbConnection, DbTransaction, CancellationToken, Task>)w.RunAsync).ToList(), CancellationToken.None)
@@ -131,11 +148,6 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
             batch.ForEach(w => w.Fail(exception));
             return;
         }
-        catch (Exception exception) when (batch.Count == 1)
-        {
-            batch[0].Fail(exception);
-            return;
-        }
         catch (Exception)
         {
             // One row's problem (or a deadlock with another instance): each on its own below.
@@ -143,15 +155,7 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
 
         foreach (var write in batch)
         {
-            try
-            {
-                await _inner.RunInOneTransactionAsync([write.RunAsync], CancellationToken.None).ConfigureAwait(false);
-                write.Complete();
-            }
-            catch (Exception exception)
-            {
-                write.Fail(exception);
-            }
+            await write.RunAloneAsync().ConfigureAwait(false);
         }
     }
 
@@ -165,6 +169,9 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         /// <summary>Runs the step in the batch's transaction, keeping its result until the commit.</summary>
         public abstract Task RunAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken);
 
+        /// <summary>Writes the step on its own, as <see cref="SqlDeliveryLedger"/> does without batching, and completes the caller.</summary>
+        public abstract Task RunAloneAsync();
+
         /// <summary>Hands the kept result to the caller (after the commit).</summary>
         public abstract void Complete();
 
@@ -174,7 +181,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         public abstract bool TryCancel();
     }
 
-    private sealed class Write<T>(string key, Func<DbConnection, DbTransaction, CancellationToken, Task<T>> step, CancellationToken cancellationToken)
+    private sealed class Write<T>(
+        string key, Func<DbConnection, DbTransaction, CancellationToken, Task<T>> step, Func<CancellationToken, Task<T>> alone, CancellationToken cancellationToken)
         : Write(key, cancellationToken)
     {
         private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -184,6 +192,18 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
 
         public override async Task RunAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken) =>
             _value = await step(connection, transaction, cancellationToken).ConfigureAwait(false);
+
+        public override async Task RunAloneAsync()
+        {
+            try
+            {
+                _result.TrySetResult(await alone(CancellationToken.None).ConfigureAwait(false));
+            }
+            catch (Exception exception)
+            {
+                _result.TrySetException(exception);
+            }
+        }
 
         public override void Complete() => _result.TrySetResult(_value!);
 

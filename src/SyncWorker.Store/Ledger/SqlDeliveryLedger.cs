@@ -116,12 +116,24 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
 
         return RunAsync(async connection =>
         {
+            if (connection.CanCreateBatch)
+            {
+                // One batch is one implicit transaction on PostgreSQL: one round trip, no BEGIN or COMMIT of its own.
+                return await FinishInOneRoundTripAsync(connection, null, key, owner, state, status, reason, attempt, cancellationToken).ConfigureAwait(false);
+            }
+
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             var finished = await FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempt, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return finished;
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// True when several transactions may be written at once (PostgreSQL); false when they take turns anyway (SQLite's one
+    /// writer). <see cref="BatchingDeliveryLedger"/> runs that many batches side by side.
+    /// </summary>
+    internal bool WritesInParallel => settings.Provider == StoreProvider.Postgres;
 
     /// <summary>
     /// <see cref="FinishAsync"/> in <paramref name="transaction"/>: the attempt's insert and one update of the row that
@@ -168,7 +180,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     /// has no batches). The attempt of a forwarder that no longer holds the lease is counted by an update that matches
     /// only then, placed before the state's update, which matches only the lease's owner.
     /// </summary>
-    private async Task<bool> FinishInOneRoundTripAsync(DbConnection connection, DbTransaction transaction, string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
+    private async Task<bool> FinishInOneRoundTripAsync(DbConnection connection, DbTransaction? transaction, string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
     {
         var now = Millis(time.GetUtcNow());
         var delivered = state == DeliveryState.Delivered;
@@ -212,13 +224,7 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     {
         var command = batch.CreateBatchCommand();
         command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            Fill(parameter, name, value);
-            command.Parameters.Add(parameter);
-        }
-
+        AddParameters(command.Parameters, command.CreateParameter, parameters);
         batch.BatchCommands.Add(command);
         return command;
     }
@@ -373,24 +379,24 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            Fill(parameter, name, value);
-            command.Parameters.Add(parameter);
-        }
-
+        AddParameters(command.Parameters, command.CreateParameter, parameters);
         return command;
     }
 
-    private static void Fill(DbParameter parameter, string name, object? value)
+    private static void AddParameters(DbParameterCollection collection, Func<DbParameter> create, (string Name, object? Value)[] parameters)
     {
-        parameter.ParameterName = name;
-        parameter.Value = value ?? DBNull.Value;
-        if (value is null)
+        foreach (var (name, value) in parameters)
         {
-            // PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.
-            parameter.DbType = name is "status" ? System.Data.DbType.Int32 : System.Data.DbType.String;
+            var parameter = create();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            if (value is null)
+            {
+                // PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.
+                parameter.DbType = name is "status" ? System.Data.DbType.Int32 : System.Data.DbType.String;
+            }
+
+            collection.Add(parameter);
         }
     }
 
