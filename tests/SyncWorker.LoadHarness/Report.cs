@@ -457,7 +457,7 @@ internal static class Report
         md.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var (with, without) in pairs)
         {
-            md.Append(CultureInfo.InvariantCulture, $"| {without.Spec.Name} | {with.Spec.Store} | {F(with.DeliveriesPerSecond, "F0")} | {F(without.DeliveriesPerSecond, "F0")} | ");
+            md.Append(CultureInfo.InvariantCulture, $"| {with.Spec.Name} | {with.Spec.Store} | {F(with.DeliveriesPerSecond, "F0")} | {F(without.DeliveriesPerSecond, "F0")} | ");
             md.Append(CultureInfo.InvariantCulture, $"{F(with.DeliveriesPerSecond / without.DeliveriesPerSecond * 100, "F0")} % | {Ms(with.EndToEnd?.P99)} | {F(with.Queues?.SlopePerSecond, "+0.0;-0.0")} | ");
             md.Append(CultureInfo.InvariantCulture, $"{F(with.SubjectCpuMsPerDelivery, "F3")} ({F(without.SubjectCpuMsPerDelivery, "F3")}) | ");
             md.Append(CultureInfo.InvariantCulture, $"{F(with.DatabaseCpuSeconds / Math.Max(0.001, with.CpuWindowSeconds), "F2")} ({F(with.DatabaseCpuSeconds * 1000 / with.DeliveriesInCpuWindow, "F3")}) | ");

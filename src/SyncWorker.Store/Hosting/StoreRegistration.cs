@@ -37,8 +37,7 @@ public static class StoreRegistration
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(_ => StoreSettings.Resolve(configuration, environment.ContentRootPath));
         services.AddSingleton<StoreMigrator>();
-        services.AddSingleton<SqlDeliveryLedger>();
-        services.AddSingleton<IDeliveryLedger>(provider => new BatchingDeliveryLedger(provider.GetRequiredService<SqlDeliveryLedger>()));
+        services.AddSingleton<IDeliveryLedger, SqlDeliveryLedger>();
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
         services.AddHealthChecks().Add(new HealthCheckRegistration(

@@ -30,56 +30,51 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
         """;
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimAsync(DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
+    public async Task<ClaimResult> ClaimAsync(DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentException.ThrowIfNullOrWhiteSpace(owner);
-        return RunAsync(connection => ClaimOnAsync(connection, null, claim, owner, lease, force, cancellationToken), cancellationToken);
-    }
-
-    /// <summary><see cref="ClaimAsync"/> on an open connection, in <paramref name="transaction"/> when given.</summary>
-    internal async Task<ClaimResult> ClaimOnAsync(DbConnection connection, DbTransaction? transaction, DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
-    {
-        // A row read as neither claimable nor final changed in between (its owner finished it): claim again.
-        for (var round = 0; ; round++)
+        return await RunAsync(async connection =>
         {
-            var now = time.GetUtcNow();
-            await using (var command = Command(connection, ClaimSql,
-                ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
-                ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
-                ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0)))
+            // A row read as neither claimable nor final changed in between (its owner finished it): claim again.
+            for (var round = 0; ; round++)
             {
-                command.Transaction = transaction;
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                var now = time.GetUtcNow();
+                await using (var command = Command(connection, ClaimSql,
+                    ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
+                    ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
+                    ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0)))
                 {
-                    return new ClaimResult(ClaimOutcome.Claimed, Read(reader));
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        return new ClaimResult(ClaimOutcome.Claimed, Read(reader));
+                    }
+                }
+
+                await using (var repeat = Command(connection,
+                    $"UPDATE deliveries SET repeats_suppressed = repeats_suppressed + 1 WHERE delivery_key = @key AND state IN ({FinalStates}) RETURNING {Columns}",
+                    ("key", claim.Key.Value)))
+                {
+                    await using var reader = await repeat.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        return new ClaimResult(ClaimOutcome.AlreadyDone, Read(reader));
+                    }
+                }
+
+                var current = await GetAsync(connection, claim.Key.Value, cancellationToken).ConfigureAwait(false);
+                if (current is { State: DeliveryState.InFlight } && current.LeaseOwner != owner && current.LeaseUntil >= now)
+                {
+                    return new ClaimResult(ClaimOutcome.HeldByAnother, current);
+                }
+
+                if (round >= 5)
+                {
+                    throw new InvalidOperationException($"The ledger row {claim.Key.Value} could not be claimed or read consistently after {round + 1} rounds.");
                 }
             }
-
-            await using (var repeat = Command(connection,
-                $"UPDATE deliveries SET repeats_suppressed = repeats_suppressed + 1 WHERE delivery_key = @key AND state IN ({FinalStates}) RETURNING {Columns}",
-                ("key", claim.Key.Value)))
-            {
-                repeat.Transaction = transaction;
-                await using var reader = await repeat.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    return new ClaimResult(ClaimOutcome.AlreadyDone, Read(reader));
-                }
-            }
-
-            var current = await GetAsync(connection, transaction, claim.Key.Value, cancellationToken).ConfigureAwait(false);
-            if (current is { State: DeliveryState.InFlight } && current.LeaseOwner != owner && current.LeaseUntil >= now)
-            {
-                return new ClaimResult(ClaimOutcome.HeldByAnother, current);
-            }
-
-            if (round >= 5)
-            {
-                throw new InvalidOperationException($"The ledger row {claim.Key.Value} could not be claimed or read consistently after {round + 1} rounds.");
-            }
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -116,117 +111,35 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
 
         return RunAsync(async connection =>
         {
-            if (connection.CanCreateBatch)
+            // The attempt's insert and one update of the row that counts the attempt along with the new state; when the
+            // state is not recorded (the lease is another's), the attempt is still counted, by an update of its own.
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            if (attempt is not null)
             {
-                // One batch is one implicit transaction on PostgreSQL: one round trip, no BEGIN or COMMIT of its own.
-                return await FinishInOneRoundTripAsync(connection, null, key, owner, state, status, reason, attempt, cancellationToken).ConfigureAwait(false);
+                await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
             }
 
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            var finished = await FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempt, cancellationToken).ConfigureAwait(false);
+            var now = Millis(time.GetUtcNow());
+            var delivered = state == DeliveryState.Delivered;
+            bool finished;
+            await using (var command = Command(connection,
+                "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
+                (attempt is null ? "" : ", attempts = attempts + 1") +
+                (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
+                ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)))
+            {
+                command.Transaction = transaction;
+                finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            }
+
+            if (!finished && attempt is not null)
+            {
+                await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+            }
+
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return finished;
         }, cancellationToken);
-    }
-
-    /// <summary>
-    /// True when several transactions may be written at once (PostgreSQL); false when they take turns anyway (SQLite's one
-    /// writer). <see cref="BatchingDeliveryLedger"/> runs that many batches side by side.
-    /// </summary>
-    internal bool WritesInParallel => settings.Provider == StoreProvider.Postgres;
-
-    /// <summary>
-    /// <see cref="FinishAsync"/> in <paramref name="transaction"/>: the attempt's insert and one update of the row that
-    /// counts the attempt along with the new state. When the state is not recorded (the lease is another's), the attempt
-    /// is still counted, by an update of its own.
-    /// </summary>
-    internal async Task<bool> FinishOnAsync(DbConnection connection, DbTransaction transaction, string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
-    {
-        if (state == DeliveryState.InFlight)
-        {
-            throw new ArgumentException("A delivery is finished with a state other than in_flight.", nameof(state));
-        }
-
-        if (connection.CanCreateBatch)
-        {
-            return await FinishInOneRoundTripAsync(connection, transaction, key, owner, state, status, reason, attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (attempt is not null)
-        {
-            await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        var now = Millis(time.GetUtcNow());
-        var delivered = state == DeliveryState.Delivered;
-        bool finished;
-        await using (var command = Command(connection, FinishSql(delivered, attempt is not null),
-            ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)))
-        {
-            command.Transaction = transaction;
-            finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-        }
-
-        if (!finished && attempt is not null)
-        {
-            await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        return finished;
-    }
-
-    /// <summary>
-    /// <see cref="FinishOnAsync"/> as one batch of statements, sent in one round trip (PostgreSQL; Microsoft.Data.Sqlite
-    /// has no batches). The attempt of a forwarder that no longer holds the lease is counted by an update that matches
-    /// only then, placed before the state's update, which matches only the lease's owner.
-    /// </summary>
-    private async Task<bool> FinishInOneRoundTripAsync(DbConnection connection, DbTransaction? transaction, string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
-    {
-        var now = Millis(time.GetUtcNow());
-        var delivered = state == DeliveryState.Delivered;
-        await using var batch = connection.CreateBatch();
-        batch.Transaction = transaction;
-        if (attempt is not null)
-        {
-            Add(batch, InsertAttemptSql, AttemptParameters(key, attempt));
-            if (!delivered)
-            {
-                Add(batch,
-                    "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now " +
-                    "WHERE delivery_key = @key AND lease_owner IS DISTINCT FROM @owner",
-                    ("key", key), ("owner", owner), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", now));
-            }
-        }
-
-        var update = Add(batch, FinishSql(delivered, attempt is not null),
-            ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now));
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        return update.RecordsAffected == 1;
-    }
-
-    private static string FinishSql(bool delivered, bool counted) =>
-        "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
-        (counted ? ", attempts = attempts + 1" : "") +
-        (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner");
-
-    private const string InsertAttemptSql =
-        "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
-        "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)";
-
-    private static (string Name, object? Value)[] AttemptParameters(string key, DeliveryAttemptRecord attempt) =>
-    [
-        ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
-        ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
-        ("error", Truncate(attempt.Error)),
-    ];
-
-    private static DbBatchCommand Add(DbBatch batch, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = batch.CreateBatchCommand();
-        command.CommandText = sql;
-        AddParameters(command.Parameters, command.CreateParameter, parameters);
-        batch.BatchCommands.Add(command);
-        return command;
     }
 
     /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
@@ -238,7 +151,12 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
 
     private static async Task InsertAttemptRowAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
     {
-        await using var insert = Command(connection, InsertAttemptSql, AttemptParameters(key, attempt));
+        await using var insert = Command(connection,
+            "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
+            "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
+            ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
+            ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
+            ("error", Truncate(attempt.Error)));
         insert.Transaction = transaction;
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -297,34 +215,12 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
             return attempts;
         }, cancellationToken);
 
-    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, string key, CancellationToken cancellationToken) =>
-        await GetAsync(connection, null, key, cancellationToken).ConfigureAwait(false);
-
-    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, DbTransaction? transaction, string key, CancellationToken cancellationToken)
+    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, string key, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, $"SELECT {Columns} FROM deliveries WHERE delivery_key = @key", ("key", key));
-        command.Transaction = transaction;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
     }
-
-    /// <summary>
-    /// Runs <paramref name="steps"/> one after another in one transaction on one connection (taking its turn on SQLite
-    /// like any operation here), and commits: <see cref="BatchingDeliveryLedger"/>'s unit of work. Any step's exception
-    /// rolls every step back and is thrown; an unreachable store throws <see cref="StoreUnavailableException"/>.
-    /// </summary>
-    internal Task RunInOneTransactionAsync(IReadOnlyList<Func<DbConnection, DbTransaction, CancellationToken, Task>> steps, CancellationToken cancellationToken) =>
-        RunAsync(async connection =>
-        {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var step in steps)
-            {
-                await step(connection, transaction, cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
-        }, cancellationToken);
 
     private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -379,15 +275,9 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
-        AddParameters(command.Parameters, command.CreateParameter, parameters);
-        return command;
-    }
-
-    private static void AddParameters(DbParameterCollection collection, Func<DbParameter> create, (string Name, object? Value)[] parameters)
-    {
         foreach (var (name, value) in parameters)
         {
-            var parameter = create();
+            var parameter = command.CreateParameter();
             parameter.ParameterName = name;
             parameter.Value = value ?? DBNull.Value;
             if (value is null)
@@ -396,8 +286,10 @@ public sealed class SqlDeliveryLedger(StoreSettings settings, TimeProvider time)
                 parameter.DbType = name is "status" ? System.Data.DbType.Int32 : System.Data.DbType.String;
             }
 
-            collection.Add(parameter);
+            command.Parameters.Add(parameter);
         }
+
+        return command;
     }
 
     private static LedgerEntry Read(DbDataReader reader)

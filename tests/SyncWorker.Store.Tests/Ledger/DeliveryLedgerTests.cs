@@ -3,37 +3,24 @@ using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Store.Tests.Ledger;
 
-/// <summary>The ledger's behaviour, on each provider, written directly and through <see cref="BatchingDeliveryLedger"/> (as the host does).</summary>
-[TestFixture(StoreProvider.Sqlite, false)]
-[TestFixture(StoreProvider.Postgres, false)]
-[TestFixture(StoreProvider.Sqlite, true)]
-[TestFixture(StoreProvider.Postgres, true)]
-public sealed class DeliveryLedgerTests(StoreProvider provider, bool batched)
+[TestFixture(StoreProvider.Sqlite)]
+[TestFixture(StoreProvider.Postgres)]
+public sealed class DeliveryLedgerTests(StoreProvider provider)
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero));
-    private SqlDeliveryLedger _sql = null!;
-    private IDeliveryLedger _ledger = null!;
+    private SqlDeliveryLedger _ledger = null!;
 
     [SetUp]
     public async Task SetUpAsync()
     {
         var settings = await StoreDatabases.NewAsync(provider);
         await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
-        _sql = new SqlDeliveryLedger(settings, _time);
-        _ledger = batched ? new BatchingDeliveryLedger(_sql) : _sql;
+        _ledger = new SqlDeliveryLedger(settings, _time);
     }
 
     [TearDown]
-    public async Task DisposeLedgerAsync()
-    {
-        if (_ledger is BatchingDeliveryLedger batching)
-        {
-            await batching.DisposeAsync();
-        }
-
-        _sql.Dispose();
-    }
+    public void DisposeLedger() => _ledger.Dispose();
 
     private static DeliveryClaim Paid(string order = "cs_test_a1", string target = "warehouse", string eventId = "evt_1") =>
         new(DeliveryKey.ForOrder(target, order, "order.paid"), eventId, "msg_" + order, "acct_1");
