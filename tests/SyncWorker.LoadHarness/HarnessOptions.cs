@@ -18,6 +18,11 @@ internal sealed class HarnessOptions
           --grace S               seconds to wait for deliveries after the window (default 10; quick 5)
           --bare-channels N       channels of the bare publisher (default 1)
           --only A,B              only these phases (a trailing * matches a prefix: worker-1t-8k*)
+          --store A,B             the delivery ledger of worker phases: sqlite (default: the worker's own default),
+                                  postgres (a private PostgreSQL cluster with production durability, started by the
+                                  harness in a temporary folder and removed after), none (Benchmark:WithoutLedger: the
+                                  baseline); each store runs every worker phase in a process of its own, back to back;
+                                  phase names get the suffix -noledger or -postgres (sqlite keeps the plain name)
           --worker-setting K=V    extra worker configuration (repeatable), for experiments
           --baseline FILE         an earlier results.json to compare with in the report (before/after)
           --report-from FILE      write the report and charts from a results.json, without running anything
@@ -51,6 +56,9 @@ internal sealed class HarnessOptions
 
     public Dictionary<string, string> WorkerSettings { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The ledger stores of worker phases, in the order they run (<see cref="LedgerStore"/>).</summary>
+    public IReadOnlyList<string> Stores { get; private set; } = [LedgerStore.Sqlite];
+
     public string? Baseline { get; private set; }
 
     public string? ReportFrom { get; private set; }
@@ -78,6 +86,10 @@ internal sealed class HarnessOptions
                 case "--grace": grace = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--bare-channels": options.BareChannels = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--only": options.Only = Value().Split(',', StringSplitOptions.RemoveEmptyEntries); break;
+                case "--store":
+                    options.Stores = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                        .Select(LedgerStore.Parse).Distinct(StringComparer.Ordinal).ToList();
+                    break;
                 case "--worker-setting":
                     var pair = Value().Split('=', 2);
                     if (pair.Length != 2)
@@ -100,4 +112,31 @@ internal sealed class HarnessOptions
         options.Grace = TimeSpan.FromSeconds(grace ?? (options.Quick ? 5 : 10));
         return options;
     }
+}
+
+/// <summary>The delivery ledger a worker phase runs with.</summary>
+internal static class LedgerStore
+{
+    public const string None = "none";
+    public const string Sqlite = "sqlite";
+    public const string Postgres = "postgres";
+
+    public static string Parse(string text) => text.ToLowerInvariant() switch
+    {
+        None or "noledger" => None,
+        Sqlite => Sqlite,
+        Postgres or "postgresql" => Postgres,
+        _ => throw new ArgumentException($"--store takes none, sqlite or postgres (got '{text}')."),
+    };
+
+    /// <summary>
+    /// The phase name's suffix for a store: none for SQLite, the worker's default (so the phases keep their names, and the
+    /// report's charts and goals find them), <c>-noledger</c> or <c>-postgres</c> for the others.
+    /// </summary>
+    public static string Suffix(string store) => store switch
+    {
+        None => "-noledger",
+        Sqlite => "",
+        _ => "-" + store,
+    };
 }

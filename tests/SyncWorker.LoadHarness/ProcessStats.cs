@@ -25,6 +25,47 @@ internal static class ProcStats
         }
     }
 
+    /// <summary>
+    /// CPU seconds of a process tree one level deep, as a PostgreSQL server is: the parent's own and its waited-for
+    /// children's (cutime, cstime), plus each live child's (its backends); null when the parent is gone.
+    /// </summary>
+    public static double? TreeCpuSeconds(int parentPid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{parentPid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var total = fields.Skip(11).Take(4).Sum(f => long.Parse(f, CultureInfo.InvariantCulture)) / TicksPerSecond;
+            foreach (var directory in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && ParentOf(pid) == parentPid)
+                {
+                    total += CpuSeconds(pid) ?? 0;
+                }
+            }
+
+            return total;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // After "pid (comm) ": state is field 0, ppid field 1.
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A value of /proc/PID/status in bytes (VmRSS, VmHWM); null when it is gone.</summary>
     public static long? StatusBytes(int pid, string key)
     {
@@ -100,9 +141,10 @@ internal static class ProcStats
 }
 
 /// <summary>CPU seconds of the parties at one instant.</summary>
-internal sealed record CpuSnapshot(double Subject, double Broker, double Harness, double MachineBusy, double MachineTotal)
+/// <param name="Database">The ledger's PostgreSQL server (postmaster and backends), when the phase has one.</param>
+internal sealed record CpuSnapshot(double Subject, double Broker, double Harness, double MachineBusy, double MachineTotal, double? Database = null)
 {
-    public static CpuSnapshot Take(int? subjectPid, int? brokerPid)
+    public static CpuSnapshot Take(int? subjectPid, int? brokerPid, int? databasePid = null)
     {
         var (busy, total) = ProcStats.MachineCpu();
         return new CpuSnapshot(
@@ -110,7 +152,8 @@ internal sealed record CpuSnapshot(double Subject, double Broker, double Harness
             brokerPid is { } b ? ProcStats.CpuSeconds(b) ?? 0 : 0,
             Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds,
             busy,
-            total);
+            total,
+            databasePid is { } d ? ProcStats.TreeCpuSeconds(d) : null);
     }
 }
 

@@ -49,10 +49,18 @@ var results = new RunResults
 Console.WriteLine($"Load harness: {plan.Sum(g => g.Phases.Count)} phases in {plan.Count} processes; warm-up {options.Warmup.TotalSeconds}-{options.MaxWarmup.TotalSeconds} s per process, lead-in {options.LeadIn.TotalSeconds} s + window {options.Measure.TotalSeconds} s per phase; logs in {options.LogDirectory}");
 Console.WriteLine($"Machine: {results.Machine.CpuModel}, {results.Machine.Cores} cores, {results.Machine.MemoryGiB:F1} GiB; {results.Machine.Dotnet}; RabbitMQ {results.Machine.RabbitMq}");
 
+// The ledger on PostgreSQL: a private cluster with production durability, in a temporary folder removed at the end.
+var postgres = plan.Any(g => g.Store == LedgerStore.Postgres) ? await PostgresServer.LaunchAsync(durable: true) : null;
+if (postgres is not null)
+{
+    Console.WriteLine($"PostgreSQL: private cluster on port {postgres.Port} (fsync and synchronous_commit on)");
+}
+
+await using (postgres)
 await using (var node = await RabbitMqNode.LaunchAsync())
 await using (var targets = await FastTargets.StartAsync())
 {
-    var runner = new Runner(options, node, targets);
+    var runner = new Runner(options, node, targets, postgres);
     foreach (var group in plan)
     {
         results.Phases.AddRange(await runner.RunAsync(group));

@@ -183,6 +183,23 @@ internal static class Report
                 keepsUp));
         }
 
+        foreach (var (with, without) in LedgerPairs(r).Where(pair => pair.With.Spec.ClosedLoop && pair.With.Spec.Targets == 1))
+        {
+            var ratio = with.DeliveriesPerSecond / without.DeliveriesPerSecond;
+            goals.Add(new Goal($"Closed-loop deliveries/s to one target with the ledger on {with.Spec.Store} against without ({with.Spec.Name})", "≥ 80 %",
+                $"{ratio * 100:F0} % ({with.DeliveriesPerSecond:F0}/s of {without.DeliveriesPerSecond:F0}/s)", ratio >= 0.80));
+        }
+
+        if (r.Find("worker-4t-8k-500rps" + LedgerStore.Suffix(LedgerStore.Postgres)) is { } fourPostgres)
+        {
+            var q = fourPostgres.Queues;
+            var keepsUp = fourPostgres.DeliveriesPerSecond >= fourPostgres.IngestPerSecond * 4 * 0.98 && fourPostgres.EndToEnd?.Missing == 0
+                && q is not null && q.SlopePerSecond <= Math.Max(5, fourPostgres.IngestPerSecond * 4 * 0.01);
+            goals.Add(new Goal("With the ledger on PostgreSQL, 500 events/s with 4 targets: keeps up, end-to-end p99", "no growth, ≤ 100 ms",
+                $"{fourPostgres.DeliveriesPerSecond:F0} deliveries/s, queue trend {q?.SlopePerSecond:+0.0;-0.0} msg/s, e2e p99 {Ms(fourPostgres.EndToEnd?.P99)}",
+                keepsUp && fourPostgres.EndToEnd?.P99 <= 100));
+        }
+
         var workerPhases = r.Phases.Where(p => p.Spec.Subject is SubjectKind.Worker or SubjectKind.ReceiverOnly && p.VmHwmBytes is not null).ToList();
         if (workerPhases.Count > 0)
         {
@@ -317,6 +334,7 @@ internal static class Report
         Table(md, r.Phases.Where(p => !p.Spec.ClosedLoop).ToList());
         Line();
         PerDeliveryTable(md, r.Phases.Where(p => p.DeliveriesInCpuWindow > 0).ToList(), r.Machine.Cores);
+        LedgerTable(md, r);
         foreach (var (file, title) in new[] { ("growth-targets.svg", "Growth with targets"), ("growth-size.svg", "Growth with event size") })
         {
             if (charts.FirstOrDefault(c => c.EndsWith(file, StringComparison.Ordinal)) is { } chart)
@@ -420,6 +438,45 @@ internal static class Report
         }
 
         md.Append('\n');
+    }
+
+    /// <summary>
+    /// Each worker phase with a delivery ledger beside the same phase without one (--store none, same run): deliveries/s
+    /// and their ratio, end-to-end p99, queue trend, and the CPU of other processes (PostgreSQL's server among them).
+    /// </summary>
+    private static void LedgerTable(StringBuilder md, RunResults r)
+    {
+        var pairs = LedgerPairs(r);
+        if (pairs.Count == 0)
+        {
+            return;
+        }
+
+        md.Append("### The delivery ledger's cost (same phase, same run)\n\n");
+        md.Append("| Phase | store | deliveries/s | without ledger | ratio | e2e p99 ms | queue trend msg/s | worker CPU ms/delivery (without) | PostgreSQL CPU, cores (ms/delivery) | other processes' CPU, cores |\n");
+        md.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var (with, without) in pairs)
+        {
+            md.Append(CultureInfo.InvariantCulture, $"| {with.Spec.Name} | {with.Spec.Store} | {F(with.DeliveriesPerSecond, "F0")} | {F(without.DeliveriesPerSecond, "F0")} | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.DeliveriesPerSecond / without.DeliveriesPerSecond * 100, "F0")} % | {Ms(with.EndToEnd?.P99)} | {F(with.Queues?.SlopePerSecond, "+0.0;-0.0")} | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.SubjectCpuMsPerDelivery, "F3")} ({F(without.SubjectCpuMsPerDelivery, "F3")}) | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.DatabaseCpuSeconds / Math.Max(0.001, with.CpuWindowSeconds), "F2")} ({F(with.DatabaseCpuSeconds * 1000 / with.DeliveriesInCpuWindow, "F3")}) | ");
+            md.Append(CultureInfo.InvariantCulture, $"{F(with.OtherCpuSeconds / Math.Max(0.001, with.CpuWindowSeconds), "F2")} |\n");
+        }
+
+        md.Append('\n');
+    }
+
+    /// <summary>(phase with a ledger, the same phase with none), for every phase run both ways.</summary>
+    private static List<(PhaseResult With, PhaseResult Without)> LedgerPairs(RunResults r)
+    {
+        var suffix = LedgerStore.Suffix(LedgerStore.None);
+        return r.Phases
+            .Where(p => p.Spec.Store is { } store && store != LedgerStore.None)
+            .Select(p => (With: p, Without: r.Find(p.Spec.Name[..^LedgerStore.Suffix(p.Spec.Store!).Length] + suffix)))
+            .Where(pair => pair.Without is not null)
+            .Select(pair => (pair.With, pair.Without!))
+            .ToList();
     }
 
     private static void Table(StringBuilder md, List<PhaseResult> phases)

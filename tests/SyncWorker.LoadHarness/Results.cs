@@ -19,8 +19,11 @@ internal enum SubjectKind
     Tutorial,
 }
 
-/// <summary>One phase of the run: what is driven, how, with which events.</summary>
-internal sealed record PhaseSpec(string Name, SubjectKind Subject, int Targets, int SizeBytes, double? Rate)
+/// <summary>
+/// One phase of the run: what is driven, how, with which events; for a worker that forwards, the store of its delivery
+/// ledger (<see cref="LedgerStore"/>; null in results written before the harness chose it).
+/// </summary>
+internal sealed record PhaseSpec(string Name, SubjectKind Subject, int Targets, int SizeBytes, double? Rate, string? Store = null)
 {
     public bool ClosedLoop => Rate is null;
 }
@@ -106,6 +109,9 @@ internal sealed record PhaseResult
     public required double HarnessCpuSeconds { get; init; }
 
     public required double MachineBusySeconds { get; init; }
+
+    /// <summary>CPU seconds of the ledger's PostgreSQL server in the window (part of <see cref="OtherCpuSeconds"/>); null without one.</summary>
+    public double? DatabaseCpuSeconds { get; init; }
 
     /// <summary>Machine CPU seconds not used by subject, broker or harness (other work on the machine).</summary>
     public required double OtherCpuSeconds { get; init; }

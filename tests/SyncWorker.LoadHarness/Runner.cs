@@ -9,7 +9,7 @@ using SyncWorker.Testing;
 namespace SyncWorker.LoadHarness;
 
 /// <summary>Runs the phases one after another against one private RabbitMQ node, a fresh virtual host each.</summary>
-internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTargets targets)
+internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTargets targets, PostgresServer? postgres)
 {
     public const string WebhookSecret = "whsec_load_harness_endpoint_secret_000001";
 
@@ -75,7 +75,15 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             groups = groups.Select(g => g with { Phases = g.Phases.Where(Wanted).ToList() }).Where(g => g.Phases.Count > 0).ToList();
         }
 
-        return groups;
+        // A worker group once per ledger store, back to back, each in a process of its own.
+        return groups.SelectMany(g => g.Kind != SubjectKind.Worker
+            ? [g]
+            : options.Stores.Select(store => g with
+            {
+                Name = g.Name + LedgerStore.Suffix(store),
+                Store = store,
+                Phases = g.Phases.Select(p => p with { Name = p.Name + LedgerStore.Suffix(store), Store = store }).ToList(),
+            })).ToList();
     }
 
     /// <summary>Starts the group's subject, warms it up, runs its phases and stops it.</summary>
@@ -97,7 +105,9 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             {
                 case SubjectKind.Worker or SubjectKind.ReceiverOnly:
                     manifestPath = WriteManifest(targets.BaseUrl);
-                    worker = await WorkerProcess.StartAsync(group.Name, WorkerSettings(group, amqp, manifestPath), logDirectory);
+                    var settings = WorkerSettings(group, amqp, manifestPath);
+                    await AddLedgerSettingsAsync(group, settings);
+                    worker = await WorkerProcess.StartAsync(group.Name, settings, logDirectory);
                     await WaitReadyAsync(new Uri(worker.BaseAddress, "health/ready"), TimeSpan.FromSeconds(60));
                     subject.Pid = worker.ProcessId;
                     subject.Endpoint = worker.WebhookUrl;
@@ -228,11 +238,12 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         await using var sampler = await QueueSampler.StartAsync(subject.Amqp, subject.Queues, window.Begin);
         await using var memory = new MemorySampler(pid);
         var countersBefore = TakeCountersAt(window.Start, subject);
-        var cpuStart = TakeAt(window.Start, pid, brokerPid);
+        var databasePid = subject.Group.Store == LedgerStore.Postgres ? postgres?.ServerProcessId : null;
+        var cpuStart = TakeAt(window.Start, pid, brokerPid, databasePid);
         var load = spec.Rate is { } offered
             ? LoadGenerator.OpenLoopAsync(send, count, offered, window)
             : LoadGenerator.ClosedLoopAsync(send, count, options.Concurrency, window);
-        var cpuEnd = TakeAtOrWhenDone(window.End, load, pid, brokerPid);
+        var cpuEnd = TakeAtOrWhenDone(window.End, load, pid, brokerPid, databasePid);
         var record = await load;
         var (cpuEndAt, cpuAfter) = await cpuEnd;
         var (cpuStartAt, cpuBefore) = await cpuStart;
@@ -301,6 +312,31 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         }
 
         return settings;
+    }
+
+    /// <summary>
+    /// The group's ledger store: SQLite is the worker's default (a file in the group's log folder); PostgreSQL a database
+    /// of its own in the run's cluster; none the baseline without a ledger. --worker-setting still wins.
+    /// </summary>
+    private async Task AddLedgerSettingsAsync(SubjectGroup group, Dictionary<string, string> settings)
+    {
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal);
+        switch (group.Store)
+        {
+            case LedgerStore.None:
+                extra["Benchmark:WithoutLedger"] = "true";
+                break;
+            case LedgerStore.Postgres:
+                var server = postgres ?? throw new InvalidOperationException("--store postgres without a PostgreSQL cluster.");
+                extra["Store:Provider"] = "Postgres";
+                extra["Store:ConnectionString"] = await server.CreateDatabaseAsync(group.Name.Replace('-', '_'));
+                break;
+        }
+
+        foreach (var (key, value) in extra.Where(e => !options.WorkerSettings.ContainsKey(e.Key)))
+        {
+            settings[key] = value;
+        }
     }
 
     /// <summary>The repository's manifest with the targets' folder as the only connect-src, in a temporary file.</summary>
@@ -432,7 +468,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
         throw new TimeoutException($"{url} did not answer 200 within {timeout.TotalSeconds} s.");
     }
 
-    private static async Task<(long At, CpuSnapshot Cpu)> TakeAt(long at, int? subjectPid, int? brokerPid)
+    private static async Task<(long At, CpuSnapshot Cpu)> TakeAt(long at, int? subjectPid, int? brokerPid, int? databasePid)
     {
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero)
@@ -440,10 +476,10 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             await Task.Delay(wait);
         }
 
-        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid));
+        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid, databasePid));
     }
 
-    private static async Task<(long At, CpuSnapshot Cpu)> TakeAtOrWhenDone(long at, Task load, int? subjectPid, int? brokerPid)
+    private static async Task<(long At, CpuSnapshot Cpu)> TakeAtOrWhenDone(long at, Task load, int? subjectPid, int? brokerPid, int? databasePid)
     {
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero)
@@ -451,7 +487,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             await Task.WhenAny(Task.Delay(wait), load);
         }
 
-        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid));
+        return (Stopwatch.GetTimestamp(), CpuSnapshot.Take(subjectPid, brokerPid, databasePid));
     }
 
     /// <summary>Waits until every accepted send of the window reached every target, at most the grace; returns the time waited.</summary>
@@ -561,6 +597,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             HarnessCpuSeconds = harness,
             MachineBusySeconds = busy,
             OtherCpuSeconds = Math.Max(0, busy - accounted),
+            DatabaseCpuSeconds = after.Database - before.Database,
             AcceptedInCpuWindow = completedInCpuWindow,
             DeliveriesInCpuWindow = deliveriesInCpuWindow,
             UsedCpuSeconds = Math.Max(busy, accounted),
@@ -622,7 +659,7 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
 }
 
 /// <summary>Phases that drive one process.</summary>
-internal sealed record SubjectGroup(string Name, SubjectKind Kind, int Targets, List<PhaseSpec> Phases);
+internal sealed record SubjectGroup(string Name, SubjectKind Kind, int Targets, List<PhaseSpec> Phases, string? Store = null);
 
 /// <summary>The process a group drives, and how to reach and observe it.</summary>
 internal sealed class Subject

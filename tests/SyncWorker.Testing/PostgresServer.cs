@@ -28,6 +28,22 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>The loopback port it listens on.</summary>
     public int Port { get; }
 
+    /// <summary>The postmaster's process id while it runs (from <c>postmaster.pid</c>), else null.</summary>
+    public int? ServerProcessId
+    {
+        get
+        {
+            try
+            {
+                return int.TryParse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+    }
+
     /// <summary>The server's log file.</summary>
     public string LogFile => Path.Combine(_folder, "postgres.log");
 
@@ -47,7 +63,13 @@ public sealed class PostgresServer : IAsyncDisposable
         }.ConnectionString;
 
     /// <summary>Creates the cluster in a new temporary folder, starts it and waits until it accepts connections.</summary>
-    public static async Task<PostgresServer> LaunchAsync(CancellationToken cancellationToken = default)
+    public static Task<PostgresServer> LaunchAsync(CancellationToken cancellationToken = default) => LaunchAsync(durable: false, cancellationToken);
+
+    /// <summary>
+    /// The same; with <paramref name="durable"/> the cluster keeps PostgreSQL's default durability (<c>fsync</c>,
+    /// <c>full_page_writes</c> and <c>synchronous_commit</c> on), as in production: the load harness measures with it.
+    /// </summary>
+    public static async Task<PostgresServer> LaunchAsync(bool durable, CancellationToken cancellationToken = default)
     {
         var binDirectory = FindBinDirectory() ?? throw new InvalidOperationException(
             "PostgreSQL is not installed (no /usr/lib/postgresql/<version>/bin/initdb). Run ./test.sh (it installs Debian's " +
@@ -67,8 +89,8 @@ public sealed class PostgresServer : IAsyncDisposable
             "listen_addresses = '127.0.0.1'",
             $"unix_socket_directories = '{folder}'",
             // A test cluster: durability across an OS crash is not what tests look at.
-            "fsync = off",
-            "full_page_writes = off",
+            durable ? "" : "fsync = off",
+            durable ? "" : "full_page_writes = off",
             "max_connections = 200",
             ""), cancellationToken);
         if (IsRoot)

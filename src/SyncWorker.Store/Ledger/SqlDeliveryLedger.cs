@@ -111,10 +111,12 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
 
         return RunAsync(async connection =>
         {
+            // The attempt's insert and one update of the row that counts the attempt along with the new state; when the
+            // state is not recorded (the lease is another's), the attempt is still counted, by an update of its own.
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             if (attempt is not null)
             {
-                await InsertAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+                await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
             }
 
             var now = Millis(time.GetUtcNow());
@@ -122,11 +124,17 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
             bool finished;
             await using (var command = Command(connection,
                 "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
+                (attempt is null ? "" : ", attempts = attempts + 1") +
                 (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
                 ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)))
             {
                 command.Transaction = transaction;
                 finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            }
+
+            if (!finished && attempt is not null)
+            {
+                await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
             }
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -137,17 +145,24 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
     /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
     private async Task InsertAttemptAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
     {
-        await using (var insert = Command(connection,
+        await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+        await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task InsertAttemptRowAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    {
+        await using var insert = Command(connection,
             "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
             "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
             ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
             ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
-            ("error", Truncate(attempt.Error))))
-        {
-            insert.Transaction = transaction;
-            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
+            ("error", Truncate(attempt.Error)));
+        insert.Transaction = transaction;
+        await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
 
+    private async Task CountAttemptAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    {
         await using var count = Command(connection,
             "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
             ("key", key), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", Millis(time.GetUtcNow())));

@@ -32,6 +32,11 @@ internal sealed partial class StartupReport(
         {
             var store = services.GetRequiredService<Store.StoreSettings>().Description;
             LogStore(logger, store);
+            if (SyncWorkerApp.WithoutLedger(configuration))
+            {
+                LogWithoutLedger(logger, SyncWorkerApp.WithoutLedgerKey);
+            }
+
             var routes = services.GetRequiredService<TargetRegistry>().Routes;
             for (var i = 0; i < routes.Count; i++)
             {
@@ -62,6 +67,10 @@ internal sealed partial class StartupReport(
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
         Message = "Manifest {ManifestId} {ManifestVersion} loaded from {ManifestPath}: {EventTypeCount} event types permitted")]
     private static partial void LogManifest(ILogger logger, string manifestId, string manifestVersion, string manifestPath, int eventTypeCount);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning,
+        Message = "{Key} is true: deliveries are sent without the delivery ledger (no claim, nothing recorded, repeats POSTed again). For load measurements only.")]
+    private static partial void LogWithoutLedger(ILogger logger, string key);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Role: {Role}")]
     private static partial void LogRole(ILogger logger, WorkerRole role);

@@ -17,6 +17,20 @@ public static class SyncWorkerApp
     public const int ConfigurationErrorExitCode = 78;
 
     /// <summary>
+    /// <c>Benchmark:WithoutLedger=true</c>: forwarders send without the delivery ledger (no claim, no record, every repeat
+    /// POSTed again). For the load harness's baseline only, so that the ledger's cost is measured on one build; never in a
+    /// deployment. The start-up report warns when it is on.
+    /// </summary>
+    public const string WithoutLedgerKey = "Benchmark:WithoutLedger";
+
+    /// <summary>True when <see cref="WithoutLedgerKey"/> is set to true.</summary>
+    public static bool WithoutLedger(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return bool.TryParse(configuration[WithoutLedgerKey], out var off) && off;
+    }
+
+    /// <summary>
     /// Builds the application. <paramref name="configure"/> runs first, so tests (and embedding hosts) can add
     /// configuration and services that composition then sees.
     /// </summary>
@@ -43,7 +57,11 @@ public static class SyncWorkerApp
         {
             // The store holds the delivery ledger, which forwarders consult before every POST; receivers never wait for it.
             builder.AddSyncWorkerStore(new StoreRole(role.ToString(), SplitRole: role != WorkerRole.All, Receives: role.Receives()));
-            builder.Services.AddSingleton<DeliveryLedgerGate>();
+            if (!WithoutLedger(builder.Configuration))
+            {
+                builder.Services.AddSingleton<DeliveryLedgerGate>();
+            }
+
             builder.AddSyncWorkerForwarding();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
             builder.Services.AddForwardingReadiness(role.Receives());

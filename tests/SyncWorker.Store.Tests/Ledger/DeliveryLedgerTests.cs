@@ -176,6 +176,21 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     }
 
     [Test]
+    public async Task A_round_finished_by_a_forwarder_that_lost_the_lease_is_counted_but_does_not_end_the_row()
+    {
+        await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
+        _time.Advance(Lease + TimeSpan.FromSeconds(1));
+        await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
+        var round = new DeliveryAttemptRecord(3, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(30), "failed", 503, "Service Unavailable");
+
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Retrying, 503, "late", round, CancellationToken.None), Is.False);
+
+        var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
+        Assert.That((row!.State, row.LeaseOwner, row.Attempts, row.LastStatus, row.LastError), Is.EqualTo((DeliveryState.InFlight, "forwarder-b", 1, (int?)503, "Service Unavailable")));
+        Assert.That(await _ledger.AttemptsAsync(row.Key, CancellationToken.None), Is.EqualTo(new[] { round }));
+    }
+
+    [Test]
     public async Task Finishing_with_the_round_of_attempts_records_both_together()
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
