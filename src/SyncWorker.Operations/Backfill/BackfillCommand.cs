@@ -75,21 +75,21 @@ internal static partial class BackfillCommand
             $"{Formats.Plural(ledger.Count, "event", "events")} in the ledger.",
             request.Json);
         await lister.ListAsync(
-                since,
-                page =>
+            since,
+            page =>
+            {
+                var before = plan.Listed;
+                foreach (var item in page)
                 {
-                    var before = plan.Listed;
-                    foreach (var item in page)
-                    {
-                        plan.Add(item);
-                    }
+                    plan.Add(item);
+                }
 
-                    if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
-                    {
-                        session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
-                    }
-                },
-                cancellationToken);
+                if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
+                {
+                    session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
+                }
+            },
+            cancellationToken);
 
         var toFeed = plan.ToFeed;
         string? failure = null;
