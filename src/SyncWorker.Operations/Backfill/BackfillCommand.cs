@@ -6,6 +6,8 @@ using RabbitMQ.Client.Exceptions;
 using Spectre.Console;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Cli;
+using SyncWorker.Store;
+using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Backfill;
 
@@ -18,10 +20,13 @@ internal sealed record BackfillRequest(string Since, string? Account, bool DryRu
 /// through the normal path into <c>syncworker.intake</c>, oldest first. See the project's README.md.
 /// </summary>
 /// <remarks>
-/// The run: check the command line and configuration; connect and take the lock (<see cref="BackfillLedger"/>); read the
-/// ledger; list every page from Stripe (<see cref="StripeEventLister"/>); sort the events (<see cref="BackfillPlan"/>);
-/// then, unless it is a dry run, start the bus (<see cref="EventFeed"/>) and, per event, publish it confirmed and then
-/// record it in the ledger confirmed. Nothing is fed before the whole listing succeeded.
+/// The run: check the command line and configuration; connect and take the lock (<see cref="BackfillLedger"/>); migrate
+/// the store (as <c>store migrate</c> does) and, unless it is a dry run, import the ledger queue of earlier versions and
+/// purge entries older than <see cref="BackfillLedger.Retention"/>; read the ledger (<see cref="IBackfillLedger"/>); list
+/// every page from Stripe (<see cref="StripeEventLister"/>); sort the events (<see cref="BackfillPlan"/>); then, unless it
+/// is a dry run, start the bus (<see cref="EventFeed"/>) and, per event, publish it confirmed and then record it in the
+/// store. Nothing is fed before the whole listing succeeded. An event fed but not recorded (the store failed in
+/// between) is fed again by the next run, and the delivery ledger suppresses the repeat.
 /// </remarks>
 internal static partial class BackfillCommand
 {
@@ -46,17 +51,14 @@ internal static partial class BackfillCommand
         }
 
         var settings = BackfillSettings.Read(configuration);
+        var storeSettings = StoreCommands.Settings(configuration);
         _ = session.Endpoint();
 
         await using var connection = await session.ConnectAsync(cancellationToken);
         await BackfillLedger.AcquireLockAsync(connection, cancellationToken);
-        if (!request.DryRun)
-        {
-            await BackfillLedger.DeclareAsync(connection, cancellationToken, session.QueueType());
-        }
 
-        var ledgerRead = await BackfillLedger.ReadAsync(connection, cancellationToken);
-        var ledger = ledgerRead.Ids;
+        using var store = new SqlDeliveryLedger(storeSettings, session.TimeProvider);
+        var ledger = await ReadLedgerAsync(session, storeSettings, connection, store, request, cancellationToken);
         var plan = new BackfillPlan(settings.Policy, ledger);
 
         using var http = new HttpClient(
@@ -72,48 +74,31 @@ internal static partial class BackfillCommand
             $"({(request.Account is null ? "the app's own account" : $"account {request.Account}")}) from {lister.Server}; " +
             $"{Formats.Plural(ledger.Count, "event", "events")} in the ledger.",
             request.Json);
-        try
-        {
-            await lister.ListAsync(
-                since,
-                page =>
+        await lister.ListAsync(
+            since,
+            page =>
+            {
+                var before = plan.Listed;
+                foreach (var item in page)
                 {
-                    var before = plan.Listed;
-                    foreach (var item in page)
-                    {
-                        plan.Add(item);
-                    }
+                    plan.Add(item);
+                }
 
-                    if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
-                    {
-                        session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
-                    }
-                },
-                cancellationToken);
-        }
-        catch
-        {
-            // Nothing was fed, but the entries this run held must be back before the lock goes with the connection.
-            await SettleQuietlyAsync(connection, ledgerRead.Taken);
-            throw;
-        }
+                if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
+                {
+                    session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
+                }
+            },
+            cancellationToken);
 
         var toFeed = plan.ToFeed;
         string? failure = null;
         if (!request.DryRun && toFeed.Count > 0)
         {
-            failure = await FeedAllAsync(session, configuration, connection, toFeed, request.Json, cancellationToken);
+            failure = await FeedAllAsync(session, configuration, store, toFeed, request.Json, cancellationToken);
         }
 
-        // Before the lock goes with this connection: every entry this run held (and wrote) is ready again for the next run.
-        if (!await BackfillLedger.WaitUntilWholeAsync(connection, ledgerRead.Taken + toFeed.Count(e => e.Fed), CancellationToken.None))
-        {
-            session.Error.WriteLine(
-                $"warning: {BackfillLedger.LedgerQueue} holds fewer entries than this run read and wrote; entries may have expired " +
-                "or the queue was purged. Events whose entry is gone would be fed again by a later run (targets drop the repeats).");
-        }
-
-        WriteSummary(session, request, since, startedAt, plan, toFeed, failure);
+        WriteSummary(session, request, since, startedAt, plan, toFeed, failure, storeSettings.Description);
         if (failure is not null)
         {
             session.Error.WriteLine($"error: {failure}");
@@ -123,15 +108,61 @@ internal static partial class BackfillCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task SettleQuietlyAsync(IConnection connection, int expected)
+    /// <summary>
+    /// Migrates the store, then reads the ids of the events fed within <see cref="BackfillLedger.Retention"/>. A real run
+    /// first imports the ledger queue of earlier versions (then deletes it) and purges expired entries; a dry run writes
+    /// nothing to the ledger and reads the old queue's entries beside the store's.
+    /// </summary>
+    /// <remarks>
+    /// Migrating here, rather than refusing a store that is not at this version, spares the operator a step: the
+    /// migrations are additive and taken under the store's migration lock, as at the worker's start, so running them from
+    /// here is what <c>store migrate</c> or the next worker start would do anyway.
+    /// </remarks>
+    private static async Task<IReadOnlySet<string>> ReadLedgerAsync(
+        CliSession session,
+        StoreSettings storeSettings,
+        IConnection connection,
+        SqlDeliveryLedger store,
+        BackfillRequest request,
+        CancellationToken cancellationToken)
     {
+        var now = session.TimeProvider.GetUtcNow();
         try
         {
-            await BackfillLedger.WaitUntilWholeAsync(connection, expected, CancellationToken.None);
+            var migration = await new StoreMigrator(storeSettings).MigrateAsync(cancellationToken);
+            if (migration.Applied)
+            {
+                session.Note($"Migrated {storeSettings.Description} from schema version {migration.From} to {migration.To}.", request.Json);
+            }
+
+            if (request.DryRun)
+            {
+                var fed = new HashSet<string>(await store.FedSinceAsync(now - BackfillLedger.Retention, cancellationToken), StringComparer.Ordinal);
+                fed.UnionWith((await BackfillLedger.ReadLegacyAsync(connection, now, cancellationToken)).Select(e => e.EventId));
+                return fed;
+            }
+
+            var imported = await BackfillLedger.ImportLegacyAsync(connection, store, now, cancellationToken);
+            if (imported > 0)
+            {
+                session.Note(
+                    $"Imported {Formats.Plural(imported, "entry", "entries")} of the RabbitMQ queue {BackfillLedger.LegacyLedgerQueue} " +
+                    $"(the ledger of earlier versions) into {storeSettings.Description}, and deleted the queue.",
+                    request.Json);
+            }
+
+            await store.PurgeFedBeforeAsync(now - BackfillLedger.Retention, cancellationToken);
+            return await store.FedSinceAsync(now - BackfillLedger.Retention, cancellationToken);
         }
-        catch (Exception exception) when (exception is RabbitMQClientException or IOException)
+        catch (StoreUnavailableException exception)
         {
-            // The broker is gone as well; the error being reported says what happened.
+            throw CliException.Failed(
+                $"{exception.Message} Check Store:ConnectionString (or Store:DataDirectory) and that the database is up, then run " +
+                "backfill again; nothing was listed or fed.");
+        }
+        catch (StoreSchemaException exception)
+        {
+            throw CliException.Failed($"{exception.Message} Nothing was listed or fed.");
         }
     }
 
@@ -139,13 +170,12 @@ internal static partial class BackfillCommand
     private static async Task<string?> FeedAllAsync(
         CliSession session,
         IConfiguration configuration,
-        IConnection connection,
+        IBackfillLedger ledger,
         IReadOnlyList<BackfillEvent> toFeed,
         bool json,
         CancellationToken cancellationToken)
     {
         await using var feed = await EventFeed.StartAsync(configuration, cancellationToken);
-        await using var ledger = await BackfillLedger.OpenWriterAsync(connection, session.TimeProvider, cancellationToken);
         try
         {
             if (!json && session.Console.Profile.Capabilities.Interactive && toFeed.Count > ProgressBarThreshold)
@@ -189,7 +219,7 @@ internal static partial class BackfillCommand
     private static async Task FeedEachAsync(
         CliSession session,
         EventFeed feed,
-        BackfillLedger.Writer ledger,
+        IBackfillLedger ledger,
         IReadOnlyList<BackfillEvent> toFeed,
         Action<int> progress,
         CancellationToken cancellationToken)
@@ -212,14 +242,15 @@ internal static partial class BackfillCommand
             try
             {
                 // Not cancellable: the event is in the queue now, and recording that is what keeps the next run from feeding it again.
-                await ledger.RecordAsync(evt, CancellationToken.None);
+                await ledger.RecordFedAsync(
+                    [new BackfillEntry(evt.Id, evt.Type, evt.Account, session.TimeProvider.GetUtcNow())], CancellationToken.None);
             }
-            catch (Exception exception) when (exception is PublishException or RabbitMQClientException or IOException)
+            catch (StoreUnavailableException exception)
             {
                 throw new FeedException(
-                    $"Event {evt.Id} was fed, but RabbitMQ did not confirm its entry in the ledger {BackfillLedger.LedgerQueue} " +
-                    $"({Describe(exception)}). The next run feeds it again; its copies carry the same message and delivery ids, " +
-                    "so consumers and targets drop the repeat. Check the broker, then run backfill again.");
+                    $"Event {evt.Id} was fed, but the store did not record it in the backfill ledger ({exception.Message}). The " +
+                    "next run feeds it again; its copies carry the same message and delivery ids, so the delivery ledger " +
+                    "suppresses the repeat. Check Store:ConnectionString and that the database is up, then run backfill again.");
             }
 
             evt.Fed = true;
@@ -242,7 +273,8 @@ internal static partial class BackfillCommand
         DateTimeOffset startedAt,
         BackfillPlan plan,
         IReadOnlyList<BackfillEvent> toFeed,
-        string? failure)
+        string? failure,
+        string store)
     {
         var fed = toFeed.Count(e => e.Fed);
         if (request.Json)
@@ -313,7 +345,7 @@ internal static partial class BackfillCommand
                 toFeed.Count == 0
                     ? $"Nothing to feed {scope}: every listed event was fed before or is not for this app."
                     : $"Fed {Formats.Plural(fed, "event", "events")} {scope} into {Topology.IntakeQueue} and recorded them in " +
-                      $"{BackfillLedger.LedgerQueue}; the worker forwards them as usual.");
+                      $"the backfill ledger of {store}; the worker forwards them as usual.");
         }
         else
         {

@@ -101,7 +101,7 @@ internal sealed class CliSession(IConfiguration configuration, IAnsiConsole cons
         }
     }
 
-    /// <summary><c>RabbitMq:QueueType</c>, for the queues a verb declares (pause markers, the backfill ledger).</summary>
+    /// <summary><c>RabbitMq:QueueType</c>, for the queues a verb declares (pause markers).</summary>
     public QueueType QueueType()
     {
         try

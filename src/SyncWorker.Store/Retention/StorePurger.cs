@@ -72,7 +72,8 @@ public sealed partial class StorePurger
     /// <see cref="StoreSettings.KeyRetention"/>, except those whose lease has not run out and delivered <c>order.paid</c>
     /// rows, which are kept with their orders (payment intent to order) for <see cref="StoreSettings.OrderRetention"/>: a
     /// refund or dispute months later still finds its order and sees that its payment reached the target. A table added
-    /// later (by a migration) is one more line here.
+    /// later (by a migration) is one more line here. The backfill ledger's entries go after 31 days (Stripe lists events
+    /// of the last 30 days only).
     /// </summary>
     public static IReadOnlyList<RetentionRule> RulesOf(StoreSettings settings)
     {
@@ -84,6 +85,7 @@ public sealed partial class StorePurger
             new RetentionRule("deliveries", "updated_at", settings.KeyRetention, $"(lease_until IS NULL OR lease_until < @now) AND NOT ({PaidAndDelivered})"),
             new RetentionRule("deliveries", "updated_at", settings.OrderRetention, $"(lease_until IS NULL OR lease_until < @now) AND {PaidAndDelivered}"),
             new RetentionRule("orders", "updated_at", settings.OrderRetention),
+            new RetentionRule("backfill_events", "fed_at", BackfillLedgerRetention.Retention),
         ];
     }
 

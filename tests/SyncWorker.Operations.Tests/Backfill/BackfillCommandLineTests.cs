@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using SyncWorker.Operations.Backfill;
 using SyncWorker.Operations.Cli;
 
@@ -108,6 +109,20 @@ public sealed class BackfillCommandLineTests
     }
 
     [Test]
+    public async Task Invalid_Store_Provider_exits_78_naming_the_key_before_connecting()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddConfiguration(Configuration())
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Store:Provider"] = "Oracle" })
+            .Build();
+
+        var run = await RunAsync(configuration, "backfill", "--since", "2d");
+
+        Assert.That(run.ExitCode, Is.EqualTo(78), run.ToString());
+        Assert.That(run.Error, Does.Contain("Store:Provider must be Sqlite or Postgres"));
+    }
+
+    [Test]
     public async Task Missing_manifest_exits_78_naming_Manifest_Path()
     {
         var configuration = StripeEventsApi.BackfillConfiguration(
@@ -161,7 +176,7 @@ public sealed class BackfillCommandLineTests
         Assert.That(run.Output, Does.Contain("--since").And.Contain("--account").And.Contain("--dry-run").And.Contain("--json"));
     }
 
-    private static Microsoft.Extensions.Configuration.IConfiguration Configuration(string? apiKey = StripeEventsApi.ApiKey) =>
+    private static IConfiguration Configuration(string? apiKey = StripeEventsApi.ApiKey) =>
         StripeEventsApi.BackfillConfiguration(Unreachable, "http://127.0.0.1:1", apiKey);
 
     private static Task<CliRun> RunAsync(Microsoft.Extensions.Configuration.IConfiguration configuration, params string[] args) =>

@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Backfill;
+using SyncWorker.Store;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 using WireMock.RequestBuilders;
 
@@ -122,10 +125,10 @@ public sealed class BackfillTests
                 Is.EqualTo(permitted[i].Id));
         }
 
-        // The ledger names each fed event once.
-        var ledger = await _node.DrainAsync(_vhost, BackfillLedger.LedgerQueue);
-        Assert.That(ledger.Select(m => m.BasicProperties.MessageId), Is.EquivalentTo(permitted.Select(e => e.Id)));
-        Assert.That(ledger.Select(m => m.BasicProperties.Persistent), Is.All.True);
+        // The store's ledger names each fed event; the old ledger queue is not made.
+        Assert.That(await StoreEntriesAsync(), Is.EquivalentTo(permitted.Select(e => e.Id)));
+        Assert.That(run.Output, Does.Contain("recorded them in the backfill ledger of SQLite " + _stripe.StoreDirectory));
+        Assert.That(await QueueExistsAsync(BackfillLedger.LegacyLedgerQueue), Is.False);
     }
 
     [Test]
@@ -157,7 +160,7 @@ public sealed class BackfillTests
         });
         Assert.That(second.Error, Does.Contain("4 events in the ledger"), "progress goes to standard error with --json");
         Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(4), "nothing fed twice");
-        Assert.That(await _node.MessageCountAsync(_vhost, BackfillLedger.LedgerQueue), Is.EqualTo(4), "the ledger is read, not consumed");
+        Assert.That(await StoreEntriesAsync(), Has.Count.EqualTo(4), "the ledger is read, not consumed");
 
         // An event listed by a later run (one more delivery failed meanwhile) is fed then; those fed before still are not.
         var late = StripeEventsApi.Event("account.application.authorized.json");
@@ -189,12 +192,102 @@ public sealed class BackfillTests
 
         Assert.That(_stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account")), Is.All.Empty, "no --account: the app's own account");
         Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False, "the bus never started");
-        Assert.That(await QueueExistsAsync(BackfillLedger.LedgerQueue), Is.False, "the ledger was not written");
+        Assert.That(await StoreEntriesAsync(), Is.Empty, "the ledger was not written");
+        Assert.That(await QueueExistsAsync(BackfillLedger.LegacyLedgerQueue), Is.False);
 
         var run = await RunAsync("backfill", "--since", "5d");
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
         Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(4), "the dry run left no trace");
         Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(4));
+    }
+
+    [Test]
+    public async Task An_upgrade_imports_the_old_ledger_queue_once_and_feeds_only_what_it_does_not_name()
+    {
+        _stripe.ServePages(ThreePages(out var permitted));
+        // An earlier version fed the two oldest events (and one no longer listed) and kept its ledger in RabbitMQ.
+        var fedBefore = new[] { permitted[0], permitted[1] }.Select(e => (e.Id, e.Type, (string?)Account, Now.AddDays(-1))).ToList();
+        fedBefore.Add(("evt_fed_before_not_listed", "customer.created", null, Now.AddDays(-2)));
+        await using (var connection = await _node.ConnectAsync(_vhost))
+        {
+            await LegacyLedgerQueue.SeedAsync(connection, fedBefore);
+        }
+
+        // A dry run counts the old queue's entries and changes nothing.
+        var dryRun = await RunAsync("backfill", "--since", "5d", "--account", Account, "--dry-run", "--json");
+        Assert.That(dryRun.ExitCode, Is.Zero, dryRun.ToString());
+        Assert.That(JsonCount(dryRun, "toFeed"), Is.EqualTo(2));
+        Assert.That(JsonCount(dryRun, "alreadyFed"), Is.EqualTo(2));
+        Assert.That(await _node.MessageCountAsync(_vhost, BackfillLedger.LegacyLedgerQueue), Is.EqualTo(3), "the dry run leaves the old queue whole");
+        Assert.That(await StoreEntriesAsync(), Is.Empty);
+
+        var run = await RunAsync("backfill", "--since", "5d", "--account", Account, "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(JsonCount(run, "fed"), Is.EqualTo(2));
+        Assert.That(JsonCount(run, "alreadyFed"), Is.EqualTo(2));
+        Assert.That(run.Error, Does.Contain($"Imported 3 entries of the RabbitMQ queue {BackfillLedger.LegacyLedgerQueue}"));
+        var intake = await _node.DrainAsync(_vhost, Topology.IntakeQueue);
+        Assert.That(
+            intake.Select(m => m.BasicProperties.MessageId),
+            Is.EqualTo(new[] { permitted[2], permitted[3] }.Select(e => MessageIds.ForStripeEvent(e.Id).ToString())),
+            "only what the old ledger did not name");
+        Assert.That(await QueueExistsAsync(BackfillLedger.LegacyLedgerQueue), Is.False, "the old queue is deleted once imported");
+        Assert.That(
+            await StoreEntriesAsync(),
+            Is.EquivalentTo(permitted.Select(e => e.Id).Append("evt_fed_before_not_listed")),
+            "imported entries beside the new ones");
+
+        // Later runs read the store alone.
+        var again = await RunAsync("backfill", "--since", "5d", "--account", Account, "--json");
+        Assert.That(again.ExitCode, Is.Zero, again.ToString());
+        Assert.That(JsonCount(again, "fed"), Is.Zero);
+        Assert.That(JsonCount(again, "alreadyFed"), Is.EqualTo(4));
+        Assert.That(again.Error, Does.Not.Contain("Imported"));
+    }
+
+    [Test]
+    public async Task Entries_older_than_31_days_are_purged_and_their_events_fed_again()
+    {
+        var completed = StripeEventsApi.Event("checkout.session.completed.json");
+        _stripe.ServePages([completed]);
+        using (var store = new SqlDeliveryLedger(StoreSettings.Resolve(_stripe.Configuration(null), AppContext.BaseDirectory), TimeProvider.System))
+        {
+            await new StoreMigrator(StoreSettings.Resolve(_stripe.Configuration(null), AppContext.BaseDirectory)).MigrateAsync(CancellationToken.None);
+            await store.RecordFedAsync(
+                [
+                    new BackfillEntry(completed.Id, completed.Type, null, Now - BackfillLedger.Retention - TimeSpan.FromMinutes(1)),
+                    new BackfillEntry("evt_recent", "customer.created", null, Now - BackfillLedger.Retention + TimeSpan.FromMinutes(1)),
+                ],
+                CancellationToken.None);
+        }
+
+        var run = await RunAsync("backfill", "--since", "5d", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(JsonCount(run, "fed"), Is.EqualTo(1), "an entry past the retention no longer counts");
+        Assert.That(await StoreEntriesAsync(), Is.EquivalentTo(new[] { completed.Id, "evt_recent" }), "purged, then recorded anew");
+    }
+
+    [Test]
+    public async Task An_unreachable_store_exits_1_naming_the_setting_before_listing()
+    {
+        _stripe.ServePages(ThreePages(out _));
+        var configuration = new ConfigurationBuilder()
+            .AddConfiguration(_stripe.Configuration(_node.AmqpUri(_vhost)))
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Store:Provider"] = "Postgres",
+                ["Store:ConnectionString"] = "Host=127.0.0.1;Port=1;Database=syncworker;Username=syncworker;Timeout=2",
+            })
+            .Build();
+
+        var run = await CliHarness.RunAsync(configuration, new FixedTime(Now), "backfill", "--since", "5d");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Does.Contain("Store:ConnectionString").And.Contain("nothing was listed or fed"));
+        Assert.That(_stripe.Requests, Is.Empty);
+        Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False);
     }
 
     [Test]
@@ -275,13 +368,16 @@ public sealed class BackfillTests
         Assert.That(fed.Output, Does.Not.Contain("Fed 120 of 120 events"));
         Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(120));
 
-        // On a terminal, a progress bar instead (here: the ledger empties the work, so feed a fresh virtual host).
+        // On a terminal, a progress bar instead (here: the ledger empties the work, so feed a fresh virtual host and store).
         _vhost = await _virtualHosts.TakeAsync();
         using var output = new StringWriter();
         using var error = new StringWriter();
         var exit = await OperationsCli.RunAsync(
             ["backfill", "--since", "5d"],
-            _stripe.Configuration(_node.AmqpUri(_vhost)),
+            new ConfigurationBuilder()
+                .AddConfiguration(_stripe.Configuration(_node.AmqpUri(_vhost)))
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = Path.Combine(_stripe.StoreDirectory, "terminal") })
+                .Build(),
             CliHarness.Console(output, interactive: true),
             error,
             new FixedTime(Now),
@@ -297,6 +393,14 @@ public sealed class BackfillTests
 
     private Task<CliRun> RunAsync(params string[] args) =>
         CliHarness.RunAsync(_stripe.Configuration(_node.AmqpUri(_vhost)), new FixedTime(Now), args);
+
+    private Task<IReadOnlySet<string>> StoreEntriesAsync() => LegacyLedgerQueue.StoreEntriesAsync(_stripe.Configuration(null));
+
+    private static int JsonCount(CliRun run, string property)
+    {
+        using var document = JsonDocument.Parse(run.Output);
+        return document.RootElement.GetProperty(property).GetInt32();
+    }
 
     private async Task<bool> QueueExistsAsync(string queue)
     {

@@ -93,15 +93,20 @@ internal sealed class StripeEventsApi : IDisposable
         request.Headers?.Where(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).SelectMany(h => h.Value).ToArray() ?? [];
 
     /// <summary>The verb's configuration: the broker, this stand-in, the key, and the repository's manifest.</summary>
-    public IConfiguration Configuration(Uri? rabbitMq, string? apiKey = ApiKey) => BackfillConfiguration(rabbitMq, Url, apiKey);
+    /// <summary>This stand-in's own SQLite store (<c>Store:DataDirectory</c>), deleted with it: a fresh backfill ledger per test.</summary>
+    public string StoreDirectory { get; } = Path.Combine(Path.GetTempPath(), "syncworker-backfill-tests", Guid.NewGuid().ToString("N")[..8]);
 
-    public static IConfiguration BackfillConfiguration(Uri? rabbitMq, string? apiBase, string? apiKey, string? manifestPath = null)
+    public IConfiguration Configuration(Uri? rabbitMq, string? apiKey = ApiKey) => BackfillConfiguration(rabbitMq, Url, apiKey, storeDirectory: StoreDirectory);
+
+    public static IConfiguration BackfillConfiguration(
+        Uri? rabbitMq, string? apiBase, string? apiKey, string? manifestPath = null, string? storeDirectory = null)
     {
         var values = new Dictionary<string, string?>
         {
             ["Stripe:ApiKey"] = apiKey,
             ["Stripe:ApiBase"] = apiBase,
             ["Manifest:Path"] = manifestPath ?? RepositoryManifest,
+            ["Store:DataDirectory"] = storeDirectory ?? Path.Combine(Path.GetTempPath(), "syncworker-backfill-tests", "unused"),
         };
         if (rabbitMq is not null)
         {
@@ -132,5 +137,9 @@ internal sealed class StripeEventsApi : IDisposable
     {
         Server.Stop();
         Server.Dispose();
+        if (Directory.Exists(StoreDirectory))
+        {
+            Directory.Delete(StoreDirectory, recursive: true);
+        }
     }
 }
