@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SyncWorker.Contracts;
@@ -31,7 +32,8 @@ public sealed partial class TargetDeliveryConsumer(
     LaterActionResolver laterActions,
     IOptions<OrderOptions> orderOptions,
     ILogger<TargetDeliveryConsumer> logger,
-    DeliveryLedgerGate? ledger = null) : IConsumer<FulfillmentDelivery>
+    DeliveryLedgerGate? ledger = null,
+    IHostApplicationLifetime? lifetime = null) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
     public async Task Consume(ConsumeContext<FulfillmentDelivery> context)
@@ -353,7 +355,11 @@ public sealed partial class TargetDeliveryConsumer(
             description = $"event {evt.EventId} ({evt.Type})";
         }
 
-        return await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description), context.CancellationToken);
+        // The POST is not cancelled when the broker's channel is lost (MassTransit then cancels the consume): a request the
+        // target may already have answered would be given up, and its redelivered copy sent again. It ends with its own
+        // timeouts, or when the host stops; its outcome is recorded, and the copy the broker redelivers is a duplicate.
+        return await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description),
+            lifetime?.ApplicationStopping ?? context.CancellationToken);
     }
 
     [LoggerMessage(EventId = 2407, Level = LogLevel.Information,
