@@ -24,7 +24,7 @@ public class AppManifestTests
 
         Assert.That(
             manifest.Permissions.Select(p => p.Permission),
-            Is.EqualTo(new[] { "event_read", "checkout_session_read", "charge_read", "customer_read" }));
+            Is.EqualTo(new[] { "event_read", "checkout_session_read", "charge_read", "dispute_read", "customer_read" }));
         Assert.That(manifest.Permissions[0].Purpose, Does.StartWith("Receive webhook events"));
     }
 

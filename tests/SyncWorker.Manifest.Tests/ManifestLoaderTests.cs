@@ -27,7 +27,7 @@ public class ManifestLoaderTests
             Assert.That(manifest.Version, Is.EqualTo("0.1.0"));
             Assert.That(manifest.Name, Is.EqualTo("SyncWorker"));
             Assert.That(manifest.SourcePath, Is.EqualTo(Path.GetFullPath(RepoPaths.RepoManifest)));
-            Assert.That(manifest.Permissions, Has.Count.EqualTo(4));
+            Assert.That(manifest.Permissions, Has.Count.EqualTo(5));
             Assert.That(
                 manifest.ConnectSrc,
                 Is.EqualTo(new[] { "https://fulfillment.example.com/webhooks/", "http://localhost:9090/fulfillment/" }));
