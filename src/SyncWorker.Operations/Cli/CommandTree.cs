@@ -201,7 +201,7 @@ internal static class CommandTree
     private static Command Orders(CliSession session, IConfiguration configuration)
     {
         var json = JsonOption();
-        var subject = new Argument<string>("id") { Description = "A Checkout Session (cs_…) or a Stripe event (evt_…)." };
+        var subject = new Argument<string>("id") { Description = "A Checkout Session (cs_…), a payment intent (pi_…: the order paid with it) or a Stripe event (evt_…)." };
         var show = new Command(
             "show",
             "What the delivery ledger knows of an order or an event: per target and action its state (pending, in_flight, " +
