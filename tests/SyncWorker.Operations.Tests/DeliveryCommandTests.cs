@@ -155,7 +155,8 @@ public sealed class DeliveryCommandTests
         await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
         using (var ledger = new SqlDeliveryLedger(settings, new FixedTime(Now.AddDays(-50))))
         {
-            var old = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_purge_old", "order.paid"), "evt_old", "msg_old");
+            // A refund: a delivered order.paid row is kept for Store:OrderRetentionDays (400), with its order.
+            var old = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_purge_old", "order.refunded", "re_old"), "evt_old", "msg_old");
             await ledger.ClaimAsync(old, "f", Lease, force: false, CancellationToken.None);
             await ledger.FinishAsync(old.Key.Value, "f", DeliveryState.Delivered, 200, null, new DeliveryAttemptRecord(1, "f", Now.AddDays(-50), TimeSpan.FromMilliseconds(20), "delivered", 200, null), CancellationToken.None);
         }
@@ -171,7 +172,10 @@ public sealed class DeliveryCommandTests
         using var document = JsonDocument.Parse(run.Output);
         var tables = document.RootElement.GetProperty("tables").EnumerateArray()
             .ToDictionary(t => t.GetProperty("table").GetString()!, t => t.GetProperty("deleted").GetInt64());
-        Assert.That(tables, Is.EqualTo(new Dictionary<string, long> { ["delivery_attempts"] = 1, ["orders.document"] = 0, ["deliveries"] = 1, ["orders"] = 0 }));
+        Assert.That(tables, Is.EqualTo(new Dictionary<string, long>
+        {
+            ["delivery_attempts"] = 1, ["orders.document"] = 0, ["deliveries"] = 1, ["deliveries/order.paid"] = 0, ["orders"] = 0, ["backfill_events"] = 0,
+        }));
         Assert.That(document.RootElement.GetProperty("keyRetentionDays").GetInt32(), Is.EqualTo(45));
 
         var left = await CliHarness.RunAsync(configuration, new FixedTime(Now), "deliveries", "list", "--json");

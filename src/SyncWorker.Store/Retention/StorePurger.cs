@@ -12,10 +12,13 @@ namespace SyncWorker.Store.Retention;
 /// run; it may use <c>@now</c>, the current time in Unix milliseconds). With <paramref name="ClearColumn"/> the rows
 /// stay and only that column (a stored body) is set to null.
 /// </summary>
-public sealed record RetentionRule(string Table, string TimeColumn, TimeSpan Age, string? Condition = null, string? ClearColumn = null)
+public sealed record RetentionRule(string Table, string TimeColumn, TimeSpan Age, string? Condition = null, string? ClearColumn = null, string? Label = null)
 {
-    /// <summary>What the rule purges, in logs, counts and the metric's <c>table</c> tag: the table, or <c>table.column</c>.</summary>
-    public string Name => ClearColumn is null ? Table : $"{Table}.{ClearColumn}";
+    /// <summary>
+    /// What the rule purges, in logs, counts and the metric's <c>table</c> tag: <see cref="Label"/> when given (two rules
+    /// of one table), else the table, or <c>table.column</c>.
+    /// </summary>
+    public string Name => Label ?? (ClearColumn is null ? Table : $"{Table}.{ClearColumn}");
 }
 
 /// <summary>How many rows one purge deleted from a table (or cleared, for <c>table.column</c>).</summary>
@@ -83,7 +86,7 @@ public sealed partial class StorePurger
             new RetentionRule("delivery_attempts", "started_at", settings.Retention),
             new RetentionRule("orders", "updated_at", settings.Retention, ClearColumn: "document"),
             new RetentionRule("deliveries", "updated_at", settings.KeyRetention, $"(lease_until IS NULL OR lease_until < @now) AND NOT ({PaidAndDelivered})"),
-            new RetentionRule("deliveries", "updated_at", settings.OrderRetention, $"(lease_until IS NULL OR lease_until < @now) AND {PaidAndDelivered}"),
+            new RetentionRule("deliveries", "updated_at", settings.OrderRetention, $"(lease_until IS NULL OR lease_until < @now) AND {PaidAndDelivered}", Label: "deliveries/order.paid"),
             new RetentionRule("orders", "updated_at", settings.OrderRetention),
             new RetentionRule("backfill_events", "fed_at", BackfillLedgerRetention.Retention),
         ];

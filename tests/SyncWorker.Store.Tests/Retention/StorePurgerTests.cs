@@ -65,7 +65,7 @@ public sealed class StorePurgerTests(StoreProvider provider)
         var purger = new StorePurger(_ledger, _settings, _time) { BatchSize = 1, BatchPause = TimeSpan.Zero };
         var counts = await purger.PurgeAsync(CancellationToken.None);
 
-        Assert.That(counts.Select(c => (c.Table, c.Deleted)), Is.EqualTo(new[] { ("delivery_attempts", 2L), ("orders.document", 2L), ("deliveries", 2L), ("deliveries", 0L), ("orders", 0L), ("backfill_events", 0L) }));
+        Assert.That(counts.Select(c => (c.Table, c.Deleted)), Is.EqualTo(new[] { ("delivery_attempts", 2L), ("orders.document", 2L), ("deliveries", 2L), ("deliveries/order.paid", 0L), ("orders", 0L), ("backfill_events", 0L) }));
         Assert.That(counts[0].Before, Is.EqualTo(_time.GetUtcNow() - TimeSpan.FromDays(30)));
         Assert.That(await _ledger.GetAsync(Claim("cs_old").Key.Value, CancellationToken.None), Is.Null);
         Assert.That(await _ledger.GetAsync(Claim("cs_abandoned").Key.Value, CancellationToken.None), Is.Null, "its lease ran out long ago");
