@@ -147,6 +147,10 @@ public sealed class FaultInjectionTests
 
         var downFor = TimeSpan.FromSeconds(7);
         await scenario.Stripe.WaitForAcknowledgedAsync(EventCount / 3, TimeSpan.FromSeconds(30));
+        // The outage must hit deliveries under way: on a busy machine the worker may still be starting its target
+        // endpoints (after the store's migration) when a third of the events are acknowledged.
+        Assert.That(await Eventually.TrueAsync(() => breaking.Ledger.AcceptedKeys().Count > 0 && scheduled.Ledger.AcceptedKeys().Count > 0, TimeSpan.FromSeconds(60)),
+            Is.True, "both targets were receiving deliveries before the outage");
         var wentDown = DateTimeOffset.UtcNow;
         breaking.Ledger.GoDown();
         scheduled.Ledger.GoDown();

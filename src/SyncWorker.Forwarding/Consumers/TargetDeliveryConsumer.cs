@@ -355,11 +355,13 @@ public sealed partial class TargetDeliveryConsumer(
             description = $"event {evt.EventId} ({evt.Type})";
         }
 
-        // The POST is not cancelled when the broker's channel is lost (MassTransit then cancels the consume): a request the
-        // target may already have answered would be given up, and its redelivered copy sent again. It ends with its own
-        // timeouts, or when the host stops; its outcome is recorded, and the copy the broker redelivers is a duplicate.
+        // The POST is not cancelled when only the broker's channel is lost (MassTransit then cancels the consume): a request
+        // the target may already have answered would be given up, and its redelivered copy sent again. It ends with its own
+        // timeouts, or when the consume is cancelled while the host stops; its outcome is recorded, and the copy the broker
+        // redelivers is a duplicate.
+        using var send = lifetime is null ? null : new CancelledWhenBoth(context.CancellationToken, lifetime.ApplicationStopping);
         return await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description),
-            lifetime?.ApplicationStopping ?? context.CancellationToken);
+            send?.Token ?? context.CancellationToken);
     }
 
     [LoggerMessage(EventId = 2407, Level = LogLevel.Information,
@@ -381,4 +383,36 @@ public sealed partial class TargetDeliveryConsumer(
     private static readonly Func<ILogger, string, string, string?, string, int, IDisposable?> DeliveryScope =
         LoggerMessage.DefineScope<string, string, string?, string, int>(
             "Delivery {DeliveryId} of Stripe event {EventId} (account {Account}) to target {Target}, redelivery {Redelivery}");
+}
+
+/// <summary>A token cancelled once both <c>a</c> and <c>b</c> are, in either order.</summary>
+internal sealed class CancelledWhenBoth : IDisposable
+{
+    private readonly CancellationTokenSource _source = new();
+    private readonly CancellationTokenRegistration _onA;
+    private readonly CancellationTokenRegistration _onB;
+
+    public CancelledWhenBoth(CancellationToken a, CancellationToken b)
+    {
+        _onA = a.Register(() => CancelIf(b));
+        _onB = b.Register(() => CancelIf(a));
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public void Dispose()
+    {
+        // Unregistering waits for a callback under way, so the source is never cancelled after it is disposed.
+        _onA.Dispose();
+        _onB.Dispose();
+        _source.Dispose();
+    }
+
+    private void CancelIf(CancellationToken other)
+    {
+        if (other.IsCancellationRequested)
+        {
+            _source.Cancel();
+        }
+    }
 }
