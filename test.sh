@@ -30,7 +30,17 @@ fi
 
 # The fault-injection suite runs worker processes, brokers and databases of its own: it runs after the other projects
 # rather than beside them, so its load does not shift their timing checks, nor theirs its. Both always run.
+# Each project also writes a TRX report under its TestResults folder; the failed tests of both runs are listed again at
+# the very end, where a CI log's tail shows them.
+find tests -path '*/TestResults/*.trx' -delete 2>/dev/null || true
 status=0
-dotnet test SyncWorker.sln --configuration Release --filter "FullyQualifiedName!~SyncWorker.FaultInjection" "$@" || status=$?
-dotnet test tests/SyncWorker.FaultInjection.Tests --configuration Release --no-build "$@" || status=$?
+dotnet test SyncWorker.sln --configuration Release --filter "FullyQualifiedName!~SyncWorker.FaultInjection" \
+  --logger trx "$@" || status=$?
+dotnet test tests/SyncWorker.FaultInjection.Tests --configuration Release --no-build --logger trx "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "test.sh: the suite failed (exit $status). Failed tests:"
+  find tests -path '*/TestResults/*.trx' -print0 2>/dev/null \
+    | xargs -0 -r grep -ho '<UnitTestResult [^>]*outcome="Failed"[^>]*>' \
+    | sed -E 's/.*testName="([^"]*)".*/  \1/' | sort | uniq
+fi
 exit "$status"
