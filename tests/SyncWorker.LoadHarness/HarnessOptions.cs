@@ -23,6 +23,8 @@ internal sealed class HarnessOptions
                                   harness in a temporary folder and removed after), none (Benchmark:WithoutLedger: the
                                   baseline); each store runs every worker phase in a process of its own, back to back;
                                   phase names get the suffix -noledger or -postgres (sqlite keeps the plain name)
+          --target-concurrency N  every target's MaxConcurrency (deliveries in flight per target; the worker's
+                                  default 4 when not given), in every worker phase
           --worker-setting K=V    extra worker configuration (repeatable), for experiments
           --baseline FILE         an earlier results.json to compare with in the report (before/after)
           --report-from FILE      write the report and charts from a results.json, without running anything
@@ -55,6 +57,9 @@ internal sealed class HarnessOptions
     public IReadOnlyList<string>? Only { get; private set; }
 
     public Dictionary<string, string> WorkerSettings { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every target's <c>MaxConcurrency</c>, or null for the worker's default.</summary>
+    public int? TargetConcurrency { get; private set; }
 
     /// <summary>The ledger stores of worker phases, in the order they run (<see cref="LedgerStore"/>).</summary>
     public IReadOnlyList<string> Stores { get; private set; } = [LedgerStore.Sqlite];
@@ -89,6 +94,9 @@ internal sealed class HarnessOptions
                 case "--store":
                     options.Stores = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                         .Select(LedgerStore.Parse).Distinct(StringComparer.Ordinal).ToList();
+                    break;
+                case "--target-concurrency":
+                    options.TargetConcurrency = int.Parse(Value(), CultureInfo.InvariantCulture);
                     break;
                 case "--worker-setting":
                     var pair = Value().Split('=', 2);

@@ -304,6 +304,10 @@ internal sealed class Runner(HarnessOptions options, RabbitMqNode node, FastTarg
             settings[prefix + "Format"] = "event";
             settings[prefix + "SigningSecret"] = FastTargets.NewSigningSecret();
             settings[prefix + "Events:0"] = EventTemplate.EventType;
+            if (options.TargetConcurrency is { } concurrency)
+            {
+                settings[prefix + "MaxConcurrency"] = concurrency.ToString(CultureInfo.InvariantCulture);
+            }
         }
 
         foreach (var (key, value) in options.WorkerSettings)

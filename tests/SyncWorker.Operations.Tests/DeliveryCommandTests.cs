@@ -36,7 +36,7 @@ public sealed class DeliveryCommandTests
         await ledger.ClaimAsync(claim, "forwarder-a/1", Lease, force: false, CancellationToken.None);
         if (state != DeliveryState.InFlight)
         {
-            await ledger.FinishAsync(claim.Key.Value, "forwarder-a/1", state, state == DeliveryState.Delivered ? 200 : 503, state == DeliveryState.Delivered ? null : "Service Unavailable", attempt: null, CancellationToken.None);
+            await ledger.FinishAsync(claim.Key.Value, "forwarder-a/1", state, state == DeliveryState.Delivered ? 200 : 503, state == DeliveryState.Delivered ? null : "Service Unavailable", attempts: [], CancellationToken.None);
         }
     }
 
@@ -158,7 +158,7 @@ public sealed class DeliveryCommandTests
             // A refund: a delivered order.paid row is kept for Store:OrderRetentionDays (400), with its order.
             var old = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_purge_old", "order.refunded", "re_old"), "evt_old", "msg_old");
             await ledger.ClaimAsync(old, "f", Lease, force: false, CancellationToken.None);
-            await ledger.FinishAsync(old.Key.Value, "f", DeliveryState.Delivered, 200, null, new DeliveryAttemptRecord(1, "f", Now.AddDays(-50), TimeSpan.FromMilliseconds(20), "delivered", 200, null), CancellationToken.None);
+            await ledger.FinishAsync(old.Key.Value, "f", DeliveryState.Delivered, 200, null, [new DeliveryAttemptRecord(1, "f", Now.AddDays(-50), TimeSpan.FromMilliseconds(20), "delivered", 200, null)], CancellationToken.None);
         }
 
         using (var ledger = new SqlDeliveryLedger(settings, new FixedTime(Now.AddDays(-1))))

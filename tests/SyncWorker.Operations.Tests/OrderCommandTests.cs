@@ -26,10 +26,10 @@ public sealed class OrderCommandTests
         var paid = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", Session, "order.paid"), "evt_paid_1", "msg_warehouse_paid", "acct_1");
         await ledger.ClaimAsync(paid, "forwarder-a/1", lease, force: false, CancellationToken.None);
         await ledger.RecordAttemptAsync(paid.Key.Value, new DeliveryAttemptRecord(3, "forwarder-a/1", DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(850), "failed", 503, "Service Unavailable after 3 attempts"), CancellationToken.None);
-        await ledger.FinishAsync(paid.Key.Value, "forwarder-a/1", DeliveryState.Retrying, 503, "Service Unavailable", attempt: null, CancellationToken.None);
+        await ledger.FinishAsync(paid.Key.Value, "forwarder-a/1", DeliveryState.Retrying, 503, "Service Unavailable", attempts: [], CancellationToken.None);
         await ledger.ClaimAsync(paid, "forwarder-b/2", lease, force: false, CancellationToken.None);
         await ledger.RecordAttemptAsync(paid.Key.Value, new DeliveryAttemptRecord(1, "forwarder-b/2", DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(40), "delivered", 200, null), CancellationToken.None);
-        await ledger.FinishAsync(paid.Key.Value, "forwarder-b/2", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
+        await ledger.FinishAsync(paid.Key.Value, "forwarder-b/2", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None);
         await ledger.ClaimAsync(paid with { EventId = "evt_paid_2" }, "forwarder-a/3", lease, force: false, CancellationToken.None);
 
         var erp = new DeliveryClaim(DeliveryKey.ForOrder("erp", Session, "order.paid"), "evt_paid_1", "msg_erp_paid", "acct_1");

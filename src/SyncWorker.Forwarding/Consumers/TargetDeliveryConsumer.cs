@@ -118,7 +118,7 @@ public sealed partial class TargetDeliveryConsumer(
                 await renewal!.DisposeAsync();
                 renewal = null;
                 // Recorded before the acknowledgement: a copy of this delivery arriving later is then a duplicate.
-                await ledger!.FinishAsync(claim, DeliveryState.Delivered, started, report.Attempts, report.StatusCode, null, context.CancellationToken);
+                await ledger!.FinishAsync(claim, DeliveryState.Delivered, started, report.Requests, report.StatusCode, null, context.CancellationToken);
             }
 
             var now = DateTimeOffset.UtcNow;
@@ -159,7 +159,7 @@ public sealed partial class TargetDeliveryConsumer(
             // (its next copy is a duplicate); before that it is given back, so its next copy is sent without waiting for the lease.
             if (answered is { } report)
             {
-                await ledger!.RecordDeliveredAsync(claim, started, report.Attempts, report.StatusCode);
+                await ledger!.RecordDeliveredAsync(claim, started, report.Requests, report.StatusCode);
             }
             else
             {
@@ -313,7 +313,7 @@ public sealed partial class TargetDeliveryConsumer(
     private Task RecordFailureAsync(HeldClaim? claim, DeliveryState state, DateTimeOffset started, DeliveryFailedException? failure, string? reason, CancellationToken cancellationToken) =>
         claim is null
             ? Task.CompletedTask
-            : ledger!.FinishAsync(claim, state, started, failure?.Attempts ?? 1, failure?.StatusCode, reason, cancellationToken);
+            : ledger!.FinishAsync(claim, state, started, failure?.Requests ?? [], failure?.StatusCode, reason, cancellationToken);
 
     private async Task<DeliveryReport> DeliverAsync(ConsumeContext<FulfillmentDelivery> context, FulfillmentDelivery delivery, TargetRoute target, LaterAction? later)
     {

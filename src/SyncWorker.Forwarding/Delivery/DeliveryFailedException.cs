@@ -42,6 +42,9 @@ public sealed class DeliveryFailedException : Exception
     /// <summary>How long the target (its <c>Retry-After</c>) or its open circuit asks to wait, when known.</summary>
     public TimeSpan? RetryAfter { get; init; }
 
+    /// <summary>Each HTTP request made to the target in this round, oldest first; empty when none was.</summary>
+    public IReadOnlyList<SentRequest> Requests { get; init; } = [];
+
     /// <summary>True when the target's circuit breaker is open: the target is unhealthy, not this delivery.</summary>
     public bool CircuitOpen { get; init; }
 }

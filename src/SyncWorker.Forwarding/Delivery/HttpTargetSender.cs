@@ -65,7 +65,7 @@ public sealed partial class HttpTargetSender : ITargetSender
             throw new ArgumentException($"No fulfillment target named '{targetName}' was registered with AddTargetHttpClients.", nameof(targetName));
         }
 
-        var attempts = new DeliveryAttempts(delivery);
+        var attempts = new DeliveryAttempts(delivery, _time);
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(target.Url, UriKind.Absolute))
         {
             // The same bytes on every attempt; the signing handler sets Content-Type.
@@ -93,6 +93,7 @@ public sealed partial class HttpTargetSender : ITargetSender
             {
                 CircuitOpen = exception is BrokenCircuitException,
                 RetryAfter = (exception as BrokenCircuitException)?.RetryAfter,
+                Requests = attempts.Sent,
             });
         }
 
@@ -101,7 +102,7 @@ public sealed partial class HttpTargetSender : ITargetSender
             int status = (int)response.StatusCode;
             if (status is >= 200 and <= 299)
             {
-                var report = new DeliveryReport(status, attempts.Count, _time.GetElapsedTime(started));
+                var report = new DeliveryReport(status, attempts.Count, _time.GetElapsedTime(started)) { Requests = attempts.Sent };
                 LogDelivered(_logger, delivery.Description, target.Name, status, report.Attempts, report.Elapsed.TotalMilliseconds);
                 return report;
             }
@@ -113,6 +114,7 @@ public sealed partial class HttpTargetSender : ITargetSender
             throw Failed(new DeliveryFailedException(message, isPermanent: !retryable, attempts.Count, status)
             {
                 RetryAfter = retryable ? DeliveryResilience.RetryAfter(response, _time) : null,
+                Requests = attempts.Sent,
             });
         }
     }

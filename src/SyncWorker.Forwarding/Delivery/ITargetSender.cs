@@ -34,4 +34,8 @@ public sealed record TargetDelivery(string WebhookId, string IdempotencyKey, Rea
 /// <param name="StatusCode">The 2xx status the target answered.</param>
 /// <param name="Attempts">Attempts made, the first included.</param>
 /// <param name="Elapsed">Time from the first attempt to the answer, retry delays included.</param>
-public sealed record DeliveryReport(int StatusCode, int Attempts, TimeSpan Elapsed);
+public sealed record DeliveryReport(int StatusCode, int Attempts, TimeSpan Elapsed)
+{
+    /// <summary>Each HTTP request of the round, oldest first (what the ledger records as its attempts).</summary>
+    public IReadOnlyList<SentRequest> Requests { get; init; } = [];
+}

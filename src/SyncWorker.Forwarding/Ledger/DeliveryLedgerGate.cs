@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Store;
@@ -85,13 +86,16 @@ public sealed partial class DeliveryLedgerGate
         return (result, held);
     }
 
-    /// <summary>Records one round of attempts and the row's new state, waiting while the store is unreachable.</summary>
-    public Task FinishAsync(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records one round of attempts (each HTTP request in <paramref name="requests"/>) and the row's new state, waiting
+    /// while the store is unreachable.
+    /// </summary>
+    public Task FinishAsync(HeldClaim claim, DeliveryState state, DateTimeOffset started, IReadOnlyList<SentRequest> requests, int? status, string? reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
         var key = claim.Key.Value;
-        var attempt = Attempt(claim, state, started, attempts, status, reason);
-        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, attempt, ct), cancellationToken);
+        var attempts = Attempts(claim, state, started, requests, status, reason);
+        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, status, reason, attempts, ct), cancellationToken);
     }
 
     /// <summary>
@@ -99,13 +103,13 @@ public sealed partial class DeliveryLedgerGate
     /// (shutdown): one try, not waiting for the store, so the copy handed back to the queue is not sent again. If the store
     /// is unreachable the lease expires on its own and that copy is sent again, with the same <c>webhook-id</c>.
     /// </summary>
-    public async Task RecordDeliveredAsync(HeldClaim claim, DateTimeOffset started, int attempts, int? status)
+    public async Task RecordDeliveredAsync(HeldClaim claim, DateTimeOffset started, IReadOnlyList<SentRequest> requests, int? status)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        var attempt = Attempt(claim, DeliveryState.Delivered, started, attempts, status, reason: null);
+        var attempts = Attempts(claim, DeliveryState.Delivered, started, requests, status, reason: null);
         try
         {
-            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Delivered, status, null, attempt, CancellationToken.None);
+            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Delivered, status, null, attempts, CancellationToken.None);
         }
         catch (StoreUnavailableException)
         {
@@ -113,8 +117,34 @@ public sealed partial class DeliveryLedgerGate
         }
     }
 
-    private DeliveryAttemptRecord Attempt(HeldClaim claim, DeliveryState state, DateTimeOffset started, int attempts, int? status, string? reason) =>
-        new(Math.Max(1, attempts), claim.Owner, started, _time.GetUtcNow() - started, state == DeliveryState.Delivered ? "delivered" : "failed", status, reason);
+    /// <summary>
+    /// The attempt rows of a round: one per HTTP request (a 2xx is <c>delivered</c>, anything else <c>failed</c>, with
+    /// the error class of a request that got no answer; the round's reason goes on its last request when it failed), or
+    /// one row for the round when it sent nothing (an open circuit, Stripe unreadable) or its requests are unknown.
+    /// </summary>
+    private DeliveryAttemptRecord[] Attempts(HeldClaim claim, DeliveryState state, DateTimeOffset started, IReadOnlyList<SentRequest> requests, int? status, string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var delivered = state == DeliveryState.Delivered;
+        if (requests.Count == 0)
+        {
+            return [new DeliveryAttemptRecord(1, claim.Owner, started, _time.GetUtcNow() - started, delivered ? "delivered" : "failed", status, reason)];
+        }
+
+        var attempts = new DeliveryAttemptRecord[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var request = requests[i];
+            var ok = request.Status is >= 200 and <= 299;
+            var last = i == requests.Count - 1;
+            var error = !ok && last && !delivered && reason is not null
+                ? request.ErrorClass is { } errorClass ? $"{errorClass}: {reason}" : reason
+                : request.ErrorClass;
+            attempts[i] = new DeliveryAttemptRecord(i + 1, claim.Owner, request.StartedAt, request.Duration, ok ? "delivered" : "failed", request.Status, error);
+        }
+
+        return attempts;
+    }
 
     /// <summary>
     /// The ledger row of a later order action (a refund or dispute), per (target, order, action, instance), once its order
@@ -135,7 +165,7 @@ public sealed partial class DeliveryLedgerGate
     {
         ArgumentNullException.ThrowIfNull(claim);
         var key = claim.Key.Value;
-        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, null, reason, attempt: null, ct), cancellationToken);
+        return WhileUnavailableAsync(key, ct => _ledger.FinishAsync(key, claim.Owner, state, null, reason, [], ct), cancellationToken);
     }
 
     /// <summary>Every ledger row of an order (all targets and actions), waiting while the store is unreachable.</summary>
@@ -148,7 +178,7 @@ public sealed partial class DeliveryLedgerGate
         ArgumentNullException.ThrowIfNull(claim);
         try
         {
-            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Pending, null, reason, attempt: null, CancellationToken.None);
+            await _ledger.FinishAsync(claim.Key.Value, claim.Owner, DeliveryState.Pending, null, reason, [], CancellationToken.None);
         }
         catch (StoreUnavailableException)
         {

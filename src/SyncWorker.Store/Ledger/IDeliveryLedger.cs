@@ -22,11 +22,13 @@ public interface IDeliveryLedger
     Task RecordAttemptAsync(string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Ends the owner's lease with the row's new state, and records <paramref name="attempt"/> (when given) in the same
-    /// transaction. <see cref="DeliveryState.Delivered"/> is recorded whoever holds the lease (the target did answer 2xx);
-    /// any other state only by the lease's owner. False when the state was not recorded.
+    /// Ends the owner's lease with the row's new state, and records <paramref name="attempts"/> (each HTTP request of the
+    /// round, oldest first; empty when nothing was attempted) in the same transaction, counted on the row. The store
+    /// numbers them after the row's earlier attempts (<see cref="DeliveryAttemptRecord.Attempt"/> given here is not used).
+    /// <see cref="DeliveryState.Delivered"/> is recorded whoever holds the lease (the target did answer 2xx); any other
+    /// state only by the lease's owner (the attempts are recorded either way). False when the state was not recorded.
     /// </summary>
-    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken);
+    Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, IReadOnlyList<DeliveryAttemptRecord> attempts, CancellationToken cancellationToken);
 
     /// <summary>The row, or null.</summary>
     Task<LedgerEntry?> GetAsync(string key, CancellationToken cancellationToken);

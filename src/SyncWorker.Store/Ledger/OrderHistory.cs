@@ -74,5 +74,5 @@ public sealed record DeliveryHistory(
     DateTimeOffset? LeaseUntil,
     IReadOnlyList<AttemptHistory> AttemptHistory);
 
-/// <summary>One recorded round of in-process attempts.</summary>
+/// <summary>One recorded attempt: an HTTP request to the target, or a round that sent none (with its reason).</summary>
 public sealed record AttemptHistory(int Attempt, string Owner, DateTimeOffset StartedAt, long DurationMs, string Outcome, int? Status, string? Error);

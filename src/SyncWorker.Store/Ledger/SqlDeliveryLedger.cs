@@ -102,8 +102,9 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
     }
 
     /// <inheritdoc />
-    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, DeliveryAttemptRecord? attempt, CancellationToken cancellationToken)
+    public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, IReadOnlyList<DeliveryAttemptRecord> attempts, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(attempts);
         if (state == DeliveryState.InFlight)
         {
             throw new ArgumentException("A delivery is finished with a state other than in_flight.", nameof(state));
@@ -111,12 +112,12 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
 
         return RunAsync(async connection =>
         {
-            // The attempt's insert and one update of the row that counts the attempt along with the new state; when the
-            // state is not recorded (the lease is another's), the attempt is still counted, by an update of its own.
+            // The attempts' inserts and one update of the row that counts them along with the new state; when the state
+            // is not recorded (the lease is another's), the attempts are still counted, by an update of their own.
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            if (attempt is not null)
+            for (var i = 0; i < attempts.Count; i++)
             {
-                await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+                await InsertAttemptRowAsync(connection, transaction, key, attempts[i], numbered: i + 1, cancellationToken).ConfigureAwait(false);
             }
 
             var now = Millis(time.GetUtcNow());
@@ -124,17 +125,18 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
             bool finished;
             await using (var command = Command(connection,
                 "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
-                (attempt is null ? "" : ", attempts = attempts + 1") +
+                (attempts.Count == 0 ? "" : ", attempts = attempts + @count") +
                 (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
-                ("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)))
+                [("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now),
+                    .. attempts.Count == 0 ? Array.Empty<(string, object?)>() : [("count", attempts.Count)]]))
             {
                 command.Transaction = transaction;
                 finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
             }
 
-            if (!finished && attempt is not null)
+            if (!finished && attempts.Count > 0)
             {
-                await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+                await CountAttemptsAsync(connection, transaction, key, attempts.Count, attempts[^1], cancellationToken).ConfigureAwait(false);
             }
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -145,29 +147,34 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
     /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
     private async Task InsertAttemptAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
     {
-        await InsertAttemptRowAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
-        await CountAttemptAsync(connection, transaction, key, attempt, cancellationToken).ConfigureAwait(false);
+        await InsertAttemptRowAsync(connection, transaction, key, attempt, numbered: null, cancellationToken).ConfigureAwait(false);
+        await CountAttemptsAsync(connection, transaction, key, 1, attempt, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task InsertAttemptRowAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Inserts one attempt row: numbered as given by the caller, or (<paramref name="numbered"/>) as the row's
+    /// <paramref name="numbered"/>-th attempt after those already counted on it.
+    /// </summary>
+    private static async Task InsertAttemptRowAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, int? numbered, CancellationToken cancellationToken)
     {
+        var number = numbered is null ? "@attempt" : "COALESCE((SELECT attempts FROM deliveries WHERE delivery_key = @key), 0) + @attempt";
         await using var insert = Command(connection,
             "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
-            "VALUES (@key, @attempt, @owner, @started, @duration, @outcome, @status, @error)",
-            ("key", key), ("attempt", attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
+            $"VALUES (@key, {number}, @owner, @started, @duration, @outcome, @status, @error)",
+            ("key", key), ("attempt", numbered ?? attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
             ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
             ("error", Truncate(attempt.Error)));
         insert.Transaction = transaction;
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task CountAttemptAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, CancellationToken cancellationToken)
+    private async Task CountAttemptsAsync(DbConnection connection, DbTransaction transaction, string key, int count, DeliveryAttemptRecord last, CancellationToken cancellationToken)
     {
-        await using var count = Command(connection,
-            "UPDATE deliveries SET attempts = attempts + 1, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
-            ("key", key), ("status", attempt.Status), ("error", Truncate(attempt.Error)), ("now", Millis(time.GetUtcNow())));
-        count.Transaction = transaction;
-        await count.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection,
+            "UPDATE deliveries SET attempts = attempts + @count, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
+            ("key", key), ("count", count), ("status", last.Status), ("error", Truncate(last.Error)), ("now", Millis(time.GetUtcNow())));
+        command.Transaction = transaction;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -224,29 +231,83 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
 
     internal async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
-        // SQLite has one writer at a time, and Microsoft.Data.Sqlite answers a busy database by sleeping 150 ms before it
-        // tries again: concurrent deliveries would mostly sleep. One instance owns the file, so its operations take turns
-        // here instead, without ever meeting a busy database.
-        var gate = settings.Provider == StoreProvider.Sqlite ? _sqliteTurns : null;
-        if (gate is not null)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        try
+        if (settings.Provider != StoreProvider.Sqlite)
         {
             return await RunOnConnectionAsync(work, cancellationToken).ConfigureAwait(false);
         }
+
+        // SQLite has one writer at a time, and Microsoft.Data.Sqlite answers a busy database by sleeping 150 ms before it
+        // tries again: concurrent deliveries would mostly sleep. One instance owns the file, so its operations take turns
+        // here instead, without ever meeting a busy database, on one connection kept open between turns.
+        await _sqliteTurns.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RunOnSqliteAsync(work, cancellationToken).ConfigureAwait(false);
+        }
         finally
         {
-            gate?.Release();
+            _sqliteTurns.Release();
         }
     }
 
     private readonly SemaphoreSlim _sqliteTurns = new(1, 1);
 
+    // Used only while holding _sqliteTurns.
+    private DbConnection? _sqlite;
+
     /// <inheritdoc />
-    public void Dispose() => _sqliteTurns.Dispose();
+    public void Dispose()
+    {
+        _sqlite?.Dispose();
+        _sqlite = null;
+        _sqliteTurns.Dispose();
+    }
+
+    private async Task<T> RunOnSqliteAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_sqlite is null)
+            {
+                var connection = settings.CreateConnection();
+                try
+                {
+                    await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+                    // With the WAL journal (set at migration), NORMAL syncs at checkpoints instead of at every commit: a
+                    // commit survives the process crashing, and the last ones may be lost only to an OS crash or power cut.
+                    await using var pragma = connection.CreateCommand();
+                    pragma.CommandText = "PRAGMA synchronous=NORMAL;";
+                    await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+
+                _sqlite = connection;
+            }
+
+            return await work(_sqlite).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            // A connection that failed is not trusted for the next turn: the next one opens a new connection.
+            if (_sqlite is not null && (_sqlite.State != System.Data.ConnectionState.Open || StoreErrors.IsUnavailable(exception)))
+            {
+                await _sqlite.DisposeAsync().ConfigureAwait(false);
+                _sqlite = null;
+            }
+
+            if (StoreErrors.IsUnavailable(exception) && exception is not StoreUnavailableException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new StoreUnavailableException($"The store ({settings.Description}) is unavailable: {StoreErrors.Describe(exception)}", exception);
+            }
+
+            throw;
+        }
+    }
 
     private async Task<T> RunOnConnectionAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -254,15 +315,6 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         {
             await using var connection = settings.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            if (settings.Provider == StoreProvider.Sqlite)
-            {
-                // With the WAL journal (set at migration), NORMAL syncs at checkpoints instead of at every commit: a
-                // commit survives the process crashing, and the last ones may be lost only to an OS crash or power cut.
-                await using var pragma = connection.CreateCommand();
-                pragma.CommandText = "PRAGMA synchronous=NORMAL;";
-                await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
             return await work(connection).ConfigureAwait(false);
         }
         catch (Exception exception) when (StoreErrors.IsUnavailable(exception) && exception is not StoreUnavailableException && !cancellationToken.IsCancellationRequested)

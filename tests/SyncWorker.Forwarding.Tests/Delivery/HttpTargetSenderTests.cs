@@ -32,7 +32,8 @@ public sealed class HttpTargetSenderTests
 
         DeliveryReport report = await Sender(services).SendAsync("wms", OrderDelivery(), Deadline());
 
-        Assert.That(report, Is.EqualTo(new DeliveryReport(202, 1, TimeSpan.Zero)), "fake time did not move");
+        Assert.That((report.StatusCode, report.Attempts, report.Elapsed), Is.EqualTo((202, 1, TimeSpan.Zero)), "fake time did not move");
+        Assert.That(report.Requests, Is.EqualTo(new[] { new SentRequest(time.GetUtcNow(), TimeSpan.Zero, 202, null) }), "the one request, at the fake time");
         var request = Requests(_server).Single();
         Assert.Multiple(() =>
         {
@@ -71,6 +72,9 @@ public sealed class HttpTargetSenderTests
         Assert.That(report.Attempts, Is.EqualTo(3));
         var requests = Requests(_server);
         Assert.That(requests.Select(r => r.ResponseMessage!.StatusCode), Is.EqualTo(new object[] { 503, 503, 200 }));
+        Assert.That(report.Requests.Select(r => (r.Status, r.ErrorClass)), Is.EqualTo(new[] { ((int?)503, (string?)null), (503, null), (200, null) }),
+            "each request is reported, for the ledger's attempt history");
+        Assert.That(report.Requests.Select(r => r.StartedAt), Is.Ordered);
         foreach (var request in requests)
         {
             Assert.That(Header(request, "webhook-id"), Is.EqualTo(WebhookId));
@@ -165,6 +169,9 @@ public sealed class HttpTargetSenderTests
         Assert.That(failure.Attempts, Is.EqualTo(2));
         Assert.That(failure.StatusCode, Is.Null);
         Assert.That(failure.Message, Does.Contain("failed after 2 attempts; last: no answer within the 1 s timeout"));
+        Assert.That(failure.Requests.Select(r => (r.Status, r.ErrorClass)), Is.EqualTo(new[] { ((int?)null, "timeout"), (null, "timeout") }));
+        Assert.That(failure.Requests.Select(r => r.Duration), Has.All.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.9)),
+            "each request lasted until its timeout");
         await WaitUntilAsync(() => Requests(_server).Length == 2, "the server logged both attempts");
     }
 
@@ -198,6 +205,7 @@ public sealed class HttpTargetSenderTests
 
         Assert.That(failure.IsPermanent, Is.False);
         Assert.That(failure.Attempts, Is.EqualTo(3));
+        Assert.That(failure.Requests.Select(r => r.Status), Is.EqualTo(new int?[] { 500, 500, 500 }));
         Assert.That(failure.StatusCode, Is.EqualTo(500));
         Assert.That(failure.Message, Is.EqualTo(
             "Delivering order cs_123 (order.paid) to target 'wms' failed after 3 attempts; last: 500 Internal Server Error."));
@@ -232,6 +240,7 @@ public sealed class HttpTargetSenderTests
         Assert.That(failure.StatusCode, Is.Null);
         Assert.That(failure.Message, Does.Contain("failed after 2 attempts; last: network error (ConnectionError)"));
         Assert.That(failure.InnerException, Is.InstanceOf<HttpRequestException>());
+        Assert.That(failure.Requests.Select(r => (r.Status, r.ErrorClass)), Is.EqualTo(new[] { ((int?)null, "connection_error"), (null, "connection_error") }));
     }
 
     [Test]

@@ -44,7 +44,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_delivered_row_is_never_claimed_again_and_each_repeat_is_counted()
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None), Is.True);
 
         var again = await _ledger.ClaimAsync(Paid(eventId: "evt_2"), "forwarder-b", Lease, false, CancellationToken.None);
         var third = await _ledger.ClaimAsync(Paid(eventId: "evt_3"), "forwarder-a", Lease, false, CancellationToken.None);
@@ -83,7 +83,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         Assert.That(takeover.Entry.WebhookId, Is.EqualTo("msg_cs_test_a1"));
 
         // The first owner comes back: it cannot end the row the other forwarder now holds.
-        Assert.That(await _ledger.FinishAsync(takeover.Entry.Key, "forwarder-a", DeliveryState.Retrying, 503, "late", attempt: null, CancellationToken.None), Is.False);
+        Assert.That(await _ledger.FinishAsync(takeover.Entry.Key, "forwarder-a", DeliveryState.Retrying, 503, "late", attempts: [], CancellationToken.None), Is.False);
         Assert.That((await _ledger.GetAsync(takeover.Entry.Key, CancellationToken.None))!.State, Is.EqualTo(DeliveryState.InFlight));
     }
 
@@ -105,7 +105,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_row_left_retrying_dead_lettered_or_waiting_is_claimed_again(DeliveryState state)
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, 503, "Service Unavailable", attempt: null, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, 503, "Service Unavailable", attempts: [], CancellationToken.None), Is.True);
 
         var again = await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
         Assert.That(again.Outcome, Is.EqualTo(ClaimOutcome.Claimed));
@@ -118,7 +118,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task A_final_row_is_claimed_only_when_forced(DeliveryState state)
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, null, null, attempt: null, CancellationToken.None);
+        await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", state, null, null, attempts: [], CancellationToken.None);
 
         Assert.That((await _ledger.ClaimAsync(Paid(), "replay", Lease, force: false, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone));
         Assert.That((await _ledger.ClaimAsync(Paid(), "replay", Lease, force: true, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.Claimed));
@@ -132,7 +132,7 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
 
         // forwarder-a's POST was answered 2xx after all: that is the truth, whoever holds the lease.
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None), Is.True);
         Assert.That((await _ledger.ClaimAsync(Paid(), "forwarder-c", Lease, false, CancellationToken.None)).Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone));
     }
 
@@ -181,9 +181,9 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
         _time.Advance(Lease + TimeSpan.FromSeconds(1));
         await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
-        var round = new DeliveryAttemptRecord(3, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(30), "failed", 503, "Service Unavailable");
+        var round = new DeliveryAttemptRecord(1, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(30), "failed", 503, "Service Unavailable");
 
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Retrying, 503, "late", round, CancellationToken.None), Is.False);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Retrying, 503, "late", [round], CancellationToken.None), Is.False);
 
         var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
         Assert.That((row!.State, row.LeaseOwner, row.Attempts, row.LastStatus, row.LastError), Is.EqualTo((DeliveryState.InFlight, "forwarder-b", 1, (int?)503, "Service Unavailable")));
@@ -194,12 +194,38 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     public async Task Finishing_with_the_round_of_attempts_records_both_together()
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
-        var round = new DeliveryAttemptRecord(2, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(75), "delivered", 202, null);
+        var round = new DeliveryAttemptRecord(1, "forwarder-a", _time.GetUtcNow(), TimeSpan.FromMilliseconds(75), "delivered", 202, null);
 
-        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 202, null, round, CancellationToken.None), Is.True);
+        Assert.That(await _ledger.FinishAsync("warehouse/order.paid/cs_test_a1", "forwarder-a", DeliveryState.Delivered, 202, null, [round], CancellationToken.None), Is.True);
 
         var row = await _ledger.GetAsync("warehouse/order.paid/cs_test_a1", CancellationToken.None);
         Assert.That((row!.State, row.Attempts, row.LastStatus), Is.EqualTo((DeliveryState.Delivered, 1, (int?)202)));
         Assert.That(await _ledger.AttemptsAsync(row.Key, CancellationToken.None), Is.EqualTo(new[] { round }));
+    }
+    [Test]
+    public async Task Each_request_of_a_round_is_recorded_and_numbered_after_the_rows_earlier_attempts()
+    {
+        const string key = "warehouse/order.paid/cs_test_a1";
+        var start = _time.GetUtcNow();
+        await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);
+        await _ledger.FinishAsync(key, "forwarder-a", DeliveryState.Retrying, 503, "gave up for now", [
+            new DeliveryAttemptRecord(0, "forwarder-a", start, TimeSpan.FromMilliseconds(40), "failed", 503, null),
+            new DeliveryAttemptRecord(0, "forwarder-a", start.AddSeconds(1), TimeSpan.FromMilliseconds(10_000), "failed", null, "timeout: gave up for now"),
+        ], CancellationToken.None);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await _ledger.ClaimAsync(Paid(), "forwarder-b", Lease, false, CancellationToken.None);
+        await _ledger.FinishAsync(key, "forwarder-b", DeliveryState.Delivered, 200, null, [
+            new DeliveryAttemptRecord(0, "forwarder-b", start.AddMinutes(1), TimeSpan.FromMilliseconds(25), "delivered", 200, null),
+        ], CancellationToken.None);
+
+        var attempts = await _ledger.AttemptsAsync(key, CancellationToken.None);
+        Assert.That(attempts.Select(a => (a.Attempt, a.Owner, a.Status, a.Error)), Is.EqualTo(new[]
+        {
+            (1, "forwarder-a", (int?)503, (string?)null),
+            (2, "forwarder-a", null, "timeout: gave up for now"),
+            (3, "forwarder-b", 200, null),
+        }));
+        Assert.That(attempts[1].Duration, Is.EqualTo(TimeSpan.FromSeconds(10)));
+        Assert.That((await _ledger.GetAsync(key, CancellationToken.None))!.Attempts, Is.EqualTo(3));
     }
 }

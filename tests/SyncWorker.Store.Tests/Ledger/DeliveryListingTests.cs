@@ -30,7 +30,7 @@ public sealed class DeliveryListingTests(StoreProvider provider)
         await _ledger.ClaimAsync(claim, "f", Lease, force: false, CancellationToken.None);
         if (state != DeliveryState.InFlight)
         {
-            await _ledger.FinishAsync(claim.Key.Value, "f", state, 200, null, attempt: null, CancellationToken.None);
+            await _ledger.FinishAsync(claim.Key.Value, "f", state, 200, null, attempts: [], CancellationToken.None);
         }
 
         return claim.Key.Value;

@@ -58,7 +58,7 @@ public sealed class OrderRegistryTests(StoreProvider provider)
         var key = DeliveryKey.ForOrder("wms", "cs_1", "order.refunded", "re_1");
         await _store.ClaimAsync(new DeliveryClaim(key, "evt_r1", "msg_r1", "acct_1", Progress: 2000), "forwarder-a", TimeSpan.FromMinutes(5), false, CancellationToken.None);
         // A later copy that does not know the amount (null) keeps what the row has.
-        await _store.FinishAsync(key.Value, "forwarder-a", DeliveryState.Retrying, 503, "busy", attempt: null, CancellationToken.None);
+        await _store.FinishAsync(key.Value, "forwarder-a", DeliveryState.Retrying, 503, "busy", attempts: [], CancellationToken.None);
         await _store.ClaimAsync(new DeliveryClaim(key, "evt_r1", "msg_r1", "acct_1"), "forwarder-b", TimeSpan.FromMinutes(5), false, CancellationToken.None);
 
         var rows = await _store.FindBySubjectAsync("cs_1", CancellationToken.None);

@@ -43,7 +43,7 @@ public sealed class StorePurgerTests(StoreProvider provider)
             await _ledger.RecordAttemptAsync(claim.Key.Value, new(i + 1, "f", attemptsStarted[i], TimeSpan.FromMilliseconds(30), "failed", 503, null), CancellationToken.None);
         }
 
-        await _ledger.FinishAsync(claim.Key.Value, "f", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
+        await _ledger.FinishAsync(claim.Key.Value, "f", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None);
     }
 
     [Test]

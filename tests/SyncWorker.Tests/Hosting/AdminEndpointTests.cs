@@ -81,7 +81,7 @@ public sealed class AdminEndpointTests
         await worker.Services.GetRequiredService<StoreMonitor>().FirstReady.WaitAsync(TimeSpan.FromSeconds(30));
         var claim = new DeliveryClaim(DeliveryKey.ForOrder("warehouse", "cs_live_admin_orders_1", "order.paid"), "evt_admin_1", "msg_admin_1", "acct_1");
         await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
-        await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, attempt: null, CancellationToken.None);
+        await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None);
         await worker.Services.GetRequiredService<IOrderRegistry>().RecordAsync(
             new OrderRecord("cs_live_admin_orders_1", "pi_admin_orders_1", "acct_1", Livemode: true), CancellationToken.None);
 
@@ -146,7 +146,7 @@ public sealed class AdminEndpointTests
         {
             var claim = new DeliveryClaim(DeliveryKey.ForOrder("admin-list", order, "order.paid"), "evt_" + order, "msg_" + order);
             await ledger.ClaimAsync(claim, "test/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
-            await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.DeadLettered, 503, "down", attempt: null, CancellationToken.None);
+            await ledger.FinishAsync(claim.Key.Value, "test/1", DeliveryState.DeadLettered, 503, "down", attempts: [], CancellationToken.None);
         }
 
         async Task<HttpResponseMessage> GetAsync(string query, string? token = Token)
