@@ -181,9 +181,24 @@ public sealed class StoreSettings
             builder.ApplicationName = "syncworker";
         }
 
+        // The ledger runs the same few statements for every delivery: Npgsql prepares them once per physical connection
+        // (kept across pooled reuse), so PostgreSQL does not parse and plan each one again. An operator's own
+        // Max Auto Prepare (0 turns it off) wins.
+        if (!MentionsAutoPrepare(connectionString))
+        {
+            builder.MaxAutoPrepare = DefaultMaxAutoPrepare;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
         var description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
         return new StoreSettings(StoreProvider.Postgres, builder.ConnectionString, description, lease, sqliteFile: null);
     }
+
+    /// <summary>Npgsql's <c>Max Auto Prepare</c> when the connection string does not set it.</summary>
+    public const int DefaultMaxAutoPrepare = 32;
+
+    private static bool MentionsAutoPrepare(string connectionString) =>
+        connectionString.Replace(" ", "", StringComparison.Ordinal).Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase);
 
     private static StoreSettings ResolveSqlite(string? connectionString, string? dataDirectory, string appDirectory, TimeSpan lease)
     {

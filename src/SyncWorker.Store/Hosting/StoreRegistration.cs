@@ -40,7 +40,9 @@ public static class StoreRegistration
         services.AddSingleton<StoreMigrator>();
         // One instance for both: on SQLite its operations take turns (see SqlDeliveryLedger).
         services.AddSingleton<SqlDeliveryLedger>();
-        services.AddSingleton<IDeliveryLedger>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
+        // Claims and finishes of concurrent deliveries are written together (see BatchingDeliveryLedger).
+        services.AddSingleton<BatchingDeliveryLedger>();
+        services.AddSingleton<IDeliveryLedger>(provider => provider.GetRequiredService<BatchingDeliveryLedger>());
         services.AddSingleton<IOrderRegistry>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());

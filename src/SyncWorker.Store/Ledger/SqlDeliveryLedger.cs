@@ -30,52 +30,78 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         """;
 
     /// <inheritdoc />
-    public async Task<ClaimResult> ClaimAsync(DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
+    public Task<ClaimResult> ClaimAsync(DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentException.ThrowIfNullOrWhiteSpace(owner);
-        return await RunAsync(async connection =>
+        return RunAsync(connection => ClaimOnAsync(connection, null, claim, owner, lease, force, cancellationToken), cancellationToken);
+    }
+
+    /// <summary><see cref="ClaimAsync"/> on an open connection, in <paramref name="transaction"/> when given.</summary>
+    internal async Task<ClaimResult> ClaimOnAsync(DbConnection connection, DbTransaction? transaction, DeliveryClaim claim, string owner, TimeSpan lease, bool force, CancellationToken cancellationToken)
+    {
+        // A row read as neither claimable nor final changed in between (its owner finished it): claim again.
+        for (var round = 0; ; round++)
         {
-            // A row read as neither claimable nor final changed in between (its owner finished it): claim again.
-            for (var round = 0; ; round++)
+            var now = time.GetUtcNow();
+            await using (var command = Command(connection, ClaimSql,
+                ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
+                ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
+                ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0), ("progress", claim.Progress)))
             {
-                var now = time.GetUtcNow();
-                await using (var command = Command(connection, ClaimSql,
-                    ("key", claim.Key.Value), ("target", claim.Key.Target), ("subject", claim.Key.Subject), ("action", claim.Key.Action),
-                    ("instance", claim.Key.ActionInstance), ("account", claim.Account), ("event", claim.EventId), ("webhook", claim.WebhookId),
-                    ("owner", owner), ("until", Millis(now + lease)), ("now", Millis(now)), ("force", force ? 1 : 0), ("progress", claim.Progress)))
+                command.Transaction = transaction;
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        return new ClaimResult(ClaimOutcome.Claimed, Read(reader));
-                    }
-                }
-
-                await using (var repeat = Command(connection,
-                    $"UPDATE deliveries SET repeats_suppressed = repeats_suppressed + 1 WHERE delivery_key = @key AND state IN ({FinalStates}) RETURNING {Columns}",
-                    ("key", claim.Key.Value)))
-                {
-                    await using var reader = await repeat.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        return new ClaimResult(ClaimOutcome.AlreadyDone, Read(reader));
-                    }
-                }
-
-                var current = await GetAsync(connection, claim.Key.Value, cancellationToken).ConfigureAwait(false);
-                if (current is { State: DeliveryState.InFlight } && current.LeaseOwner != owner && current.LeaseUntil >= now)
-                {
-                    return new ClaimResult(ClaimOutcome.HeldByAnother, current);
-                }
-
-                if (round >= 5)
-                {
-                    throw new InvalidOperationException($"The ledger row {claim.Key.Value} could not be claimed or read consistently after {round + 1} rounds.");
+                    return new ClaimResult(ClaimOutcome.Claimed, Read(reader));
                 }
             }
-        }, cancellationToken).ConfigureAwait(false);
+
+            await using (var repeat = Command(connection,
+                $"UPDATE deliveries SET repeats_suppressed = repeats_suppressed + 1 WHERE delivery_key = @key AND state IN ({FinalStates}) RETURNING {Columns}",
+                ("key", claim.Key.Value)))
+            {
+                repeat.Transaction = transaction;
+                await using var reader = await repeat.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return new ClaimResult(ClaimOutcome.AlreadyDone, Read(reader));
+                }
+            }
+
+            var current = await GetAsync(connection, transaction, claim.Key.Value, cancellationToken).ConfigureAwait(false);
+            if (current is { State: DeliveryState.InFlight } && current.LeaseOwner != owner && current.LeaseUntil >= now)
+            {
+                return new ClaimResult(ClaimOutcome.HeldByAnother, current);
+            }
+
+            if (round >= 5)
+            {
+                throw new InvalidOperationException($"The ledger row {claim.Key.Value} could not be claimed or read consistently after {round + 1} rounds.");
+            }
+        }
     }
+
+    /// <summary>True when writes may run on several connections at once (PostgreSQL; SQLite has one writer).</summary>
+    internal bool WritesInParallel => settings.Provider == StoreProvider.Postgres;
+
+    /// <summary>
+    /// Runs <paramref name="steps"/> one after another in one transaction on one connection (taking its turn on SQLite
+    /// like any operation here), and commits: <see cref="BatchingDeliveryLedger"/>'s unit of work. Any step's exception
+    /// rolls every step back and is thrown; an unreachable store throws <see cref="StoreUnavailableException"/>.
+    /// </summary>
+    internal Task RunInOneTransactionAsync(IReadOnlyList<Func<DbConnection, DbTransaction, CancellationToken, Task>> steps, CancellationToken cancellationToken) =>
+        RunAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var step in steps)
+            {
+                await step(connection, transaction, cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
 
     /// <inheritdoc />
     public Task<bool> RenewAsync(string key, string owner, TimeSpan lease, CancellationToken cancellationToken) =>
@@ -104,44 +130,55 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
     /// <inheritdoc />
     public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, IReadOnlyList<DeliveryAttemptRecord> attempts, CancellationToken cancellationToken)
     {
+        CheckFinish(state, attempts);
+        return RunAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var finished = await FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempts, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return finished;
+        }, cancellationToken);
+    }
+
+    internal static void CheckFinish(DeliveryState state, IReadOnlyList<DeliveryAttemptRecord> attempts)
+    {
         ArgumentNullException.ThrowIfNull(attempts);
         if (state == DeliveryState.InFlight)
         {
             throw new ArgumentException("A delivery is finished with a state other than in_flight.", nameof(state));
         }
+    }
 
-        return RunAsync(async connection =>
+    /// <summary><see cref="FinishAsync"/> in <paramref name="transaction"/>, not committed.</summary>
+    internal async Task<bool> FinishOnAsync(DbConnection connection, DbTransaction transaction, string key, string owner, DeliveryState state, int? status, string? reason, IReadOnlyList<DeliveryAttemptRecord> attempts, CancellationToken cancellationToken)
+    {
+        // The attempts' inserts and one update of the row that counts them along with the new state; when the state is not
+        // recorded (the lease is another's), the attempts are still counted, by an update of their own.
+        for (var i = 0; i < attempts.Count; i++)
         {
-            // The attempts' inserts and one update of the row that counts them along with the new state; when the state
-            // is not recorded (the lease is another's), the attempts are still counted, by an update of their own.
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < attempts.Count; i++)
-            {
-                await InsertAttemptRowAsync(connection, transaction, key, attempts[i], numbered: i + 1, cancellationToken).ConfigureAwait(false);
-            }
+            await InsertAttemptRowAsync(connection, transaction, key, attempts[i], numbered: i + 1, cancellationToken).ConfigureAwait(false);
+        }
 
-            var now = Millis(time.GetUtcNow());
-            var delivered = state == DeliveryState.Delivered;
-            bool finished;
-            await using (var command = Command(connection,
-                "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
-                (attempts.Count == 0 ? "" : ", attempts = attempts + @count") +
-                (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
-                [("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now),
-                    .. attempts.Count == 0 ? Array.Empty<(string, object?)>() : [("count", attempts.Count)]]))
-            {
-                command.Transaction = transaction;
-                finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-            }
+        var now = Millis(time.GetUtcNow());
+        var delivered = state == DeliveryState.Delivered;
+        bool finished;
+        await using (var command = Command(connection,
+            "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
+            (attempts.Count == 0 ? "" : ", attempts = attempts + @count") +
+            (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
+            [("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now),
+                .. attempts.Count == 0 ? Array.Empty<(string, object?)>() : [("count", attempts.Count)]]))
+        {
+            command.Transaction = transaction;
+            finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }
 
-            if (!finished && attempts.Count > 0)
-            {
-                await CountAttemptsAsync(connection, transaction, key, attempts.Count, attempts[^1], cancellationToken).ConfigureAwait(false);
-            }
+        if (!finished && attempts.Count > 0)
+        {
+            await CountAttemptsAsync(connection, transaction, key, attempts.Count, attempts[^1], cancellationToken).ConfigureAwait(false);
+        }
 
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return finished;
-        }, cancellationToken);
+        return finished;
     }
 
     /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
@@ -222,9 +259,13 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
             return attempts;
         }, cancellationToken);
 
-    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, string key, CancellationToken cancellationToken)
+    private static Task<LedgerEntry?> GetAsync(DbConnection connection, string key, CancellationToken cancellationToken) =>
+        GetAsync(connection, null, key, cancellationToken);
+
+    private static async Task<LedgerEntry?> GetAsync(DbConnection connection, DbTransaction? transaction, string key, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, $"SELECT {Columns} FROM deliveries WHERE delivery_key = @key", ("key", key));
+        command.Transaction = transaction;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
     }

@@ -116,6 +116,9 @@ public sealed class StoreRegistrationTests
         using var host = Build(new() { ["Store:DataDirectory"] = Path.GetTempPath() }, All);
 
         Assert.That(host.Services.GetServices<IHostedService>().OfType<SyncWorker.Store.Retention.StoreRetentionService>().Count(), Is.EqualTo(1));
-        Assert.That(host.Services.GetRequiredService<IDeliveryLedger>(), Is.SameAs(host.Services.GetRequiredService<SqlDeliveryLedger>()), "one ledger: one SQLite turn-taking");
+        Assert.That(host.Services.GetRequiredService<IDeliveryLedger>(), Is.SameAs(host.Services.GetRequiredService<BatchingDeliveryLedger>()),
+            "deliveries' claims and finishes are batched");
+        Assert.That(host.Services.GetRequiredService<IOrderRegistry>(), Is.SameAs(host.Services.GetRequiredService<SqlDeliveryLedger>()),
+            "one SQL ledger behind both: one SQLite turn-taking");
     }
 }

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Store.Ledger;
+using SyncWorker.Testing;
+
+namespace SyncWorker.Store.Tests.Ledger;
+
+/// <summary>What batching must not change: one claimer per row, each caller its own row's result, failures to every caller.</summary>
+[TestFixture(StoreProvider.Sqlite)]
+[TestFixture(StoreProvider.Postgres)]
+public sealed class BatchingDeliveryLedgerTests(StoreProvider provider)
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+    private SqlDeliveryLedger _sql = null!;
+    private BatchingDeliveryLedger _ledger = null!;
+
+    [SetUp]
+    public async Task SetUpAsync()
+    {
+        var settings = await StoreDatabases.NewAsync(provider);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        _sql = new SqlDeliveryLedger(settings, TimeProvider.System);
+        _ledger = new BatchingDeliveryLedger(_sql);
+    }
+
+    [TearDown]
+    public async Task DisposeLedgerAsync()
+    {
+        await _ledger.DisposeAsync();
+        _sql.Dispose();
+    }
+
+    private static DeliveryClaim Event(string eventId, string target = "audit") => new(DeliveryKey.ForEvent(target, eventId), eventId, "msg_" + eventId);
+
+    [Test]
+    public async Task Of_many_claims_of_one_row_queued_together_exactly_one_is_claimed()
+    {
+        // Started without yielding, so they queue while the first transaction is written and share the next ones.
+        var claims = Enumerable.Range(0, 40).Select(i => _ledger.ClaimAsync(Event("evt_same"), $"forwarder-{i}", Lease, false, CancellationToken.None)).ToList();
+        var results = await Task.WhenAll(claims);
+
+        Assert.That(results.Count(r => r.Outcome == ClaimOutcome.Claimed), Is.EqualTo(1));
+        var winner = results.Single(r => r.Outcome == ClaimOutcome.Claimed).Entry.LeaseOwner;
+        Assert.That(results.Where(r => r.Outcome != ClaimOutcome.Claimed).Select(r => (r.Outcome, r.Entry.LeaseOwner)).Distinct(),
+            Is.EqualTo(new[] { (ClaimOutcome.HeldByAnother, winner) }));
+    }
+
+    [Test]
+    public async Task Each_caller_of_a_batch_gets_its_own_rows_result_and_it_is_committed_when_it_gets_it()
+    {
+        var claims = Enumerable.Range(0, 50).Select(i => _ledger.ClaimAsync(Event($"evt_{i:D2}"), "forwarder", Lease, false, CancellationToken.None)).ToList();
+        var results = await Task.WhenAll(claims);
+        Assert.That(results.Select(r => (r.Outcome, r.Entry.Key)), Is.EqualTo(Enumerable.Range(0, 50).Select(i => (ClaimOutcome.Claimed, $"audit/event/evt_{i:D2}"))));
+
+        var finishes = results.Select((r, i) => _ledger.FinishAsync(r.Entry.Key, "forwarder", i % 2 == 0 ? DeliveryState.Delivered : DeliveryState.Retrying, 200, null,
+            [new DeliveryAttemptRecord(1, "forwarder", DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(5), "delivered", 200, null)], CancellationToken.None)).ToList();
+        Assert.That(await Task.WhenAll(finishes), Is.All.True);
+
+        // Read back directly, without the batcher: what a caller was told is stored.
+        for (var i = 0; i < 50; i++)
+        {
+            var row = await _sql.GetAsync($"audit/event/evt_{i:D2}", CancellationToken.None);
+            Assert.That((row!.State, row.Attempts), Is.EqualTo((i % 2 == 0 ? DeliveryState.Delivered : DeliveryState.Retrying, 1)));
+        }
+    }
+
+    [Test]
+    public async Task A_row_that_cannot_be_written_fails_only_its_own_caller()
+    {
+        // An event id the schema refuses (NOT NULL): that claim's error, not the others'.
+        var bad = new DeliveryClaim(DeliveryKey.ForEvent("audit", "evt_bad"), null!, "msg_bad");
+        var claims = Enumerable.Range(0, 10).Select(i => _ledger.ClaimAsync(Event($"evt_{i}"), "forwarder", Lease, false, CancellationToken.None))
+            .Append(_ledger.ClaimAsync(bad, "forwarder", Lease, false, CancellationToken.None))
+            .Concat(Enumerable.Range(10, 10).Select(i => _ledger.ClaimAsync(Event($"evt_{i}"), "forwarder", Lease, false, CancellationToken.None)))
+            .ToList();
+
+        try
+        {
+            await Task.WhenAll(claims);
+        }
+        catch (Exception)
+        {
+            // Looked at one by one below.
+        }
+
+        Assert.That(claims[10].IsFaulted, Is.True);
+        Assert.That(claims.Where((_, i) => i != 10).Select(c => c.Status), Is.All.EqualTo(TaskStatus.RanToCompletion));
+        Assert.That(claims.Where((_, i) => i != 10).Select(c => c.Result.Outcome), Is.All.EqualTo(ClaimOutcome.Claimed));
+    }
+}
+
+/// <summary>A store that cannot be reached fails every caller of the batch with <see cref="StoreUnavailableException"/>.</summary>
+public sealed class BatchingDeliveryLedgerOutageTests
+{
+    [Test]
+    public async Task When_the_store_is_unreachable_every_caller_of_the_batch_gets_StoreUnavailableException()
+    {
+        var values = new Dictionary<string, string?>
+        {
+            ["Store:Provider"] = "Postgres",
+            // Nothing listens there.
+            ["Store:ConnectionString"] = $"Host=127.0.0.1;Port={LoopbackPorts.Free()};Database=none;Username=postgres;Timeout=3",
+        };
+        var settings = StoreSettings.Resolve(new ConfigurationBuilder().AddInMemoryCollection(values).Build(), AppContext.BaseDirectory);
+        using var sql = new SqlDeliveryLedger(settings, TimeProvider.System);
+        await using var ledger = new BatchingDeliveryLedger(sql);
+
+        var calls = Enumerable.Range(0, 20)
+            .Select(i => i % 2 == 0
+                ? (Task)ledger.ClaimAsync(new(DeliveryKey.ForEvent("audit", $"evt_{i}"), $"evt_{i}", $"msg_{i}"), "forwarder", TimeSpan.FromMinutes(5), false, CancellationToken.None)
+                : ledger.FinishAsync($"audit/event/evt_{i}", "forwarder", DeliveryState.Delivered, 200, null, attempts: [], CancellationToken.None))
+            .ToList();
+
+        foreach (var call in calls)
+        {
+            Assert.ThrowsAsync<StoreUnavailableException>(async () => await call);
+        }
+    }
+}
