@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Threading.Channels;
+using Npgsql;
 
 namespace SyncWorker.Store.Ledger;
 
@@ -9,7 +10,7 @@ namespace SyncWorker.Store.Ledger;
 /// them all (at most <see cref="MaxBatch"/>), so a busy forwarder commits once for many deliveries instead of once or
 /// twice for each. Nothing waits for a batch to fill: a lone claim or finish is written at once, on its own, as without
 /// batching. SQLite writes one transaction at a time (it has one writer); PostgreSQL <see cref="PostgresWriters"/> side by
-/// side, so a batch never waits for another's round trips. Each caller gets its own row's
+/// side, each batch's statements in one round trip (<see cref="NpgsqlBatch"/>, an implicit transaction). Each caller gets its own row's
 /// result, and only once the transaction holding it is committed (a message is never acknowledged before its row's
 /// outcome is stored). The steps of a transaction run one after another in the order they arrived for one row, so of
 /// two claims of one row exactly one is <see cref="ClaimOutcome.Claimed"/>, as without batching; rows are written in key
@@ -45,7 +46,7 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentException.ThrowIfNullOrWhiteSpace(owner);
-        var write = new Write<ClaimResult>(claim.Key.Value,
+        var write = new Write<ClaimResult>(new ClaimWrite(claim, owner, lease, force),
             (connection, transaction, ct) => _inner.ClaimOnAsync(connection, transaction, claim, owner, lease, force, ct),
             ct => _inner.ClaimAsync(claim, owner, lease, force, ct), cancellationToken);
         return Enqueue(write) ? write.Result : _inner.ClaimAsync(claim, owner, lease, force, cancellationToken);
@@ -55,7 +56,7 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     public Task<bool> FinishAsync(string key, string owner, DeliveryState state, int? status, string? reason, IReadOnlyList<DeliveryAttemptRecord> attempts, CancellationToken cancellationToken)
     {
         SqlDeliveryLedger.CheckFinish(state, attempts);
-        var write = new Write<bool>(key,
+        var write = new Write<bool>(new FinishWrite(key, owner, state, status, reason, attempts),
             (connection, transaction, ct) => _inner.FinishOnAsync(connection, transaction, key, owner, state, status, reason, attempts, ct),
             ct => _inner.FinishAsync(key, owner, state, status, reason, attempts, ct), cancellationToken);
         return Enqueue(write) ? write.Result : _inner.FinishAsync(key, owner, state, status, reason, attempts, cancellationToken);
@@ -97,6 +98,12 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         _writer.GetAwaiter().GetResult();
     }
 
+    /// <summary>Claims and finishes written so far, and the transactions they took (fewer when batches formed).</summary>
+    public (long Writes, long Transactions) Written => (Interlocked.Read(ref _writes), Interlocked.Read(ref _transactions));
+
+    private long _writes;
+    private long _transactions;
+
     private bool Enqueue(Write write) => _queue.Writer.TryWrite(write);
 
     private async Task WriteBatchesAsync()
@@ -128,6 +135,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
 
     private async Task WriteAsync(List<Write> batch)
     {
+        Interlocked.Add(ref _writes, batch.Count);
+        Interlocked.Increment(ref _transactions);
         if (batch.Count == 1)
         {
             // Alone: written as without batching.
@@ -137,6 +146,18 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
 
         try
         {
+            if (_inner.WritesInParallel)
+            {
+                // PostgreSQL: every statement of the batch in one round trip.
+                var results = await _inner.WriteTogetherAsync(batch.Select(w => w.Data).ToList(), CancellationToken.None).ConfigureAwait(false);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Complete(results[i]);
+                }
+
+                return;
+            }
+
             await _inner.RunInOneTransactionAsync(batch.Select(w => (Func<DbConnection, DbTransaction, CancellationToken, Task>)w.RunAsync).ToList(), CancellationToken.None)
                 .ConfigureAwait(false);
             batch.ForEach(w => w.Complete());
@@ -159,9 +180,12 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     }
 
     /// <summary>A claim or finish waiting for its transaction.</summary>
-    private abstract class Write(string key, CancellationToken cancellationToken)
+    private abstract class Write(LedgerWrite data, CancellationToken cancellationToken)
     {
-        public string Key { get; } = key;
+        public string Key => Data.Key;
+
+        /// <summary>The claim or finish, as data (written together with others on PostgreSQL).</summary>
+        public LedgerWrite Data { get; } = data;
 
         protected CancellationToken CancellationToken { get; } = cancellationToken;
 
@@ -174,6 +198,9 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         /// <summary>Hands the kept result to the caller (after the commit).</summary>
         public abstract void Complete();
 
+        /// <summary>Hands <paramref name="result"/> to the caller (after the commit).</summary>
+        public abstract void Complete(object result);
+
         public abstract void Fail(Exception exception);
 
         /// <summary>True (and the caller's task cancelled) when the caller gave up before the step ran.</summary>
@@ -181,8 +208,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
     }
 
     private sealed class Write<T>(
-        string key, Func<DbConnection, DbTransaction, CancellationToken, Task<T>> step, Func<CancellationToken, Task<T>> alone, CancellationToken cancellationToken)
-        : Write(key, cancellationToken)
+        LedgerWrite data, Func<DbConnection, DbTransaction, CancellationToken, Task<T>> step, Func<CancellationToken, Task<T>> alone, CancellationToken cancellationToken)
+        : Write(data, cancellationToken)
     {
         private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _value;
@@ -205,6 +232,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
         }
 
         public override void Complete() => _result.TrySetResult(_value!);
+
+        public override void Complete(object result) => _result.TrySetResult((T)result);
 
         public override void Fail(Exception exception) => _result.TrySetException(exception);
 

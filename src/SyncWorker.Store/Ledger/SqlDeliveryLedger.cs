@@ -159,15 +159,9 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
             await InsertAttemptRowAsync(connection, transaction, key, attempts[i], numbered: i + 1, cancellationToken).ConfigureAwait(false);
         }
 
-        var now = Millis(time.GetUtcNow());
-        var delivered = state == DeliveryState.Delivered;
+        var (sql, parameters) = FinishUpdate(key, owner, state, status, reason, attempts.Count, Millis(time.GetUtcNow()));
         bool finished;
-        await using (var command = Command(connection,
-            "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
-            (attempts.Count == 0 ? "" : ", attempts = attempts + @count") +
-            (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner"),
-            [("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now),
-                .. attempts.Count == 0 ? Array.Empty<(string, object?)>() : [("count", attempts.Count)]]))
+        await using (var command = Command(connection, sql, parameters))
         {
             command.Transaction = transaction;
             finished = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
@@ -179,6 +173,22 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         }
 
         return finished;
+    }
+
+    /// <summary>
+    /// The finish's update of the row: the new state, the lease ended, the attempts counted; <see cref="DeliveryState.Delivered"/>
+    /// whoever holds the lease, any other state only by its owner.
+    /// </summary>
+    private static (string Sql, (string Name, object? Value)[] Parameters) FinishUpdate(string key, string owner, DeliveryState state, int? status, string? reason, int attempts, long now)
+    {
+        var delivered = state == DeliveryState.Delivered;
+        var sql = "UPDATE deliveries SET state = @state, lease_owner = NULL, lease_until = NULL, last_status = @status, last_error = @error, updated_at = @now" +
+            (attempts == 0 ? "" : ", attempts = attempts + @count") +
+            (delivered ? ", delivered_at = @now WHERE delivery_key = @key" : " WHERE delivery_key = @key AND lease_owner = @owner");
+        (string, object?)[] parameters = delivered
+            ? [("key", key), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)]
+            : [("key", key), ("owner", owner), ("state", state.Name()), ("status", status), ("error", Truncate(reason)), ("now", now)];
+        return (sql, attempts == 0 ? parameters : [.. parameters, ("count", attempts)]);
     }
 
     /// <summary>Inserts the attempt and counts it on the row (last status and error included).</summary>
@@ -194,18 +204,25 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
     /// </summary>
     private static async Task InsertAttemptRowAsync(DbConnection connection, DbTransaction transaction, string key, DeliveryAttemptRecord attempt, int? numbered, CancellationToken cancellationToken)
     {
-        var number = numbered is null ? "@attempt" : "COALESCE((SELECT attempts FROM deliveries WHERE delivery_key = @key), 0) + @attempt";
-        await using var insert = Command(connection,
-            "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) " +
-            $"VALUES (@key, {number}, @owner, @started, @duration, @outcome, @status, @error)",
-            ("key", key), ("attempt", numbered ?? attempt.Attempt), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
-            ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
-            ("error", Truncate(attempt.Error)));
+        await using var insert = Command(connection, InsertAttemptSql(numbered is not null), AttemptParameters(key, attempt, numbered ?? attempt.Attempt));
         insert.Transaction = transaction;
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task CountAttemptsAsync(DbConnection connection, DbTransaction transaction, string key, int count, DeliveryAttemptRecord last, CancellationToken cancellationToken)
+    /// <summary>The attempt's insert; <paramref name="numbered"/>: @attempt counts after the row's earlier attempts.</summary>
+    private static string InsertAttemptSql(bool numbered) =>
+        "INSERT INTO delivery_attempts (delivery_key, attempt, owner, started_at, duration_ms, outcome, status, error) VALUES (@key, " +
+        (numbered ? "COALESCE((SELECT attempts FROM deliveries WHERE delivery_key = @key), 0) + @attempt" : "@attempt") +
+        ", @owner, @started, @duration, @outcome, @status, @error)";
+
+    private static (string Name, object? Value)[] AttemptParameters(string key, DeliveryAttemptRecord attempt, int number) =>
+    [
+        ("key", key), ("attempt", number), ("owner", attempt.Owner), ("started", Millis(attempt.StartedAt)),
+        ("duration", (long)attempt.Duration.TotalMilliseconds), ("outcome", attempt.Outcome), ("status", attempt.Status),
+        ("error", Truncate(attempt.Error)),
+    ];
+
+    private async Task CountAttemptsAsync(DbConnection connection, DbTransaction? transaction, string key, int count, DeliveryAttemptRecord last, CancellationToken cancellationToken)
     {
         await using var command = Command(connection,
             "UPDATE deliveries SET attempts = attempts + @count, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
@@ -375,13 +392,7 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
             parameter.Value = value ?? DBNull.Value;
             if (value is null)
             {
-                // PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.
-                parameter.DbType = name switch
-                {
-                    "status" => System.Data.DbType.Int32,
-                    "progress" => System.Data.DbType.Int64,
-                    _ => System.Data.DbType.String,
-                };
+                parameter.DbType = NullType(name);
             }
 
             command.Parameters.Add(parameter);
@@ -389,6 +400,14 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
 
         return command;
     }
+
+    /// <summary>PostgreSQL must know a null's type; text suits every nullable column written as null here but the numbers.</summary>
+    private static System.Data.DbType NullType(string parameter) => parameter switch
+    {
+        "status" => System.Data.DbType.Int32,
+        "progress" => System.Data.DbType.Int64,
+        _ => System.Data.DbType.String,
+    };
 
     private static LedgerEntry Read(DbDataReader reader)
     {

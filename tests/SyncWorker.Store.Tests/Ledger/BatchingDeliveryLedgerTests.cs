@@ -54,12 +54,35 @@ public sealed class BatchingDeliveryLedgerTests(StoreProvider provider)
         var finishes = results.Select((r, i) => _ledger.FinishAsync(r.Entry.Key, "forwarder", i % 2 == 0 ? DeliveryState.Delivered : DeliveryState.Retrying, 200, null,
             [new DeliveryAttemptRecord(1, "forwarder", DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(5), "delivered", 200, null)], CancellationToken.None)).ToList();
         Assert.That(await Task.WhenAll(finishes), Is.All.True);
+        Assert.That(_ledger.Written.Writes, Is.EqualTo(100));
+        Assert.That(_ledger.Written.Transactions, Is.LessThan(100), "claims and finishes shared transactions (on PostgreSQL: one round trip each)");
 
         // Read back directly, without the batcher: what a caller was told is stored.
         for (var i = 0; i < 50; i++)
         {
             var row = await _sql.GetAsync($"audit/event/evt_{i:D2}", CancellationToken.None);
             Assert.That((row!.State, row.Attempts), Is.EqualTo((i % 2 == 0 ? DeliveryState.Delivered : DeliveryState.Retrying, 1)));
+        }
+    }
+
+    [Test]
+    public async Task Finishes_by_an_owner_that_lost_the_lease_written_together_count_their_attempts_but_do_not_end_the_rows()
+    {
+        var claims = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => _ledger.ClaimAsync(Event($"evt_lost_{i:D2}"), "holder", Lease, false, CancellationToken.None)));
+        Assert.That(claims.Select(c => c.Outcome), Is.All.EqualTo(ClaimOutcome.Claimed));
+
+        var start = DateTimeOffset.UtcNow;
+        var finishes = claims.Select(c => _ledger.FinishAsync(c.Entry.Key, "not-the-holder", DeliveryState.Retrying, 503, "late", [
+            new DeliveryAttemptRecord(0, "not-the-holder", start, TimeSpan.FromMilliseconds(7), "failed", 503, null),
+            new DeliveryAttemptRecord(0, "not-the-holder", start.AddSeconds(1), TimeSpan.FromMilliseconds(9), "failed", 503, "late"),
+        ], CancellationToken.None)).ToList();
+        Assert.That(await Task.WhenAll(finishes), Is.All.False, "not the lease's owner: the state is not recorded");
+
+        foreach (var claim in claims)
+        {
+            var row = await _sql.GetAsync(claim.Entry.Key, CancellationToken.None);
+            Assert.That((row!.State, row.LeaseOwner, row.Attempts, row.LastError), Is.EqualTo((DeliveryState.InFlight, "holder", 2, "late")));
+            Assert.That((await _sql.AttemptsAsync(claim.Entry.Key, CancellationToken.None)).Select(a => a.Attempt), Is.EqualTo(new[] { 1, 2 }));
         }
     }
 
