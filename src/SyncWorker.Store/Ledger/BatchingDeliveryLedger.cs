@@ -127,9 +127,8 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
                 continue;
             }
 
-            // Stable: one row's steps keep their order of arrival.
-            batch.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
-            await WriteAsync(batch).ConfigureAwait(false);
+            // Stable (OrderBy, unlike List.Sort): one row's steps keep their order of arrival.
+            await WriteAsync(batch.OrderBy(w => w.Key, StringComparer.Ordinal).ToList()).ConfigureAwait(false);
         }
     }
 
@@ -152,7 +151,14 @@ public sealed class BatchingDeliveryLedger : IDeliveryLedger, IAsyncDisposable, 
                 var results = await _inner.WriteTogetherAsync(batch.Select(w => w.Data).ToList(), CancellationToken.None).ConfigureAwait(false);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Complete(results[i]);
+                    if (results[i] is Exception failure)
+                    {
+                        batch[i].Fail(failure);
+                    }
+                    else
+                    {
+                        batch[i].Complete(results[i]);
+                    }
                 }
 
                 return;

@@ -18,10 +18,11 @@ public sealed partial class SqlDeliveryLedger
     /// <summary>
     /// Writes <paramref name="writes"/> (in key order) on PostgreSQL as one <see cref="NpgsqlBatch"/>: every statement in
     /// one round trip, one implicit transaction, committed before this returns. Each write's result comes back in its
-    /// place: a <see cref="ClaimResult"/> or a <see cref="bool"/> (finished). A claim that the batch's upsert did not
+    /// place: a <see cref="ClaimResult"/> or a <see cref="bool"/> (finished), or the <see cref="Exception"/> of that write
+    /// alone when its look after the commit failed. A claim that the batch's upsert did not
     /// take (the row is final, or another owner holds it) is looked at again afterwards, as <see cref="ClaimAsync"/> does,
-    /// and so is the attempt count of a finish whose lease was another's. Any failure rolls the whole batch back and is
-    /// thrown (an unreachable store as <see cref="StoreUnavailableException"/>).
+    /// and so is the attempt count of a finish whose lease was another's. A failure of the batch itself rolls all of it
+    /// back and is thrown (an unreachable store as <see cref="StoreUnavailableException"/>).
     /// </summary>
     internal Task<object[]> WriteTogetherAsync(IReadOnlyList<LedgerWrite> writes, CancellationToken cancellationToken)
     {
@@ -75,24 +76,34 @@ public sealed partial class SqlDeliveryLedger
                 while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
             }
 
+            // Committed. What follows is per write: a failure here is that write's alone (the batch is not written again).
             for (var i = 0; i < writes.Count; i++)
             {
-                switch (writes[i])
+                try
                 {
-                    case ClaimWrite c:
-                        results[i] = claimed.TryGetValue((c.Claim.Key.Value, c.Owner), out var entry)
-                            ? new ClaimResult(ClaimOutcome.Claimed, entry)
-                            : await ClaimOnAsync(connection, null, c.Claim, c.Owner, c.Lease, c.Force, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case FinishWrite f:
-                        var finished = updates[i].Command.RecordsAffected == 1;
-                        if (!finished && f.Attempts.Count > 0)
-                        {
-                            await CountAttemptsAsync(connection, null, f.Key, f.Attempts.Count, f.Attempts[^1], cancellationToken).ConfigureAwait(false);
-                        }
+                    switch (writes[i])
+                    {
+                        case ClaimWrite c:
+                            results[i] = claimed.TryGetValue((c.Claim.Key.Value, c.Owner), out var entry)
+                                ? new ClaimResult(ClaimOutcome.Claimed, entry)
+                                : await ClaimOnAsync(connection, null, c.Claim, c.Owner, c.Lease, c.Force, cancellationToken).ConfigureAwait(false);
+                            break;
+                        case FinishWrite f:
+                            var finished = updates[i].Command.RecordsAffected == 1;
+                            if (!finished && f.Attempts.Count > 0)
+                            {
+                                await CountAttemptsAsync(connection, null, f.Key, f.Attempts.Count, f.Attempts[^1], cancellationToken).ConfigureAwait(false);
+                            }
 
-                        results[i] = finished;
-                        break;
+                            results[i] = finished;
+                            break;
+                    }
+                }
+                catch (Exception exception)
+                {
+                    results[i] = StoreErrors.IsUnavailable(exception) && exception is not StoreUnavailableException
+                        ? new StoreUnavailableException($"The store ({settings.Description}) is unavailable: {StoreErrors.Describe(exception)}", exception)
+                        : exception;
                 }
             }
 
