@@ -183,11 +183,14 @@ public sealed class StoreSettings
 
         // The ledger runs the same few statements for every delivery: Npgsql prepares them once per physical connection
         // (kept across pooled reuse), so PostgreSQL does not parse and plan each one again. An operator's own
-        // Max Auto Prepare (0 turns it off) wins.
-        if (!MentionsAutoPrepare(connectionString))
+        // Max Auto Prepare (0 turns it off) and Auto Prepare Min Usages win.
+        if (!Sets(connectionString, "MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = DefaultMaxAutoPrepare;
-            builder.AutoPrepareMinUsages = 2;
+            if (!Sets(connectionString, "AutoPrepareMinUsages"))
+            {
+                builder.AutoPrepareMinUsages = 2;
+            }
         }
 
         var description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
@@ -197,8 +200,10 @@ public sealed class StoreSettings
     /// <summary>Npgsql's <c>Max Auto Prepare</c> when the connection string does not set it.</summary>
     public const int DefaultMaxAutoPrepare = 32;
 
-    private static bool MentionsAutoPrepare(string connectionString) =>
-        connectionString.Replace(" ", "", StringComparison.Ordinal).Contains("AutoPrepare", StringComparison.OrdinalIgnoreCase);
+    /// <summary>True when the connection string sets <paramref name="keyword"/> (written with or without spaces).</summary>
+    private static bool Sets(string connectionString, string keyword) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(key => key.Replace(" ", "", StringComparison.Ordinal).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     private static StoreSettings ResolveSqlite(string? connectionString, string? dataDirectory, string appDirectory, TimeSpan lease)
     {

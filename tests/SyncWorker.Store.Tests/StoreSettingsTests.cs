@@ -42,6 +42,17 @@ public sealed class StoreSettingsTests
         Assert.That(settings.SqliteFile, Is.Null);
     }
 
+    [TestCase("Host=db;Database=syncworker;Username=sw", 32, 2)]
+    [TestCase("Host=db;Database=syncworker;Username=sw;Max Auto Prepare=0", 0, 5)]
+    [TestCase("Host=db;Database=syncworker;Username=sw;MaxAutoPrepare=5", 5, 5)]
+    [TestCase("Host=db;Database=syncworker;Username=sw;Auto Prepare Min Usages=3", 32, 3)]
+    public void Postgres_prepares_the_ledgers_statements_unless_the_connection_string_says_otherwise(string connectionString, int maxAutoPrepare, int minUsages)
+    {
+        var settings = Resolve(new() { ["Store:Provider"] = "Postgres", ["Store:ConnectionString"] = connectionString });
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(settings.ConnectionString);
+        Assert.That((builder.MaxAutoPrepare, builder.AutoPrepareMinUsages), Is.EqualTo((maxAutoPrepare, minUsages)));
+    }
+
     [Test]
     public void An_unknown_provider_is_refused_naming_the_key_and_the_choices()
     {
