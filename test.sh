@@ -42,5 +42,16 @@ if [ "$status" -ne 0 ]; then
   find tests -path '*/TestResults/*.trx' -print0 2>/dev/null \
     | xargs -0 -r grep -ho '<UnitTestResult [^>]*outcome="Failed"[^>]*>' \
     | sed -E 's/.*testName="([^"]*)".*/  \1/' | sort | uniq
+  # Then each failure's message (its first lines), so the log's tail says why, not only which.
+  echo "test.sh: why they failed (the first lines of each message):"
+  find tests -path '*/TestResults/*.trx' -print0 2>/dev/null | xargs -0 -r awk '
+    /<UnitTestResult / { failed = ($0 ~ /outcome="Failed"/); name = $0; sub(/.*testName="/, "", name); sub(/".*/, "", name) }
+    failed && /<Message>/ { inside = 1; lines = 0; print "  == " name; sub(/.*<Message>/, "") }
+    inside {
+      done = ($0 ~ /<\/Message>/); sub(/<\/Message>.*/, "")
+      gsub(/&quot;/, "\""); gsub(/&apos;/, "\047"); gsub(/&lt;/, "<"); gsub(/&gt;/, ">"); gsub(/&amp;/, "\\&")
+      if (lines < 14 && length($0) > 0) { print "     " substr($0, 1, 240); lines++ }
+      if (done) { inside = 0; failed = 0 }
+    }'
 fi
 exit "$status"

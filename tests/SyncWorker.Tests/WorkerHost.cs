@@ -55,6 +55,22 @@ internal sealed class WorkerHost : IAsyncDisposable
             configure?.Invoke(builder);
         });
         await app.StartAsync();
+        // The store is migrated in the background (nothing at start waits for it); a test that reads the ledger right after
+        // start would meet no table yet on a busy machine. Tests start from a migrated store; what happens before it is
+        // migrated is tested on its own (StoreRegistrationTests, StoreOutageTests).
+        if (app.Services.GetService<SyncWorker.Store.Hosting.StoreMonitor>() is { } store)
+        {
+            try
+            {
+                await store.FirstReady.WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch (TimeoutException)
+            {
+                await app.DisposeAsync();
+                throw new InvalidOperationException($"The worker's store was not migrated within 60 s: {store.Problem}");
+            }
+        }
+
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new WorkerHost(app, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) });
     }

@@ -43,7 +43,10 @@ public static class StoreRegistration
         // Claims and finishes of concurrent deliveries are written together (see BatchingDeliveryLedger).
         services.AddSingleton<BatchingDeliveryLedger>();
         services.AddSingleton<IDeliveryLedger>(provider => provider.GetRequiredService<BatchingDeliveryLedger>());
-        services.AddSingleton<IOrderRegistry>(provider => provider.GetRequiredService<SqlDeliveryLedger>());
+        // Not before the monitor found the store migrated: a paid order dispatched while the migration still runs at start
+        // would meet no table (see MonitoredOrderRegistry).
+        services.AddSingleton<IOrderRegistry>(provider => new MonitoredOrderRegistry(
+            provider.GetRequiredService<SqlDeliveryLedger>(), provider.GetRequiredService<StoreMonitor>()));
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
         services.AddSingleton<StorePurger>();

@@ -118,7 +118,27 @@ public sealed class StoreRegistrationTests
         Assert.That(host.Services.GetServices<IHostedService>().OfType<SyncWorker.Store.Retention.StoreRetentionService>().Count(), Is.EqualTo(1));
         Assert.That(host.Services.GetRequiredService<IDeliveryLedger>(), Is.SameAs(host.Services.GetRequiredService<BatchingDeliveryLedger>()),
             "deliveries' claims and finishes are batched");
-        Assert.That(host.Services.GetRequiredService<IOrderRegistry>(), Is.SameAs(host.Services.GetRequiredService<SqlDeliveryLedger>()),
-            "one SQL ledger behind both: one SQLite turn-taking");
+    }
+
+    [Test]
+    public async Task The_order_registry_reports_the_store_unavailable_until_the_monitor_has_migrated_it_then_records()
+    {
+        // A paid order can be dispatched while the background migration still runs at start: the registry must then say
+        // "unavailable" (its callers go on without it), not fail on a table that does not exist yet.
+        var folder = Path.Combine(Path.GetTempPath(), "syncworker-store-tests", "registry-" + Guid.NewGuid().ToString("N")[..12]);
+        // The folder exists (as it does once the migration has begun), so the database file opens and has no tables.
+        Directory.CreateDirectory(folder);
+        using var host = Build(new() { ["Store:DataDirectory"] = folder }, All);
+        var registry = host.Services.GetRequiredService<IOrderRegistry>();
+        var order = new OrderRecord("cs_test_registry_before_migration", "pi_registry_before_migration", "acct_1", false, "evt_1", "{}"u8.ToArray());
+
+        Assert.ThrowsAsync<StoreUnavailableException>(() => registry.RecordAsync(order, CancellationToken.None), "not migrated yet");
+        Assert.ThrowsAsync<StoreUnavailableException>(() => registry.FindByPaymentIntentAsync("pi_registry_before_migration", CancellationToken.None));
+
+        await host.StartAsync();
+        await host.Services.GetRequiredService<StoreMonitor>().FirstReady.WaitAsync(TimeSpan.FromSeconds(60));
+        await registry.RecordAsync(order, CancellationToken.None);
+        Assert.That((await registry.FindByPaymentIntentAsync("pi_registry_before_migration", CancellationToken.None))?.OrderId, Is.EqualTo(order.OrderId));
+        await host.StopAsync();
     }
 }
