@@ -87,6 +87,50 @@ public sealed class BatchingDeliveryLedgerTests(StoreProvider provider)
     }
 
     [Test]
+    public async Task A_batch_mixing_rows_written_once_twice_and_forced_gives_each_caller_what_one_by_one_would()
+    {
+        // Rows written once go together (on PostgreSQL one statement per kind over arrays); a row written twice in the
+        // batch and a forced claim keep statements of their own. Each caller must get what it would get alone.
+        var start = DateTimeOffset.UtcNow;
+        DeliveryAttemptRecord Ok(string owner, int seconds) => new(0, owner, start.AddSeconds(seconds), TimeSpan.FromMilliseconds(5), "delivered", 200, null);
+        DeliveryAttemptRecord Failed(string owner, int seconds) => new(0, owner, start.AddSeconds(seconds), TimeSpan.FromMilliseconds(5), "failed", 503, "down");
+        var delivered = (await _ledger.ClaimAsync(Event("evt_delivered"), "first", Lease, false, CancellationToken.None)).Entry.Key;
+        Assert.That(await _ledger.FinishAsync(delivered, "first", DeliveryState.Delivered, 200, null, [Ok("first", 0)], CancellationToken.None), Is.True);
+        var held = (await _ledger.ClaimAsync(Event("evt_held"), "holder", Lease, false, CancellationToken.None)).Entry.Key;
+        var retried = (await _ledger.ClaimAsync(Event("evt_retried"), "mine", Lease, false, CancellationToken.None)).Entry.Key;
+        Assert.That(await _ledger.FinishAsync(retried, "mine", DeliveryState.Retrying, 503, "down", [Failed("mine", 1), Failed("mine", 2)], CancellationToken.None), Is.True);
+        var again = (await _ledger.ClaimAsync(Event("evt_retried"), "mine-again", Lease, false, CancellationToken.None)).Entry.Key;
+
+        // Queued without yielding, so they share batches.
+        var fresh = Enumerable.Range(0, 8).Select(i => _ledger.ClaimAsync(Event($"evt_fresh_{i}"), "forwarder", Lease, false, CancellationToken.None)).ToList();
+        var repeat = _ledger.ClaimAsync(Event("evt_delivered"), "second", Lease, false, CancellationToken.None);
+        var forced = _ledger.ClaimAsync(Event("evt_delivered"), "replay", Lease, true, CancellationToken.None);
+        var busy = _ledger.ClaimAsync(Event("evt_held"), "other", Lease, false, CancellationToken.None);
+        var late = _ledger.FinishAsync(held, "not-the-holder", DeliveryState.Retrying, 503, "late", [Failed("not-the-holder", 3)], CancellationToken.None);
+        var deliveredByAnother = _ledger.FinishAsync(held, "not-the-holder", DeliveryState.Delivered, 200, null, [Ok("not-the-holder", 4)], CancellationToken.None);
+        var second = _ledger.FinishAsync(again, "mine-again", DeliveryState.Delivered, 200, null, [Failed("mine-again", 5), Ok("mine-again", 6)], CancellationToken.None);
+
+        Assert.That((await Task.WhenAll(fresh)).Select(r => r.Outcome), Is.All.EqualTo(ClaimOutcome.Claimed));
+        Assert.That((await repeat).Outcome, Is.EqualTo(ClaimOutcome.AlreadyDone));
+        Assert.That(((await forced).Outcome, (await forced).Entry.LeaseOwner), Is.EqualTo((ClaimOutcome.Claimed, "replay")), "a forced claim takes a delivered row");
+        Assert.That((await busy).Outcome, Is.EqualTo(ClaimOutcome.HeldByAnother));
+        Assert.That(await late, Is.False, "not the lease's owner");
+        Assert.That(await deliveredByAnother, Is.True, "delivered is recorded whoever holds the lease");
+        Assert.That(await second, Is.True);
+
+        var heldRow = await _sql.GetAsync(held, CancellationToken.None);
+        Assert.That((heldRow!.State, heldRow.Attempts, heldRow.LeaseOwner), Is.EqualTo((DeliveryState.Delivered, 2, (string?)null)));
+        Assert.That((await _sql.AttemptsAsync(held, CancellationToken.None)).Select(a => a.Attempt), Is.EqualTo(new[] { 1, 2 }));
+        var retriedRow = await _sql.GetAsync(retried, CancellationToken.None);
+        Assert.That((retriedRow!.State, retriedRow.Attempts, retriedRow.LastStatus, retriedRow.DeliveredAt is not null), Is.EqualTo((DeliveryState.Delivered, 4, (int?)200, true)));
+        var attempts = await _sql.AttemptsAsync(retried, CancellationToken.None);
+        Assert.That(attempts.Select(a => (a.Attempt, a.Owner, a.Status)), Is.EqualTo(new[]
+        {
+            (1, "mine", (int?)503), (2, "mine", 503), (3, "mine-again", 503), (4, "mine-again", 200),
+        }), "numbered after the row's earlier attempts, in the order given");
+    }
+
+    [Test]
     public async Task A_row_that_cannot_be_written_fails_only_its_own_caller()
     {
         // An event id the schema refuses (NOT NULL): that claim's error, not the others'.
