@@ -222,10 +222,13 @@ public sealed partial class SqlDeliveryLedger(StoreSettings settings, TimeProvid
         ("error", Truncate(attempt.Error)),
     ];
 
+    /// <summary>Counts attempts on the row (and their last status and error) whoever holds its lease.</summary>
+    private const string CountAttemptsSql =
+        "UPDATE deliveries SET attempts = attempts + @count, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key";
+
     private async Task CountAttemptsAsync(DbConnection connection, DbTransaction? transaction, string key, int count, DeliveryAttemptRecord last, CancellationToken cancellationToken)
     {
-        await using var command = Command(connection,
-            "UPDATE deliveries SET attempts = attempts + @count, last_status = @status, last_error = @error, updated_at = @now WHERE delivery_key = @key",
+        await using var command = Command(connection, CountAttemptsSql,
             ("key", key), ("count", count), ("status", last.Status), ("error", Truncate(last.Error)), ("now", Millis(time.GetUtcNow())));
         command.Transaction = transaction;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
