@@ -16,7 +16,7 @@ namespace SyncWorker.Forwarding.Ledger;
 /// unacknowledged: nothing is dead-lettered or redelivered for a store outage); <see cref="Hosting.TargetEndpointSupervisor"/>
 /// meanwhile stops taking new deliveries.
 /// </summary>
-public sealed partial class DeliveryLedgerGate
+public sealed partial class DeliveryLedgerGate : IDisposable
 {
     /// <summary>How long a delivery held by another forwarder is polled before it is deferred to a delay queue.</summary>
     public static readonly TimeSpan HeldPollLimit = TimeSpan.FromSeconds(30);
@@ -28,6 +28,7 @@ public sealed partial class DeliveryLedgerGate
     private readonly StoreMonitor _monitor;
     private readonly TimeProvider _time;
     private readonly ILogger<DeliveryLedgerGate> _logger;
+    private readonly LeaseKeeper _leases;
 
     /// <summary>Created by dependency injection (registered with the store, for forwarding instances).</summary>
     public DeliveryLedgerGate(IDeliveryLedger ledger, StoreSettings settings, StoreMonitor monitor, TimeProvider time, ILogger<DeliveryLedgerGate> logger)
@@ -42,6 +43,7 @@ public sealed partial class DeliveryLedgerGate
         _time = time;
         _logger = logger;
         Lease = settings.Lease;
+        _leases = new LeaseKeeper(ledger, Lease, time, logger);
         Owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
     }
 
@@ -187,7 +189,10 @@ public sealed partial class DeliveryLedgerGate
     }
 
     /// <summary>Renews the lease every third of its length until disposed (deliveries may outlast one lease).</summary>
-    public IAsyncDisposable KeepLeased(HeldClaim claim) => new Renewal(this, claim);
+    public IAsyncDisposable KeepLeased(HeldClaim claim) => _leases.Keep(claim);
+
+    /// <summary>Stops renewing leases (the process is stopping).</summary>
+    public void Dispose() => _leases.Dispose();
 
     private async Task<T> WhileUnavailableAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -219,64 +224,11 @@ public sealed partial class DeliveryLedgerGate
         }
     }
 
-    private sealed class Renewal : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _loop;
-
-        public Renewal(DeliveryLedgerGate gate, HeldClaim claim)
-        {
-            _loop = RunAsync(gate, claim, _stop.Token);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            try
-            {
-                await _loop;
-            }
-            catch (OperationCanceledException)
-            {
-                // Stopped.
-            }
-
-            _stop.Dispose();
-        }
-
-        private static async Task RunAsync(DeliveryLedgerGate gate, HeldClaim claim, CancellationToken stop)
-        {
-            var key = claim.Key;
-            using var timer = new PeriodicTimer(gate.Lease / 3, gate._time);
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                try
-                {
-                    if (!await gate._ledger.RenewAsync(key.Value, claim.Owner, gate.Lease, stop))
-                    {
-                        gate.LogLeaseLost(key.Value);
-                        return;
-                    }
-                }
-                catch (StoreUnavailableException exception)
-                {
-                    gate.LogRenewFailed(key.Value, exception.Message);
-                }
-            }
-        }
-    }
-
     [LoggerMessage(EventId = 2401, Level = LogLevel.Warning, Message = "Delivery {Key} waits for the store: {Problem}")]
     private partial void LogStoreWait(string key, string problem);
 
     [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Delivery {Key}: the store answers again")]
     private partial void LogStoreBack(string key);
-
-    [LoggerMessage(EventId = 2403, Level = LogLevel.Warning, Message = "Delivery {Key}: its lease was taken over by another forwarder while it was being sent")]
-    private partial void LogLeaseLost(string key);
-
-    [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Delivery {Key}: the lease could not be renewed ({Problem}); trying again")]
-    private partial void LogRenewFailed(string key, string problem);
 }
 
 /// <summary>A ledger row claimed by one delivery: its key and the owner name the lease is held under.</summary>
