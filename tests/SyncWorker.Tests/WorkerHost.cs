@@ -19,18 +19,34 @@ internal sealed class WorkerHost : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private WorkerHost(WebApplication app, HttpClient client)
+    private WorkerHost(WebApplication app, HttpClient client, HttpClient? admin)
     {
+        _admin = admin;
         _app = app;
         Client = client;
     }
 
+    private readonly HttpClient? _admin;
+
+    /// <summary>The webhook listener (what Stripe reaches).</summary>
     public HttpClient Client { get; }
+
+    /// <summary>The admin listener (<c>Admin:Urls</c>, a free loopback port of its own), when an admin token is configured.</summary>
+    public HttpClient Admin => _admin ?? throw new InvalidOperationException("This worker has no admin token, so no admin listener.");
 
     public IServiceProvider Services => _app.Services;
 
     public static async Task<WorkerHost> StartAsync(Dictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
+        // The admin endpoints listen on a port of their own (Admin:Urls); a test's worker gets a free one.
+        var hasAdmin = settings.Any(s => s.Value is { Length: > 0 } && (s.Key == "Admin:Token" || (s.Key.StartsWith("Admin:Tokens:", StringComparison.Ordinal) && s.Key.EndsWith(":Token", StringComparison.Ordinal))));
+        string? adminUrl = null;
+        if (hasAdmin)
+        {
+            adminUrl = settings.TryGetValue("Admin:Urls", out var given) && given is not null ? given.Split(';')[0] : $"http://127.0.0.1:{LoopbackPorts.Free()}";
+            settings = new Dictionary<string, string?>(settings) { ["Admin:Urls"] = settings.GetValueOrDefault("Admin:Urls") ?? adminUrl };
+        }
+
         var app = SyncWorkerApp.Build([], builder =>
         {
             builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -71,8 +87,10 @@ internal sealed class WorkerHost : IAsyncDisposable
             }
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return new WorkerHost(app, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) });
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses
+            .First(a => adminUrl is null || new Uri(a).Port != new Uri(adminUrl).Port);
+        var admin = adminUrl is null ? null : new HttpClient { BaseAddress = new Uri(adminUrl), Timeout = TimeSpan.FromSeconds(60) };
+        return new WorkerHost(app, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) }, admin);
     }
 
     /// <summary>Signs <paramref name="body"/> now with the test secret and posts it to /webhooks/stripe.</summary>
@@ -100,6 +118,7 @@ internal sealed class WorkerHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
+        _admin?.Dispose();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Consumers;
@@ -20,41 +18,55 @@ namespace SyncWorker.Hosting;
 /// <c>pi_…</c>) or an event (<c>evt_…</c>), the JSON of <c>orders show --json</c> (404 when it knows nothing, 400 for another
 /// kind of id, 503 while the store is unreachable), and
 /// <c>GET /admin/deliveries?target=&amp;state=&amp;since=&amp;until=&amp;limit=&amp;after=</c>: a page of the ledger, the JSON of
-/// <c>deliveries list --json</c> (400 naming a bad parameter). Only when
-/// <c>Admin:Token</c> is set (otherwise the endpoint does not exist); requests must carry
-/// <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time.
+/// <c>deliveries list --json</c> (400 naming a bad parameter). Only when an admin token is configured (otherwise the
+/// endpoints do not exist), only on the admin listener (<see cref="AdminSettings"/>: <c>Admin:Urls</c>), and only for
+/// requests carrying <c>Authorization: Bearer &lt;token&gt;</c> of a configured token (compared in constant time); every
+/// endpoint here reads, so a <c>read</c> token is enough.
 /// </summary>
 public static class AdminEndpoints
 {
-    /// <summary>Configuration key of the bearer token.</summary>
-    public const string TokenKey = "Admin:Token";
+    /// <summary>Configuration key of the write token kept from before scoped tokens (<see cref="AdminSettings.TokenKey"/>).</summary>
+    public const string TokenKey = AdminSettings.TokenKey;
 
-    /// <summary>Maps the admin endpoints when a token is configured.</summary>
-    /// <exception cref="MessagingConfigurationException">The token is too short.</exception>
-    public static WebApplication MapAdminEndpoints(this WebApplication app, WorkerRole role)
+    /// <summary>
+    /// Maps the admin endpoints when <paramref name="settings"/> are given (a token is configured): under <c>/admin</c>,
+    /// answering only connections to the admin listener's ports (404 on the webhook listener's), 401 without a known
+    /// bearer token, 403 for a read token on a change.
+    /// </summary>
+    public static WebApplication MapAdminEndpoints(this WebApplication app, WorkerRole role, AdminSettings? settings)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var token = app.Configuration[TokenKey];
-        if (string.IsNullOrEmpty(token))
+        if (settings is null)
         {
             return app;
         }
 
-        if (token.Length < 24)
+        var admin = app.MapGroup("/admin").AddEndpointFilter(async (context, next) =>
         {
-            throw new MessagingConfigurationException(
-                $"{TokenKey} is set but shorter than 24 characters: use a long random value (for example `openssl rand -base64 32`), or remove it to turn the admin endpoints off.");
-        }
-
-        var expected = SHA256.HashData(Encoding.UTF8.GetBytes(token));
-        var startedAt = DateTimeOffset.UtcNow;
-        app.MapGet("/admin/status", Results<Ok<InstanceStatus>, UnauthorizedHttpResult> (HttpContext context) =>
-        {
-            if (!Authorized(context, expected))
+            var http = context.HttpContext;
+            if (!settings.Ports.Contains(http.Connection.LocalPort))
             {
-                return TypedResults.Unauthorized();
+                // Not on the webhook listener: as if it did not exist.
+                return TypedResults.NotFound();
             }
 
+            var needed = HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) ? AdminScope.Read : AdminScope.Write;
+            switch (settings.Authorize(http.Request.Headers.Authorization.ToString(), needed, out var name))
+            {
+                case AdminAccess.Granted:
+                    http.Items[TokenNameItem] = name;
+                    return await next(context);
+                case AdminAccess.Forbidden:
+                    return TypedResults.Problem($"The token '{name}' may read only; this needs a token with Scope write.", statusCode: StatusCodes.Status403Forbidden);
+                default:
+                    http.Response.Headers.WWWAuthenticate = "Bearer";
+                    return TypedResults.Unauthorized();
+            }
+        });
+
+        var startedAt = DateTimeOffset.UtcNow;
+        admin.MapGet("/status", (HttpContext context) =>
+        {
             var services = context.RequestServices;
             var time = services.GetRequiredService<TimeProvider>();
             ReceiverStatus? receiver = role.Receives()
@@ -89,14 +101,9 @@ public static class AdminEndpoints
         });
         if (role.Forwards())
         {
-            app.MapGet("/admin/orders/{id}", async Task<Results<Ok<OrderHistory>, UnauthorizedHttpResult, NotFound<OrderHistory>, ProblemHttpResult>> (
+            admin.MapGet("/orders/{id}", async Task<Results<Ok<OrderHistory>, NotFound<OrderHistory>, ProblemHttpResult>> (
                 string id, HttpContext context, IDeliveryLedger ledger, IOrderRegistry orders, StoreSettings store) =>
             {
-                if (!Authorized(context, expected))
-                {
-                    return TypedResults.Unauthorized();
-                }
-
                 if (!OrderHistory.IsSubject(id))
                 {
                     return TypedResults.Problem(
@@ -114,15 +121,10 @@ public static class AdminEndpoints
                     return StoreUnreachable();
                 }
             });
-            app.MapGet("/admin/deliveries", async Task<Results<Ok<DeliveryListing>, UnauthorizedHttpResult, ProblemHttpResult>> (
+            admin.MapGet("/deliveries", async Task<Results<Ok<DeliveryListing>, ProblemHttpResult>> (
                 HttpContext context, IDeliveryLedger ledger, StoreSettings store, TimeProvider time,
                 string? target, string? state, string? since, string? until, int? limit, string? after) =>
             {
-                if (!Authorized(context, expected))
-                {
-                    return TypedResults.Unauthorized();
-                }
-
                 if (!DeliveryListQuery.TryParse(target, state, since, until, limit, after, time.GetUtcNow(), out var query, out var error))
                 {
                     return TypedResults.Problem(error, statusCode: StatusCodes.Status400BadRequest);
@@ -142,18 +144,9 @@ public static class AdminEndpoints
         return app;
     }
 
+    /// <summary>The <see cref="HttpContext.Items"/> key of the name of the token a request was granted with (for the audit).</summary>
+    public const string TokenNameItem = "syncworker.admin.token";
+
     private static ProblemHttpResult StoreUnreachable() =>
         TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);
-
-    private static bool Authorized(HttpContext context, byte[] expected)
-    {
-        var header = context.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(presented, expected);
-    }
 }

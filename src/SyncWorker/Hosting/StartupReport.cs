@@ -49,6 +49,18 @@ internal sealed partial class StartupReport(
                 }
             }
         }
+
+        if (services.GetService<AdminSettings>() is { } admin)
+        {
+            var urls = string.Join(" ", admin.Urls);
+            var tokens = string.Join(", ", admin.Tokens.Select(t => $"{t.Name} ({t.Scope.ToString().ToLowerInvariant()})"));
+            LogAdmin(logger, urls, tokens);
+        }
+        else
+        {
+            LogAdminOff(logger, AdminSettings.TokenKey, AdminSettings.TokensSection);
+        }
+
         if (transport.IsInMemory)
         {
             LogInMemory(logger);
@@ -71,6 +83,12 @@ internal sealed partial class StartupReport(
     [LoggerMessage(EventId = 9, Level = LogLevel.Warning,
         Message = "{Key} is true: deliveries are sent without the delivery ledger (no claim, nothing recorded, repeats POSTed again). For load measurements only.")]
     private static partial void LogWithoutLedger(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Admin endpoints (/admin/…) listen on {Urls} only; tokens: {Tokens}")]
+    private static partial void LogAdmin(ILogger logger, string urls, string tokens);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Admin endpoints are off: no {TokenKey} or {TokensSection}:N:Token is set")]
+    private static partial void LogAdminOff(ILogger logger, string tokenKey, string tokensSection);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Role: {Role}")]
     private static partial void LogRole(ILogger logger, WorkerRole role);

@@ -47,6 +47,15 @@ public static class SyncWorkerApp
         builder.AddSyncWorkerLogging();
 
         var role = WorkerRoles.Resolve(builder.Configuration);
+        // The admin endpoints listen on an address of their own, beside the webhook listener's (never only behind it).
+        var webhookUrls = AdminSettings.WebhookUrls(builder.WebHost);
+        var admin = AdminSettings.Read(builder.Configuration, webhookUrls);
+        if (admin is not null)
+        {
+            builder.WebHost.UseUrls([.. webhookUrls, .. admin.Urls]);
+            builder.Services.AddSingleton(admin);
+        }
+
         var shutdown = ShutdownTimeout(builder.Configuration);
         // The host must be done inside the budget, with room for the process to exit; the bus gets most of it to
         // finish or hand back in-flight deliveries, the rest is for the server and the other services.
@@ -82,7 +91,7 @@ public static class SyncWorkerApp
 
         var app = builder.Build();
         app.MapSyncWorkerObservability();
-        app.MapAdminEndpoints(role);
+        app.MapAdminEndpoints(role, admin);
         if (role.Receives())
         {
             app.MapStripeWebhooks();

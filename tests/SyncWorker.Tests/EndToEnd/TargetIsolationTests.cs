@@ -157,7 +157,7 @@ public sealed class TargetIsolationTests
         using (var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status"))
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
-            using var status = await worker.Client.SendAsync(request);
+            using var status = await worker.Admin.SendAsync(request);
             using var document = JsonDocument.Parse(await status.Content.ReadAsStringAsync());
             var targets = document.RootElement.GetProperty("targets").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!, t => t);
             Assert.That(targets["stuck"].GetProperty("notReady").GetString(), Does.Contain("not ready"));

@@ -21,6 +21,7 @@ public sealed class AdminEndpointTests
         using var response = await worker.Client.GetAsync(new Uri("/admin/status", UriKind.Relative));
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(() => worker.Admin, Throws.InvalidOperationException, "no admin listener either");
     }
 
     [TestCase(null)]
@@ -36,7 +37,7 @@ public sealed class AdminEndpointTests
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
         }
 
-        using var response = await worker.Client.SendAsync(request);
+        using var response = await worker.Admin.SendAsync(request);
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
     }
@@ -54,7 +55,7 @@ public sealed class AdminEndpointTests
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-        using var response = await worker.Client.SendAsync(request);
+        using var response = await worker.Admin.SendAsync(request);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -93,7 +94,7 @@ public sealed class AdminEndpointTests
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             }
 
-            return await worker.Client.SendAsync(request);
+            return await worker.Admin.SendAsync(request);
         }
 
         using (var found = await GetAsync("cs_live_admin_orders_1"))
@@ -157,7 +158,7 @@ public sealed class AdminEndpointTests
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             }
 
-            return await worker.Client.SendAsync(request);
+            return await worker.Admin.SendAsync(request);
         }
 
         string? next;
@@ -194,6 +195,61 @@ public sealed class AdminEndpointTests
         using (var anonymous = await GetAsync("", token: null))
         {
             Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        }
+    }
+
+    [Test]
+    public async Task The_admin_endpoints_answer_on_their_own_listener_and_not_on_the_webhook_one()
+    {
+        await using var worker = await WorkerHost.StartAsync(new() { ["Messaging:Transport"] = "InMemory", ["Admin:Token"] = Token });
+
+        using (var onWebhookPort = new HttpRequestMessage(HttpMethod.Get, "/admin/status"))
+        {
+            onWebhookPort.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            using var response = await worker.Client.SendAsync(onWebhookPort);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), "the port Stripe reaches has no admin endpoint, even with the token");
+        }
+
+        using (var onAdminPort = new HttpRequestMessage(HttpMethod.Get, "/admin/status"))
+        {
+            onAdminPort.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            using var response = await worker.Admin.SendAsync(onAdminPort);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(worker.Admin.BaseAddress!.Port, Is.Not.EqualTo(worker.Client.BaseAddress!.Port));
+    }
+
+    [Test]
+    public async Task Scoped_tokens_read_and_an_unknown_one_is_refused_with_a_bearer_challenge()
+    {
+        const string reader = "read-token-for-tests-abcdefghijkl";
+        const string writer = "write-token-for-tests-abcdefghijk";
+        await using var worker = await WorkerHost.StartAsync(new()
+        {
+            ["Messaging:Transport"] = "InMemory",
+            ["Admin:Tokens:0:Name"] = "dashboards",
+            ["Admin:Tokens:0:Token"] = reader,
+            ["Admin:Tokens:0:Scope"] = "read",
+            ["Admin:Tokens:1:Name"] = "deploy",
+            ["Admin:Tokens:1:Token"] = writer,
+            ["Admin:Tokens:1:Scope"] = "write",
+        });
+
+        foreach (var token in new[] { reader, writer })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await worker.Admin.SendAsync(request);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "a read and a write token both read");
+        }
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status"))
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            using var response = await worker.Admin.SendAsync(request);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+            Assert.That(response.Headers.WwwAuthenticate.ToString(), Is.EqualTo("Bearer"));
         }
     }
 }
