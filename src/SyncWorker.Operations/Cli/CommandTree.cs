@@ -289,7 +289,7 @@ internal static class CommandTree
         };
         var workers = new Option<string[]>("--worker")
         {
-            Description = "A worker's base URL (http://10.0.0.5:8080) to ask GET /admin/status with Admin:Token; repeatable. " +
+            Description = "A worker's admin address (its Admin:Urls, e.g. http://10.0.0.5:8081) to ask GET /admin/status with Admin:Token; repeatable. " +
                 "Default: Status:Workers:N of the configuration.",
         };
         var status = new Command(

@@ -170,7 +170,7 @@ internal static class StatusMerger
             warnings.Add(
                 "No workers configured: circuit, in flight, last success and failure, and receiver outcomes come from each " +
                 "worker's GET /admin/status. Pass --worker http://HOST:PORT (repeatable) or set Status:Workers:0, :1, … " +
-                "(environment variable Status__Workers__0=http://10.0.0.5:8080), with Admin:Token set here as on the workers.");
+                "(environment variable Status__Workers__0=http://10.0.0.5:8081: each worker's admin address, Admin:Urls), with Admin:Token set here as on the workers.");
         }
 
         var configured = targets.Select(target => target.Name).ToHashSet(StringComparer.Ordinal);

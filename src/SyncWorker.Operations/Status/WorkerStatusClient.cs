@@ -93,8 +93,8 @@ internal sealed class WorkerStatusClient : IDisposable
                         $"refused the token (401): {StatusSettings.TokenKey} here is not the worker's {StatusSettings.TokenKey}");
                 case HttpStatusCode.NotFound:
                     return new WorkerAnswer(worker, WorkerAnswerKind.Failed, null, status,
-                        $"has no /admin/status (404): the worker runs without {StatusSettings.TokenKey} (admin endpoints off), " +
-                        "or this URL is not a SyncWorker");
+                        $"has no /admin/status (404): this is the worker's webhook port, not its admin address (Admin:Urls, default " +
+                        $"http://127.0.0.1:8081), or the worker runs without {StatusSettings.TokenKey} (admin endpoints off), or this URL is not a SyncWorker");
                 default:
                     return new WorkerAnswer(worker, WorkerAnswerKind.Failed, null, status,
                         $"answered {status} {response.ReasonPhrase} instead of its status");

@@ -219,8 +219,10 @@ public sealed class DeployConfigurationTests
         foreach (var service in new[] { "receiver", "forwarder" })
         {
             var published = DeploySettings.Child(DeploySettings.ComposeServices(), service).Children[new YamlDotNet.RepresentationModel.YamlScalarNode("ports")];
+            // The admin listener's mapping is checked on its own (The_admin_port_is_its_own_everywhere).
             ports.AddRange(((YamlDotNet.RepresentationModel.YamlSequenceNode)published).Cast<YamlDotNet.RepresentationModel.YamlScalarNode>()
-                .Select(p => ($"compose {service} ports", DeploySettings.Int(p.Value!.Split('/')[0].Split(':')[^1]))));
+                .Select(p => ($"compose {service} ports", DeploySettings.Int(p.Value!.Split('/')[0].Split(':')[^1])))
+                .Where(p => p.Item2 != AdminPort));
         }
 
         foreach (var name in new[] { "syncworker-receiver", "syncworker-forwarder" })
@@ -246,6 +248,48 @@ public sealed class DeployConfigurationTests
         ports.Add(("Service syncworker-receiver targetPort", receiverPorts.TryGetValue(targetPort, out var resolved) ? resolved : DeploySettings.Int(targetPort)));
 
         Assert.That(ports.Where(p => p.Port != port).Select(p => $"{p.Where}: {p.Port}"), Is.Empty);
+    }
+
+    private const int AdminPort = 8081;
+
+    [Test]
+    public void The_admin_port_is_its_own_everywhere()
+    {
+        // Containers: the admin listener on all interfaces of the container, port 8081, published on the host's loopback
+        // only (compose) or in no Service (Kubernetes). systemd keeps the loopback default.
+        foreach (var worker in Workers)
+        {
+            if (worker.Where.StartsWith(DeploySettings.ComposePath, StringComparison.Ordinal) || worker.Where.Contains("kubernetes", StringComparison.Ordinal))
+            {
+                Assert.That(worker.Environment.GetValueOrDefault("Admin__Urls") ?? worker.Environment.GetValueOrDefault("Admin:Urls"), Is.EqualTo($"http://0.0.0.0:{AdminPort}"), worker.Where);
+            }
+            else
+            {
+                Assert.That(worker.Environment.ContainsKey("Admin__Urls") || worker.Environment.ContainsKey("Admin:Urls"), Is.False, $"{worker.Where}: the loopback default");
+            }
+        }
+
+        foreach (var service in new[] { "receiver", "forwarder" })
+        {
+            var published = ((YamlDotNet.RepresentationModel.YamlSequenceNode)DeploySettings.Child(DeploySettings.ComposeServices(), service)
+                .Children[new YamlDotNet.RepresentationModel.YamlScalarNode("ports")]).Cast<YamlDotNet.RepresentationModel.YamlScalarNode>().Select(p => p.Value!).ToList();
+            var admin = published.Where(p => p.EndsWith($":{AdminPort}", StringComparison.Ordinal)).ToList();
+            Assert.That(admin, Has.Count.EqualTo(1), $"compose {service} publishes the admin port once");
+            Assert.That(admin[0], Does.StartWith("127.0.0.1:"), $"compose {service}: on the host's loopback only");
+        }
+
+        foreach (var name in new[] { "syncworker-receiver", "syncworker-forwarder" })
+        {
+            var container = DeploySettings.Container(DeploySettings.KubernetesObject("Deployment", name));
+            var named = DeployFiles.Sequence(container, "ports").Cast<YamlDotNet.RepresentationModel.YamlMappingNode>()
+                .ToDictionary(p => DeployFiles.Scalar(p, "name")!, p => DeploySettings.Int(DeployFiles.Scalar(p, "containerPort")!));
+            Assert.That(named.GetValueOrDefault("admin"), Is.EqualTo(AdminPort), name);
+        }
+
+        var service0 = DeploySettings.KubernetesObject("Service", "syncworker-receiver");
+        var targets = DeployFiles.Sequence(DeploySettings.Child(service0, "spec"), "ports").Cast<YamlDotNet.RepresentationModel.YamlMappingNode>()
+            .Select(p => DeployFiles.Scalar(p, "targetPort")).ToList();
+        Assert.That(targets, Has.None.EqualTo("admin").And.None.EqualTo(AdminPort.ToString(System.Globalization.CultureInfo.InvariantCulture)), "the Service Stripe reaches has no admin port");
     }
 
     private static bool IsSecretKey(string key) =>
