@@ -11,6 +11,14 @@ namespace SyncWorker.Manifest;
 /// </summary>
 public sealed class PermissionPolicy
 {
+    /// <summary>
+    /// The App Installs API's events, which SyncWorker consumes itself (its install registry): Stripe sends them to the app
+    /// developer for every install, documenting no permission beyond the <c>event_read</c> every app has, so the table's
+    /// unverified rows for them do not refuse them.
+    /// </summary>
+    public static readonly FrozenSet<string> InstallEventTypes =
+        new[] { "apps.install.created", "apps.install.updated", "apps.install.deleted" }.ToFrozenSet(StringComparer.Ordinal);
+
     private readonly FrozenDictionary<string, PermissionDecision> _decisions;
 
     /// <summary>Precomputes the decision for every event type in <paramref name="table"/>.</summary>
@@ -67,6 +75,15 @@ public sealed class PermissionPolicy
                 PermissionDenialReason.EventReadNotGranted,
                 WouldAllow(rule),
                 $"The manifest does not grant event_read, which every app needs to receive any event, so this app does not receive '{eventType}': add {Requirement(rule)} to {path}.");
+        }
+
+        if (InstallEventTypes.Contains(eventType))
+        {
+            return new PermissionDecision(
+                eventType,
+                PermissionDenialReason.None,
+                new ReadOnlyCollection<string>([EventPermissionTable.EventRead]),
+                $"The manifest grants event_read, and '{eventType}' is an App Installs API event that Stripe sends to the app's developer for each install, so this app receives it (SyncWorker's install registry reads it).");
         }
 
         if (!rule.IsVerified)

@@ -26,7 +26,7 @@ public sealed record MigrationResult(long From, long To)
 public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreMigrator>? logger = null)
 {
     /// <summary>The schema version this build expects.</summary>
-    public const long LatestVersion = 2;
+    public const long LatestVersion = 3;
 
     // pg_advisory_lock key: "SyncWrkr" as a 64-bit number, the same in every SyncWorker instance and nothing else's.
     private const long PostgresLockKey = 0x53796E6357726B72;

@@ -108,7 +108,6 @@ public class PermissionPolicyTests
         Assert.That(decision.Detail, Does.Contain("derived:object-permissions-table-guess(unverified)"));
     }
 
-    [TestCase("apps.install.created")]
     [TestCase("billing.meter.created")]
     [TestCase("sigma.scheduled_query_run.created")]
     [TestCase("ping")]
@@ -118,6 +117,18 @@ public class PermissionPolicyTests
 
         Assert.That(decision.Reason, Is.EqualTo(PermissionDenialReason.UnverifiedEventType), decision.Detail);
         Assert.That(decision.Detail, Does.Contain($"'{eventType}'"));
+    }
+
+    [TestCase("apps.install.created")]
+    [TestCase("apps.install.updated")]
+    [TestCase("apps.install.deleted")]
+    public void The_App_Installs_API_events_are_received_with_event_read_for_the_install_registry(string eventType)
+    {
+        var decision = RepoPolicy().Evaluate(eventType);
+
+        Assert.That(decision.IsAllowed, Is.True, decision.Detail);
+        Assert.That(decision.Detail, Does.Contain("install registry"));
+        Assert.That(RepoPolicy().PermittedEventTypes, Does.Contain(eventType));
     }
 
     [Test]
