@@ -1,11 +1,14 @@
+using System.Text.Json;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Installs;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Store.Installs;
 
 namespace SyncWorker.Forwarding.Consumers;
 
@@ -35,7 +38,9 @@ public sealed partial class IntakeDispatchConsumer(
     ILogger<IntakeDispatchConsumer> logger,
     RabbitMqPublisher? publisher = null,
     ILineItemSource? lineItems = null,
-    LaterActionResolver? orders = null) : IConsumer<StripeEventReceived>
+    LaterActionResolver? orders = null,
+    IInstallRegistry? installs = null,
+    InstallState? installState = null) : IConsumer<StripeEventReceived>
 {
     /// <summary>How long the dispatcher waits for an order's line items before leaving the document to the targets.</summary>
     public static readonly TimeSpan DocumentTimeout = TimeSpan.FromSeconds(10);
@@ -54,9 +59,18 @@ public sealed partial class IntakeDispatchConsumer(
         ArgumentNullException.ThrowIfNull(context);
         var message = context.Message;
         using var eventScope = EventScope(logger, message.EventId, message.Account);
+        if (installs is not null && InstallEvents.IsInstallEvent(message.Type))
+        {
+            // Recorded before anything is routed; an unreachable store fails the dispatch, which is tried again.
+            await RecordInstallAsync(message, context.CancellationToken);
+        }
+
+        // An uninstalled account's deliveries still go to its targets' queues, where each is recorded as skipped; only
+        // its order document is not read from Stripe (the merchant's authorization is gone).
+        var uninstalled = installState?.IsUninstalled(message.Account, message.Livemode) == true;
         OrderClassification? classification = null;
         JsonBytes? document = null;
-        var documentTried = false;
+        var documentTried = uninstalled;
         var sends = new List<Task>();
 
         foreach (var route in targets.Routes)
@@ -129,6 +143,33 @@ public sealed partial class IntakeDispatchConsumer(
         }
 
         await Task.WhenAll(sends);
+    }
+
+    private async Task RecordInstallAsync(StripeEventReceived message, CancellationToken cancellationToken)
+    {
+        InstallChange? change;
+        try
+        {
+            change = InstallEvents.Read(message);
+        }
+        catch (JsonException exception)
+        {
+            LogInstallUnreadable(logger, message.EventId, message.Type, exception.Message);
+            return;
+        }
+
+        if (change is null)
+        {
+            return;
+        }
+
+        var applied = await installs!.ApplyAsync(change, cancellationToken);
+        if (applied)
+        {
+            installState?.Apply(change);
+        }
+
+        LogInstall(logger, message.EventId, message.Type, change.Account, change.Livemode ? "live" : "test", change.Status, applied ? "recorded" : "older than what the registry has, not applied");
     }
 
     /// <summary>
@@ -240,6 +281,14 @@ public sealed partial class IntakeDispatchConsumer(
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning,
         Message = "Order {SessionId} (event {EventId}): its document could not be built at dispatch, each order target's consumer builds it with the target's retries: {Reason}")]
     private static partial void LogDocumentLeftToTargets(ILogger logger, string sessionId, string eventId, string reason);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information,
+        Message = "Install event {EventId} ({EventType}): account {InstallAccount} in {Mode} mode is {Status} ({Outcome})")]
+    private static partial void LogInstall(ILogger logger, string eventId, string eventType, string installAccount, string mode, string status, string outcome);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning,
+        Message = "Install event {EventId} ({EventType}) could not be read and was not recorded: {Problem}")]
+    private static partial void LogInstallUnreadable(ILogger logger, string eventId, string eventType, string problem);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Debug, Message = "Event {EventId} ({EventType}) matches no target")]
     private static partial void LogNoTarget(ILogger logger, string eventId, string eventType);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Installs;
 using SyncWorker.Forwarding.Ledger;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
@@ -33,7 +34,8 @@ public sealed partial class TargetDeliveryConsumer(
     IOptions<OrderOptions> orderOptions,
     ILogger<TargetDeliveryConsumer> logger,
     DeliveryLedgerGate? ledger = null,
-    IHostApplicationLifetime? lifetime = null) : IConsumer<FulfillmentDelivery>
+    IHostApplicationLifetime? lifetime = null,
+    InstallState? installs = null) : IConsumer<FulfillmentDelivery>
 {
     /// <inheritdoc />
     public async Task Consume(ConsumeContext<FulfillmentDelivery> context)
@@ -52,6 +54,12 @@ public sealed partial class TargetDeliveryConsumer(
 
         using var scope = DeliveryScope(logger, delivery.DeliveryId, evt.EventId, evt.Account, delivery.Target,
             context.Headers.Get<int>(DeliveryHeaders.RedeliveryCount) ?? 0);
+
+        if (installs is not null && installs.IsUninstalled(evt.Account, evt.Livemode))
+        {
+            await SkipUninstalledAsync(context, delivery, target);
+            return;
+        }
 
         // While the target's circuit is open the delivery waits here, unacknowledged, so RabbitMQ hands this instance no
         // more of the target's messages (they wait in its queue) and nothing is republished; one of them is the trial
@@ -363,6 +371,32 @@ public sealed partial class TargetDeliveryConsumer(
         return await sender.SendAsync(delivery.Target, new TargetDelivery(delivery.DeliveryId, delivery.DeliveryId, body, description),
             send?.Token ?? context.CancellationToken);
     }
+
+    /// <summary>
+    /// A delivery of an account that uninstalled the app (in the event's mode): not sent, acknowledged, and recorded in the
+    /// ledger as <c>skipped</c> with the reason (unless the row was already final). A refund or dispute is not looked up
+    /// at Stripe to find its order's row: it is counted and logged only.
+    /// </summary>
+    private async Task SkipUninstalledAsync(ConsumeContext<FulfillmentDelivery> context, FulfillmentDelivery delivery, TargetRoute target)
+    {
+        var evt = delivery.Event;
+        var reason = $"uninstalled: account {evt.Account} uninstalled the app in {(evt.Livemode ? "live" : "test")} mode";
+        if (ledger is not null && !OrderActions.IsLaterAction(delivery.Action) && DeliveryLedgerGate.KeyOf(delivery) is { } key)
+        {
+            var (result, claim) = await ledger.ClaimAsync(key, delivery, force: false, progress: null, context.CancellationToken);
+            if (result.Outcome == ClaimOutcome.Claimed)
+            {
+                await ledger.EndAsync(claim, DeliveryState.Skipped, reason, context.CancellationToken);
+            }
+        }
+
+        SyncWorkerTelemetry.Deliveries.Add(1, new KeyValuePair<string, object?>("target", target.Name), new KeyValuePair<string, object?>("outcome", "skipped"));
+        LogUninstalledSkipped(logger, evt.EventId, target.Name, evt.Account!, evt.Livemode ? "live" : "test");
+    }
+
+    [LoggerMessage(EventId = 2409, Level = LogLevel.Information,
+        Message = "Event {EventId} is not sent to target {Target}: account {UninstalledAccount} uninstalled the app in {Mode} mode (skipped)")]
+    private static partial void LogUninstalledSkipped(ILogger logger, string eventId, string target, string uninstalledAccount, string mode);
 
     [LoggerMessage(EventId = 2407, Level = LogLevel.Information,
         Message = "Event {EventId} ({EventType}) is no order action for order targets: {Reason}")]

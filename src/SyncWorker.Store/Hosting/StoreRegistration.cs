@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Store.Retention;
 
@@ -47,6 +48,9 @@ public static class StoreRegistration
         // would meet no table (see MonitoredOrderRegistry).
         services.AddSingleton<IOrderRegistry>(provider => new MonitoredOrderRegistry(
             provider.GetRequiredService<SqlDeliveryLedger>(), provider.GetRequiredService<StoreMonitor>()));
+        services.AddSingleton<SqlInstallRegistry>();
+        services.AddSingleton<IInstallRegistry>(provider => new MonitoredInstallRegistry(
+            provider.GetRequiredService<SqlInstallRegistry>(), provider.GetRequiredService<StoreMonitor>()));
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
         services.AddSingleton<StorePurger>();

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Hosting;
+using SyncWorker.Forwarding.Installs;
 using SyncWorker.Forwarding.Ledger;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
@@ -71,6 +72,9 @@ public static class SyncWorkerApp
                 builder.Services.AddSingleton<DeliveryLedgerGate>();
             }
 
+            // Uninstalled accounts, told apart without a store round trip per delivery (see InstallState).
+            builder.Services.AddSingleton<InstallState>();
+            builder.Services.AddHostedService(provider => provider.GetRequiredService<InstallState>());
             builder.AddSyncWorkerForwarding();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
             builder.Services.AddForwardingReadiness(role.Receives());

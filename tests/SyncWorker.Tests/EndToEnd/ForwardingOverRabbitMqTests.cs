@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using SyncWorker.Contracts;
+using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 using WireMock.RequestBuilders;
@@ -438,6 +439,60 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         Assert.That(await QueuesDrainedAsync(vhost, "live-partner", "test-partner"), Is.True);
         Assert.That(live.LogEntries.Select(EventIdOf), Is.EquivalentTo(new[] { liveId }));
         Assert.That(test.LogEntries.Select(EventIdOf), Is.EquivalentTo(new[] { testId }));
+    }
+
+    [Test]
+    public async Task An_account_that_uninstalled_the_app_gets_nothing_recorded_as_skipped_until_it_installs_again()
+    {
+        const string account = "acct_1Qx7ExampleMrch01";
+        var wms = Target(200);
+        var feed = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("wms", wms, "live", "order", 2), ("feed", feed, "live", "event", 2));
+        var installs = worker.Services.GetRequiredService<IInstallRegistry>();
+
+        // The merchant uninstalls (live mode); the registry says so before anything else of that account is dispatched.
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId("account.application.deauthorized.json", StripeEvents.NewEventId())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => (await installs.GetAsync(account, true, CancellationToken.None))?.Status == InstallStatus.Uninstalled, TimeSpan.FromSeconds(30)), Is.True);
+
+        var whileUninstalled = StripeEvents.NewEventId();
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, whileUninstalled)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "Stripe is answered as for any event");
+        }
+
+        var ledger = worker.Services.GetRequiredService<IDeliveryLedger>();
+        Assert.That(await Eventually.TrueAsync(async () =>
+            (await ledger.GetAsync($"wms/order.paid/{SessionId}", CancellationToken.None))?.State == DeliveryState.Skipped
+            && (await ledger.GetAsync($"feed/event/{whileUninstalled}", CancellationToken.None))?.State == DeliveryState.Skipped, TimeSpan.FromSeconds(30)), Is.True,
+            "both deliveries recorded as skipped");
+        var skipped = await ledger.GetAsync($"wms/order.paid/{SessionId}", CancellationToken.None);
+        Assert.That(skipped!.LastError, Does.Contain("uninstalled"));
+        Assert.That(await QueuesDrainedAsync(vhost, "wms", "feed"), Is.True);
+        Assert.That(wms.LogEntries, Is.Empty, "no order reached the warehouse");
+        Assert.That(feed.LogEntries, Is.Empty);
+        Assert.That(_stripe.LogEntries, Is.Empty, "nothing was read from Stripe for an account that withdrew its authorization");
+
+        // Installed again (an event created after the uninstall): its next events go out.
+        var reinstall = StripeEvents.WithId("account.application.authorized.json", StripeEvents.NewEventId()).Replace("\"created\": 1785916800", "\"created\": 1788595260", StringComparison.Ordinal);
+        using (var response = await worker.PostSignedAsync(reinstall))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(async () => (await installs.GetAsync(account, true, CancellationToken.None))?.Status == InstallStatus.Installed, TimeSpan.FromSeconds(30)), Is.True);
+        var afterwards = StripeEvents.NewEventId();
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, afterwards)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => feed.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(EventIdOf(feed.LogEntries.Single()), Is.EqualTo(afterwards));
     }
 
     [Test]

@@ -1,0 +1,94 @@
+using System.Collections.Frozen;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Store;
+using SyncWorker.Store.Installs;
+
+namespace SyncWorker.Forwarding.Installs;
+
+/// <summary>
+/// This forwarder's copy of the accounts and modes that uninstalled the app, read from the install registry every
+/// <see cref="RefreshInterval"/> (another forwarder's change takes effect here within that), and changed at once by the
+/// install events this forwarder applies itself. Deliveries check it without a store round trip. While the store is
+/// unreachable the last copy stands. An account never recorded counts as installed.
+/// </summary>
+public sealed partial class InstallState(IInstallRegistry registry, TimeProvider time, ILogger<InstallState> logger) : BackgroundService
+{
+    /// <summary>How often the copy is read again.</summary>
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _gate = new();
+    private FrozenSet<(string Account, bool Livemode)> _uninstalled = FrozenSet<(string, bool)>.Empty;
+
+    /// <summary>True when <paramref name="account"/> uninstalled the app in that mode (false for null: the app's own account).</summary>
+    public bool IsUninstalled(string? account, bool livemode) =>
+        account is { Length: > 0 } && Volatile.Read(ref _uninstalled).Contains((account, livemode));
+
+    /// <summary>Takes a change this forwarder applied to the registry into the copy at once.</summary>
+    public void Apply(InstallChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        lock (_gate)
+        {
+            var set = _uninstalled.ToHashSet();
+            if (change.Status == InstallStatus.Uninstalled)
+            {
+                set.Add((change.Account, change.Livemode));
+            }
+            else
+            {
+                set.Remove((change.Account, change.Livemode));
+            }
+
+            Volatile.Write(ref _uninstalled, set.ToFrozenSet());
+        }
+    }
+
+    /// <summary>Reads the registry's uninstalled accounts into the copy (what the background loop does).</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        var rows = await registry.UninstalledAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            Volatile.Write(ref _uninstalled, rows.ToFrozenSet());
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failing = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(stoppingToken).ConfigureAwait(false);
+                failing = false;
+            }
+            catch (StoreUnavailableException exception)
+            {
+                if (!failing)
+                {
+                    LogStale(logger, exception.Message);
+                    failing = true;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(RefreshInterval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2601, Level = LogLevel.Warning, Message = "The install registry cannot be read ({Problem}); uninstalled accounts are told apart by the last copy until it can")]
+    private static partial void LogStale(ILogger logger, string problem);
+}

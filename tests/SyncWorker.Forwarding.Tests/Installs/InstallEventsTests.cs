@@ -1,0 +1,89 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using NUnit.Framework;
+using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Installs;
+using SyncWorker.Store.Installs;
+
+namespace SyncWorker.Forwarding.Tests.Installs;
+
+public sealed class InstallEventsTests
+{
+    private static readonly DateTimeOffset Created = new(2026, 12, 7, 9, 0, 0, TimeSpan.Zero);
+
+    [TestCase("account.application.authorized", InstallStatus.Installed)]
+    [TestCase("account.application.deauthorized", InstallStatus.Uninstalled)]
+    public void Authorized_and_deauthorized_name_the_events_account_and_mode(string type, string status)
+    {
+        var change = InstallEvents.Read(Event(type, "acct_merchant", livemode: false, """{"id":"ca_app","object":"application"}"""));
+
+        Assert.That(change, Is.EqualTo(new InstallChange("acct_merchant", false, status, null, null, "evt_1", Created)));
+    }
+
+    [Test]
+    public void The_apps_own_account_is_no_install_to_record()
+    {
+        Assert.That(InstallEvents.Read(Event("account.application.deauthorized", account: null, livemode: true, "{}")), Is.Null);
+        Assert.That(InstallEvents.Read(Event("checkout.session.completed", "acct_merchant", true, "{}")), Is.Null, "not an install event");
+    }
+
+    [Test]
+    public void An_install_object_gives_its_account_mode_and_permissions_as_names_or_objects()
+    {
+        var change = InstallEvents.Read(Event("apps.install.updated", account: null, livemode: true, """
+            {"id":"inst_1","object":"apps.install","account":"acct_merchant","livemode":false,"status":"installed",
+             "permissions_granted":["event_read",{"permission":"checkout_session_read"}],"permissions_pending":[{"permission":"charge_read","purpose":"refunds"}]}
+            """));
+
+        Assert.That(change, Is.Not.Null);
+        Assert.That((change!.Account, change.Livemode, change.Status), Is.EqualTo(("acct_merchant", false, InstallStatus.Installed)), "the object's account and mode, not the envelope's");
+        Assert.That(change.PermissionsGranted, Is.EqualTo(new[] { "event_read", "checkout_session_read" }));
+        Assert.That(change.PermissionsPending, Is.EqualTo(new[] { "charge_read" }));
+    }
+
+    [TestCase("apps.install.created", "installing", InstallStatus.Installed)]
+    [TestCase("apps.install.updated", "uninstalling", InstallStatus.Installed)]
+    [TestCase("apps.install.updated", "install_failed", InstallStatus.Uninstalled)]
+    [TestCase("apps.install.deleted", "installed", InstallStatus.Uninstalled)]
+    public void An_install_objects_status_is_read_as_installed_until_it_is_deleted_or_failed(string type, string status, string expected)
+    {
+        var change = InstallEvents.Read(Event(type, "acct_merchant", true, $$"""{"object":"apps.install","status":"{{status}}"}"""));
+
+        Assert.That(change!.Status, Is.EqualTo(expected));
+        Assert.That((change.Account, change.Livemode, change.PermissionsGranted), Is.EqualTo(("acct_merchant", true, (IReadOnlyList<string>?)null)), "the envelope's when the object does not say");
+    }
+
+    [Test]
+    public async Task The_copy_of_uninstalled_accounts_follows_changes_at_once_and_the_registry_on_refresh()
+    {
+        var registry = new ListedRegistry();
+        var state = new InstallState(registry, TimeProvider.System, NullLogger<InstallState>.Instance);
+
+        state.Apply(new InstallChange("acct_a", true, InstallStatus.Uninstalled, null, null, "evt_1", Created));
+        Assert.That((state.IsUninstalled("acct_a", true), state.IsUninstalled("acct_a", false), state.IsUninstalled(null, true)), Is.EqualTo((true, false, false)));
+
+        state.Apply(new InstallChange("acct_a", true, InstallStatus.Installed, null, null, "evt_2", Created));
+        Assert.That(state.IsUninstalled("acct_a", true), Is.False);
+
+        registry.Uninstalled = [("acct_b", false)];
+        await state.RefreshAsync(CancellationToken.None);
+        Assert.That((state.IsUninstalled("acct_b", false), state.IsUninstalled("acct_a", true)), Is.EqualTo((true, false)));
+    }
+
+    private static StripeEventReceived Event(string type, string? account, bool livemode, string dataObject) =>
+        new("evt_1", type, account, livemode, "2026-10-28", Created, "x", null, Created,
+            new JsonBytes(Encoding.UTF8.GetBytes("{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"" + type + "\",\"data\":{\"object\":" + dataObject + "}}")));
+
+    private sealed class ListedRegistry : IInstallRegistry
+    {
+        public IReadOnlyList<(string Account, bool Livemode)> Uninstalled { get; set; } = [];
+
+        public Task<IReadOnlyList<(string Account, bool Livemode)>> UninstalledAsync(CancellationToken cancellationToken) => Task.FromResult(Uninstalled);
+
+        public Task<bool> ApplyAsync(InstallChange change, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<InstallRecord?> GetAsync(string account, bool livemode, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<InstallRecord>> ListAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+}
