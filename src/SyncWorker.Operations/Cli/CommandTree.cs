@@ -47,6 +47,7 @@ internal static class CommandTree
             Store(session, configuration),
             Orders(session, configuration),
             Deliveries(session, configuration),
+            Installs(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -251,6 +252,21 @@ internal static class CommandTree
                 result.GetValue(target), result.GetValue(state), result.GetValue(since), result.GetValue(until), result.GetValue(limit), result.GetValue(after), result.GetValue(json)),
             ct));
         return new Command("deliveries", "The delivery ledger's deliveries (the store).") { list };
+    }
+
+    private static Command Installs(CliSession session, IConfiguration configuration)
+    {
+        var json = JsonOption();
+        var list = new Command(
+            "list",
+            "The install registry: per merchant account and mode, installed or uninstalled, the permissions the last " +
+            "apps.install.* event said were granted and pending, and when it was last heard of. Fed by install events at " +
+            "dispatch; an account not listed counts as installed. Read with the worker's Store:* settings.")
+        {
+            json,
+        };
+        list.SetAction((result, ct) => InstallCommands.ListAsync(session, configuration, result.GetValue(json), ct));
+        return new Command("installs", "Where the app is installed (the store).") { list };
     }
 
     private static Command Store(CliSession session, IConfiguration configuration)

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Configuration;
+using Spectre.Console;
+using SyncWorker.Store;
+using SyncWorker.Store.Installs;
+
+namespace SyncWorker.Operations.Cli;
+
+/// <summary>One install as <c>installs list --json</c> prints it.</summary>
+/// <param name="Account">The merchant (<c>acct_…</c>).</param>
+/// <param name="Mode"><c>live</c> or <c>test</c>.</param>
+/// <param name="Status"><c>installed</c> or <c>uninstalled</c>.</param>
+/// <param name="PermissionsGranted">As the last <c>apps.install.*</c> event said; null when none did.</param>
+/// <param name="PermissionsPending">Likewise.</param>
+/// <param name="LastEventId">The event that last changed it.</param>
+/// <param name="LastEventCreated">That event's <c>created</c>.</param>
+/// <param name="FirstSeen">When SyncWorker first recorded it.</param>
+/// <param name="LastSeen">When an install event last reached it.</param>
+public sealed record InstallView(
+    string Account,
+    string Mode,
+    string Status,
+    IReadOnlyList<string>? PermissionsGranted,
+    IReadOnlyList<string>? PermissionsPending,
+    string? LastEventId,
+    DateTimeOffset LastEventCreated,
+    DateTimeOffset FirstSeen,
+    DateTimeOffset LastSeen);
+
+/// <summary>What <c>installs list --json</c> prints: the store it read and its installs.</summary>
+public sealed record InstallListing(string Store, IReadOnlyList<InstallView> Installs);
+
+/// <summary><c>installs list</c>: the install registry (which merchants installed or uninstalled the app, per mode).</summary>
+internal static class InstallCommands
+{
+    public static async Task<int> ListAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    {
+        var settings = StoreCommands.ExistingStore(configuration);
+        var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);
+        if (version < 3)
+        {
+            throw CliException.Failed(
+                $"The store ({settings.Description}) is at schema version {version}, before the install registry (3): start a forwarder of this version, or run `store migrate`.");
+        }
+
+        var rows = await StoreCommands.WithLedgerAsync(session, settings, ledger => new SqlInstallRegistry(ledger, session.TimeProvider).ListAsync(cancellationToken));
+        var views = rows.Select(r => new InstallView(
+            r.Account, r.Livemode ? "live" : "test", r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen)).ToList();
+        if (json)
+        {
+            session.WriteJson(new InstallListing(settings.Description, views));
+            return ExitCodes.Ok;
+        }
+
+        if (views.Count == 0)
+        {
+            session.Error.WriteLine(
+                $"The install registry ({settings.Description}) is empty: no install event (account.application.*, apps.install.*) has reached a forwarder yet. " +
+                "Accounts it has not heard of count as installed.");
+            return ExitCodes.Ok;
+        }
+
+        var table = new Table()
+            .AddColumn(WholeTable.Identifier("Account"))
+            .AddColumn("Mode")
+            .AddColumn("Status")
+            .AddColumn("Granted")
+            .AddColumn("Pending")
+            .AddColumn("Last event")
+            .AddColumn("First seen")
+            .AddColumn("Last seen");
+        foreach (var view in views)
+        {
+            table.AddRow(
+                Formats.Cell(view.Account),
+                Formats.Cell(view.Mode),
+                Formats.Cell(view.Status),
+                Formats.Cell(view.PermissionsGranted is null ? null : string.Join(", ", view.PermissionsGranted)),
+                Formats.Cell(view.PermissionsPending is null ? null : string.Join(", ", view.PermissionsPending)),
+                Formats.Cell(view.LastEventId),
+                Formats.Cell(Formats.Time(view.FirstSeen)),
+                Formats.Cell(Formats.Time(view.LastSeen)));
+        }
+
+        session.Console.Write(new WholeTable(table));
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using SyncWorker.Store;
+using SyncWorker.Store.Installs;
+using SyncWorker.Store.Ledger;
+
+namespace SyncWorker.Operations.Tests;
+
+/// <summary><c>installs list</c> over a SQLite store seeded through the registry, as forwarders fill it.</summary>
+public sealed class InstallCommandTests
+{
+    private static readonly DateTimeOffset Created = new(2026, 12, 7, 9, 0, 0, TimeSpan.Zero);
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), "syncworker-installs-cli");
+    private readonly System.Collections.Concurrent.ConcurrentBag<string> _folders = [];
+
+    [OneTimeTearDown]
+    public void Clean()
+    {
+        foreach (var folder in _folders.Where(Directory.Exists))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task Lists_each_account_and_mode_with_its_status_and_permissions_in_a_table_and_as_json()
+    {
+        var configuration = await StoreAsync(3);
+        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
+            await installs.ApplyAsync(new InstallChange("acct_merchant_a", true, InstallStatus.Installed, ["event_read", "checkout_session_read"], ["charge_read"], "evt_a", Created), default);
+            await installs.ApplyAsync(new InstallChange("acct_merchant_b", false, InstallStatus.Uninstalled, null, null, "evt_b", Created), default);
+        }
+
+        var table = await CliHarness.RunAsync(configuration, "installs", "list");
+        Assert.That(table.ExitCode, Is.Zero, table.ToString());
+        var lines = table.Output.Split('\n');
+        Assert.That(lines.Single(l => l.Contains("acct_merchant_a", StringComparison.Ordinal)), Does.Contain("live").And.Contain("installed").And.Contain("charge_read").And.Contain("evt_a"));
+        Assert.That(lines.Single(l => l.Contains("acct_merchant_b", StringComparison.Ordinal)), Does.Contain("test").And.Contain("uninstalled"));
+
+        var json = await CliHarness.RunAsync(configuration, "installs", "list", "--json");
+        Assert.That(json.ExitCode, Is.Zero, json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        var rows = document.RootElement.GetProperty("installs").EnumerateArray().ToList();
+        Assert.That(rows.Select(r => (r.GetProperty("account").GetString(), r.GetProperty("mode").GetString(), r.GetProperty("status").GetString())),
+            Is.EqualTo(new[] { ("acct_merchant_a", "live", "installed"), ("acct_merchant_b", "test", "uninstalled") }));
+        Assert.That(rows[0].GetProperty("permissionsGranted").EnumerateArray().Select(p => p.GetString()), Is.EqualTo(new[] { "event_read", "checkout_session_read" }));
+        Assert.That(rows[1].GetProperty("permissionsGranted").ValueKind, Is.EqualTo(JsonValueKind.Null));
+    }
+
+    [Test]
+    public async Task An_empty_registry_says_what_feeds_it_and_a_store_before_it_says_how_to_migrate()
+    {
+        var empty = await CliHarness.RunAsync(await StoreAsync(3), "installs", "list");
+        Assert.That(empty.ExitCode, Is.Zero, empty.ToString());
+        Assert.That(empty.Error, Does.Contain("empty").And.Contain("count as installed"));
+
+        var old = await CliHarness.RunAsync(await StoreAsync(2), "installs", "list");
+        Assert.That(old.ExitCode, Is.EqualTo(1), old.ToString());
+        Assert.That(old.Error, Does.Contain("schema version 2").And.Contain("store migrate"));
+    }
+
+    private async Task<IConfiguration> StoreAsync(long version)
+    {
+        // A store of its own per call: the tests of this class may run at once.
+        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
+        _folders.Add(folder);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = folder }).Build();
+        await new StoreMigrator(StoreSettings.Resolve(configuration, AppContext.BaseDirectory)).MigrateToAsync(version, CancellationToken.None);
+        return configuration;
+    }
+}
