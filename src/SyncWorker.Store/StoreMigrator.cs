@@ -28,6 +28,12 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
     /// <summary>The schema version this build expects.</summary>
     public const long LatestVersion = 3;
 
+    /// <summary>
+    /// The table (from version 3) holding the oldest schema version that still works with the store as migrated: a
+    /// SyncWorker older than the store, but not older than that, runs without migrating (a rolling upgrade).
+    /// </summary>
+    public const string CompatibilityTable = "schema_compatibility";
+
     // pg_advisory_lock key: "SyncWrkr" as a 64-bit number, the same in every SyncWorker instance and nothing else's.
     private const long PostgresLockKey = 0x53796E6357726B72;
 
@@ -150,6 +156,13 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
     private async Task<MigrationResult> RunAsync(System.Data.Common.DbConnection connection, long version, CancellationToken cancellationToken)
     {
         var before = await VersionAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (before > LatestVersion && await OldestCompatibleAsync(connection, cancellationToken).ConfigureAwait(false) is { } oldest && oldest <= LatestVersion)
+        {
+            // A newer version migrated it, additively: this one works with it as it is (a rolling upgrade).
+            LogNewerCompatible(settings.Description, before, LatestVersion);
+            return new MigrationResult(before, before);
+        }
+
         if (before > LatestVersion)
         {
             throw new StoreSchemaException($"The store ({settings.Description}) has schema version {before}, newer than this SyncWorker's {LatestVersion}: a newer version migrated it. Run that version (or newer); SyncWorker never migrates a store down.");
@@ -197,6 +210,23 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
     }
 
     /// <summary>The highest version in FluentMigrator's VersionInfo table; 0 when there is none.</summary>
+    private static async Task<long?> OldestCompatibleAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var exists = connection.CreateCommand();
+        exists.CommandText = connection is SqliteConnection
+            ? $"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{CompatibilityTable}'"
+            : $"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{CompatibilityTable}'";
+        if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            return null;
+        }
+
+        await using var oldest = connection.CreateCommand();
+        oldest.CommandText = $"SELECT MAX(oldest_compatible_version) FROM {CompatibilityTable}";
+        var value = await oldest.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static async Task<long> VersionAsync(System.Data.Common.DbConnection connection, CancellationToken cancellationToken)
     {
         await using var exists = connection.CreateCommand();
@@ -216,6 +246,9 @@ public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreM
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Migrating the store ({Store}) from schema version {From} to {To}")]
     private partial void LogMigrating(string store, long from, long to);
+
+    [LoggerMessage(EventId = 7003, Level = LogLevel.Information, Message = "The store ({Store}) is at schema version {Version}, newer than this SyncWorker's {Own}, and says it still works with it: running without migrating")]
+    private partial void LogNewerCompatible(string store, long version, long own);
 
     [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "The store ({Store}) is at schema version {Version}")]
     private partial void LogMigrated(string store, long version);

@@ -64,10 +64,26 @@ public sealed class StoreMigratorTests(StoreProvider provider)
         var migrator = new StoreMigrator(settings);
         await migrator.MigrateAsync(CancellationToken.None);
         await ExecuteAsync(settings, "INSERT INTO \"VersionInfo\" (\"Version\", \"AppliedOn\", \"Description\") VALUES (999, CURRENT_TIMESTAMP, 'from the future')");
+        await ExecuteAsync(settings, $"UPDATE {StoreMigrator.CompatibilityTable} SET oldest_compatible_version = 999");
 
         var refused = Assert.ThrowsAsync<StoreSchemaException>(() => migrator.MigrateAsync(CancellationToken.None));
         Assert.That(refused!.Message, Does.Contain("schema version 999").And.Contain("newer than this SyncWorker's"));
         Assert.That(await TablesAsync(settings), Does.Contain("deliveries"), "nothing was dropped");
+    }
+
+    [Test]
+    public async Task A_store_a_newer_version_migrated_additively_is_used_as_it_is_during_a_rolling_upgrade()
+    {
+        var settings = await StoreDatabases.NewAsync(provider);
+        var migrator = new StoreMigrator(settings);
+        await migrator.MigrateAsync(CancellationToken.None);
+        // Version 4 of the future: an additive migration, which leaves the oldest compatible version where it was.
+        await ExecuteAsync(settings, "INSERT INTO \"VersionInfo\" (\"Version\", \"AppliedOn\", \"Description\") VALUES (4, CURRENT_TIMESTAMP, 'additive, from the future')");
+
+        var result = await migrator.MigrateAsync(CancellationToken.None);
+
+        Assert.That((result.From, result.To), Is.EqualTo((4L, 4L)), "nothing migrated, nothing refused");
+        Assert.That(await migrator.CurrentVersionAsync(CancellationToken.None), Is.EqualTo(4));
     }
 
     [Test]

@@ -7,8 +7,10 @@ namespace SyncWorker.Store.Migrations;
 /// <c>livemode</c>): whether the app is installed there (<c>status</c>: <c>installed</c> or <c>uninstalled</c>), the
 /// permissions Stripe says the merchant granted and has pending (comma-separated; null when not known, as after
 /// <c>account.application.authorized</c>, which does not say), when SyncWorker first and last heard of it, and the Stripe
-/// event that last changed it with that event's <c>created</c> (an older event does not undo a newer one). Additive: a
-/// version-2 SyncWorker still running beside this one ignores it.
+/// event that last changed it with that event's <c>created</c> (an older event does not undo a newer one). And
+/// <see cref="StoreMigrator.CompatibilityTable"/>: the oldest schema version a SyncWorker may have and still work with this
+/// store (1: every migration so far is additive), which versions from this one on read before refusing a newer schema.
+/// Versions 1 and 2 refuse any newer schema.
 /// </summary>
 [Migration(3, "Install registry")]
 public sealed class InstallsMigration : Migration
@@ -27,8 +29,19 @@ public sealed class InstallsMigration : Migration
             .WithColumn("first_seen").AsInt64().NotNullable()
             .WithColumn("last_seen").AsInt64().NotNullable();
         Create.Index("ix_installs_status").OnTable("installs").OnColumn("status");
+
+        // From this version on, a SyncWorker meeting a schema newer than its own reads here the oldest version that still
+        // works with it, instead of refusing every newer schema. Each later migration lowers nothing and raises it only
+        // when it is not additive.
+        Create.Table(StoreMigrator.CompatibilityTable)
+            .WithColumn("oldest_compatible_version").AsInt64().NotNullable();
+        Insert.IntoTable(StoreMigrator.CompatibilityTable).Row(new { oldest_compatible_version = 1L });
     }
 
     /// <inheritdoc />
-    public override void Down() => Delete.Table("installs");
+    public override void Down()
+    {
+        Delete.Table(StoreMigrator.CompatibilityTable);
+        Delete.Table("installs");
+    }
 }
