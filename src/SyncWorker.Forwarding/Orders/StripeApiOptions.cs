@@ -26,9 +26,56 @@ public sealed class StripeApiOptions
     public string ApiKey { get; set; } = "";
 
     /// <summary>
+    /// Gets <c>Stripe:ApiKeys:Live</c> and <c>Stripe:ApiKeys:Test</c>: a key per mode, so that live and test-mode order
+    /// targets run in one deployment; each Stripe call uses the key of its event's mode. Where one is not set,
+    /// <see cref="ApiKey"/> serves the mode its prefix names (<c>sk_live_</c>/<c>rk_live_</c> or
+    /// <c>sk_test_</c>/<c>rk_test_</c>; a key whose prefix names no mode serves both).
+    /// </summary>
+    public StripeApiKeys ApiKeys { get; set; } = new();
+
+    /// <summary>The key that reads <paramref name="livemode"/>'s objects and the setting it comes from; null when none does.</summary>
+    public (string Key, string Setting)? KeyFor(bool livemode)
+    {
+        if ((livemode ? ApiKeys.Live : ApiKeys.Test) is { Length: > 0 } own)
+        {
+            return (own, livemode ? LiveKeySetting : TestKeySetting);
+        }
+
+        if (string.IsNullOrWhiteSpace(ApiKey))
+        {
+            return null;
+        }
+
+        return StripeKeys.ModeOf(ApiKey) switch
+        {
+            null => (ApiKey, ApiKeySetting),
+            var mode => (mode == StripeKeyMode.Live) == livemode ? (ApiKey, ApiKeySetting) : null,
+        };
+    }
+
+    /// <summary>The configuration key of <see cref="ApiKey"/>.</summary>
+    public const string ApiKeySetting = "Stripe:ApiKey";
+
+    /// <summary>The configuration key of the live-mode key.</summary>
+    public const string LiveKeySetting = "Stripe:ApiKeys:Live";
+
+    /// <summary>The configuration key of the test-mode key.</summary>
+    public const string TestKeySetting = "Stripe:ApiKeys:Test";
+
+    /// <summary>
     /// Gets or sets <c>Stripe:ApiBase</c>: the base URL of Stripe's API, an absolute http(s) URL. Change it only to
     /// point SyncWorker at a stand-in (tests, <c>stripe-mock</c>) or an egress proxy.
     /// </summary>
     /// <value>The default value is <c>https://api.stripe.com</c>.</value>
     public string ApiBase { get; set; } = DefaultApiBase;
+}
+
+/// <summary><c>Stripe:ApiKeys</c>: a key per mode (never logged, never part of an error message).</summary>
+public sealed class StripeApiKeys
+{
+    /// <summary>Gets or sets <c>Stripe:ApiKeys:Live</c>: a live-mode key (<c>sk_live_…</c> or <c>rk_live_…</c>).</summary>
+    public string? Live { get; set; }
+
+    /// <summary>Gets or sets <c>Stripe:ApiKeys:Test</c>: a test-mode key (<c>sk_test_…</c> or <c>rk_test_…</c>).</summary>
+    public string? Test { get; set; }
 }

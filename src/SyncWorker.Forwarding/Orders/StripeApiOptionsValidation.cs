@@ -15,9 +15,10 @@ namespace SyncWorker.Forwarding.Orders;
 /// </remarks>
 public sealed class StripeApiOptionsValidation(IConfiguration configuration) : IValidateOptions<StripeApiOptions>
 {
-    /// <summary>The message when the key is missing.</summary>
+    /// <summary>The message when no key is set.</summary>
     internal const string ApiKeyRequired =
-        "Stripe:ApiKey is required when a target uses Format order: set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.";
+        "Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required when a target uses Format order: " +
+        "set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.";
 
     private static readonly string[] SecretKeyPrefixes = ["sk_", "rk_"];
 
@@ -31,27 +32,43 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
     }
 
     /// <summary>
-    /// What is wrong with <paramref name="options"/> for reading Checkout Sessions; empty when nothing is. Call it only
-    /// when a target uses <c>Format: order</c>.
+    /// What is wrong with <paramref name="options"/> for reading Checkout Sessions: no key at all, a key that is not a
+    /// secret or restricted key, a per-mode key of the other mode, a bad <c>Stripe:ApiBase</c>; empty when nothing is.
+    /// Call it only when a target uses <c>Format: order</c>.
     /// </summary>
     public static IEnumerable<string> Validate(StripeApiOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        var key = options.ApiKey;
-        if (string.IsNullOrWhiteSpace(key))
+        var keys = new (string Setting, string? Key, StripeKeyMode? Mode)[]
+        {
+            (StripeApiOptions.ApiKeySetting, options.ApiKey, null),
+            (StripeApiOptions.LiveKeySetting, options.ApiKeys.Live, StripeKeyMode.Live),
+            (StripeApiOptions.TestKeySetting, options.ApiKeys.Test, StripeKeyMode.Test),
+        };
+        if (keys.All(k => string.IsNullOrWhiteSpace(k.Key)))
         {
             errors.Add(ApiKeyRequired);
         }
-        else if (!SecretKeyPrefixes.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
+
+        foreach (var (setting, key, mode) in keys.Where(k => !string.IsNullOrWhiteSpace(k.Key)))
         {
-            errors.Add(
-                "Stripe:ApiKey is not a secret key (sk_…) or restricted key (rk_…): publishable keys (pk_…) and webhook " +
-                "secrets (whsec_…) cannot read Checkout Sessions. Set it to a secret or restricted key with checkout_session_read.");
-        }
-        else if (key.Any(char.IsWhiteSpace))
-        {
-            errors.Add("Stripe:ApiKey contains whitespace: copy the key again, without spaces or line breaks.");
+            if (!SecretKeyPrefixes.Any(prefix => key!.StartsWith(prefix, StringComparison.Ordinal)))
+            {
+                errors.Add(
+                    $"{setting} is not a secret key (sk_…) or restricted key (rk_…): publishable keys (pk_…) and webhook " +
+                    "secrets (whsec_…) cannot read Checkout Sessions. Set it to a secret or restricted key with checkout_session_read.");
+            }
+            else if (key!.Any(char.IsWhiteSpace))
+            {
+                errors.Add($"{setting} contains whitespace: copy the key again, without spaces or line breaks.");
+            }
+            else if (mode is { } wanted && StripeKeys.ModeOf(key) is { } actual && actual != wanted)
+            {
+                errors.Add(
+                    $"{setting} is a {(actual == StripeKeyMode.Live ? "live" : "test")}-mode key: it must be a {(wanted == StripeKeyMode.Live ? "live" : "test")} key " +
+                    $"({(wanted == StripeKeyMode.Live ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")}).");
+            }
         }
 
         if (!Uri.TryCreate(options.ApiBase, UriKind.Absolute, out var apiBase) || apiBase.Scheme is not ("https" or "http"))
@@ -63,8 +80,8 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
     }
 
     /// <summary>
-    /// <see cref="Validate(StripeApiOptions)"/> when one of <paramref name="targets"/> uses <c>Format: order</c>, plus the
-    /// key's mode against those targets' modes (one key reads one mode's sessions); empty when no target uses
+    /// <see cref="Validate(StripeApiOptions)"/> when one of <paramref name="targets"/> uses <c>Format: order</c>, plus a
+    /// key for the mode of each order target (one key reads one mode's sessions); empty when no target uses
     /// <c>Format: order</c>.
     /// </summary>
     public static IEnumerable<string> Validate(StripeApiOptions options, IReadOnlyList<TargetOptions> targets)
@@ -78,27 +95,33 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
         }
 
         errors.AddRange(Validate(options));
-        var keyMode = StripeKeys.ModeOf(options.ApiKey);
+        if (errors.Count > 0)
+        {
+            return errors;
+        }
+
         for (var i = 0; i < targets.Count; i++)
         {
             var target = targets[i];
-            if (!IsOrderTarget(target) || keyMode is null)
+            if (!IsOrderTarget(target))
             {
                 continue;
             }
 
             var label = string.IsNullOrWhiteSpace(target.Name) ? $"Fulfillment:Targets:{i}" : $"Fulfillment:Targets:{i} ('{target.Name}')";
-            if (target.IsLive && keyMode == StripeKeyMode.Test)
+            var live = target.IsLive;
+            if (!live && !string.Equals(target.Mode, "test", StringComparison.OrdinalIgnoreCase))
             {
-                errors.Add(
-                    $"{label} is a live target with Format order, but Stripe:ApiKey is a test-mode key, which cannot read live " +
-                    "Checkout Sessions: set Stripe:ApiKey to a live key (sk_live_… or rk_live_…), or set the target's Mode to test.");
+                continue;
             }
-            else if (string.Equals(target.Mode, "test", StringComparison.OrdinalIgnoreCase) && keyMode == StripeKeyMode.Live)
+
+            if (options.KeyFor(live) is null)
             {
+                var mode = live ? "live" : "test";
+                var legacy = string.IsNullOrWhiteSpace(options.ApiKey) ? "" : $" (Stripe:ApiKey is a {(live ? "test" : "live")}-mode key)";
                 errors.Add(
-                    $"{label} is a test target with Format order, but Stripe:ApiKey is a live-mode key, which cannot read test " +
-                    "Checkout Sessions: serve test targets from another SyncWorker with a test key, or use Format event for this target.");
+                    $"{label} is a {mode} target with Format order, but no key reads {mode} Checkout Sessions{legacy}: set {(live ? StripeApiOptions.LiveKeySetting : StripeApiOptions.TestKeySetting)} to a {mode} key " +
+                    $"({(live ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")}), or set the target's Mode to {(live ? "test" : "live")}.");
             }
         }
 

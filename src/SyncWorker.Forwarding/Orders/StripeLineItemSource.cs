@@ -41,9 +41,8 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
     private readonly HttpClient? _ownedHttpClient;
-    private readonly StripeClient? _client;
+    private readonly Dictionary<bool, (StripeClient Client, string Setting)> _clients = [];
     private readonly string _apiServer;
-    private readonly StripeKeyMode? _keyMode;
     private readonly string _configurationProblem = "";
 
     /// <summary>A source for <paramref name="options"/>, with its own HTTP client (timeout <see cref="RequestTimeout"/>).</summary>
@@ -79,13 +78,29 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
             };
         }
 
-        _client = new StripeClient(new StripeClientOptions
+        // One client per key: each Stripe call uses the key of its event's mode (Stripe:ApiKeys:Live / :Test, else
+        // Stripe:ApiKey for the mode it serves).
+        var clients = new Dictionary<string, StripeClient>(StringComparer.Ordinal);
+        foreach (var livemode in new[] { true, false })
         {
-            ApiKey = value.ApiKey,
-            ApiBase = apiBaseUrl,
-            HttpClient = new SystemNetHttpClient(httpClient ?? _ownedHttpClient, MaxNetworkRetries),
-        });
-        _keyMode = StripeKeys.ModeOf(value.ApiKey);
+            if (value.KeyFor(livemode) is not { } key)
+            {
+                continue;
+            }
+
+            if (!clients.TryGetValue(key.Key, out var client))
+            {
+                client = new StripeClient(new StripeClientOptions
+                {
+                    ApiKey = key.Key,
+                    ApiBase = apiBaseUrl,
+                    HttpClient = new SystemNetHttpClient(httpClient ?? _ownedHttpClient, MaxNetworkRetries),
+                });
+                clients[key.Key] = client;
+            }
+
+            _clients[livemode] = (client, key.Setting);
+        }
     }
 
     /// <inheritdoc />
@@ -123,16 +138,17 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
         Func<StripeClient, Func<string?, RequestOptions?>, Task<T>> read,
         CancellationToken ct)
     {
-        if (_client is null)
+        if (_configurationProblem.Length > 0)
         {
             throw new DeliveryFailedException($"Cannot read Stripe ({doing}): {_configurationProblem}", isPermanent: true, attempts: 0, statusCode: null);
         }
 
-        if (_keyMode is { } keyMode && (keyMode == StripeKeyMode.Live) != livemode)
+        if (!_clients.TryGetValue(livemode, out var chosen))
         {
+            var mode = livemode ? "live" : "test";
             throw new DeliveryFailedException(
-                $"Cannot read Stripe ({doing}): Stripe:ApiKey is a {(livemode ? "test" : "live")}-mode key, which cannot read " +
-                $"{(livemode ? "live" : "test")}-mode {objects}. Set Stripe:ApiKey to a {(livemode ? "live" : "test")} key, " +
+                $"Cannot read Stripe ({doing}): no key reads {mode}-mode {objects} ({(livemode ? StripeApiOptions.LiveKeySetting : StripeApiOptions.TestKeySetting)} " +
+                $"is not set and {StripeApiOptions.ApiKeySetting} is not a {mode} key). Set {(livemode ? StripeApiOptions.LiveKeySetting : StripeApiOptions.TestKeySetting)} to a {mode} key, " +
                 "or route this mode's events to targets served by another SyncWorker.",
                 isPermanent: true,
                 attempts: 0,
@@ -141,11 +157,11 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
 
         try
         {
-            return await read(_client, account => account is null ? null : new RequestOptions { StripeAccount = account }).ConfigureAwait(false);
+            return await read(chosen.Client, account => account is null ? null : new RequestOptions { StripeAccount = account }).ConfigureAwait(false);
         }
         catch (StripeException ex)
         {
-            throw FromStripe(ex, doing, permission);
+            throw FromStripe(ex, doing, permission, chosen.Setting);
         }
         catch (HttpRequestException ex)
         {
@@ -188,7 +204,7 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
     private static string Describe(string sessionId, string? account, bool livemode) =>
         $"Checkout Session {sessionId} ({(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode)";
 
-    private static DeliveryFailedException FromStripe(StripeException ex, string doing, string permission)
+    private static DeliveryFailedException FromStripe(StripeException ex, string doing, string permission, string setting)
     {
         var status = (int)ex.HttpStatusCode;
         const int attempts = 1; // Stripe.net retries nothing (MaxNetworkRetries 0)
@@ -197,15 +213,15 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
         return status switch
         {
             401 => Permanent(
-                $"{answered}: the API key was revoked, expired or mistyped. Check Stripe:ApiKey (the secret key sk_… or " +
+                $"{answered}: the API key was revoked, expired or mistyped. Check {setting} (the secret key sk_… or " +
                 $"restricted key rk_… of the app's account).{details}"),
             403 => Permanent(
                 $"{answered}: the API key lacks {permission} (a restricted key without it), or the account has not " +
-                $"granted the app that permission (app uninstalled, or a new app version not yet accepted). Check Stripe:ApiKey " +
+                $"granted the app that permission (app uninstalled, or a new app version not yet accepted). Check {setting} " +
                 $"and the manifest's permissions.{details}"),
             404 => Permanent(
                 $"{answered}: no such object for this key and account. The app may have been uninstalled from the account, or " +
-                $"Stripe:ApiKey belongs to another Stripe account or mode; check Stripe:ApiKey.{details}"),
+                $"{setting} belongs to another Stripe account or mode; check {setting}.{details}"),
             400 => Permanent($"{answered}: Stripe refused the request as invalid; retrying cannot help.{details}"),
             408 or 409 or 429 or >= 500 => Transient(
                 status == 429

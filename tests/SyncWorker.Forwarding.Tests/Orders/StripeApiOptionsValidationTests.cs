@@ -25,7 +25,8 @@ public sealed class StripeApiOptionsValidationTests
 
         Assert.That(errors, Is.EqualTo(new[]
         {
-            "Stripe:ApiKey is required when a target uses Format order: set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.",
+            "Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required when a target uses Format order: " +
+            "set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.",
         }));
     }
 
@@ -113,6 +114,36 @@ public sealed class StripeApiOptionsValidationTests
         Assert.That(errors, Has.Length.EqualTo(1));
         Assert.That(errors[0], Does.StartWith("Fulfillment:Targets:1 ('warehouse') is a live target").And.Contain("Stripe:ApiKey is a test-mode key"));
         Assert.That(errors[0], Does.Not.Contain(TestKey));
+    }
+
+    [Test]
+    public void Live_and_test_order_targets_run_together_with_a_key_per_mode_and_the_old_key_serves_its_own_mode()
+    {
+        var targets = new List<TargetOptions> { new() { Name = "warehouse", Mode = "live" }, new() { Name = "staging", Mode = "test" } };
+
+        Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKeys = new() { Live = LiveKey, Test = TestKey } }, targets), Is.Empty);
+        Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKey = LiveKey, ApiKeys = new() { Test = TestKey } }, targets), Is.Empty, "Stripe:ApiKey serves live");
+        var missing = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKeys = new() { Live = LiveKey } }, targets).ToArray();
+        Assert.That(missing, Has.Length.EqualTo(1));
+        Assert.That(missing[0], Does.StartWith("Fulfillment:Targets:1 ('staging') is a test target").And.Contain("set Stripe:ApiKeys:Test to a test key"));
+        Assert.That(missing[0], Does.Not.Contain("Stripe:ApiKey is"), "no Stripe:ApiKey to speak of");
+
+        var options = new StripeApiOptions { ApiKey = LiveKey, ApiKeys = new() { Test = TestKey } };
+        Assert.That(options.KeyFor(true), Is.EqualTo((LiveKey, "Stripe:ApiKey")));
+        Assert.That(options.KeyFor(false), Is.EqualTo((TestKey, "Stripe:ApiKeys:Test")));
+    }
+
+    [TestCase("Live", TestKey, "Stripe:ApiKeys:Live is a test-mode key: it must be a live key")]
+    [TestCase("Test", LiveKey, "Stripe:ApiKeys:Test is a live-mode key: it must be a test key")]
+    [TestCase("Test", "pk_test_not_secret", "Stripe:ApiKeys:Test is not a secret key")]
+    public void A_per_mode_key_of_the_other_mode_or_not_secret_is_refused_naming_its_setting(string mode, string key, string message)
+    {
+        var options = new StripeApiOptions { ApiKeys = mode == "Live" ? new() { Live = key } : new() { Test = key } };
+
+        var errors = StripeApiOptionsValidation.Validate(options).ToArray();
+
+        Assert.That(errors, Has.Some.StartWith(message));
+        Assert.That(errors, Has.None.Contain(key));
     }
 
     [Test]

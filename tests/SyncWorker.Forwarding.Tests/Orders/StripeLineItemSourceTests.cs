@@ -239,6 +239,21 @@ public sealed class StripeLineItemSourceTests
     }
 
     [Test]
+    public async Task Each_mode_is_read_with_its_own_key()
+    {
+        const string liveKey = "rk_live_wiremock-only-not-a-real-key";
+        StubPage(Page(1, 1, hasMore: false), startingAfter: null);
+        using var source = new StripeLineItemSource(
+            Options.Create(new StripeApiOptions { ApiKeys = new() { Live = liveKey, Test = TestKey }, ApiBase = _server.Url! }), _http);
+
+        await source.GetLineItemsAsync(SessionId, Account, livemode: true, CancellationToken.None);
+        await source.GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
+
+        Assert.That(_server.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()),
+            Is.EqualTo(new[] { $"Bearer {liveKey}", $"Bearer {TestKey}" }));
+    }
+
+    [Test]
     public void A_missing_key_fails_permanently_without_calling_Stripe()
     {
         StubPage(Page(1, 1, hasMore: false), startingAfter: null);
@@ -246,7 +261,7 @@ public sealed class StripeLineItemSourceTests
         var failure = Fails(Source(key: ""));
 
         Assert.That(failure.IsPermanent, Is.True);
-        Assert.That(failure.Message, Does.Contain("Stripe:ApiKey is required"));
+        Assert.That(failure.Message, Does.Contain("Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required"));
         Assert.That(_server.LogEntries, Is.Empty);
     }
 

@@ -337,7 +337,8 @@ public sealed class FulfillmentOptionsValidationTests
     {
         Assert.That(Errors(apiKey, Valid()), Is.EqualTo(new[]
         {
-            "Stripe:ApiKey is required when a target uses Format order: set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.",
+            "Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required when a target uses Format order: " +
+            "set it to a secret key (sk_…) or restricted key (rk_…) with checkout_session_read.",
         }));
     }
 
@@ -348,8 +349,8 @@ public sealed class FulfillmentOptionsValidationTests
 
         Assert.That(errors, Is.EqualTo(new[]
         {
-            $"{Label} is a live target with Format order, but Stripe:ApiKey is a test-mode key, which cannot read live " +
-            "Checkout Sessions: set Stripe:ApiKey to a live key (sk_live_… or rk_live_…), or set the target's Mode to test.",
+            $"{Label} is a live target with Format order, but no key reads live Checkout Sessions (Stripe:ApiKey is a test-mode key): " +
+            "set Stripe:ApiKeys:Live to a live key (sk_live_… or rk_live_…), or set the target's Mode to test.",
         }));
         Assert.That(errors[0], Does.Not.Contain(TestKey));
     }
@@ -395,7 +396,7 @@ public sealed class FulfillmentOptionsValidationTests
         Assert.That(errors[6], Does.StartWith("Fulfillment:Targets:1:SigningSecret is empty"));
         Assert.That(errors[7], Does.StartWith("Fulfillment:Targets:2 ('archive') sends to https://elsewhere.example/hooks,"));
         Assert.That(errors[8], Does.StartWith("Fulfillment:Targets:2 ('archive') subscribes to 'invoice.*' (Fulfillment:Targets:2:Events:0)"));
-        Assert.That(errors[9], Does.StartWith("Stripe:ApiKey is required"));
+        Assert.That(errors[9], Does.StartWith("Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required"));
     }
 
     [TestCase("http://fulfillment.example.com/webhooks/stripe-orders", "fulfillment.example.com")]
