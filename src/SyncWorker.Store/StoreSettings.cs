@@ -72,6 +72,15 @@ public sealed class StoreSettings
     /// <summary><c>Store:KeyRetentionDays</c>: ledger rows unchanged for longer than this are purged (never a leased one).</summary>
     public TimeSpan KeyRetention { get; private set; } = TimeSpan.FromDays(DefaultKeyRetentionDays);
 
+    /// <summary>Default of <c>Installs:PurgeAfterDays</c>.</summary>
+    public const int DefaultInstallPurgeAfterDays = 30;
+
+    /// <summary>
+    /// <c>Installs:PurgeAfterDays</c>: how long after an account uninstalled the app (in live mode, and installed in no
+    /// mode) its data is deleted from the store in the background; null (0) for never (then only <c>accounts purge</c>).
+    /// </summary>
+    public TimeSpan? InstallPurgeAfter { get; private set; } = TimeSpan.FromDays(DefaultInstallPurgeAfterDays);
+
     /// <summary><c>Store:OrderRetentionDays</c>: orders and their delivered <c>order.paid</c> rows unchanged for longer than this are purged.</summary>
     public TimeSpan OrderRetention { get; private set; } = TimeSpan.FromDays(DefaultOrderRetentionDays);
 
@@ -127,6 +136,18 @@ public sealed class StoreSettings
         settings.Retention = TimeSpan.FromDays(retentionDays);
         settings.KeyRetention = TimeSpan.FromDays(keyRetentionDays);
         settings.OrderRetention = TimeSpan.FromDays(orderRetentionDays);
+        var purgeAfter = configuration["Installs:PurgeAfterDays"];
+        if (!string.IsNullOrWhiteSpace(purgeAfter))
+        {
+            if (!int.TryParse(purgeAfter, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var days) || days < 0 || days > MaximumRetentionDays)
+            {
+                throw new StoreConfigurationException(
+                    $"Installs:PurgeAfterDays must be a whole number of days between 0 (never: only `accounts purge`) and {MaximumRetentionDays} (got '{purgeAfter}'); the default is {DefaultInstallPurgeAfterDays}.");
+            }
+
+            settings.InstallPurgeAfter = days == 0 ? null : TimeSpan.FromDays(days);
+        }
+
         return settings;
     }
 

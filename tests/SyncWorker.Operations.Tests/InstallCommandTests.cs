@@ -62,6 +62,33 @@ public sealed class InstallCommandTests
         Assert.That(old.Error, Does.Contain("schema version 2").And.Contain("store migrate"));
     }
 
+    [Test]
+    public async Task Accounts_purge_deletes_a_merchants_rows_says_what_and_warns_when_it_is_still_installed()
+    {
+        var configuration = await StoreAsync(3);
+        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            var claim = new DeliveryClaim(DeliveryKey.ForOrder("wms", "cs_purge_1", "order.paid"), "evt_p1", "msg_p1", "acct_merchant_a");
+            await ledger.ClaimAsync(claim, "forwarder-a", TimeSpan.FromMinutes(5), false, default);
+            await ledger.FinishAsync(claim.Key.Value, "forwarder-a", DeliveryState.Delivered, 200, null, [], default);
+            await ledger.RecordAsync(new OrderRecord("cs_purge_1", "pi_purge_1", "acct_merchant_a", true), default);
+            await new SqlInstallRegistry(ledger, TimeProvider.System).ApplyAsync(new InstallChange("acct_merchant_a", false, InstallStatus.Installed, null, null, "evt_i", Created), default);
+        }
+
+        var run = await CliHarness.RunAsync(configuration, "accounts", "purge", "acct_merchant_a", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        Assert.That(document.RootElement.GetProperty("deleted").GetProperty("deliveries").GetInt64(), Is.EqualTo(1));
+        Assert.That(document.RootElement.GetProperty("deleted").GetProperty("orders").GetInt64(), Is.EqualTo(1));
+        Assert.That(run.Error, Does.Contain("still installed in test mode"));
+
+        var bad = await CliHarness.RunAsync(configuration, "accounts", "purge", "cs_purge_1");
+        Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
+        Assert.That(bad.Error, Does.Contain("acct_"));
+    }
+
     private async Task<IConfiguration> StoreAsync(long version)
     {
         // A store of its own per call: the tests of this class may run at once.

@@ -48,6 +48,7 @@ internal static class CommandTree
             Orders(session, configuration),
             Deliveries(session, configuration),
             Installs(session, configuration),
+            Accounts(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -267,6 +268,23 @@ internal static class CommandTree
         };
         list.SetAction((result, ct) => InstallCommands.ListAsync(session, configuration, result.GetValue(json), ct));
         return new Command("installs", "Where the app is installed (the store).") { list };
+    }
+
+    private static Command Accounts(CliSession session, IConfiguration configuration)
+    {
+        var json = JsonOption();
+        var account = new Argument<string>("account") { Description = "The merchant's Stripe account (acct_…)." };
+        var purge = new Command(
+            "purge",
+            "Delete a merchant's data from the store now (for a merchant who asks): its ledger rows and their attempts, its " +
+            "orders and stored documents, its backfill entries. Its install row stays (status and dates). Forwarders do the " +
+            "same Installs:PurgeAfterDays after an uninstall. Exit 1 when rows being delivered right now were left.")
+        {
+            account,
+            json,
+        };
+        purge.SetAction((result, ct) => InstallCommands.PurgeAccountAsync(session, configuration, result.GetRequiredValue(account), result.GetValue(json), ct));
+        return new Command("accounts", "A merchant account's data in the store.") { purge };
     }
 
     private static Command Store(CliSession session, IConfiguration configuration)

@@ -29,19 +29,63 @@ public sealed record InstallView(
 /// <summary>What <c>installs list --json</c> prints: the store it read and its installs.</summary>
 public sealed record InstallListing(string Store, IReadOnlyList<InstallView> Installs);
 
-/// <summary><c>installs list</c>: the install registry (which merchants installed or uninstalled the app, per mode).</summary>
+/// <summary><c>installs list</c>: the install registry (which merchants installed or uninstalled the app, per mode); <c>accounts purge</c>.</summary>
 internal static class InstallCommands
 {
-    public static async Task<int> ListAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    /// <summary><c>accounts purge acct_…</c>: the merchant's data deleted from the store now (<see cref="AccountPurger"/>).</summary>
+    public static async Task<int> PurgeAccountAsync(CliSession session, IConfiguration configuration, string account, bool json, CancellationToken cancellationToken)
     {
+        if (!account.StartsWith("acct_", StringComparison.Ordinal) || account.Length <= "acct_".Length || account.Any(char.IsWhiteSpace))
+        {
+            throw CliException.Usage($"accounts purge takes a Stripe account id (acct_…); '{account}' is not one.");
+        }
+
         var settings = StoreCommands.ExistingStore(configuration);
+        await RequireInstallRegistryAsync(settings, cancellationToken);
+        var purge = await StoreCommands.WithLedgerAsync(session, settings, ledger => new AccountPurger(ledger, settings, session.TimeProvider).PurgeAsync(account, cancellationToken));
+        if (json)
+        {
+            session.WriteJson(purge);
+        }
+        else
+        {
+            var table = new Table().AddColumn(WholeTable.Identifier("Table")).AddColumn(new TableColumn("Deleted").RightAligned());
+            foreach (var (name, count) in purge.Deleted)
+            {
+                table.AddRow(Formats.Cell(name), Formats.Cell(count));
+            }
+
+            session.Console.Write(new WholeTable(table));
+            session.Console.WriteLine($"Purged {account} from {settings.Description}; its install row stays (status and dates, to keep skipping its events).");
+        }
+
+        if (purge.LeftInFlight > 0)
+        {
+            session.Error.WriteLine($"{purge.LeftInFlight} ledger rows of {account} are being delivered now and were left: run accounts purge again in a few minutes (the hourly purge takes them if the account is due).");
+        }
+
+        if (purge.StillInstalled.Count > 0)
+        {
+            session.Error.WriteLine($"{account} is still installed in {string.Join(" and ", purge.StillInstalled)} mode: its next events are forwarded and recorded again.");
+        }
+
+        return purge.LeftInFlight > 0 ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
+    private static async Task RequireInstallRegistryAsync(StoreSettings settings, CancellationToken cancellationToken)
+    {
         var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);
         if (version < 3)
         {
             throw CliException.Failed(
                 $"The store ({settings.Description}) is at schema version {version}, before the install registry (3): start a forwarder of this version, or run `store migrate`.");
         }
+    }
 
+    public static async Task<int> ListAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    {
+        var settings = StoreCommands.ExistingStore(configuration);
+        await RequireInstallRegistryAsync(settings, cancellationToken);
         var rows = await StoreCommands.WithLedgerAsync(session, settings, ledger => new SqlInstallRegistry(ledger, session.TimeProvider).ListAsync(cancellationToken));
         var views = rows.Select(r => new InstallView(
             r.Account, r.Livemode ? "live" : "test", r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen)).ToList();

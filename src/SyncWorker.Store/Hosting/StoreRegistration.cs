@@ -54,6 +54,7 @@ public static class StoreRegistration
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
         services.AddSingleton<StorePurger>();
+        services.AddSingleton<AccountPurger>();
         services.AddSingleton<StoreRetentionService>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreRetentionService>());
         services.AddHealthChecks().Add(new HealthCheckRegistration(

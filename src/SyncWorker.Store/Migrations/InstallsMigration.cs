@@ -6,8 +6,9 @@ namespace SyncWorker.Store.Migrations;
 /// Version 3: the install registry. <c>installs</c> holds one row per merchant account and mode (<c>account</c>,
 /// <c>livemode</c>): whether the app is installed there (<c>status</c>: <c>installed</c> or <c>uninstalled</c>), the
 /// permissions Stripe says the merchant granted and has pending (comma-separated; null when not known, as after
-/// <c>account.application.authorized</c>, which does not say), when SyncWorker first and last heard of it, and the Stripe
-/// event that last changed it with that event's <c>created</c> (an older event does not undo a newer one). And
+/// <c>account.application.authorized</c>, which does not say), when SyncWorker first and last heard of it, the Stripe
+/// event that last changed it with that event's <c>created</c> (an older event does not undo a newer one), and when the
+/// account's data was purged (<c>purged_at</c>). And
 /// <see cref="StoreMigrator.CompatibilityTable"/>: the oldest schema version a SyncWorker may have and still work with this
 /// store (1: every migration so far is additive), which versions from this one on read before refusing a newer schema.
 /// Versions 1 and 2 refuse any newer schema.
@@ -27,7 +28,8 @@ public sealed class InstallsMigration : Migration
             .WithColumn("last_event_id").AsString(255).Nullable()
             .WithColumn("last_event_created").AsInt64().NotNullable()
             .WithColumn("first_seen").AsInt64().NotNullable()
-            .WithColumn("last_seen").AsInt64().NotNullable();
+            .WithColumn("last_seen").AsInt64().NotNullable()
+            .WithColumn("purged_at").AsInt64().Nullable();
         Create.Index("ix_installs_status").OnTable("installs").OnColumn("status");
 
         // From this version on, a SyncWorker meeting a schema newer than its own reads here the oldest version that still

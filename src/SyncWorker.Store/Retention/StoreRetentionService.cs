@@ -1,15 +1,16 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Installs;
 
 namespace SyncWorker.Store.Retention;
 
 /// <summary>
-/// Purges the store in the background (<see cref="StorePurger"/>): once <see cref="FirstRunDelay"/> after the store is
+/// Purges the store in the background (<see cref="StorePurger"/>, then the accounts due, <see cref="AccountPurger"/>): once <see cref="FirstRunDelay"/> after the store is
 /// first migrated and reachable, then every <see cref="Interval"/>. A run that fails (the store unreachable) is logged
 /// and left to the next one. Registered with the store, so only where the store is.
 /// </summary>
-public sealed partial class StoreRetentionService(StorePurger purger, StoreMonitor monitor, TimeProvider time, ILogger<StoreRetentionService> logger) : BackgroundService
+public sealed partial class StoreRetentionService(StorePurger purger, StoreMonitor monitor, TimeProvider time, ILogger<StoreRetentionService> logger, AccountPurger? accounts = null) : BackgroundService
 {
     /// <summary>How long after the store is first ready the first purge runs (start-up goes first).</summary>
     public static readonly TimeSpan FirstRunDelay = TimeSpan.FromMinutes(2);
@@ -42,6 +43,12 @@ public sealed partial class StoreRetentionService(StorePurger purger, StoreMonit
         try
         {
             await purger.PurgeAsync(cancellationToken).ConfigureAwait(false);
+            if (accounts is not null)
+            {
+                // Merchants who uninstalled the app Installs:PurgeAfterDays ago.
+                await accounts.PurgeDueAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return true;
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
