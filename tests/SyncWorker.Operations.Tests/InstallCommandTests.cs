@@ -89,6 +89,61 @@ public sealed class InstallCommandTests
         Assert.That(bad.Error, Does.Contain("acct_"));
     }
 
+    [Test]
+    public async Task Installs_sync_records_what_the_Install_API_lists_per_mode_and_uninstalls_what_it_no_longer_lists()
+    {
+        using var stripe = WireMock.Server.WireMockServer.Start();
+        const string liveKey = "sk_live_installs_sync_not_a_key";
+        stripe.Given(WireMock.RequestBuilders.Request.Create().WithPath("/v1/apps/installs").UsingGet()
+                .WithParam("app", "app_61SyncWorkerTests").WithHeader("Authorization", "Bearer " + liveKey))
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""
+                {"object":"list","url":"/v1/apps/installs","has_more":false,"data":[
+                  {"id":"appinst_1","object":"apps.install","account":"acct_new","app":"app_61SyncWorkerTests","livemode":true,"status":"installed",
+                   "permissions_granted":["event_read","checkout_session_read"],"permissions_pending":["charge_read"],"created":1788000000},
+                  {"id":"appinst_2","object":"apps.install","account":"acct_kept","app":"app_61SyncWorkerTests","livemode":true,"status":"installed",
+                   "permissions_granted":["event_read"],"permissions_pending":[],"created":1788000000}]}
+                """));
+        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
+        _folders.Add(folder);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Store:DataDirectory"] = folder,
+            ["Installs:AppId"] = "app_61SyncWorkerTests",
+            ["Stripe:ApiKey"] = liveKey,
+            ["Stripe:ApiBase"] = stripe.Url,
+        }).Build();
+        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
+            await installs.ApplyAsync(new InstallChange("acct_kept", true, InstallStatus.Installed, null, null, "evt_k", Created), default);
+            await installs.ApplyAsync(new InstallChange("acct_gone", true, InstallStatus.Installed, null, null, "evt_g", Created), default);
+        }
+
+        var run = await CliHarness.RunAsync(configuration, "installs", "sync", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using var document = JsonDocument.Parse(run.Output);
+        Assert.That(document.RootElement.GetProperty("listed").GetInt32(), Is.EqualTo(2));
+        Assert.That(document.RootElement.GetProperty("changes").EnumerateArray().Select(c => (c.GetProperty("account").GetString(), c.GetProperty("before").GetString(), c.GetProperty("after").GetString())),
+            Is.EquivalentTo(new[] { ("acct_new", (string?)null, "installed"), ("acct_gone", "installed", "uninstalled") }));
+        Assert.That(run.Error, Does.Contain("Not synced: test: no key"), "a live key lists live installs only");
+        Assert.That(run.Output + run.Error, Does.Not.Contain(liveKey));
+        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
+            var added = await installs.GetAsync("acct_new", true, default);
+            Assert.That((added!.Status, added.LastEventId), Is.EqualTo((InstallStatus.Installed, "appinst_1")));
+            Assert.That(added.PermissionsPending, Is.EqualTo(new[] { "charge_read" }));
+            Assert.That((await installs.GetAsync("acct_gone", true, default))!.Status, Is.EqualTo(InstallStatus.Uninstalled));
+        }
+
+        var noApp = await CliHarness.RunAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = folder }).Build(), "installs", "sync");
+        Assert.That(noApp.ExitCode, Is.EqualTo(78), noApp.ToString());
+        Assert.That(noApp.Error, Does.Contain("Installs:AppId is not set"));
+    }
+
     private async Task<IConfiguration> StoreAsync(long version)
     {
         // A store of its own per call: the tests of this class may run at once.

@@ -58,17 +58,9 @@ public static class InstallEvents
         var livemode = install.ValueKind == JsonValueKind.Object && install.TryGetProperty("livemode", out var live) && live.ValueKind is JsonValueKind.True or JsonValueKind.False
             ? live.GetBoolean()
             : evt.Livemode;
-        var status = evt.Type == "apps.install.deleted" ? InstallStatus.Uninstalled : StatusOf(String(install, "status"));
+        var status = evt.Type == "apps.install.deleted" ? InstallStatus.Uninstalled : InstallStatus.FromStripe(String(install, "status"));
         return new InstallChange(account, livemode, status, Permissions(install, "permissions_granted"), Permissions(install, "permissions_pending"), evt.EventId, evt.Created);
     }
-
-    /// <summary>
-    /// SyncWorker's reading of an Install API <c>status</c>: <c>install_failed</c> is not installed; <c>installed</c>,
-    /// <c>installing</c>, <c>uninstalling</c> and <c>uninstall_failed</c> (and a status Stripe adds later) are, until
-    /// <c>apps.install.deleted</c> or <c>account.application.deauthorized</c> says otherwise.
-    /// </summary>
-    public static string StatusOf(string? status) =>
-        status == "install_failed" ? InstallStatus.Uninstalled : InstallStatus.Installed;
 
     private static string? String(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;

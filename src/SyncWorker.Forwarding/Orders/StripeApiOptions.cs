@@ -1,3 +1,5 @@
+using SyncWorker.Contracts;
+
 namespace SyncWorker.Forwarding.Orders;
 
 /// <summary>
@@ -34,33 +36,16 @@ public sealed class StripeApiOptions
     public StripeApiKeys ApiKeys { get; set; } = new();
 
     /// <summary>The key that reads <paramref name="livemode"/>'s objects and the setting it comes from; null when none does.</summary>
-    public (string Key, string Setting)? KeyFor(bool livemode)
-    {
-        if ((livemode ? ApiKeys.Live : ApiKeys.Test) is { Length: > 0 } own)
-        {
-            return (own, livemode ? LiveKeySetting : TestKeySetting);
-        }
-
-        if (string.IsNullOrWhiteSpace(ApiKey))
-        {
-            return null;
-        }
-
-        return StripeKeys.ModeOf(ApiKey) switch
-        {
-            null => (ApiKey, ApiKeySetting),
-            var mode => (mode == StripeKeyMode.Live) == livemode ? (ApiKey, ApiKeySetting) : null,
-        };
-    }
+    public (string Key, string Setting)? KeyFor(bool livemode) => StripeModeKeys.For(livemode, ApiKey, ApiKeys.Live, ApiKeys.Test);
 
     /// <summary>The configuration key of <see cref="ApiKey"/>.</summary>
-    public const string ApiKeySetting = "Stripe:ApiKey";
+    public const string ApiKeySetting = StripeModeKeys.ApiKeySetting;
 
     /// <summary>The configuration key of the live-mode key.</summary>
-    public const string LiveKeySetting = "Stripe:ApiKeys:Live";
+    public const string LiveKeySetting = StripeModeKeys.LiveKeySetting;
 
     /// <summary>The configuration key of the test-mode key.</summary>
-    public const string TestKeySetting = "Stripe:ApiKeys:Test";
+    public const string TestKeySetting = StripeModeKeys.TestKeySetting;
 
     /// <summary>
     /// Gets or sets <c>Stripe:ApiBase</c>: the base URL of Stripe's API, an absolute http(s) URL. Change it only to

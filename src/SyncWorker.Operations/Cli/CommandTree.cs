@@ -267,7 +267,17 @@ internal static class CommandTree
             json,
         };
         list.SetAction((result, ct) => InstallCommands.ListAsync(session, configuration, result.GetValue(json), ct));
-        return new Command("installs", "Where the app is installed (the store).") { list };
+        var syncJson = JsonOption();
+        var sync = new Command(
+            "sync",
+            "Correct the install registry from Stripe's Install API: list the installs of Installs:AppId in each mode with a " +
+            "key (Stripe:ApiKeys:Live / :Test, or Stripe:ApiKey for its mode), record each one's status and permissions as of " +
+            "now, and record as uninstalled a recorded install the API no longer lists (an uninstall whose event was missed).")
+        {
+            syncJson,
+        };
+        sync.SetAction((result, ct) => InstallCommands.SyncAsync(session, configuration, result.GetValue(syncJson), ct));
+        return new Command("installs", "Where the app is installed (the store).") { list, sync };
     }
 
     private static Command Accounts(CliSession session, IConfiguration configuration)

@@ -72,6 +72,43 @@ internal static class InstallCommands
         return purge.LeftInFlight > 0 ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
+    /// <summary><c>installs sync</c>: the registry corrected from Stripe's Install API (<see cref="Installs.InstallSync"/>).</summary>
+    public static async Task<int> SyncAsync(CliSession session, IConfiguration configuration, bool json, CancellationToken cancellationToken)
+    {
+        var settings = StoreCommands.ExistingStore(configuration);
+        await RequireInstallRegistryAsync(settings, cancellationToken);
+        var result = await StoreCommands.WithLedgerAsync(session, settings, ledger =>
+            Installs.InstallSync.RunAsync(configuration, new SqlInstallRegistry(ledger, session.TimeProvider), session.TimeProvider, settings.Description, cancellationToken));
+        if (json)
+        {
+            session.WriteJson(result);
+        }
+        else
+        {
+            var table = new Table().AddColumn(WholeTable.Identifier("Account")).AddColumn("Mode").AddColumn("Before").AddColumn("Now");
+            foreach (var change in result.Changes)
+            {
+                table.AddRow(Formats.Cell(change.Account), Formats.Cell(change.Mode), Formats.Cell(change.Before ?? "(not recorded)"), Formats.Cell(change.After));
+            }
+
+            if (result.Changes.Count > 0)
+            {
+                session.Console.Write(new WholeTable(table));
+            }
+
+            session.Console.WriteLine(
+                $"Synced {settings.Description} with Stripe's Install API ({string.Join(" and ", result.Modes)} mode): " +
+                $"{Formats.Plural(result.Listed, "install", "installs")} listed, {Formats.Plural(result.Changes.Count, "row", "rows")} changed.");
+        }
+
+        foreach (var skipped in result.Skipped)
+        {
+            session.Error.WriteLine($"Not synced: {skipped}.");
+        }
+
+        return result.Modes.Count == 0 ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
     private static async Task RequireInstallRegistryAsync(StoreSettings settings, CancellationToken cancellationToken)
     {
         var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);

@@ -30,6 +30,13 @@ public static class InstallStatus
 
     /// <summary>The merchant uninstalled the app (deauthorized it) in that mode.</summary>
     public const string Uninstalled = "uninstalled";
+
+    /// <summary>
+    /// SyncWorker's reading of an Install API <c>status</c>: <c>install_failed</c> is not installed; <c>installed</c>,
+    /// <c>installing</c>, <c>uninstalling</c> and <c>uninstall_failed</c> (and a status Stripe adds later) are, until the
+    /// install is deleted or the account deauthorizes the app.
+    /// </summary>
+    public static string FromStripe(string? status) => status == "install_failed" ? Uninstalled : Installed;
 }
 
 /// <summary>What one install event says.</summary>
