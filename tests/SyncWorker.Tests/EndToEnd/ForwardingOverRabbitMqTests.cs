@@ -496,6 +496,30 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task Live_and_test_order_targets_in_one_worker_read_Stripe_with_their_own_modes_key()
+    {
+        const string liveKey = "sk_live_e2e_key_of_live_mode_0000";
+        const string testKey = "sk_test_e2e_key_of_test_mode_0000";
+        var live = Target(200);
+        var test = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("live-wms", live, "live", "order", 2), ("test-wms", test, "test", "order", 2),
+            ("Stripe:ApiKeys:Live", liveKey), ("Stripe:ApiKeys:Test", testKey));
+
+        using (var a = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), livemode: true)))
+        using (var b = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), livemode: false)))
+        {
+            Assert.That(a.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(b.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => live.LogEntries.Count == 1 && test.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "each mode's order reached its target");
+        Assert.That(_stripe.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.EquivalentTo(new[] { $"Bearer {liveKey}", $"Bearer {testKey}" }),
+            "one line-items listing per order, each with its mode's key");
+        Assert.That(await QueuesDrainedAsync(vhost, "live-wms", "test-wms"), Is.True);
+    }
+
+    [Test]
     public async Task A_dead_target_does_not_delay_a_healthy_one_and_its_deliveries_are_dead_lettered_with_the_reason()
     {
         var dead = Target(503);
