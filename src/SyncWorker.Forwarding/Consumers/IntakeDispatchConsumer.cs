@@ -8,6 +8,7 @@ using SyncWorker.Forwarding.Installs;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Store;
 using SyncWorker.Store.Installs;
 
 namespace SyncWorker.Forwarding.Consumers;
@@ -61,7 +62,7 @@ public sealed partial class IntakeDispatchConsumer(
         using var eventScope = EventScope(logger, message.EventId, message.Account);
         if (installs is not null && InstallEvents.IsInstallEvent(message.Type))
         {
-            // Recorded before anything is routed; an unreachable store fails the dispatch, which is tried again.
+            // Recorded before anything is routed, waiting for the store if it is unreachable.
             await RecordInstallAsync(message, context.CancellationToken);
         }
 
@@ -163,7 +164,14 @@ public sealed partial class IntakeDispatchConsumer(
             return;
         }
 
-        var applied = await installs!.ApplyAsync(change, cancellationToken);
+        // While the store is unreachable the event waits here (unacknowledged), as deliveries wait for the ledger: an
+        // install event is never dead-lettered for a store outage.
+        var applied = await StoreWaits.WhileUnavailableAsync(
+            ct => installs!.ApplyAsync(change, ct),
+            TimeProvider.System,
+            problem => LogInstallWaits(logger, message.EventId, problem),
+            () => LogInstallStoreBack(logger, message.EventId),
+            cancellationToken);
         if (applied)
         {
             installState?.Apply(change);
@@ -285,6 +293,13 @@ public sealed partial class IntakeDispatchConsumer(
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information,
         Message = "Install event {EventId} ({EventType}): account {InstallAccount} in {Mode} mode is {Status} ({Outcome})")]
     private static partial void LogInstall(ILogger logger, string eventId, string eventType, string installAccount, string mode, string status, string outcome);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning,
+        Message = "Install event {EventId} waits for the store to record it: {Problem}")]
+    private static partial void LogInstallWaits(ILogger logger, string eventId, string problem);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "Install event {EventId}: the store answers again")]
+    private static partial void LogInstallStoreBack(ILogger logger, string eventId);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning,
         Message = "Install event {EventId} ({EventType}) could not be read and was not recorded: {Problem}")]

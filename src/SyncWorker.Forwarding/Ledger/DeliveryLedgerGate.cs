@@ -21,9 +21,6 @@ public sealed partial class DeliveryLedgerGate : IDisposable
     /// <summary>How long a delivery held by another forwarder is polled before it is deferred to a delay queue.</summary>
     public static readonly TimeSpan HeldPollLimit = TimeSpan.FromSeconds(30);
 
-    private static readonly TimeSpan FirstStoreWait = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxStoreWait = TimeSpan.FromSeconds(5);
-
     private readonly IDeliveryLedger _ledger;
     private readonly StoreMonitor _monitor;
     private readonly TimeProvider _time;
@@ -194,35 +191,8 @@ public sealed partial class DeliveryLedgerGate : IDisposable
     /// <summary>Stops renewing leases (the process is stopping).</summary>
     public void Dispose() => _leases.Dispose();
 
-    private async Task<T> WhileUnavailableAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        var wait = FirstStoreWait;
-        var logged = false;
-        while (true)
-        {
-            try
-            {
-                var result = await work(cancellationToken);
-                if (logged)
-                {
-                    LogStoreBack(key);
-                }
-
-                return result;
-            }
-            catch (StoreUnavailableException exception) when (!cancellationToken.IsCancellationRequested)
-            {
-                if (!logged)
-                {
-                    LogStoreWait(key, exception.Message);
-                    logged = true;
-                }
-            }
-
-            await Task.Delay(wait, _time, cancellationToken);
-            wait = TimeSpan.FromTicks(Math.Min(MaxStoreWait.Ticks, wait.Ticks * 2));
-        }
-    }
+    private Task<T> WhileUnavailableAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        StoreWaits.WhileUnavailableAsync(work, _time, problem => LogStoreWait(key, problem), () => LogStoreBack(key), cancellationToken);
 
     [LoggerMessage(EventId = 2401, Level = LogLevel.Warning, Message = "Delivery {Key} waits for the store: {Problem}")]
     private partial void LogStoreWait(string key, string problem);
