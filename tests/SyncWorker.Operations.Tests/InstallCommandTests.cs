@@ -84,6 +84,19 @@ public sealed class InstallCommandTests
         Assert.That(document.RootElement.GetProperty("deleted").GetProperty("orders").GetInt64(), Is.EqualTo(1));
         Assert.That(run.Error, Does.Contain("still installed in test mode"));
 
+        var audit = await CliHarness.RunAsync(configuration, "audit", "list", "--json");
+        Assert.That(audit.ExitCode, Is.Zero, audit.ToString());
+        using (var entries = JsonDocument.Parse(audit.Output))
+        {
+            var entry = entries.RootElement.GetProperty("entries").EnumerateArray().Single();
+            Assert.That((entry.GetProperty("action").GetString(), entry.GetProperty("subject").GetString()), Is.EqualTo(("accounts.purge", "acct_merchant_a")));
+            Assert.That(entry.GetProperty("actor").GetString(), Is.EqualTo($"{Environment.UserName}@{Environment.MachineName}"));
+            Assert.That(entry.GetProperty("detail").GetString(), Does.Contain("deleted 1 ledger rows").And.Contain("still installed in test mode"));
+        }
+
+        var table = await CliHarness.RunAsync(configuration, "audit", "list", "--since", "1h");
+        Assert.That(table.Output, Does.Contain("accounts.purge").And.Contain("acct_merchant_a"));
+
         var bad = await CliHarness.RunAsync(configuration, "accounts", "purge", "cs_purge_1");
         Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
         Assert.That(bad.Error, Does.Contain("acct_"));
@@ -137,6 +150,14 @@ public sealed class InstallCommandTests
             Assert.That((added!.Status, added.LastEventId), Is.EqualTo((InstallStatus.Installed, "appinst_1")));
             Assert.That(added.PermissionsPending, Is.EqualTo(new[] { "charge_read" }));
             Assert.That((await installs.GetAsync("acct_gone", true, default))!.Status, Is.EqualTo(InstallStatus.Uninstalled));
+        }
+
+        var audit = await CliHarness.RunAsync(configuration, "audit", "list", "--json");
+        using (var entries = JsonDocument.Parse(audit.Output))
+        {
+            var entry = entries.RootElement.GetProperty("entries").EnumerateArray().Single();
+            Assert.That(entry.GetProperty("action").GetString(), Is.EqualTo("installs.sync"));
+            Assert.That(entry.GetProperty("detail").GetString(), Does.Contain("2 installs listed (live mode); 2 rows changed").And.Contain("acct_gone (live) installed -> uninstalled"));
         }
 
         var noApp = await CliHarness.RunAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = folder }).Build(), "installs", "sync");

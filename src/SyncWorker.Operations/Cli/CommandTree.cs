@@ -49,6 +49,7 @@ internal static class CommandTree
             Deliveries(session, configuration),
             Installs(session, configuration),
             Accounts(session, configuration),
+            Audit(session, configuration),
         };
         return new Tree(root, serve);
     }
@@ -295,6 +296,28 @@ internal static class CommandTree
         };
         purge.SetAction((result, ct) => InstallCommands.PurgeAccountAsync(session, configuration, result.GetRequiredValue(account), result.GetValue(json), ct));
         return new Command("accounts", "A merchant account's data in the store.") { purge };
+    }
+
+    private static Command Audit(CliSession session, IConfiguration configuration)
+    {
+        var since = new Option<string>("--since")
+        {
+            Description = $"Only entries at or after this time: {TimeOption.Forms} (default 30d).",
+            DefaultValueFactory = _ => "30d",
+        };
+        var limit = new Option<int>("--limit") { Description = $"At most this many entries, newest first (1 to {AuditCommands.MaxLimit}, default 100).", DefaultValueFactory = _ => 100 };
+        var json = JsonOption();
+        var list = new Command(
+            "list",
+            "The store's audit log, newest first: when, who (user@host of a verb, or retention), what (accounts.purge, " +
+            "installs.sync) and of what, with how it went.")
+        {
+            since,
+            limit,
+            json,
+        };
+        list.SetAction((result, ct) => AuditCommands.ListAsync(session, configuration, result.GetRequiredValue(since), result.GetValue(limit), result.GetValue(json), ct));
+        return new Command("audit", "Who changed what (the store).") { list };
     }
 
     private static Command Store(CliSession session, IConfiguration configuration)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Spectre.Console;
 using SyncWorker.Store;
+using SyncWorker.Store.Audit;
 using SyncWorker.Store.Installs;
 
 namespace SyncWorker.Operations.Cli;
@@ -42,7 +43,7 @@ internal static class InstallCommands
 
         var settings = StoreCommands.ExistingStore(configuration);
         await RequireInstallRegistryAsync(settings, cancellationToken);
-        var purge = await StoreCommands.WithLedgerAsync(session, settings, ledger => new AccountPurger(ledger, settings, session.TimeProvider).PurgeAsync(account, cancellationToken));
+        var purge = await StoreCommands.WithLedgerAsync(session, settings, ledger => new AccountPurger(ledger, settings, session.TimeProvider).PurgeAsync(account, AuditLog.OperatorActor, cancellationToken));
         if (json)
         {
             session.WriteJson(purge);
@@ -77,8 +78,15 @@ internal static class InstallCommands
     {
         var settings = StoreCommands.ExistingStore(configuration);
         await RequireInstallRegistryAsync(settings, cancellationToken);
-        var result = await StoreCommands.WithLedgerAsync(session, settings, ledger =>
-            Installs.InstallSync.RunAsync(configuration, new SqlInstallRegistry(ledger, session.TimeProvider), session.TimeProvider, settings.Description, cancellationToken));
+        var result = await StoreCommands.WithLedgerAsync(session, settings, async ledger =>
+        {
+            var synced = await Installs.InstallSync.RunAsync(configuration, new SqlInstallRegistry(ledger, session.TimeProvider), session.TimeProvider, settings.Description, cancellationToken);
+            await new AuditLog(ledger, session.TimeProvider).RecordAsync(AuditLog.OperatorActor, "installs.sync", null,
+                $"{synced.Listed} installs listed ({string.Join(" and ", synced.Modes)} mode); {synced.Changes.Count} rows changed" +
+                string.Concat(synced.Changes.Select(c => $"; {c.Account} ({c.Mode}) {c.Before ?? "not recorded"} -> {c.After}")),
+                cancellationToken);
+            return synced;
+        });
         if (json)
         {
             session.WriteJson(result);
@@ -109,13 +117,14 @@ internal static class InstallCommands
         return result.Modes.Count == 0 ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
-    private static async Task RequireInstallRegistryAsync(StoreSettings settings, CancellationToken cancellationToken)
+    /// <summary>Refuses a store from before schema version 3 (install registry, audit log), saying how to migrate it.</summary>
+    public static async Task RequireInstallRegistryAsync(StoreSettings settings, CancellationToken cancellationToken)
     {
         var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);
         if (version < 3)
         {
             throw CliException.Failed(
-                $"The store ({settings.Description}) is at schema version {version}, before the install registry (3): start a forwarder of this version, or run `store migrate`.");
+                $"The store ({settings.Description}) is at schema version {version}, before the install registry and the audit log (3): start a forwarder of this version, or run `store migrate`.");
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SyncWorker.Contracts;
+using SyncWorker.Store.Audit;
 using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Store.Installs;
@@ -20,7 +21,7 @@ public sealed record AccountPurge(string Account, IReadOnlyDictionary<string, lo
 /// <c>purged_at</c> set, so its events go on being skipped. On request (<c>accounts purge</c>), or in the background
 /// <see cref="StoreSettings.InstallPurgeAfter"/> after an account uninstalled the app in live mode and is installed in no
 /// mode (an uninstall in test mode only purges nothing: live data may belong to it, and the ledger rows do not say their
-/// mode).
+/// mode). Each purge is written to the audit log.
 /// </summary>
 public sealed partial class AccountPurger
 {
@@ -44,10 +45,14 @@ public sealed partial class AccountPurger
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
-    /// <summary>Deletes <paramref name="account"/>'s data now, whatever its install status.</summary>
-    public async Task<AccountPurge> PurgeAsync(string account, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes <paramref name="account"/>'s data now, whatever its install status, and writes it to the audit log under
+    /// <paramref name="actor"/> (<see cref="AuditLog.OperatorActor"/> for the verb, <see cref="AuditLog.RetentionActor"/>).
+    /// </summary>
+    public async Task<AccountPurge> PurgeAsync(string account, string actor, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(account);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         const string Free = "(lease_until IS NULL OR lease_until < @now)";
         var deleted = new Dictionary<string, long>(StringComparer.Ordinal)
@@ -84,6 +89,10 @@ public sealed partial class AccountPurger
         }, cancellationToken).ConfigureAwait(false);
 
         LogPurged(account, deleted["deliveries"], deleted["delivery_attempts"], deleted["orders"], left);
+        await new AuditLog(_ledger, _time).RecordAsync(actor, "accounts.purge", account,
+            $"deleted {deleted["deliveries"]} ledger rows, {deleted["delivery_attempts"]} attempts, {deleted["orders"]} orders, " +
+            $"{deleted["backfill_events"]} backfill entries; {left} rows in flight left" + (installed.Count > 0 ? $"; still installed in {string.Join(" and ", installed)} mode" : ""),
+            cancellationToken).ConfigureAwait(false);
         return new AccountPurge(account, deleted, left, installed);
     }
 
@@ -122,7 +131,7 @@ public sealed partial class AccountPurger
         var purged = new List<AccountPurge>();
         foreach (var account in due)
         {
-            purged.Add(await PurgeAsync(account, cancellationToken).ConfigureAwait(false));
+            purged.Add(await PurgeAsync(account, AuditLog.RetentionActor, cancellationToken).ConfigureAwait(false));
         }
 
         return purged;

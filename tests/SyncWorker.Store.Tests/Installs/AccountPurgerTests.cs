@@ -42,7 +42,7 @@ public sealed class AccountPurgerTests(StoreProvider provider)
         await _store.RecordFedAsync([new BackfillEntry("evt_fed_a", "checkout.session.completed", "acct_a", _time.GetUtcNow()), new BackfillEntry("evt_fed_b", "checkout.session.completed", "acct_b", _time.GetUtcNow())], default);
         await _installs.ApplyAsync(new InstallChange("acct_a", true, InstallStatus.Uninstalled, ["event_read"], [], "evt_u", _time.GetUtcNow()), default);
 
-        var purge = await _purger.PurgeAsync("acct_a", default);
+        var purge = await _purger.PurgeAsync("acct_a", "ops@host", default);
 
         Assert.That(purge.Deleted, Is.EquivalentTo(new Dictionary<string, long> { ["delivery_attempts"] = 2, ["deliveries"] = 2, ["orders"] = 1, ["backfill_events"] = 1 }));
         Assert.That(purge.LeftInFlight, Is.EqualTo(1), "the row being sent now waits for the next purge");
@@ -84,6 +84,8 @@ public sealed class AccountPurgerTests(StoreProvider provider)
         }
 
         Assert.That(await _purger.PurgeDueAsync(default), Is.Empty, "purged once");
+        var audit = await new SyncWorker.Store.Audit.AuditLog(_store, _time).ListAsync(DateTimeOffset.MinValue, 10, default);
+        Assert.That(audit.Select(e => (e.Actor, e.Action, e.Subject)), Is.EqualTo(new[] { ("retention", "accounts.purge", (string?)"acct_due") }));
     }
 
     [Test]
