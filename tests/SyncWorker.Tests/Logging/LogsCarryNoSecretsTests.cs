@@ -58,6 +58,9 @@ public sealed class LogsCarryNoSecretsTests
         var wrongSecret = "whsec_wrong_" + Hex(12);
         var rabbitUser = "logs-" + Hex(4);
         var rabbitPassword = "rmq-pw-" + Hex(12);
+        var testModeKey = "sk_test_" + Hex(16);
+        var adminToken = "admin-token-" + Hex(16);
+        var readToken = "read-token-" + Hex(16);
 
         var vhost = await _node.CreateVirtualHostAsync();
         await _node.CtlAsync(["add_user", rabbitUser, rabbitPassword]);
@@ -87,6 +90,11 @@ public sealed class LogsCarryNoSecretsTests
             ["Logging:Console:FormatterName"] = formatter,
             ["RabbitMq:Uri"] = $"amqp://{rabbitUser}:{rabbitPassword}@127.0.0.1:{_node.AmqpPort}/{Uri.EscapeDataString(vhost)}",
             ["Stripe:ApiKey"] = stripeApiKey,
+            ["Stripe:ApiKeys:Test"] = testModeKey,
+            ["Admin:Token"] = adminToken,
+            ["Admin:Tokens:0:Name"] = "dashboards",
+            ["Admin:Tokens:0:Token"] = readToken,
+            ["Admin:Tokens:0:Scope"] = "read",
             ["Stripe:ApiBase"] = stripe.Url,
             ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/"),
         };
@@ -120,6 +128,16 @@ public sealed class LogsCarryNoSecretsTests
             Assert.That(await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, Topology.TargetErrorQueue("strict")) == 1, TimeSpan.FromSeconds(30)),
                 Is.True, "the 400 was dead-lettered");
             Assert.That(await Eventually.TrueAsync(() => Logged(logs, "HttpTargetSender", "Delivered") == 3, TimeSpan.FromSeconds(30)), Is.True);
+
+            // The admin endpoints, with a read token, the write token and a wrong one: none of them is logged either.
+            foreach (var (token, expected) in new[] { (readToken, HttpStatusCode.OK), (adminToken, HttpStatusCode.OK), (readToken + "x", HttpStatusCode.Unauthorized) })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/admin/status");
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                using var answer = await worker.Admin.SendAsync(request);
+                Assert.That(answer.StatusCode, Is.EqualTo(expected));
+                Assert.That(await answer.Content.ReadAsStringAsync(), Does.Not.Contain(token), "no token in an answer");
+            }
         }
 
         Assert.That(Answered(events, 503), Is.EqualTo(3), "the events target answered 503 three times first");
@@ -135,6 +153,10 @@ public sealed class LogsCarryNoSecretsTests
             ("Stripe API key without prefix", stripeApiKey["sk_live_".Length..]),
             ("partner API key header value", partnerKey),
             ("RabbitMQ password", rabbitPassword),
+            ("Stripe test-mode API key", testModeKey),
+            ("Stripe test-mode API key without prefix", testModeKey["sk_test_".Length..]),
+            ("admin write token", adminToken),
+            ("admin read token", readToken),
         };
         foreach (var header in sentSignatures)
         {
