@@ -1,3 +1,4 @@
+using SyncWorker.Contracts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using SyncWorker.Forwarding.Targets;
@@ -40,11 +41,11 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        var keys = new (string Setting, string? Key, StripeKeyMode? Mode)[]
+        var keys = new (string Setting, string? Key, bool? Live)[]
         {
             (StripeApiOptions.ApiKeySetting, options.ApiKey, null),
-            (StripeApiOptions.LiveKeySetting, options.ApiKeys.Live, StripeKeyMode.Live),
-            (StripeApiOptions.TestKeySetting, options.ApiKeys.Test, StripeKeyMode.Test),
+            (StripeApiOptions.LiveKeySetting, options.ApiKeys.Live, true),
+            (StripeApiOptions.TestKeySetting, options.ApiKeys.Test, false),
         };
         if (keys.All(k => string.IsNullOrWhiteSpace(k.Key)))
         {
@@ -63,11 +64,11 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
             {
                 errors.Add($"{setting} contains whitespace: copy the key again, without spaces or line breaks.");
             }
-            else if (mode is { } wanted && StripeKeys.ModeOf(key) is { } actual && actual != wanted)
+            else if (mode is { } wanted && StripeModeKeys.IsLive(key) is { } actual && actual != wanted)
             {
                 errors.Add(
-                    $"{setting} is a {(actual == StripeKeyMode.Live ? "live" : "test")}-mode key: it must be a {(wanted == StripeKeyMode.Live ? "live" : "test")} key " +
-                    $"({(wanted == StripeKeyMode.Live ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")}).");
+                    $"{setting} is a {(actual ? "live" : "test")}-mode key: it must be a {(wanted ? "live" : "test")} key " +
+                    $"({(wanted ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")}).");
             }
         }
 

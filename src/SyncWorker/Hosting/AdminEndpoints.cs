@@ -25,9 +25,6 @@ namespace SyncWorker.Hosting;
 /// </summary>
 public static class AdminEndpoints
 {
-    /// <summary>Configuration key of the write token kept from before scoped tokens (<see cref="AdminSettings.TokenKey"/>).</summary>
-    public const string TokenKey = AdminSettings.TokenKey;
-
     /// <summary>
     /// Maps the admin endpoints when <paramref name="settings"/> are given (a token is configured): under <c>/admin</c>,
     /// answering only connections to the admin listener's ports (404 on the webhook listener's), 401 without a known
@@ -54,7 +51,6 @@ public static class AdminEndpoints
             switch (settings.Authorize(http.Request.Headers.Authorization.ToString(), needed, out var name))
             {
                 case AdminAccess.Granted:
-                    http.Items[TokenNameItem] = name;
                     return await next(context);
                 case AdminAccess.Forbidden:
                     return TypedResults.Problem($"The token '{name}' may read only; this needs a token with Scope write.", statusCode: StatusCodes.Status403Forbidden);
@@ -143,9 +139,6 @@ public static class AdminEndpoints
 
         return app;
     }
-
-    /// <summary>The <see cref="HttpContext.Items"/> key of the name of the token a request was granted with (for the audit).</summary>
-    public const string TokenNameItem = "syncworker.admin.token";
 
     private static ProblemHttpResult StoreUnreachable() =>
         TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);
