@@ -162,6 +162,29 @@ public sealed class BrokerAdmin : IAsyncDisposable
     }
 
     /// <summary>
+    /// Deletes a queue if it holds no message (RabbitMQ's if-empty delete); true when it is gone (or was not there),
+    /// false when it still holds messages.
+    /// </summary>
+    public async Task<bool> DeleteQueueIfEmptyAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var channel = await ChannelAsync(cancellationToken);
+        try
+        {
+            await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: true, cancellationToken: cancellationToken);
+            return true;
+        }
+        catch (OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 406)
+        {
+            return false;
+        }
+        finally
+        {
+            Forget(name);
+            _found.TryRemove(name, out _);
+        }
+    }
+
+    /// <summary>
     /// Looks for a queue SyncWorker does not declare (<c>syncworker.poison</c>, from the deploy definitions) with a passive
     /// declare on a channel of its own: when the queue is missing the broker closes that channel (a channel error in its
     /// log), so call this rarely. A queue found is <see cref="IsKnown">known</see> from then on.

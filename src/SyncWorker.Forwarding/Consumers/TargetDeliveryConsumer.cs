@@ -61,6 +61,12 @@ public sealed partial class TargetDeliveryConsumer(
             return;
         }
 
+        if (target.IsDiscarding)
+        {
+            await DiscardAsync(context, delivery, target);
+            return;
+        }
+
         // While the target's circuit is open the delivery waits here, unacknowledged, so RabbitMQ hands this instance no
         // more of the target's messages (they wait in its queue) and nothing is republished; one of them is the trial
         // when the break is over. Held past TargetCircuitStates.MaxHold, or released by a pause or shutdown, it goes on
@@ -393,6 +399,28 @@ public sealed partial class TargetDeliveryConsumer(
         SyncWorkerTelemetry.Deliveries.Add(1, new KeyValuePair<string, object?>("target", target.Name), new KeyValuePair<string, object?>("outcome", "skipped"));
         LogUninstalledSkipped(logger, evt.EventId, target.Name, evt.Account!, evt.Livemode ? "live" : "test");
     }
+
+    /// <summary>A delivery to a target being removed with <c>?discard=true</c>: recorded as discarded, acknowledged, not sent.</summary>
+    private async Task DiscardAsync(ConsumeContext<FulfillmentDelivery> context, FulfillmentDelivery delivery, TargetRoute target)
+    {
+        var evt = delivery.Event;
+        var reason = $"discarded: target {target.Name} was removed with its queued deliveries discarded";
+        if (ledger is not null && !OrderActions.IsLaterAction(delivery.Action) && DeliveryLedgerGate.KeyOf(delivery) is { } key)
+        {
+            var (result, claim) = await ledger.ClaimAsync(key, delivery, force: false, progress: null, context.CancellationToken);
+            if (result.Outcome == ClaimOutcome.Claimed)
+            {
+                await ledger.EndAsync(claim, DeliveryState.Discarded, reason, context.CancellationToken);
+            }
+        }
+
+        SyncWorkerTelemetry.Deliveries.Add(1, new KeyValuePair<string, object?>("target", target.Name), new KeyValuePair<string, object?>("outcome", "discarded"));
+        LogDiscarded(logger, evt.EventId, target.Name);
+    }
+
+    [LoggerMessage(EventId = 2410, Level = LogLevel.Warning,
+        Message = "Event {EventId} is not sent to target {Target}: the target is being removed and its queued deliveries discarded (discarded)")]
+    private static partial void LogDiscarded(ILogger logger, string eventId, string target);
 
     [LoggerMessage(EventId = 2409, Level = LogLevel.Information,
         Message = "Event {EventId} is not sent to target {Target}: account {UninstalledAccount} uninstalled the app in {Mode} mode (skipped)")]

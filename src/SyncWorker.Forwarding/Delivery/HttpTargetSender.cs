@@ -33,13 +33,15 @@ public sealed partial class HttpTargetSender : ITargetSender
     ];
 
     private readonly IHttpClientFactory _clients;
+    private readonly ManagedTargetClients? _managed;
     private readonly TargetHttpClientCatalog _targets;
     private readonly TimeProvider _time;
     private readonly ILogger<HttpTargetSender> _logger;
 
     /// <summary>Created by dependency injection; <see cref="TargetHttpClientServiceCollectionExtensions.AddTargetHttpClients"/> registers what it needs.</summary>
-    public HttpTargetSender(IHttpClientFactory clients, TargetHttpClientCatalog targets, TimeProvider time, ILogger<HttpTargetSender> logger)
+    public HttpTargetSender(IHttpClientFactory clients, TargetHttpClientCatalog targets, TimeProvider time, ILogger<HttpTargetSender> logger, ManagedTargetClients? managed = null)
     {
+        _managed = managed;
         ArgumentNullException.ThrowIfNull(clients);
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(time);
@@ -60,9 +62,11 @@ public sealed partial class HttpTargetSender : ITargetSender
         ArgumentNullException.ThrowIfNull(delivery);
         RequireHeaderToken(delivery.WebhookId, nameof(delivery));
         RequireHeaderToken(delivery.IdempotencyKey, nameof(delivery));
-        if (!_targets.TryGet(targetName, out TargetOptions? target))
+        HttpClient? managedClient = null;
+        if (!_targets.TryGet(targetName, out TargetOptions? target)
+            && (_managed is null || !_managed.TryGet(targetName, out target, out managedClient)))
         {
-            throw new ArgumentException($"No fulfillment target named '{targetName}' was registered with AddTargetHttpClients.", nameof(targetName));
+            throw new ArgumentException($"No fulfillment target named '{targetName}' was registered with AddTargetHttpClients or is managed at run time.", nameof(targetName));
         }
 
         var attempts = new DeliveryAttempts(delivery, _time);
@@ -73,7 +77,7 @@ public sealed partial class HttpTargetSender : ITargetSender
         };
         request.Options.Set(DeliveryAttempts.Key, attempts);
 
-        HttpClient client = _clients.CreateClient(ClientName(target.Name));
+        HttpClient client = managedClient ?? _clients.CreateClient(ClientName(target.Name));
         long started = _time.GetTimestamp();
         HttpResponseMessage response;
         try

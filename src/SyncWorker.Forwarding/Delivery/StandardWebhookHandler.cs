@@ -13,7 +13,9 @@ internal sealed class StandardWebhookHandler(
     string targetName,
     StandardWebhookSigner signer,
     IReadOnlyList<KeyValuePair<string, string>> extraHeaders,
-    TimeProvider timeProvider) : DelegatingHandler
+    TimeProvider timeProvider,
+    StandardWebhookSigner? previous = null,
+    DateTimeOffset? previousUntil = null) : DelegatingHandler
 {
     internal const string WebhookIdHeader = "webhook-id";
     internal const string WebhookTimestampHeader = "webhook-timestamp";
@@ -49,7 +51,15 @@ internal sealed class StandardWebhookHandler(
 
         Replace(headers, WebhookIdHeader, delivery.WebhookId);
         Replace(headers, WebhookTimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
-        Replace(headers, WebhookSignatureHeader, signer.Sign(delivery.WebhookId, timestamp, delivery.Body.Span));
+        // While a secret is rotated out, the signature of each secret, space-separated (Standard Webhooks verifies any),
+        // and the new one once more at the end: StandardWebhooks for .NET (1.1.2) never checks a header's last entry.
+        var signature = signer.Sign(delivery.WebhookId, timestamp, delivery.Body.Span);
+        if (previous is not null && previousUntil is { } until && timeProvider.GetUtcNow() < until)
+        {
+            signature = $"{signature} {previous.Sign(delivery.WebhookId, timestamp, delivery.Body.Span)} {signature}";
+        }
+
+        Replace(headers, WebhookSignatureHeader, signature);
         Replace(headers, IdempotencyKeyHeader, delivery.IdempotencyKey);
         Replace(headers, "User-Agent", UserAgent);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue(JsonMediaType);

@@ -29,6 +29,9 @@ public sealed class TargetCircuitStates(TimeProvider timeProvider)
     /// <summary>The provider attached to the target's circuit breaker when its pipeline is built.</summary>
     internal CircuitBreakerStateProvider For(string targetName) => _providers.GetOrAdd(targetName, _ => new CircuitBreakerStateProvider());
 
+    /// <summary>Drops a target's state provider, before a new pipeline (a managed target's new revision) is built for it.</summary>
+    internal void Forget(string targetName) => _providers.TryRemove(targetName, out _);
+
     /// <summary>The circuit's state; <see cref="CircuitState.Closed"/> before the first delivery built the pipeline.</summary>
     public CircuitState StateOf(string targetName) =>
         _providers.TryGetValue(targetName, out var provider) ? provider.CircuitState : CircuitState.Closed;

@@ -45,12 +45,7 @@ public static class TargetHttpClientServiceCollectionExtensions
 
             IHttpClientBuilder client = services
                 .AddHttpClient(HttpTargetSender.ClientName(target.Name), http => http.Timeout = Timeout.InfiniteTimeSpan)
-                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-                {
-                    AllowAutoRedirect = false,
-                    UseCookies = false,
-                    PooledConnectionLifetime = PooledConnectionLifetime,
-                })
+                .ConfigurePrimaryHttpMessageHandler(PrimaryHandler)
 
                 // The primary handler renews its connections itself; rotating handlers would only rebuild the chain.
                 .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
@@ -68,6 +63,14 @@ public static class TargetHttpClientServiceCollectionExtensions
 
         return services;
     }
+
+    /// <summary>A target's primary handler: no redirects followed, no cookies, connections renewed every 2 minutes.</summary>
+    internal static SocketsHttpHandler PrimaryHandler() => new()
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        PooledConnectionLifetime = PooledConnectionLifetime,
+    };
 
     /// <summary>A target given to <see cref="AddTargetHttpClients"/>, for <see cref="HttpTargetSender"/>.</summary>
     internal sealed record RegisteredTarget(TargetOptions Options);

@@ -27,7 +27,8 @@ public static class ForwardingRegistration
         var services = builder.Services;
 
         services.AddOptions<FulfillmentOptions>().BindConfiguration(FulfillmentOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<FulfillmentOptions>, FulfillmentOptionsValidation>();
+        services.AddSingleton<FulfillmentOptionsValidation>();
+        services.AddSingleton<IValidateOptions<FulfillmentOptions>>(provider => provider.GetRequiredService<FulfillmentOptionsValidation>());
         services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section);
 
         services.TryAddSingleton(TimeProvider.System);
@@ -65,6 +66,23 @@ public static class ForwardingRegistration
         services.AddHttpClient();
         services.AddTargetHttpClients(targets);
         return builder;
+    }
+
+    /// <summary>
+    /// Adds targets managed at run time (the admin API's <c>/admin/targets</c>, kept in the store): the service, the
+    /// refresher that keeps every forwarder's <see cref="TargetRegistry"/> in step with the store, and their HTTP clients.
+    /// Needs the store (<c>AddSyncWorkerStore</c>).
+    /// </summary>
+    public static IServiceCollection AddManagedTargets(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(provider => new SyncWorker.Store.Audit.AuditLog(
+            provider.GetRequiredService<SyncWorker.Store.Ledger.SqlDeliveryLedger>(), provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ManagedTargetClients>();
+        services.AddSingleton<Targets.Managed.ManagedTargetRefresher>();
+        services.AddHostedService(provider => provider.GetRequiredService<Targets.Managed.ManagedTargetRefresher>());
+        services.AddSingleton<Targets.Managed.ManagedTargets>();
+        return services;
     }
 
     /// <summary>Registers the dispatcher and the delivery consumer with the bus.</summary>

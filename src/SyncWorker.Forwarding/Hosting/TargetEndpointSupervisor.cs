@@ -34,6 +34,7 @@ public sealed partial class TargetEndpointSupervisor(
     public static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(30);
 
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private readonly TargetCircuitStates? _circuits = services.GetService<TargetCircuitStates>();
@@ -41,11 +42,9 @@ public sealed partial class TargetEndpointSupervisor(
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (targets.Routes.Count == 0)
-        {
-            return;
-        }
-
+        // Targets managed at run time wake the loop at once when they change (on this instance: by the admin API, or
+        // when the store's copy was read again), so a new target's endpoint starts within a pass.
+        targets.Changed += Wake;
         // Endpoints are connected once the host (and so the bus) has started.
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
@@ -81,6 +80,7 @@ public sealed partial class TargetEndpointSupervisor(
         using var stopping = lifetime.ApplicationStopping.Register(() => _circuits?.Release());
         while (!stoppingToken.IsCancellationRequested)
         {
+            StopRemoved();
             foreach (var route in targets.Routes)
             {
                 try
@@ -98,12 +98,66 @@ public sealed partial class TargetEndpointSupervisor(
 
             try
             {
-                await Task.Delay(PollInterval, stoppingToken);
+                var wake = _wake;
+                await Task.WhenAny(Task.Delay(PollInterval, stoppingToken), wake.Task);
+                stoppingToken.ThrowIfCancellationRequested();
+                if (wake.Task.IsCompleted)
+                {
+                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), wake);
+                }
             }
             catch (OperationCanceledException)
             {
+                targets.Changed -= Wake;
                 return;
             }
+        }
+
+        targets.Changed -= Wake;
+    }
+
+    private void Wake() => _wake.TrySetResult();
+
+    /// <summary>
+    /// Stops the endpoints of targets no longer there (removed through the admin API), in the background; deliveries in
+    /// flight finish first. Their queues stay until the removal deletes them (see <c>ManagedTargets</c>).
+    /// </summary>
+    private void StopRemoved()
+    {
+        List<(string Name, Endpoint Endpoint)> gone;
+        lock (_endpoints)
+        {
+            gone = _endpoints.Where(pair => targets.Find(pair.Key) is null).Select(pair => (pair.Key, pair.Value)).ToList();
+        }
+
+        foreach (var (name, endpoint) in gone)
+        {
+            if (endpoint.Stopping is null)
+            {
+                _circuits?.Release(name);
+                endpoint.Stopping = StopRemovedAsync(name, endpoint.Handle);
+            }
+            else if (endpoint.Stopping.IsCompleted)
+            {
+                lock (_endpoints)
+                {
+                    _endpoints.Remove(name);
+                    _paused.Remove(name);
+                }
+            }
+        }
+    }
+
+    private async Task StopRemovedAsync(string name, HostReceiveEndpointHandle handle)
+    {
+        try
+        {
+            await handle.StopAsync(CancellationToken.None);
+            LogRemoved(logger, name);
+        }
+        catch (Exception exception)
+        {
+            LogCheckFailed(logger, name, exception.Message);
         }
     }
 
@@ -189,13 +243,21 @@ public sealed partial class TargetEndpointSupervisor(
             endpoint = null;
         }
 
+        if (!paused && endpoint is not null && endpoint.Concurrency != route.Options.MaxConcurrency)
+        {
+            // A managed target's MaxConcurrency changed: its endpoint is connected again with the new limit.
+            _circuits?.Release(route.Name);
+            endpoint.Stopping = StopAsync(route, endpoint.Handle, markerPaused: false, restart: true);
+            return;
+        }
+
         if (!paused && endpoint is null)
         {
             _circuits?.Hold(route.Name);
             var handle = connector.ConnectReceiveEndpoint(route.QueueName, (context, configurator) => ForwardingRegistration.ConfigureTargetEndpoint(context, configurator, route));
             lock (_endpoints)
             {
-                _endpoints[route.Name] = new Endpoint(handle, now);
+                _endpoints[route.Name] = new Endpoint(handle, now, route.Options.MaxConcurrency);
             }
 
             // Observed now (ready at once is the common case) and on each later pass.
@@ -268,11 +330,16 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     /// <summary>Stops a paused target's endpoint in the background, so no other target waits for it.</summary>
-    private async Task StopAsync(TargetRoute route, HostReceiveEndpointHandle handle, bool markerPaused)
+    private async Task StopAsync(TargetRoute route, HostReceiveEndpointHandle handle, bool markerPaused, bool restart = false)
     {
         try
         {
             await handle.StopAsync(CancellationToken.None);
+            if (restart)
+            {
+                return;
+            }
+
             if (markerPaused)
             {
                 LogPaused(logger, route.Name, route.QueueName);
@@ -289,8 +356,10 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     /// <summary>A connected target endpoint, as the supervisor last saw it.</summary>
-    private sealed class Endpoint(HostReceiveEndpointHandle handle, DateTimeOffset connectedAt)
+    private sealed class Endpoint(HostReceiveEndpointHandle handle, DateTimeOffset connectedAt, int concurrency)
     {
+        public int Concurrency { get; } = concurrency;
+
         public HostReceiveEndpointHandle Handle { get; } = handle;
 
         public DateTimeOffset ConnectedAt { get; } = connectedAt;
@@ -321,6 +390,9 @@ public sealed partial class TargetEndpointSupervisor(
     [LoggerMessage(EventId = 2304, Level = LogLevel.Error,
         Message = "Target {Target} is not consuming: {Problem}. Its messages wait in its queue; every other target goes on. Fix the queue (for example a queue of the other RabbitMq:QueueType) or the broker; the endpoint keeps trying")]
     private static partial void LogNotReady(ILogger logger, string target, string problem);
+
+    [LoggerMessage(EventId = 2307, Level = LogLevel.Information, Message = "Target {Target} was removed: its consumer is stopped")]
+    private static partial void LogRemoved(ILogger logger, string target);
 
     [LoggerMessage(EventId = 2305, Level = LogLevel.Information, Message = "Target {Target}: consuming {Queue}, {Seconds} s after its endpoint was connected")]
     private static partial void LogReadyAfterAll(ILogger logger, string target, string queue, long seconds);

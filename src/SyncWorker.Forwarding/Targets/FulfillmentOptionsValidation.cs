@@ -13,7 +13,7 @@ namespace SyncWorker.Forwarding.Targets;
 /// target and the fix; no secret or header value is ever part of one. In the Production environment a live target's
 /// <c>Url</c> must be https, unless its host is a loopback address (a sidecar or local proxy on the same machine).
 /// </summary>
-internal sealed partial class FulfillmentOptionsValidation(
+public sealed partial class FulfillmentOptionsValidation(
     AppManifest manifest,
     PermissionPolicy policy,
     IOptions<StripeApiOptions> stripeApi,
@@ -30,49 +30,64 @@ internal sealed partial class FulfillmentOptionsValidation(
         {
             var target = options.Targets[i];
             var key = $"Fulfillment:Targets:{i}";
-            var label = string.IsNullOrWhiteSpace(target.Name) ? key : $"{key} ('{target.Name}')";
-
-            if (string.IsNullOrWhiteSpace(target.Name))
-            {
-                errors.Add($"{key}:Name is required: a short unique name such as 'warehouse' (lower-case letters, digits, dashes); it names the target's queue.");
-            }
-            else if (!NamePattern().IsMatch(target.Name))
-            {
-                errors.Add($"{key}:Name '{target.Name}' is not allowed: use 1 to 48 lower-case letters, digits and dashes, starting with a letter or digit (it becomes the queue name {Contracts.Topology.TargetQueue("<name>")}).");
-            }
-            else if (!names.TryAdd(target.Name, i))
+            errors.AddRange(ValidateOne(target, key));
+            if (!string.IsNullOrWhiteSpace(target.Name) && NamePattern().IsMatch(target.Name) && !names.TryAdd(target.Name, i))
             {
                 errors.Add($"{key}:Name '{target.Name}' is already used by Fulfillment:Targets:{names[target.Name]}: target names must be unique.");
             }
-
-            ValidateUrl(target, key, label, errors);
-            ValidateMode(target, key, errors);
-            ValidateEvents(target, key, label, errors);
-
-            if (target.Format is not (TargetOptions.OrderFormat or TargetOptions.EventFormat))
-            {
-                errors.Add($"{key}:Format must be 'order' (the order document) or 'event' (the raw Stripe event); got '{target.Format}'.");
-            }
-
-            for (var a = 0; a < target.Accounts.Count; a++)
-            {
-                if (string.IsNullOrWhiteSpace(target.Accounts[a]) || !target.Accounts[a].StartsWith("acct_", StringComparison.Ordinal))
-                {
-                    errors.Add($"{key}:Accounts:{a} must be a Stripe account id (acct_…); got '{target.Accounts[a]}'. Leave Accounts empty to serve every installing account.");
-                }
-            }
-
-            errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
-            ValidateRedelivery(target, key, errors);
         }
 
-        if (options.Targets.Any(target => target.Format == TargetOptions.OrderFormat))
-        {
-            errors.AddRange(StripeApiOptionsValidation.Validate(stripeApi.Value, options.Targets));
-        }
+        errors.AddRange(ValidateStripeKeys(options.Targets));
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    /// <summary>
+    /// Every check of one target but the uniqueness of its name and the Stripe keys its mode needs: name rules, Url (and
+    /// the manifest's connect-src, https for live in Production), Mode, Events (permitted by the manifest), Format,
+    /// Accounts, delivery settings and redelivery. <paramref name="key"/> prefixes every field named in a message
+    /// (<c>Fulfillment:Targets:0</c>; the admin API passes its own and renames the fields).
+    /// </summary>
+    internal IEnumerable<string> ValidateOne(TargetOptions target, string key)
+    {
+        var errors = new List<string>();
+        var label = string.IsNullOrWhiteSpace(target.Name) ? key : $"{key} ('{target.Name}')";
+        if (string.IsNullOrWhiteSpace(target.Name))
+        {
+            errors.Add($"{key}:Name is required: a short unique name such as 'warehouse' (lower-case letters, digits, dashes); it names the target's queue.");
+        }
+        else if (!NamePattern().IsMatch(target.Name))
+        {
+            errors.Add($"{key}:Name '{target.Name}' is not allowed: use 1 to 48 lower-case letters, digits and dashes, starting with a letter or digit (it becomes the queue name {Contracts.Topology.TargetQueue("<name>")}).");
+        }
+
+        ValidateUrl(target, key, label, errors);
+        ValidateMode(target, key, errors);
+        ValidateEvents(target, key, label, errors);
+
+        if (target.Format is not (TargetOptions.OrderFormat or TargetOptions.EventFormat))
+        {
+            errors.Add($"{key}:Format must be 'order' (the order document) or 'event' (the raw Stripe event); got '{target.Format}'.");
+        }
+
+        for (var a = 0; a < (target.Accounts?.Count ?? 0); a++)
+        {
+            if (string.IsNullOrWhiteSpace(target.Accounts![a]) || !target.Accounts[a].StartsWith("acct_", StringComparison.Ordinal))
+            {
+                errors.Add($"{key}:Accounts:{a} must be a Stripe account id (acct_…); got '{target.Accounts[a]}'. Leave Accounts empty to serve every installing account.");
+            }
+        }
+
+        errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+        ValidateRedelivery(target, key, errors);
+        return errors;
+    }
+
+    /// <summary>What the Stripe keys miss for <paramref name="targets"/> (order targets need their mode's key).</summary>
+    internal IEnumerable<string> ValidateStripeKeys(IReadOnlyList<TargetOptions> targets) =>
+        targets.Any(target => target.Format == TargetOptions.OrderFormat)
+            ? StripeApiOptionsValidation.Validate(stripeApi.Value, targets)
+            : [];
 
     private void ValidateUrl(TargetOptions target, string key, string label, List<string> errors)
     {
@@ -108,7 +123,7 @@ internal sealed partial class FulfillmentOptionsValidation(
         if (!_connectSrc.Allows(url))
         {
             errors.Add(
-                $"{label} sends to {url.AbsoluteUri}, which the manifest {manifest.SourcePath} does not allow: " +
+                $"{label} sends to {url.AbsoluteUri} ({key}:Url), which the manifest {manifest.SourcePath} does not allow: " +
                 "add that URL, or a folder URL ending in '/' above it, to ui_extension.content_security_policy.connect-src " +
                 "(merchants' data goes nowhere the manifest does not list), or correct the target's Url.");
         }

@@ -53,6 +53,10 @@ public static class StoreRegistration
             provider.GetRequiredService<SqlInstallRegistry>(), provider.GetRequiredService<StoreMonitor>()));
         services.AddSingleton<StoreMonitor>();
         services.AddHostedService(provider => provider.GetRequiredService<StoreMonitor>());
+        services.AddSingleton(provider => new Targets.SqlTargetStore(
+            provider.GetRequiredService<SqlDeliveryLedger>(),
+            provider.GetRequiredService<TimeProvider>(),
+            Targets.SecretBox.FromConfiguration(configuration, environment.ContentRootPath)));
         services.AddSingleton<StorePurger>();
         services.AddSingleton<AccountPurger>();
         services.AddSingleton<StoreRetentionService>();
@@ -76,6 +80,7 @@ public static class StoreRegistration
             try
             {
                 settings = StoreSettings.Resolve(configuration, environment.ContentRootPath);
+                _ = Targets.SecretBox.FromConfiguration(configuration, environment.ContentRootPath);
             }
             catch (StoreConfigurationException exception)
             {

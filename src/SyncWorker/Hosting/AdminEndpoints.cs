@@ -38,27 +38,11 @@ public static class AdminEndpoints
             return app;
         }
 
-        var admin = app.MapGroup("/admin").AddEndpointFilter(async (context, next) =>
-        {
-            var http = context.HttpContext;
-            if (!settings.Ports.Contains(http.Connection.LocalPort))
-            {
-                // Not on the webhook listener: as if it did not exist.
-                return TypedResults.NotFound();
-            }
+        var guard = Guard(settings);
+        var admin = app.MapGroup("/admin").AddEndpointFilter(guard);
 
-            var needed = HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) ? AdminScope.Read : AdminScope.Write;
-            switch (settings.Authorize(http.Request.Headers.Authorization.ToString(), needed, out var name))
-            {
-                case AdminAccess.Granted:
-                    return await next(context);
-                case AdminAccess.Forbidden:
-                    return TypedResults.Problem($"The token '{name}' may read only; this needs a token with Scope write.", statusCode: StatusCodes.Status403Forbidden);
-                default:
-                    http.Response.Headers.WWWAuthenticate = "Bearer";
-                    return TypedResults.Unauthorized();
-            }
-        });
+        // The OpenAPI document of the admin endpoints, behind the same listener and tokens (checked in as docs/admin-openapi.json).
+        app.MapOpenApi("/admin/openapi.json").AddEndpointFilter(guard);
 
         var startedAt = DateTimeOffset.UtcNow;
         admin.MapGet("/status", (HttpContext context) =>
@@ -94,7 +78,7 @@ public static class AdminEndpoints
 
             return TypedResults.Ok(new InstanceStatus(
                 $"{Environment.MachineName}/{Environment.ProcessId}", role.ToString(), startedAt, time.GetUtcNow(), receiver, targets));
-        });
+        }).WithTags("status");
         if (role.Forwards())
         {
             admin.MapGet("/orders/{id}", async Task<Results<Ok<OrderHistory>, NotFound<OrderHistory>, ProblemHttpResult>> (
@@ -116,7 +100,7 @@ public static class AdminEndpoints
                 {
                     return StoreUnreachable();
                 }
-            });
+            }).WithTags("orders");
             admin.MapGet("/deliveries", async Task<Results<Ok<DeliveryListing>, ProblemHttpResult>> (
                 HttpContext context, IDeliveryLedger ledger, StoreSettings store, TimeProvider time,
                 string? target, string? state, string? since, string? until, int? limit, string? after) =>
@@ -134,11 +118,53 @@ public static class AdminEndpoints
                 {
                     return StoreUnreachable();
                 }
-            });
+            }).WithTags("deliveries");
+        }
+
+        if (role.Forwards())
+        {
+            admin.MapAdminTargets();
         }
 
         return app;
     }
+
+    /// <summary>The name of the token a request to the admin endpoints was let in with: the actor of its changes in the audit log.</summary>
+    public static string Actor(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Items.TryGetValue(TokenNameItem, out var name) && name is string text ? $"token:{text}" : "token:?";
+    }
+
+    private const string TokenNameItem = "syncworker.admin.token";
+
+    /// <summary>
+    /// The admin endpoints' filter: only connections to the admin listener's ports (404 on the webhook listener's), 401
+    /// without a known bearer token, 403 for a read token on a change.
+    /// </summary>
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Guard(AdminSettings settings) =>
+        async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (!settings.Ports.Contains(http.Connection.LocalPort))
+            {
+                // Not on the webhook listener: as if it did not exist.
+                return TypedResults.NotFound();
+            }
+
+            var needed = HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) ? AdminScope.Read : AdminScope.Write;
+            switch (settings.Authorize(http.Request.Headers.Authorization.ToString(), needed, out var name))
+            {
+                case AdminAccess.Granted:
+                    http.Items[TokenNameItem] = name;
+                    return await next(context);
+                case AdminAccess.Forbidden:
+                    return TypedResults.Problem($"The token '{name}' may read only; this needs a token with Scope write.", statusCode: StatusCodes.Status403Forbidden);
+                default:
+                    http.Response.Headers.WWWAuthenticate = "Bearer";
+                    return TypedResults.Unauthorized();
+            }
+        };
 
     private static ProblemHttpResult StoreUnreachable() =>
         TypedResults.Problem("The store (delivery ledger) is unreachable; see /health/ready. Try again later.", statusCode: StatusCodes.Status503ServiceUnavailable);

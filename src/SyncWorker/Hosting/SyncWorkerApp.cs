@@ -55,6 +55,18 @@ public static class SyncWorkerApp
         {
             builder.WebHost.UseUrls([.. webhookUrls, .. admin.Urls]);
             builder.Services.AddSingleton(admin);
+            // The admin endpoints' OpenAPI document (served at /admin/openapi.json, checked in as docs/admin-openapi.json).
+            builder.Services.AddOpenApi(options =>
+            {
+                options.ShouldInclude = description => description.RelativePath?.StartsWith("admin/", StringComparison.Ordinal) == true;
+                options.AddDocumentTransformer((document, _, _) =>
+                {
+                    document.Info.Title = "SyncWorker admin API";
+                    document.Info.Description = "On the admin listener (Admin:Urls) only; every request carries Authorization: Bearer <token> of Admin:Tokens (write scope for changes).";
+                    document.Servers = [];
+                    return Task.CompletedTask;
+                });
+            });
         }
 
         var shutdown = ShutdownTimeout(builder.Configuration);
@@ -76,6 +88,7 @@ public static class SyncWorkerApp
             builder.Services.AddSingleton<InstallState>();
             builder.Services.AddHostedService(provider => provider.GetRequiredService<InstallState>());
             builder.AddSyncWorkerForwarding();
+            builder.Services.AddManagedTargets();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
             builder.Services.AddForwardingReadiness(role.Receives());
         }

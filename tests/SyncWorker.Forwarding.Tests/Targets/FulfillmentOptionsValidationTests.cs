@@ -178,7 +178,7 @@ public sealed class FulfillmentOptionsValidationTests
 
         Assert.That(errors, Is.EqualTo(new[]
         {
-            $"{Label} sends to {shown}, which the manifest {RepoManifest.SourcePath} does not allow: " +
+            $"{Label} sends to {shown} (Fulfillment:Targets:0:Url), which the manifest {RepoManifest.SourcePath} does not allow: " +
             "add that URL, or a folder URL ending in '/' above it, to ui_extension.content_security_policy.connect-src " +
             "(merchants' data goes nowhere the manifest does not list), or correct the target's Url.",
         }));

@@ -1,0 +1,534 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using SyncWorker.Contracts;
+using SyncWorker.Messaging;
+using SyncWorker.Store;
+using SyncWorker.Store.Audit;
+using SyncWorker.Store.Targets;
+
+namespace SyncWorker.Forwarding.Targets.Managed;
+
+/// <summary>What became of a change asked of <see cref="ManagedTargets"/>.</summary>
+public enum TargetChangeOutcome
+{
+    /// <summary>Created (201).</summary>
+    Created,
+
+    /// <summary>Replaced, rotated, or listed (200).</summary>
+    Done,
+
+    /// <summary>Removed at once (204).</summary>
+    Removed,
+
+    /// <summary>Removal accepted: draining or discarding first (202).</summary>
+    Accepted,
+
+    /// <summary>The input is invalid (400, with the fields).</summary>
+    Invalid,
+
+    /// <summary>No such target (404).</summary>
+    NotFound,
+
+    /// <summary>In conflict with what exists: a name in use, a file's target, queued deliveries, a target being removed (409).</summary>
+    Conflict,
+
+    /// <summary>The store (or its encryption key) cannot serve the change now (503).</summary>
+    Unavailable,
+}
+
+/// <summary>A change's result: the outcome, the target as it now is, and what was wrong.</summary>
+/// <param name="Outcome">What became of it.</param>
+/// <param name="Target">The target, when there is one to show.</param>
+/// <param name="Detail">Why not, in words that say what to do.</param>
+/// <param name="Errors">Invalid fields (JSON paths) and what is wrong with each.</param>
+/// <param name="Queued">Deliveries still queued or waiting, for a refused or accepted removal.</param>
+public sealed record TargetChange(
+    TargetChangeOutcome Outcome,
+    TargetView? Target = null,
+    string? Detail = null,
+    IDictionary<string, string[]>? Errors = null,
+    long? Queued = null);
+
+/// <summary>
+/// Targets managed at run time: the service behind <c>/admin/targets</c> (and the <c>targets add|update|remove</c> verbs,
+/// which call it over HTTP). Input is checked exactly as <c>Fulfillment:Targets</c> is at start (manifest connect-src and
+/// permissions, name rules, secret format, mode, https for live targets in Production, the Stripe key an order target's
+/// mode needs), plus <c>accounts</c> or an explicit <c>allAccounts</c>. Secrets are sealed with <c>Store:EncryptionKey</c>
+/// before they reach the store and never shown again. Every change is written to the audit log with the actor (the
+/// admin token's name) and applied to this instance's <see cref="TargetRegistry"/> at once; the other forwarders read
+/// it from the store within <see cref="ManagedTargetRefresher.PollInterval"/>.
+/// </summary>
+public sealed partial class ManagedTargets(
+    TargetRegistry registry,
+    SqlTargetStore store,
+    AuditLog audit,
+    FulfillmentOptionsValidation validation,
+    ManagedTargetRefresher refresher,
+    IConfiguration configuration,
+    TimeProvider time,
+    ILogger<ManagedTargets> logger,
+    BrokerAdmin? broker = null)
+{
+    /// <summary>Default of <c>Targets:SecretOverlapHours</c>: how long a rotated-out secret still signs.</summary>
+    public const double DefaultSecretOverlapHours = 24;
+
+    private const string Key = "@target";
+
+    /// <summary>JSON as the admin API reads and writes it (camelCase, web defaults).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary><c>Targets:SecretOverlapHours</c> (0 to 720, default 24).</summary>
+    public TimeSpan SecretOverlap => TimeSpan.FromHours(double.TryParse(configuration["Targets:SecretOverlapHours"], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var hours) && hours is >= 0 and <= 720 ? hours : DefaultSecretOverlapHours);
+
+    /// <summary>Every target: the configuration file's, then those of the API.</summary>
+    public IReadOnlyList<TargetView> List() => registry.Routes.Select(route => View(route)).ToList();
+
+    /// <summary>The target called <paramref name="name"/>, or null.</summary>
+    public TargetView? Get(string name) => registry.Find(name) is { } route ? View(route) : null;
+
+    /// <summary>Creates a target from <paramref name="document"/>.</summary>
+    public async Task<TargetChange> CreateAsync(TargetDocument document, string actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (!store.CanSeal)
+        {
+            return NoKey();
+        }
+
+        var generated = string.IsNullOrEmpty(document.SigningSecret);
+        var secrets = new TargetSecrets
+        {
+            SigningSecret = generated ? NewSecret() : document.SigningSecret!,
+            Headers = (document.Headers ?? []).Where(pair => pair.Value is not null).ToDictionary(pair => pair.Key, pair => pair.Value!),
+        };
+        if (document.Headers?.Any(pair => pair.Value is null) == true)
+        {
+            return Invalid("headers", "A header's value is null: give every header a value (null keeps a stored value only in a PUT).");
+        }
+
+        var (options, errors) = Compile(document, document.Name, secrets);
+        if (errors is not null)
+        {
+            return new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors.");
+        }
+
+        if (registry.IsConfigured(options.Name))
+        {
+            return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"The name '{options.Name}' is used by a target of the configuration file (Fulfillment:Targets): choose another name.");
+        }
+
+        try
+        {
+            if (!await store.CreateAsync(options.Name, Definition(options, document.AllAccounts == true), Serialize(secrets), actor, cancellationToken))
+            {
+                var existing = await store.GetAsync(options.Name, cancellationToken);
+                return new TargetChange(TargetChangeOutcome.Conflict, Detail: existing?.State is StoredTargetStates.Draining or StoredTargetStates.Discarding
+                    ? $"A target named '{options.Name}' is being removed ({existing.State}): wait until it is gone, or choose another name."
+                    : $"A target named '{options.Name}' exists: change it with PUT /admin/targets/{options.Name}, or choose another name.");
+            }
+
+            await audit.RecordAsync(actor, "targets.create", options.Name, Describe(options), cancellationToken);
+        }
+        catch (StoreUnavailableException exception)
+        {
+            return Unavailable(exception.Message);
+        }
+
+        var route = await refresher.RefreshAsync(options.Name, cancellationToken);
+        LogChanged(logger, options.Name, "created", actor);
+        return new TargetChange(TargetChangeOutcome.Created, route is null ? null : View(route, generated ? secrets.SigningSecret : null));
+    }
+
+    /// <summary>Replaces the target called <paramref name="name"/> with <paramref name="document"/> (a PUT).</summary>
+    public async Task<TargetChange> ReplaceAsync(string name, TargetDocument document, string actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (registry.IsConfigured(name))
+        {
+            return ReadOnly(name);
+        }
+
+        if (!store.CanSeal)
+        {
+            return NoKey();
+        }
+
+        if (document.Name is { } given && given != name)
+        {
+            return Invalid("name", $"The body names '{given}' but the path '{name}': a target cannot be renamed; create one with the new name and remove this one.");
+        }
+
+        StoredTarget? stored;
+        try
+        {
+            stored = await store.GetAsync(name, cancellationToken);
+        }
+        catch (StoreUnavailableException exception)
+        {
+            return Unavailable(exception.Message);
+        }
+
+        if (stored is null)
+        {
+            return NotFound(name);
+        }
+
+        if (stored.State != StoredTargetStates.Active)
+        {
+            return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
+        }
+
+        var current = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets!, Json)!;
+        var secrets = new TargetSecrets
+        {
+            SigningSecret = string.IsNullOrEmpty(document.SigningSecret) ? current.SigningSecret : document.SigningSecret,
+            PreviousSigningSecret = current.PreviousSigningSecret,
+            PreviousUntil = current.PreviousUntil,
+        };
+        foreach (var (header, value) in document.Headers ?? [])
+        {
+            if (value is not null)
+            {
+                secrets.Headers[header] = value;
+            }
+            else if (current.Headers.TryGetValue(header, out var kept))
+            {
+                secrets.Headers[header] = kept;
+            }
+            else
+            {
+                return Invalid($"headers.{header}", $"The header '{header}' has no stored value to keep: give its value.");
+            }
+        }
+
+        var (options, errors) = Compile(document, name, secrets);
+        if (errors is not null)
+        {
+            return new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors.");
+        }
+
+        try
+        {
+            if (!await store.ReplaceAsync(name, Definition(options, document.AllAccounts == true), Serialize(secrets), actor, cancellationToken))
+            {
+                return NotFound(name);
+            }
+
+            await audit.RecordAsync(actor, "targets.update", name, Describe(options), cancellationToken);
+        }
+        catch (StoreUnavailableException exception)
+        {
+            return Unavailable(exception.Message);
+        }
+
+        var route = await refresher.RefreshAsync(name, cancellationToken);
+        LogChanged(logger, name, "replaced", actor);
+        return new TargetChange(TargetChangeOutcome.Done, route is null ? null : View(route));
+    }
+
+    /// <summary>
+    /// Removes the target called <paramref name="name"/>: at once when nothing of it is queued or waiting; with
+    /// <paramref name="drain"/> after delivering what is; with <paramref name="discard"/> after ending that as discarded.
+    /// </summary>
+    public async Task<TargetChange> RemoveAsync(string name, bool drain, bool discard, string actor, CancellationToken cancellationToken)
+    {
+        if (registry.IsConfigured(name))
+        {
+            return ReadOnly(name);
+        }
+
+        if (drain && discard)
+        {
+            return Invalid("drain", "Give drain=true or discard=true, not both.");
+        }
+
+        try
+        {
+            var stored = await store.GetAsync(name, cancellationToken);
+            if (stored is null)
+            {
+                return NotFound(name);
+            }
+
+            var queued = await QueuedAsync(name, cancellationToken);
+            if (queued == 0 && stored.State == StoredTargetStates.Active)
+            {
+                if (!await store.ChangeStateAsync(name, StoredTargetStates.Removed, [StoredTargetStates.Active], actor, cancellationToken))
+                {
+                    return NotFound(name);
+                }
+
+                await audit.RecordAsync(actor, "targets.remove", name, "removed; nothing was queued", cancellationToken);
+                await refresher.RefreshAsync(name, cancellationToken);
+                LogChanged(logger, name, "removed", actor);
+                return new TargetChange(TargetChangeOutcome.Removed, Queued: 0);
+            }
+
+            if (!drain && !discard)
+            {
+                return new TargetChange(TargetChangeOutcome.Conflict, Queued: queued, Detail: stored.State == StoredTargetStates.Active
+                    ? $"Target '{name}' still has {queued} deliveries queued or waiting for a redelivery: remove it with ?drain=true (deliver them first) or ?discard=true (record each as discarded)."
+                    : $"Target '{name}' is already being removed ({stored.State}); {queued} deliveries are left.");
+            }
+
+            var state = drain ? StoredTargetStates.Draining : StoredTargetStates.Discarding;
+            if (!await store.ChangeStateAsync(name, state, [StoredTargetStates.Active, StoredTargetStates.Draining, StoredTargetStates.Discarding], actor, cancellationToken))
+            {
+                return NotFound(name);
+            }
+
+            await audit.RecordAsync(actor, drain ? "targets.drain" : "targets.discard", name, $"{queued} deliveries queued or waiting", cancellationToken);
+            var route = await refresher.RefreshAsync(name, cancellationToken);
+            LogChanged(logger, name, state, actor);
+            return new TargetChange(TargetChangeOutcome.Accepted, route is null ? null : View(route), Queued: queued);
+        }
+        catch (StoreUnavailableException exception)
+        {
+            return Unavailable(exception.Message);
+        }
+    }
+
+    /// <summary>
+    /// Gives the target a new signing secret (<paramref name="request"/>'s, or a generated one, returned once); for the
+    /// overlap, requests carry the signatures of both secrets.
+    /// </summary>
+    public async Task<TargetChange> RotateSecretAsync(string name, RotateSecretRequest request, string actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (registry.IsConfigured(name))
+        {
+            return ReadOnly(name);
+        }
+
+        if (!store.CanSeal)
+        {
+            return NoKey();
+        }
+
+        if (request.OverlapHours is { } hours && !(hours is >= 0 and <= 720))
+        {
+            return Invalid("overlapHours", "overlapHours must be between 0 and 720.");
+        }
+
+        var secret = string.IsNullOrEmpty(request.SigningSecret) ? NewSecret() : request.SigningSecret;
+        if (!Delivery.StandardWebhookSigner.TryParseSecret(secret, out _, out var secretError))
+        {
+            return Invalid("signingSecret", $"signingSecret {secretError}");
+        }
+
+        try
+        {
+            var stored = await store.GetAsync(name, cancellationToken);
+            if (stored is null)
+            {
+                return NotFound(name);
+            }
+
+            if (stored.State != StoredTargetStates.Active)
+            {
+                return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
+            }
+
+            var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets!, Json)!;
+            var overlap = request.OverlapHours is { } given ? TimeSpan.FromHours(given) : SecretOverlap;
+            secrets.PreviousSigningSecret = overlap > TimeSpan.Zero ? secrets.SigningSecret : null;
+            secrets.PreviousUntil = overlap > TimeSpan.Zero ? time.GetUtcNow() + overlap : null;
+            secrets.SigningSecret = secret;
+            if (!await store.ReplaceAsync(name, stored.Definition, Serialize(secrets), actor, cancellationToken))
+            {
+                return NotFound(name);
+            }
+
+            await audit.RecordAsync(actor, "targets.rotate-secret", name,
+                overlap > TimeSpan.Zero ? $"new signing secret; the previous one signs too until {secrets.PreviousUntil:O}" : "new signing secret; no overlap", cancellationToken);
+            var route = await refresher.RefreshAsync(name, cancellationToken);
+            LogChanged(logger, name, "given a new signing secret", actor);
+            return new TargetChange(TargetChangeOutcome.Done, route is null ? null : View(route, secret));
+        }
+        catch (StoreUnavailableException exception)
+        {
+            return Unavailable(exception.Message);
+        }
+    }
+
+    /// <summary>Deliveries of <paramref name="name"/> ready in its queue plus those the ledger has not ended.</summary>
+    internal async Task<long> QueuedAsync(string name, CancellationToken cancellationToken)
+    {
+        long ready = 0;
+        var queue = Topology.TargetQueue(name);
+        if (broker is not null && await broker.TryFindAsync(queue, cancellationToken))
+        {
+            ready = await broker.ReadyCountAsync(queue, cancellationToken) ?? 0;
+        }
+
+        return ready + await store.OpenDeliveriesAsync(name, cancellationToken);
+    }
+
+    /// <summary>The stored target compiled into a route; null (and logged) when it cannot be.</summary>
+    internal static TargetRoute? ToRoute(StoredTarget stored)
+    {
+        if (stored.Secrets is null)
+        {
+            return null;
+        }
+
+        var options = JsonSerializer.Deserialize<TargetOptions>(stored.Definition, Json)!;
+        var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
+        options.SigningSecret = secrets.SigningSecret;
+        options.Headers = new Dictionary<string, string>(secrets.Headers);
+        return new TargetRoute(options, new ManagedTargetState(
+            stored.State, stored.Revision, secrets.PreviousSigningSecret, secrets.PreviousUntil,
+            stored.CreatedAt, stored.CreatedBy, stored.UpdatedAt, stored.UpdatedBy));
+    }
+
+    private (TargetOptions Options, IDictionary<string, string[]>? Errors) Compile(TargetDocument document, string? name, TargetSecrets secrets)
+    {
+        var defaults = new TargetOptions();
+        var options = new TargetOptions
+        {
+            Name = name ?? "",
+            Url = document.Url ?? "",
+            Events = document.Events ?? [],
+            Mode = document.Mode,
+            Format = document.Format ?? TargetOptions.OrderFormat,
+            Accounts = document.Accounts ?? [],
+            SigningSecret = secrets.SigningSecret,
+            Headers = secrets.Headers,
+            TimeoutSeconds = document.TimeoutSeconds ?? defaults.TimeoutSeconds,
+            MaxConcurrency = document.MaxConcurrency ?? defaults.MaxConcurrency,
+            Retry = document.Retry ?? new TargetRetryOptions(),
+            CircuitBreaker = document.CircuitBreaker ?? new TargetCircuitBreakerOptions(),
+            Redelivery = document.Redelivery ?? new TargetRedeliveryOptions(),
+        };
+        var messages = validation.ValidateOne(options, Key).Concat(validation.ValidateStripeKeys([options])).ToList();
+        if (document.AllAccounts == true && options.Accounts.Count > 0)
+        {
+            messages.Add($"{Key}:AllAccounts is true while {Key}:Accounts lists accounts: give one of them.");
+        }
+        else if (document.AllAccounts != true && options.Accounts.Count == 0)
+        {
+            messages.Add($"{Key}:Accounts is empty: list the merchant accounts (acct_…) the target serves, or say \"allAccounts\": true for a target of every account.");
+        }
+
+        if (messages.Count == 0)
+        {
+            return (options, null);
+        }
+
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var message in messages)
+        {
+            var (field, text) = Rename(message);
+            errors[field] = errors.TryGetValue(field, out var earlier) ? [.. earlier, text] : [text];
+        }
+
+        return (options, errors);
+    }
+
+    /// <summary>A validation message with the configuration's field paths renamed to the API's JSON paths; the first path names the field.</summary>
+    private static (string Field, string Message) Rename(string message)
+    {
+        string? first = null;
+        var text = FieldPath().Replace(message, match =>
+        {
+            var path = match.Groups[1].Value;
+            var parts = path.Split(':', StringSplitOptions.RemoveEmptyEntries);
+            var json = parts.Length == 0 ? "target" : string.Join(".", parts.Select((part, i) =>
+                i > 0 && parts[i - 1] == "Headers" ? part : char.IsDigit(part[0]) ? part : char.ToLowerInvariant(part[0]) + part[1..]));
+            json = NumberedPath().Replace(json, "[$1]");
+            if (json != "target")
+            {
+                first ??= json;
+            }
+
+            return json;
+        });
+        text = ConfiguredLabel().Replace(text, "the target");
+        return (first ?? "target", text);
+    }
+
+    private TargetView View(TargetRoute route, string? fullSecret = null)
+    {
+        var options = route.Options;
+        var managed = route.Managed;
+        return new TargetView
+        {
+            Name = options.Name,
+            Source = managed is null ? "configuration" : "api",
+            State = managed?.State ?? StoredTargetStates.Active,
+            Url = options.Url,
+            Events = options.Events,
+            Mode = (options.Mode ?? "").ToLowerInvariant(),
+            Format = options.Format,
+            Accounts = options.Accounts,
+            AllAccounts = options.Accounts.Count == 0,
+            Headers = (options.Headers ?? []).ToDictionary(pair => pair.Key, pair => Last4(pair.Value)),
+            SigningSecretLast4 = Last4(options.SigningSecret),
+            SigningSecret = fullSecret,
+            PreviousSecretUntil = managed?.PreviousUntil is { } until && until > time.GetUtcNow() ? until : null,
+            TimeoutSeconds = options.TimeoutSeconds,
+            MaxConcurrency = options.MaxConcurrency,
+            Retry = options.Retry,
+            CircuitBreaker = options.CircuitBreaker,
+            Redelivery = options.Redelivery,
+            CreatedAt = managed?.CreatedAt,
+            CreatedBy = managed?.CreatedBy,
+            UpdatedAt = managed?.UpdatedAt,
+            UpdatedBy = managed?.UpdatedBy,
+        };
+    }
+
+    /// <summary>The last four characters behind an ellipsis (<c>…abcd</c>); nothing of a value shorter than 12.</summary>
+    internal static string Last4(string? value) => value is { Length: >= 12 } ? "…" + value[^4..] : "…";
+
+    private static string Definition(TargetOptions options, bool allAccounts)
+    {
+        var copy = JsonSerializer.Deserialize<TargetOptions>(JsonSerializer.Serialize(options, Json), Json)!;
+        copy.SigningSecret = "";
+        copy.Headers = [];
+        if (allAccounts)
+        {
+            copy.Accounts = [];
+        }
+
+        return JsonSerializer.Serialize(copy, Json);
+    }
+
+    private static string Serialize(TargetSecrets secrets) => JsonSerializer.Serialize(secrets, Json);
+
+    private static string Describe(TargetOptions options) =>
+        $"{options.Mode} {options.Format} target to {new Uri(options.Url).GetLeftPart(UriPartial.Path)}; events {string.Join(", ", options.Events)}; accounts {(options.Accounts.Count == 0 ? "all" : string.Join(", ", options.Accounts))}; headers {string.Join(", ", options.Headers.Keys)}";
+
+    /// <summary>A new Standard Webhooks secret: <c>whsec_</c> and 32 random bytes in base64.</summary>
+    private static string NewSecret() => Delivery.StandardWebhookSigner.SecretPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    private static TargetChange Invalid(string field, string message) =>
+        new(TargetChangeOutcome.Invalid, Errors: new Dictionary<string, string[]> { [field] = [message] }, Detail: "The request is not valid: see errors.");
+
+    private static TargetChange NotFound(string name) =>
+        new(TargetChangeOutcome.NotFound, Detail: $"No target is named '{name}': GET /admin/targets lists them.");
+
+    private static TargetChange ReadOnly(string name) =>
+        new(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' comes from the configuration file (Fulfillment:Targets) and is read-only here: change it in the configuration and restart.");
+
+    private static TargetChange NoKey() =>
+        new(TargetChangeOutcome.Unavailable, Detail: "No encryption key is configured for target secrets: set Store:EncryptionKey (32 random bytes in base64, e.g. `openssl rand -base64 32`) or Store:EncryptionKeyFile on every SyncWorker sharing the store, and restart.");
+
+    private static TargetChange Unavailable(string message) =>
+        new(TargetChangeOutcome.Unavailable, Detail: message + " Try again later; see /health/ready.");
+
+    [GeneratedRegex(@"@target((?::[^\s:()',]+)*)")]
+    private static partial Regex FieldPath();
+
+    [GeneratedRegex(@"\.(\d+)")]
+    private static partial Regex NumberedPath();
+
+    [GeneratedRegex(@"Fulfillment:Targets:\d+ \('[^']*'\)|Fulfillment:Targets:\d+")]
+    private static partial Regex ConfiguredLabel();
+
+    [LoggerMessage(EventId = 2311, Level = LogLevel.Information, Message = "Target {Target} was {Change} through the admin API by {Actor}")]
+    private static partial void LogChanged(ILogger logger, string target, string change, string actor);
+}

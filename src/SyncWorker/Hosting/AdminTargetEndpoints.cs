@@ -1,0 +1,123 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using SyncWorker.Forwarding.Targets.Managed;
+
+namespace SyncWorker.Hosting;
+
+/// <summary>
+/// The targets management API, under the admin group (its listener, its tokens: <see cref="AdminEndpoints"/>):
+/// <c>GET/POST /admin/targets</c>, <c>GET/PUT/DELETE /admin/targets/{name}</c> (<c>?drain=true</c> or <c>?discard=true</c>
+/// when deliveries are queued) and <c>POST /admin/targets/{name}/rotate-secret</c>. Changes need a write token; each is
+/// written to the audit log under the token's name. Errors are RFC 7807 problems (<c>application/problem+json</c>); invalid
+/// input lists each field (<c>errors</c>) with what to do.
+/// </summary>
+internal static class AdminTargetEndpoints
+{
+    /// <summary>The tag of these endpoints in the OpenAPI document.</summary>
+    private const string Tag = "targets";
+
+    public static void MapAdminTargets(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/targets", (ManagedTargets targets) => TypedResults.Ok(targets.List()))
+            .WithTags(Tag).WithSummary("Every target: the configuration file's (read-only here) and those managed through this API.");
+
+        admin.MapGet("/targets/{name}", Results<Ok<TargetView>, ProblemHttpResult> (string name, ManagedTargets targets) =>
+                targets.Get(name) is { } view
+                    ? TypedResults.Ok(view)
+                    : TypedResults.Problem($"No target is named '{name}': GET /admin/targets lists them.", statusCode: StatusCodes.Status404NotFound))
+            .WithTags(Tag).WithSummary("One target; secrets show their last four characters only.");
+
+        admin.MapPost("/targets", async Task<IResult> (HttpContext context, ManagedTargets targets) =>
+            {
+                var (document, problem) = await ReadAsync<TargetDocument>(context.Request, allowEmpty: false);
+                return problem ?? Answer(await targets.CreateAsync(document!, AdminEndpoints.Actor(context), context.RequestAborted));
+            })
+            .Accepts<TargetDocument>("application/json")
+            .Produces<TargetView>(StatusCodes.Status201Created)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .WithTags(Tag).WithSummary("Creates a target; signingSecret, when left out, is generated and returned once, in this answer.");
+
+        admin.MapPut("/targets/{name}", async Task<IResult> (string name, HttpContext context, ManagedTargets targets) =>
+            {
+                var (document, problem) = await ReadAsync<TargetDocument>(context.Request, allowEmpty: false);
+                return problem ?? Answer(await targets.ReplaceAsync(name, document!, AdminEndpoints.Actor(context), context.RequestAborted));
+            })
+            .Accepts<TargetDocument>("application/json")
+            .Produces<TargetView>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithTags(Tag).WithSummary("Replaces a target of the API as a whole; signingSecret left out keeps the current one, a header set to null keeps its value.");
+
+        admin.MapDelete("/targets/{name}", async Task<IResult> (string name, bool? drain, bool? discard, HttpContext context, ManagedTargets targets) =>
+                Answer(await targets.RemoveAsync(name, drain == true, discard == true, AdminEndpoints.Actor(context), context.RequestAborted)))
+            .Produces(StatusCodes.Status204NoContent)
+            .Produces<TargetView>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithTags(Tag).WithSummary("Removes a target of the API: at once when nothing is queued; else with ?drain=true (deliver, then remove) or ?discard=true (record each as discarded), or 409 with the count.");
+
+        admin.MapPost("/targets/{name}/rotate-secret", async Task<IResult> (string name, HttpContext context, ManagedTargets targets) =>
+            {
+                var (request, problem) = await ReadAsync<RotateSecretRequest>(context.Request, allowEmpty: true);
+                return problem ?? Answer(await targets.RotateSecretAsync(name, request ?? new RotateSecretRequest(), AdminEndpoints.Actor(context), context.RequestAborted));
+            })
+            .Accepts<RotateSecretRequest>("application/json")
+            .Produces<TargetView>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithTags(Tag).WithSummary("A new signing secret (given or generated, returned once); for the overlap, requests carry both secrets' signatures.");
+    }
+
+    private static IResult Answer(TargetChange change) => change.Outcome switch
+    {
+        TargetChangeOutcome.Created => TypedResults.Created($"/admin/targets/{change.Target?.Name}", change.Target),
+        TargetChangeOutcome.Done => TypedResults.Ok(change.Target),
+        TargetChangeOutcome.Removed => TypedResults.NoContent(),
+        TargetChangeOutcome.Accepted => TypedResults.Accepted($"/admin/targets/{change.Target?.Name}", change.Target),
+        TargetChangeOutcome.Invalid => TypedResults.ValidationProblem(change.Errors ?? new Dictionary<string, string[]>(), change.Detail, title: "The target is not valid"),
+        TargetChangeOutcome.NotFound => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status404NotFound),
+        TargetChangeOutcome.Conflict => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status409Conflict,
+            extensions: change.Queued is { } queued ? new Dictionary<string, object?> { ["queued"] = queued } : null),
+        _ => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status503ServiceUnavailable),
+    };
+
+    /// <summary>The JSON body; a problem (415, or 400 naming the field) when it cannot be read.</summary>
+    private static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, bool allowEmpty)
+        where T : class
+    {
+        if (allowEmpty && request.ContentLength is 0 or null && !request.HasJsonContentType())
+        {
+            return (null, null);
+        }
+
+        if (!request.HasJsonContentType())
+        {
+            return (null, TypedResults.Problem("Send the body as JSON with Content-Type: application/json.", statusCode: StatusCodes.Status415UnsupportedMediaType));
+        }
+
+        try
+        {
+            var value = await JsonSerializer.DeserializeAsync<T>(request.Body, ManagedTargets.Json, request.HttpContext.RequestAborted);
+            return value is null && !allowEmpty
+                ? (null, TypedResults.Problem("The body is empty (null): send the target as a JSON object.", statusCode: StatusCodes.Status400BadRequest))
+                : (value, null);
+        }
+        catch (JsonException exception)
+        {
+            var unmapped = System.Text.RegularExpressions.Regex.Match(exception.Message, "The JSON property '([^']+)' could not be mapped");
+            var field = unmapped.Success ? unmapped.Groups[1].Value
+                : string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.');
+            var why = unmapped.Success
+                ? "is not a field of a target: see GET /admin/openapi.json for the fields (camelCase)"
+                : "has the wrong type or is not valid JSON: see GET /admin/openapi.json for each field's type";
+            return (null, TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { [field] = [$"{field} {why} (at line {exception.LineNumber + 1}, byte {exception.BytePositionInLine + 1})."] },
+                "The body could not be read.",
+                title: "The request is not valid"));
+        }
+    }
+}
