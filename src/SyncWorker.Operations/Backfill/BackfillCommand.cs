@@ -23,10 +23,11 @@ internal sealed record BackfillRequest(string Since, string? Account, bool DryRu
 /// <remarks>
 /// The run: check the command line and configuration; connect and take the lock (<see cref="BackfillLedger"/>); migrate
 /// the store (as <c>store migrate</c> does) and, unless it is a dry run, import the ledger queue of earlier versions and
-/// purge entries older than <see cref="BackfillLedger.Retention"/>; read the ledger (<see cref="IBackfillLedger"/>); list
-/// every page from Stripe (<see cref="StripeEventLister"/>); sort the events (<see cref="BackfillPlan"/>); then, unless it
-/// is a dry run, start the bus (<see cref="EventFeed"/>) and, per event, publish it confirmed and then record it in the
-/// store. Nothing is fed before the whole listing succeeded. An event fed but not recorded (the store failed in
+/// purge entries older than <see cref="BackfillLedger.Retention"/>; read the ledger (<see cref="IBackfillLedger"/>) and
+/// the accounts to list (<see cref="BackfillScopes"/>); then per account: list every page from Stripe
+/// (<see cref="StripeEventLister"/>), sort the events (<see cref="BackfillPlan"/>) and, unless it is a dry run, start the
+/// bus once (<see cref="EventFeed"/>) and, per event, publish it confirmed and then record it in the store. Nothing of an
+/// account is fed before its whole listing succeeded; a failed listing is that account's error and the run goes on. An event fed but not recorded (the store failed in
 /// between) is fed again by the next run, and the delivery ledger suppresses the repeat.
 /// </remarks>
 internal static partial class BackfillCommand
