@@ -15,7 +15,7 @@ namespace SyncWorker.Operations;
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 done (including "nothing to do"), 1 the operation failed (broker unreachable, refused, a move not
-/// confirmed, a dead letter a replay set out to move still in place at its end; Stripe refused the key, another backfill
+/// confirmed, a dead letter a replay set out to move still in place at its end; Stripe refused the key, a backfill account failed, another backfill
 /// running), 2 usage error (a bare first word that is no command, an unknown option or target, missing argument,
 /// <c>--since</c> out of range), 78 configuration missing or invalid
 /// (<c>RabbitMq:Uri</c>, <c>Fulfillment:Targets:N:Name</c>; for <c>backfill</c> also <c>Stripe:ApiKey</c>,

@@ -7,6 +7,7 @@ using Spectre.Console;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Cli;
 using SyncWorker.Store;
+using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Backfill;
@@ -22,20 +23,15 @@ internal sealed record BackfillRequest(string Since, string? Account, bool DryRu
 /// <remarks>
 /// The run: check the command line and configuration; connect and take the lock (<see cref="BackfillLedger"/>); migrate
 /// the store (as <c>store migrate</c> does) and, unless it is a dry run, import the ledger queue of earlier versions and
-/// purge entries older than <see cref="BackfillLedger.Retention"/>; read the ledger (<see cref="IBackfillLedger"/>); list
-/// every page from Stripe (<see cref="StripeEventLister"/>); sort the events (<see cref="BackfillPlan"/>); then, unless it
-/// is a dry run, start the bus (<see cref="EventFeed"/>) and, per event, publish it confirmed and then record it in the
-/// store. Nothing is fed before the whole listing succeeded. An event fed but not recorded (the store failed in
+/// purge entries older than <see cref="BackfillLedger.Retention"/>; read the ledger (<see cref="IBackfillLedger"/>) and
+/// the accounts to list (<see cref="BackfillScopes"/>); then per account: list every page from Stripe
+/// (<see cref="StripeEventLister"/>), sort the events (<see cref="BackfillPlan"/>) and, unless it is a dry run, start the
+/// bus once (<see cref="EventFeed"/>) and, per event, publish it confirmed and then record it in the store. Nothing of an
+/// account is fed before its whole listing succeeded; a failed listing is that account's error and the run goes on. An event fed but not recorded (the store failed in
 /// between) is fed again by the next run, and the delivery ledger suppresses the repeat.
 /// </remarks>
 internal static partial class BackfillCommand
 {
-    /// <summary>Above this many events to feed an interactive console shows a progress bar.</summary>
-    private const int ProgressBarThreshold = 50;
-
-    /// <summary>Otherwise (or with <c>--json</c>) one progress line per this many events listed or fed.</summary>
-    private const int ProgressLineEvery = 100;
-
     public static async Task<int> RunAsync(
         CliSession session, IConfiguration configuration, BackfillRequest request, CancellationToken cancellationToken)
     {
@@ -53,13 +49,19 @@ internal static partial class BackfillCommand
         var settings = BackfillSettings.Read(configuration);
         var storeSettings = StoreCommands.Settings(configuration);
         _ = session.Endpoint();
+        var livemode = StripeModeKeys.IsLive(settings.ApiKey);
 
         await using var connection = await session.ConnectAsync(cancellationToken);
         await BackfillLedger.AcquireLockAsync(connection, cancellationToken);
 
         using var store = new SqlDeliveryLedger(storeSettings, session.TimeProvider);
         var ledger = await ReadLedgerAsync(session, storeSettings, connection, store, request, cancellationToken);
-        var plan = new BackfillPlan(settings.Policy, ledger);
+        var scopes = await BackfillScopes.ResolveAsync(
+            new SqlInstallRegistry(store, session.TimeProvider), request.Account, livemode, cancellationToken);
+        var planned = new HashSet<string>(StringComparer.Ordinal);
+        var runs = scopes.Accounts
+            .Select((a, i) => new AccountRun(new BackfillPlan(settings.Policy, ledger, a, planned), i + 1))
+            .ToList();
 
         using var http = new HttpClient(
             new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) },
@@ -68,44 +70,144 @@ internal static partial class BackfillCommand
             Timeout = Timeout.InfiniteTimeSpan,
         };
         http.DefaultRequestHeaders.UserAgent.ParseAdd("SyncWorker-backfill");
-        var lister = new StripeEventLister(http, settings.ApiBase, settings.ApiKey, request.Account, session.TimeProvider);
         session.Note(
-            $"Listing events Stripe could not deliver since {BackfillSince.Iso(since)} " +
-            $"({(request.Account is null ? "the app's own account" : $"account {request.Account}")}) from {lister.Server}; " +
+            $"Listing events Stripe could not deliver since {BackfillSince.Iso(since)} ({scopes.Describe()}) from " +
+            $"{settings.ApiBase.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped)}; " +
             $"{Formats.Plural(ledger.Count, "event", "events")} in the ledger.",
             request.Json);
-        await lister.ListAsync(
-            since,
-            page =>
-            {
-                var before = plan.Listed;
-                foreach (var item in page)
-                {
-                    plan.Add(item);
-                }
-
-                if (plan.Listed / ProgressLineEvery > before / ProgressLineEvery)
-                {
-                    session.Note($"Listed {plan.Listed.ToString(CultureInfo.InvariantCulture)} events so far…", request.Json);
-                }
-            },
-            cancellationToken);
-
-        var toFeed = plan.ToFeed;
-        string? failure = null;
-        if (!request.DryRun && toFeed.Count > 0)
+        foreach (var note in scopes.Notes)
         {
-            failure = await FeedAllAsync(session, configuration, store, toFeed, request.Json, cancellationToken);
+            session.Note(note, request.Json);
         }
 
-        WriteSummary(session, request, since, startedAt, plan, toFeed, failure, storeSettings.Description);
+        var context = new RunContext(session, configuration, settings, store, http, since, request, cancellationToken);
+        string? failure;
+        try
+        {
+            if (!request.Json && session.Console.Profile.Capabilities.Interactive)
+            {
+                failure = null;
+                await session.Console.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
+                    .StartAsync(async progress =>
+                        failure = await BackfillAllAsync(context, runs, new BackfillProgressBar(progress, runs.Count, request.DryRun)));
+            }
+            else
+            {
+                failure = await BackfillAllAsync(context, runs, new BackfillProgressLines(session, request.Json, runs.Count));
+            }
+        }
+        finally
+        {
+            if (context.Feed is { } feed)
+            {
+                await feed.DisposeAsync();
+            }
+        }
+
+        var failed = runs.Where(r => r.Error is not null).ToList();
+        WriteSummary(session, request, since, startedAt, scopes, runs, failure, storeSettings.Description);
+        foreach (var run in failed.Where(r => r.Attempted))
+        {
+            session.Error.WriteLine($"error: {run.Scope}: {run.Error}");
+        }
+
         if (failure is not null)
         {
             session.Error.WriteLine($"error: {failure}");
-            return ExitCodes.Failed;
         }
 
-        return ExitCodes.Ok;
+        return failure is null && failed.Count == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    /// <summary>What every account's backfill shares; the bus once the first event is to be fed.</summary>
+    private sealed record RunContext(
+        CliSession Session,
+        IConfiguration Configuration,
+        BackfillSettings Settings,
+        IBackfillLedger Ledger,
+        HttpClient Http,
+        DateTimeOffset Since,
+        BackfillRequest Request,
+        CancellationToken CancellationToken)
+    {
+        public EventFeed? Feed { get; set; }
+    }
+
+    /// <summary>
+    /// Backfills each account in turn: lists all its pages, then feeds what passed. A failed listing is that account's
+    /// error and the run goes on; a refused key or a feed that fails ends the run (returned: why).
+    /// </summary>
+    private static async Task<string?> BackfillAllAsync(RunContext context, IReadOnlyList<AccountRun> runs, IBackfillProgress progress)
+    {
+        foreach (var run in runs)
+        {
+            run.Attempted = true;
+            progress.Starting(run);
+            var lister = new StripeEventLister(
+                context.Http, context.Settings.ApiBase, context.Settings.ApiKey, run.Account, context.Session.TimeProvider);
+            try
+            {
+                await lister.ListAsync(
+                    context.Since,
+                    page =>
+                    {
+                        foreach (var item in page)
+                        {
+                            run.Plan.Add(item);
+                        }
+
+                        progress.Listing(run);
+                    },
+                    context.CancellationToken);
+            }
+            catch (StripeListingException exception)
+            {
+                run.Error = exception.Message;
+                progress.Done(run);
+                if (exception.StopsRun)
+                {
+                    NotListed(runs, "the Stripe key was refused (see the error)");
+                    return null;
+                }
+
+                continue;
+            }
+            catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+            {
+                run.Error = "cancelled while listing; nothing of it was fed.";
+                progress.Done(run);
+                NotListed(runs, "the backfill was cancelled");
+                return "The backfill was cancelled. What was fed is in the ledger; run backfill again to feed the rest.";
+            }
+
+            run.Listed = true;
+            run.ToFeed = run.Plan.ToFeed;
+            if (!context.Request.DryRun && run.ToFeed.Count > 0)
+            {
+                var failure = await FeedAllAsync(context, run, progress);
+                if (failure is not null)
+                {
+                    progress.Done(run);
+                    NotListed(runs, "the run stopped while feeding (see the error)");
+                    return failure;
+                }
+            }
+
+            progress.Done(run);
+        }
+
+        return null;
+    }
+
+    /// <summary>Marks the accounts not yet tried as not listed, with the reason.</summary>
+    private static void NotListed(IReadOnlyList<AccountRun> runs, string reason)
+    {
+        foreach (var run in runs.Where(r => !r.Attempted))
+        {
+            run.Error = $"not listed: {reason}.";
+        }
     }
 
     /// <summary>
@@ -166,49 +268,20 @@ internal static partial class BackfillCommand
         }
     }
 
-    /// <summary>Feeds every event, in order; returns why it stopped early, or null.</summary>
-    private static async Task<string?> FeedAllAsync(
-        CliSession session,
-        IConfiguration configuration,
-        IBackfillLedger ledger,
-        IReadOnlyList<BackfillEvent> toFeed,
-        bool json,
-        CancellationToken cancellationToken)
+    /// <summary>Feeds one account's events, in order (starting the bus for the first); returns why it stopped early, or null.</summary>
+    private static async Task<string?> FeedAllAsync(RunContext context, AccountRun run, IBackfillProgress progress)
     {
-        await using var feed = await EventFeed.StartAsync(configuration, cancellationToken);
         try
         {
-            if (!json && session.Console.Profile.Capabilities.Interactive && toFeed.Count > ProgressBarThreshold)
-            {
-                await session.Console.Progress().AutoClear(false).StartAsync(async context =>
-                {
-                    var bar = context.AddTask("Feeding", maxValue: toFeed.Count);
-                    await FeedEachAsync(session, feed, ledger, toFeed, fed => bar.Value = fed, cancellationToken);
-                    bar.Value = bar.MaxValue;
-                });
-            }
-            else
-            {
-                await FeedEachAsync(
-                    session,
-                    feed,
-                    ledger,
-                    toFeed,
-                    fed =>
-                    {
-                        if (fed % ProgressLineEvery == 0)
-                        {
-                            session.Note($"Fed {fed.ToString(CultureInfo.InvariantCulture)} of {toFeed.Count.ToString(CultureInfo.InvariantCulture)} events", json);
-                        }
-                    },
-                    cancellationToken);
-            }
+            context.Feed ??= await EventFeed.StartAsync(context.Configuration, context.CancellationToken);
+            await FeedEachAsync(
+                context.Session, context.Feed, context.Ledger, run.ToFeed, fed => progress.Feeding(run, fed), context.CancellationToken);
         }
         catch (FeedException exception)
         {
             return exception.Message;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             return "The backfill was cancelled. What was fed is in the ledger; run backfill again to feed the rest.";
         }
@@ -271,28 +344,46 @@ internal static partial class BackfillCommand
         BackfillRequest request,
         DateTimeOffset since,
         DateTimeOffset startedAt,
-        BackfillPlan plan,
-        IReadOnlyList<BackfillEvent> toFeed,
+        BackfillScopes scopes,
+        List<AccountRun> runs,
         string? failure,
         string store)
     {
+        var toFeed = runs.SelectMany(r => r.ToFeed).ToList();
         var fed = toFeed.Count(e => e.Fed);
+        var listed = runs.Sum(r => r.Plan.Listed);
+        var alreadyFed = runs.Sum(r => r.Plan.AlreadyFed);
+        var notPermitted = runs.Sum(r => r.Plan.NotPermitted);
+        var notSnapshot = runs.Sum(r => r.Plan.NotSnapshotEvents);
+        var notPermittedTypes = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (type, count) in runs.SelectMany(r => r.Plan.NotPermittedTypes))
+        {
+            notPermittedTypes[type] = notPermittedTypes.GetValueOrDefault(type) + count;
+        }
+
+        var failed = runs.Where(r => r.Error is not null).ToList();
         if (request.Json)
         {
             session.WriteJson(new BackfillDocument(
                 startedAt,
                 since,
                 request.Account,
+                scopes.Mode,
+                scopes.InstallsRecorded,
                 request.DryRun,
-                plan.Listed,
+                listed,
                 toFeed.Count,
                 fed,
-                plan.AlreadyFed,
-                plan.NotPermitted,
-                plan.NotSnapshotEvents,
-                plan.NotPermittedTypes,
+                alreadyFed,
+                notPermitted,
+                notSnapshot,
+                notPermittedTypes,
+                runs.Select(r => new BackfillDocumentAccount(
+                    r.Account, r.Plan.Listed, r.ToFeed.Count, r.Fed, r.Plan.AlreadyFed, r.Plan.NotPermitted,
+                    r.Plan.NotSnapshotEvents, r.ToFeed.Count(e => e.AccountFromListing), r.Error)).ToList(),
+                scopes.Skipped,
                 toFeed.Select(e => new BackfillDocumentEvent(e.Id, e.Type, e.Account, e.Livemode, e.Created, e.Fed)).ToList(),
-                failure));
+                failure ?? (failed.Count == 0 ? null : $"{Formats.Plural(failed.Count, "account", "accounts")} of {runs.Count.ToString(CultureInfo.InvariantCulture)} failed: {string.Join(", ", failed.Select(r => r.Label))}.")));
             return;
         }
 
@@ -315,24 +406,52 @@ internal static partial class BackfillCommand
             console.Write(new WholeTable(events));
         }
 
+        if (runs.Count > 1 || scopes.Skipped.Count > 0 || failed.Count > 0)
+        {
+            var accounts = new Table()
+                .AddColumn(WholeTable.Identifier("Account"))
+                .AddColumn(new TableColumn("Events listed").RightAligned())
+                .AddColumn(new TableColumn(request.DryRun ? "Would feed" : "Events fed").RightAligned())
+                .AddColumn(new TableColumn("In ledger").RightAligned())
+                .AddColumn(new TableColumn("Not permitted").RightAligned())
+                .AddColumn("Outcome");
+            foreach (var run in runs)
+            {
+                accounts.AddRow(
+                    Formats.Cell(run.Label),
+                    Formats.Cell(run.Plan.Listed),
+                    Formats.Cell(request.DryRun ? run.ToFeed.Count : run.Fed),
+                    Formats.Cell(run.Plan.AlreadyFed),
+                    Formats.Cell(run.Plan.NotPermitted),
+                    Formats.Cell(run.Error is null ? "ok" : run.Attempted ? "failed (see the error below)" : run.Error));
+            }
+
+            foreach (var skip in scopes.Skipped)
+            {
+                accounts.AddRow(Formats.Cell(skip.Account), Formats.Cell("-"), Formats.Cell("-"), Formats.Cell("-"), Formats.Cell("-"), Formats.Cell("skipped: " + skip.Reason));
+            }
+
+            console.Write(new WholeTable(accounts));
+        }
+
         var table = new Table()
             .AddColumn("Events")
             .AddColumn(new TableColumn("Count").RightAligned());
-        table.AddRow(Formats.Cell("Listed (Stripe could not deliver)"), Formats.Cell(plan.Listed));
+        table.AddRow(Formats.Cell("Listed (Stripe could not deliver)"), Formats.Cell(listed));
         table.AddRow(Formats.Cell(request.DryRun ? "Would be fed" : "Fed"), Formats.Cell(request.DryRun ? toFeed.Count : fed));
-        table.AddRow(Formats.Cell("Already fed (ledger)"), Formats.Cell(plan.AlreadyFed));
-        table.AddRow(Formats.Cell("Not permitted by the manifest"), Formats.Cell(plan.NotPermitted));
-        table.AddRow(Formats.Cell("Not snapshot events"), Formats.Cell(plan.NotSnapshotEvents));
+        table.AddRow(Formats.Cell("Already fed (ledger)"), Formats.Cell(alreadyFed));
+        table.AddRow(Formats.Cell("Not permitted by the manifest"), Formats.Cell(notPermitted));
+        table.AddRow(Formats.Cell("Not snapshot events"), Formats.Cell(notSnapshot));
         console.Write(table);
 
-        if (plan.NotPermittedTypes.Count > 0)
+        if (notPermittedTypes.Count > 0)
         {
             console.WriteLine(
                 "Not permitted (Stripe would not have sent them to the app either): " +
-                string.Join(", ", plan.NotPermittedTypes.Select(t => $"{t.Key} ×{t.Value.ToString(CultureInfo.InvariantCulture)}")) + ".");
+                string.Join(", ", notPermittedTypes.Select(t => $"{t.Key} ×{t.Value.ToString(CultureInfo.InvariantCulture)}")) + ".");
         }
 
-        var scope = $"since {BackfillSince.Iso(since)} ({(request.Account is null ? "the app's own account" : $"account {request.Account}")})";
+        var scope = $"since {BackfillSince.Iso(since)} ({scopes.Describe()})";
         if (request.DryRun)
         {
             console.WriteLine(
@@ -351,6 +470,14 @@ internal static partial class BackfillCommand
         {
             console.WriteLine($"Fed {fed.ToString(CultureInfo.InvariantCulture)} of {Formats.Plural(toFeed.Count, "event", "events")} {scope} before stopping.");
         }
+
+        if (failed.Count > 0)
+        {
+            console.WriteLine(
+                $"{Formats.Plural(failed.Count, "account", "accounts")} of {runs.Count.ToString(CultureInfo.InvariantCulture)} failed " +
+                $"({string.Join(", ", failed.Select(r => r.Label))}); the errors below say why. Run backfill again, or with " +
+                "--account acct_… for one of them: what was fed is in the ledger and is not fed twice.");
+        }
     }
 
     [GeneratedRegex("^acct_[A-Za-z0-9]+\\z", RegexOptions.CultureInvariant)]
@@ -363,6 +490,8 @@ internal static partial class BackfillCommand
         DateTimeOffset StartedAt,
         DateTimeOffset Since,
         string? Account,
+        string? Mode,
+        bool InstallsRecorded,
         bool DryRun,
         int Listed,
         int ToFeed,
@@ -371,7 +500,21 @@ internal static partial class BackfillCommand
         int NotPermitted,
         int NotSnapshotEvents,
         IReadOnlyDictionary<string, int> NotPermittedTypes,
+        IReadOnlyList<BackfillDocumentAccount> Accounts,
+        IReadOnlyList<SkippedAccount> Skipped,
         IReadOnlyList<BackfillDocumentEvent> Events,
+        string? Error);
+
+    /// <summary>One account's counts; <c>Account</c> null for the app's own account.</summary>
+    private sealed record BackfillDocumentAccount(
+        string? Account,
+        int Listed,
+        int ToFeed,
+        int Fed,
+        int AlreadyFed,
+        int NotPermitted,
+        int NotSnapshotEvents,
+        int AccountFromListing,
         string? Error);
 
     private sealed record BackfillDocumentEvent(string Id, string Type, string? Account, bool Livemode, DateTimeOffset Created, bool Fed);

@@ -5,14 +5,27 @@ using SyncWorker.Webhooks.Envelope;
 
 namespace SyncWorker.Operations.Backfill;
 
-/// <summary>A listed event that passed every check and is (to be) fed, with its raw JSON exactly as Stripe listed it.</summary>
-internal sealed class BackfillEvent(StripeEventEnvelope envelope, string payload)
+/// <summary>
+/// A listed event that passed every check and is (to be) fed, with its raw JSON exactly as Stripe listed it, and the
+/// account it was listed for (<c>Stripe-Account</c>; null for the app's own account).
+/// </summary>
+/// <remarks>
+/// Stripe documents the event's <c>account</c> as the connected account that originates it, present on the events a
+/// platform receives for its connected accounts; it does not say that events listed with <c>Stripe-Account</c> carry it.
+/// So an event listed for an account without <c>account</c> of its own gets the account it was listed for: the forward
+/// stage routes, skips uninstalled accounts and reads Stripe by the message's account. The payload stays as Stripe listed it.
+/// </remarks>
+internal sealed class BackfillEvent(StripeEventEnvelope envelope, string payload, string? listedFor = null)
 {
     public string Id => envelope.Id;
 
     public string Type => envelope.Type;
 
-    public string? Account => envelope.Account;
+    /// <summary>The event's own <c>account</c>, else the account it was listed for.</summary>
+    public string? Account => envelope.Account is { Length: > 0 } own ? own : listedFor;
+
+    /// <summary>True when the event had no <c>account</c> and <see cref="Account"/> is the account it was listed for.</summary>
+    public bool AccountFromListing => envelope.Account is not { Length: > 0 } && listedFor is not null;
 
     public bool Livemode => envelope.Livemode;
 
@@ -26,7 +39,7 @@ internal sealed class BackfillEvent(StripeEventEnvelope envelope, string payload
         new(
             envelope.Id,
             envelope.Type,
-            envelope.Account,
+            Account,
             envelope.Livemode,
             envelope.ApiVersion,
             Created,
@@ -39,12 +52,17 @@ internal sealed class BackfillEvent(StripeEventEnvelope envelope, string payload
 /// <summary>
 /// Sorts listed events as the receiver would have: what is not a snapshot event and what the manifest does not permit
 /// (Stripe would not have sent it to the app either) is counted and skipped; so is what the ledger says was fed already.
-/// The rest is fed, oldest first, as Stripe would have delivered it (roughly: Stripe does not promise an order).
+/// The rest is fed, oldest first, as Stripe would have delivered it (roughly: Stripe does not promise an order). One plan
+/// per account listed (<paramref name="listedFor"/>, null for the app's own account); plans of one run share
+/// <paramref name="planned"/>, so an event listed for two of them is fed once.
 /// </summary>
-internal sealed class BackfillPlan(PermissionPolicy policy, IReadOnlySet<string> ledger)
+internal sealed class BackfillPlan(PermissionPolicy policy, IReadOnlySet<string> ledger, string? listedFor = null, ISet<string>? planned = null)
 {
     private readonly List<BackfillEvent> _newestFirst = [];
-    private readonly HashSet<string> _planned = new(StringComparer.Ordinal);
+    private readonly ISet<string> _planned = planned ?? new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>The account listed (<c>Stripe-Account</c>), or null for the app's own account.</summary>
+    public string? ListedFor => listedFor;
 
     public int Listed { get; private set; }
 
@@ -90,6 +108,6 @@ internal sealed class BackfillPlan(PermissionPolicy policy, IReadOnlySet<string>
             return;
         }
 
-        _newestFirst.Add(new BackfillEvent(envelope, rawJson));
+        _newestFirst.Add(new BackfillEvent(envelope, rawJson, listedFor));
     }
 }

@@ -25,9 +25,16 @@ namespace SyncWorker.Operations.Backfill;
 /// <c>401</c> and <c>403</c> end the listing at once with a message naming <c>Stripe:ApiKey</c>. Messages never contain
 /// the key, and Stripe's own error text is not copied (its <c>401</c> message echoes part of the key).
 /// </para>
+/// <para>
+/// Every failure is a <see cref="StripeListingException"/>: one account's listing failed; <see cref="StripeListingException.StopsRun"/>
+/// when no other listing can succeed either (the key was refused: <c>401</c>, or <c>403</c> for the app's own account).
+/// </para>
 /// </remarks>
 internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string apiKey, string? account, TimeProvider timeProvider)
 {
+    /// <summary>Whose events these are, for messages: <c>account acct_…</c> or <c>the app's own account</c>.</summary>
+    public string Scope { get; } = account is null ? "the app's own account" : $"account {account}";
+
     /// <summary>Events per page: the largest <c>limit</c> Stripe allows.</summary>
     public const int PageSize = 100;
 
@@ -64,10 +71,11 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
 
             if (items.Count == 0 || lastId is null)
             {
-                throw CliException.Failed(
+                throw new StripeListingException(
                     $"Stripe's API at {Server} said more events follow page {page} (has_more) but gave " +
                     (items.Count == 0 ? "an empty page" : "no id for its last element") +
-                    ", so the listing cannot continue. Nothing was fed; run backfill again.");
+                    $", so the listing cannot continue. Nothing of {Scope} was fed; run backfill again.",
+                    stopsRun: false);
             }
 
             startingAfter = lastId;
@@ -123,22 +131,31 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
                 switch (status)
                 {
                     case 401:
-                        throw CliException.Failed(
+                        throw new StripeListingException(
                             $"{answered}: the API key was revoked, expired or mistyped. Check {BackfillSettings.ApiKeyKey} (the app's " +
-                            $"secret key sk_… or a restricted key rk_… that may read events).{details} Nothing was fed.");
-                    case 403:
-                        throw CliException.Failed(
+                            $"secret key sk_… or a restricted key rk_… that may read events).{details} Nothing was fed.",
+                            stopsRun: true);
+                    case 403 when account is null:
+                        throw new StripeListingException(
                             $"{answered}: {BackfillSettings.ApiKeyKey} may not list events (a restricted key needs read access to " +
-                            "Events)" + (account is null ? "" : $", or account {account} has not installed the app (or revoked it)") +
-                            $". Check {BackfillSettings.ApiKeyKey}{(account is null ? "" : " and --account")}.{details} Nothing was fed.");
+                            $"Events). Check {BackfillSettings.ApiKeyKey}.{details} Nothing was fed.",
+                            stopsRun: true);
+                    case 403:
+                        throw new StripeListingException(
+                            $"{answered}: account {account} has not installed the app or revoked its access (or " +
+                            $"{BackfillSettings.ApiKeyKey} may not list events: a restricted key needs read access to Events). " +
+                            $"Check the account with installs sync and installs list, and {BackfillSettings.ApiKeyKey}.{details} " +
+                            $"Nothing of {Scope} was fed.",
+                            stopsRun: false);
                     case 408 or 409 or 429 or >= 500:
                         transient = answered + details;
                         retryAfter = RetryAfter(response);
                         break;
                     default:
-                        throw CliException.Failed(
+                        throw new StripeListingException(
                             $"{answered}; retrying cannot help." + details +
-                            $" Check {BackfillSettings.ApiBaseKey} and the options. Nothing was fed.");
+                            $" Check {BackfillSettings.ApiBaseKey} and the options. Nothing of {Scope} was fed.",
+                            stopsRun: false);
                 }
             }
             catch (HttpRequestException exception)
@@ -152,8 +169,9 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
 
             if (attempt >= MaxAttempts)
             {
-                throw CliException.Failed(
-                    $"{transient}; gave up after {MaxAttempts} attempts at page {page}. Nothing was fed; run backfill again later.");
+                throw new StripeListingException(
+                    $"{transient}; gave up after {MaxAttempts} attempts at page {page}. Nothing of {Scope} was fed; run backfill again later.",
+                    stopsRun: false);
             }
 
             await Task.Delay(Backoff(attempt, retryAfter), timeProvider, cancellationToken);
@@ -189,9 +207,10 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
             // Reported below.
         }
 
-        throw CliException.Failed(
+        throw new StripeListingException(
             $"Stripe's API at {Server} answered page {page} of GET /v1/events with something that is not a list " +
-            $"(an object with \"data\" and \"has_more\"). Check {BackfillSettings.ApiBaseKey}. Nothing was fed.");
+            $"(an object with \"data\" and \"has_more\"). Check {BackfillSettings.ApiBaseKey}. Nothing of {Scope} was fed.",
+            stopsRun: false);
     }
 
     private static TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
@@ -269,4 +288,13 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
             HttpStatusCode.ServiceUnavailable => "503 Service Unavailable",
             _ => ((int)status).ToString(CultureInfo.InvariantCulture),
         };
+}
+
+/// <summary>One account's listing failed; the message says why and what to do, and holds no secret.</summary>
+/// <param name="message">What failed, and what to do.</param>
+/// <param name="stopsRun">True when no other account's listing can succeed either (the key was refused).</param>
+internal sealed class StripeListingException(string message, bool stopsRun) : Exception(message)
+{
+    /// <summary>True when no other account's listing can succeed either (the key was refused).</summary>
+    public bool StopsRun { get; } = stopsRun;
 }

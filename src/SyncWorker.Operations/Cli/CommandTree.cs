@@ -176,7 +176,8 @@ internal static class CommandTree
         };
         var account = new Option<string?>("--account")
         {
-            Description = "List the events of this installing account (acct_…; sent as Stripe-Account); default: the app's own account.",
+            Description = "List the events of this installing account only (acct_…; sent as Stripe-Account). Default: the app's " +
+                "own account, then every account the install registry records as installed in the mode of Stripe:ApiKey.",
         };
         var dryRun = new Option<bool>("--dry-run")
         {
@@ -185,8 +186,9 @@ internal static class CommandTree
         var json = JsonOption();
         var backfill = new Command(
             "backfill",
-            "Feed the events Stripe could not deliver since a time into syncworker.intake, as the receiver would have; " +
-            "events fed before (the ledger in RabbitMQ) are not fed again.")
+            "Feed the events Stripe could not deliver since a time into syncworker.intake, as the receiver would have, for " +
+            "every installed account of the key's mode (or --account); events fed before (the backfill ledger in the store) " +
+            "are not fed again. Exit 1 when any account failed.")
         {
             since,
             account,

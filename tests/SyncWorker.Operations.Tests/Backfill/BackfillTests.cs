@@ -7,6 +7,7 @@ using RabbitMQ.Client.Exceptions;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Backfill;
 using SyncWorker.Store;
+using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 using WireMock.RequestBuilders;
@@ -191,6 +192,10 @@ public sealed class BackfillTests
         }
 
         Assert.That(_stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account")), Is.All.Empty, "no --account: the app's own account");
+        Assert.That(
+            dryRun.Output,
+            Does.Contain("The install registry records no installs in test mode: listing the app's own account only"),
+            "a store without installs: as before, and it says so");
         Assert.That(await QueueExistsAsync(Topology.IntakeQueue), Is.False, "the bus never started");
         Assert.That(await StoreEntriesAsync(), Is.Empty, "the ledger was not written");
         Assert.That(await QueueExistsAsync(BackfillLedger.LegacyLedgerQueue), Is.False);
@@ -348,7 +353,7 @@ public sealed class BackfillTests
         _stripe.ServeError(500, "boom");
         var failing = await RunAsync("backfill", "--since", "5d");
         Assert.That(failing.ExitCode, Is.EqualTo(1), failing.ToString());
-        Assert.That(failing.Error, Does.Contain($"gave up after {StripeEventListerMaxAttempts} attempts").And.Contain("Nothing was fed"));
+        Assert.That(failing.Error, Does.Contain($"gave up after {StripeEventListerMaxAttempts} attempts").And.Contain("Nothing of the app's own account was fed"));
         Assert.That(_stripe.Requests, Has.Length.EqualTo(StripeEventListerMaxAttempts));
     }
 
@@ -383,8 +388,207 @@ public sealed class BackfillTests
             new FixedTime(Now),
             CancellationToken.None);
         Assert.That(exit, Is.Zero, output + "\n" + error);
-        Assert.That(output.ToString(), Does.Contain("Feeding").And.Contain("100%").And.Not.Contain("Fed 100 of 120"));
+        Assert.That(
+            output.ToString(),
+            Does.Contain("Accounts 1/1 · 120 listed · 120 fed").And.Contain("(own account): 120 listed, 120 to feed, 120 fed")
+                .And.Contain("100%").And.Not.Contain("Fed 100 of 120"),
+            "a bar for the run and one for the (only) account, no progress lines");
         Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.EqualTo(120));
+    }
+
+    [Test]
+    public async Task Without_account_it_lists_the_own_account_and_each_installed_account_of_the_keys_mode_with_its_header()
+    {
+        const string merchantA = "acct_1BackfillMerchantA";
+        const string merchantB = "acct_1BackfillMerchantB";
+        const string uninstalled = "acct_1BackfillGone";
+        const string liveOnly = "acct_1BackfillLiveOnly";
+        await SeedInstallsAsync(
+            (merchantA, false, InstallStatus.Installed),
+            (merchantB, false, InstallStatus.Installed),
+            (uninstalled, false, InstallStatus.Uninstalled),
+            (liveOnly, true, InstallStatus.Installed));
+
+        var own = StripeEventsApi.Event("customer.created.json", account: null);
+        var ofA = new[] { StripeEventsApi.Event("checkout.session.completed.json", merchantA), StripeEventsApi.Event("invoice.paid.json", merchantA) };
+        // Listed with Stripe-Account but without "account" of their own: they get the account they were listed for.
+        var ofB = new[] { StripeEventsApi.Event("charge.refunded.json", account: null), StripeEventsApi.Event("payment_intent.succeeded.json", account: null) };
+        _stripe.ServePages([own]);
+        _stripe.ServePagesFor(merchantA, ofA);
+        _stripe.ServePagesFor(merchantB, [ofB[0]], [ofB[1]]);
+        _stripe.ServePagesFor(uninstalled, [StripeEventsApi.Event("customer.created.json", uninstalled)]);
+        _stripe.ServePagesFor(liveOnly, [StripeEventsApi.Event("customer.created.json", liveOnly)]);
+
+        var run = await RunAsync("backfill", "--since", "5d", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(
+            _stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account").SingleOrDefault()),
+            Is.EqualTo(new[] { null, merchantA, merchantB, merchantB }),
+            "the app's own account (no header), then each installed test-mode account in order, every page with its header; " +
+            "not the uninstalled account, not the live-mode one (the key is a test key)");
+
+        // What the forwarders get: each event with the account it belongs to; the payload as Stripe listed it.
+        var intake = await _node.DrainAsync(_vhost, Topology.IntakeQueue);
+        var fed = intake.Select(m =>
+        {
+            using var document = JsonDocument.Parse(m.Body);
+            var message = document.RootElement;
+            return (Id: message.GetProperty("eventId").GetString()!, Account: message.GetProperty("account").GetString(), Payload: message.GetProperty("payload").GetString()!);
+        }).ToDictionary(e => e.Id);
+        Assert.That(fed.Keys, Is.EquivalentTo(new[] { own.Id, ofA[0].Id, ofB[0].Id, ofB[1].Id }), "invoice.paid is not permitted by the manifest");
+        Assert.Multiple(() =>
+        {
+            Assert.That(fed[own.Id].Account, Is.Null, "the app's own account's event has no account");
+            Assert.That(fed[ofA[0].Id].Account, Is.EqualTo(merchantA));
+            Assert.That(fed[ofB[0].Id].Account, Is.EqualTo(merchantB), "set from the account it was listed for");
+            Assert.That(fed[ofB[1].Id].Account, Is.EqualTo(merchantB));
+            Assert.That(fed[ofB[0].Id].Payload, Is.EqualTo(ofB[0].Payload), "the raw event is not rewritten");
+        });
+
+        // The summary, per account and in all.
+        using var summary = JsonDocument.Parse(run.Output);
+        var root = summary.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("mode").GetString(), Is.EqualTo("test"));
+            Assert.That(root.GetProperty("installsRecorded").GetBoolean(), Is.True);
+            Assert.That(root.GetProperty("account").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(root.GetProperty("listed").GetInt32(), Is.EqualTo(5));
+            Assert.That(root.GetProperty("fed").GetInt32(), Is.EqualTo(4));
+            Assert.That(root.GetProperty("notPermitted").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        });
+        var accounts = root.GetProperty("accounts").EnumerateArray().ToList();
+        Assert.That(accounts.Select(a => a.GetProperty("account").GetString()), Is.EqualTo(new[] { null, merchantA, merchantB }));
+        Assert.Multiple(() =>
+        {
+            Assert.That(accounts.Select(a => a.GetProperty("listed").GetInt32()), Is.EqualTo(new[] { 1, 2, 2 }));
+            Assert.That(accounts.Select(a => a.GetProperty("fed").GetInt32()), Is.EqualTo(new[] { 1, 1, 2 }));
+            Assert.That(accounts.Select(a => a.GetProperty("notPermitted").GetInt32()), Is.EqualTo(new[] { 0, 1, 0 }));
+            Assert.That(accounts.Select(a => a.GetProperty("accountFromListing").GetInt32()), Is.EqualTo(new[] { 0, 0, 2 }));
+            Assert.That(accounts.Select(a => a.GetProperty("error").ValueKind), Is.All.EqualTo(JsonValueKind.Null));
+        });
+        var skipped = root.GetProperty("skipped").EnumerateArray().ToList();
+        Assert.That(skipped.Select(a => a.GetProperty("account").GetString()), Is.EqualTo(new[] { uninstalled }));
+        Assert.That(skipped[0].GetProperty("reason").GetString(), Does.Contain("uninstalled in test mode"));
+        Assert.That(run.Error, Does.Contain("[3/3] account " + merchantB + ": listed 2, fed 2 of 2."), "a progress line per account, on standard error");
+    }
+
+    [Test]
+    public async Task With_account_only_that_account_is_listed_and_an_uninstalled_one_not_at_all()
+    {
+        const string merchantA = "acct_1BackfillMerchantA";
+        const string merchantB = "acct_1BackfillMerchantB";
+        const string uninstalled = "acct_1BackfillGone";
+        await SeedInstallsAsync(
+            (merchantA, false, InstallStatus.Installed),
+            (merchantB, false, InstallStatus.Installed),
+            (uninstalled, false, InstallStatus.Uninstalled));
+        var ofB = StripeEventsApi.Event("customer.created.json", account: null);
+        _stripe.ServePages([StripeEventsApi.Event("customer.created.json", account: null)]);
+        _stripe.ServePagesFor(merchantA, [StripeEventsApi.Event("customer.created.json", merchantA)]);
+        _stripe.ServePagesFor(merchantB, [ofB]);
+        _stripe.ServePagesFor(uninstalled, [StripeEventsApi.Event("customer.created.json", uninstalled)]);
+
+        var run = await RunAsync("backfill", "--since", "5d", "--account", merchantB);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(_stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account").SingleOrDefault()), Is.EqualTo(new[] { merchantB }));
+        Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(1));
+        Assert.That(run.Output, Does.Contain($"(account {merchantB})").And.Not.Contain("Events listed"), "one account: no per-account table");
+        var intake = await _node.DrainAsync(_vhost, Topology.IntakeQueue);
+        using (var message = JsonDocument.Parse(intake.Single().Body))
+        {
+            Assert.That(message.RootElement.GetProperty("eventId").GetString(), Is.EqualTo(ofB.Id));
+            Assert.That(message.RootElement.GetProperty("account").GetString(), Is.EqualTo(merchantB));
+        }
+
+        _stripe.Server.ResetLogEntries();
+        var gone = await RunAsync("backfill", "--since", "5d", "--account", uninstalled);
+
+        Assert.That(gone.ExitCode, Is.Zero, gone.ToString());
+        Assert.That(_stripe.Requests, Is.Empty, "an uninstalled account is not backfilled");
+        Assert.That(gone.Output, Does.Contain($"Account {uninstalled} is recorded as uninstalled in test mode; nothing of it is listed").And.Contain("installs sync"));
+        Assert.That(gone.Output, Does.Contain("skipped: uninstalled in test mode"));
+        Assert.That(await _node.MessageCountAsync(_vhost, Topology.IntakeQueue), Is.Zero);
+    }
+
+    [Test]
+    public async Task An_account_that_fails_is_reported_and_the_others_are_backfilled_with_exit_1()
+    {
+        // The failing account comes first of the installed ones (accounts are listed in order): the run goes on after it.
+        const string revoked = "acct_1BackfillAARevoked";
+        const string merchantB = "acct_1BackfillMerchantB";
+        await SeedInstallsAsync((revoked, false, InstallStatus.Installed), (merchantB, false, InstallStatus.Installed));
+        var own = StripeEventsApi.Event("customer.created.json", account: null);
+        var ofB = StripeEventsApi.Event("checkout.session.completed.json", merchantB);
+        _stripe.ServePages([own]);
+        _stripe.ServeErrorFor(revoked, 403, "The provided key does not have access to account " + revoked);
+        _stripe.ServePagesFor(merchantB, [ofB]);
+
+        var run = await RunAsync("backfill", "--since", "5d");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(
+            _stripe.Requests.Select(r => StripeEventsApi.Header(r, "Stripe-Account").SingleOrDefault()),
+            Is.EqualTo(new[] { null, revoked, merchantB }),
+            "in account order; a 403 is not retried, and the run goes on with the next account");
+        Assert.That(
+            run.Error,
+            Does.Contain($"error: account {revoked}: ").And.Contain("403 Forbidden").And.Contain("revoked its access")
+                .And.Contain("installs sync").And.Contain($"Nothing of account {revoked} was fed"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(StripeEventsApi.ApiKey));
+        var rows = run.Output.Split('\n');
+        Assert.That(rows.Single(l => l.Contains("│ " + revoked + " ", StringComparison.Ordinal)), Does.Contain("failed"));
+        Assert.That(rows.Single(l => l.Contains("│ " + merchantB + " ", StringComparison.Ordinal)), Does.Contain("ok"));
+        Assert.That(run.Output, Does.Contain($"1 account of 3 failed ({revoked})"));
+        Assert.That(SummaryRow(run.Output, "Fed"), Is.EqualTo(2));
+        var intake = await _node.DrainAsync(_vhost, Topology.IntakeQueue);
+        Assert.That(
+            intake.Select(m => m.BasicProperties.MessageId),
+            Is.EquivalentTo(new[] { own, ofB }.Select(e => MessageIds.ForStripeEvent(e.Id).ToString())));
+
+        // --json names the account's error and the run's.
+        _stripe.Server.ResetLogEntries();
+        var json = await RunAsync("backfill", "--since", "5d", "--json");
+        Assert.That(json.ExitCode, Is.EqualTo(1), json.ToString());
+        using var summary = JsonDocument.Parse(json.Output);
+        var accounts = summary.RootElement.GetProperty("accounts").EnumerateArray().ToList();
+        Assert.That(accounts[1].GetProperty("account").GetString(), Is.EqualTo(revoked));
+        Assert.That(accounts[1].GetProperty("error").GetString(), Does.Contain("403 Forbidden"));
+        Assert.That(accounts[2].GetProperty("error").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(accounts[2].GetProperty("alreadyFed").GetInt32(), Is.EqualTo(1), "fed by the first run");
+        Assert.That(summary.RootElement.GetProperty("error").GetString(), Does.Contain($"1 account of 3 failed: {revoked}"));
+    }
+
+    [Test]
+    public async Task A_refused_key_stops_the_run_without_listing_the_other_accounts()
+    {
+        await SeedInstallsAsync(("acct_1BackfillMerchantA", false, InstallStatus.Installed));
+        _stripe.ServeError(401, $"Invalid API Key provided: {StripeEventsApi.ApiKey}");
+
+        var run = await RunAsync("backfill", "--since", "5d", "--json");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(_stripe.Requests, Has.Length.EqualTo(1), "the same key cannot list the next account either");
+        using var summary = JsonDocument.Parse(run.Output);
+        var accounts = summary.RootElement.GetProperty("accounts").EnumerateArray().ToList();
+        Assert.That(accounts[0].GetProperty("error").GetString(), Does.Contain("401 Unauthorized"));
+        Assert.That(accounts[1].GetProperty("error").GetString(), Does.Contain("not listed: the Stripe key was refused"));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(StripeEventsApi.ApiKey));
+    }
+
+    private async Task SeedInstallsAsync(params (string Account, bool Livemode, string Status)[] installs)
+    {
+        var settings = StoreSettings.Resolve(_stripe.Configuration(null), AppContext.BaseDirectory);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using var store = new SqlDeliveryLedger(settings, TimeProvider.System);
+        var registry = new SqlInstallRegistry(store, TimeProvider.System);
+        foreach (var (account, livemode, status) in installs)
+        {
+            await registry.ApplyAsync(new InstallChange(account, livemode, status, null, null, "evt_install_" + account, Now.AddDays(-20)), CancellationToken.None);
+        }
     }
 
     private const string MassTransitStripeEventIdHeader = Messaging.MassTransitStripeEventPublisher.StripeEventIdHeader;

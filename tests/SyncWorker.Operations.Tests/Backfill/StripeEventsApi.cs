@@ -49,16 +49,44 @@ internal sealed class StripeEventsApi : IDisposable
         }
     }
 
+    /// <summary>
+    /// Serves <paramref name="pages"/> to requests with <c>Stripe-Account: <paramref name="account"/></c> only; these
+    /// mappings win over those of <see cref="ServePages"/>, which then answer requests without that header.
+    /// </summary>
+    public void ServePagesFor(string account, params ListedObject[][] pages)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        for (var i = 0; i < pages.Length; i++)
+        {
+            var request = Request.Create().WithPath(EventsPath).UsingGet().WithHeader("Stripe-Account", account);
+            if (i > 0)
+            {
+                request = request.WithParam("starting_after", pages[i - 1][^1].Id);
+            }
+
+            Server.Given(request).AtPriority(i == 0 ? 5 : 0).RespondWith(Json(Page(pages[i], hasMore: i < pages.Length - 1)));
+        }
+    }
+
+    /// <summary>Answers every request with <c>Stripe-Account: <paramref name="account"/></c> with an error.</summary>
+    public void ServeErrorFor(string account, int status, string message) =>
+        Server.Given(Request.Create().WithPath(EventsPath).UsingGet().WithHeader("Stripe-Account", account))
+            .AtPriority(0)
+            .RespondWith(ErrorResponse(status, message));
+
     public void ServeError(int status, string message) =>
         Server.Given(Request.Create().WithPath(EventsPath).UsingGet())
-            .RespondWith(Response.Create()
+            .RespondWith(ErrorResponse(status, message));
+
+    private static IResponseBuilder ErrorResponse(int status, string message) =>
+        Response.Create()
                 .WithStatusCode(status)
                 .WithHeader("Content-Type", "application/json")
                 .WithHeader("Request-Id", "req_wiremock" + status.ToString(CultureInfo.InvariantCulture))
                 .WithBody(new JsonObject
                 {
                     ["error"] = new JsonObject { ["type"] = "invalid_request_error", ["message"] = message },
-                }.ToJsonString()));
+                }.ToJsonString());
 
     /// <summary>The page served for <paramref name="objects"/>: the raw texts spliced in unchanged.</summary>
     public static string Page(IEnumerable<ListedObject> objects, bool hasMore) =>
@@ -75,6 +103,25 @@ internal sealed class StripeEventsApi : IDisposable
         var raw = StripeEvents.WithId(fixture, id);
         using var document = JsonDocument.Parse(raw);
         return new ListedObject(id, document.RootElement.GetProperty("type").GetString()!, raw);
+    }
+
+    /// <summary>
+    /// A fixture event with a fresh id whose <c>account</c> is <paramref name="account"/>; null leaves the field out, as
+    /// an event of the app's own account (or one listed with <c>Stripe-Account</c> without it) has it.
+    /// </summary>
+    public static ListedObject Event(string fixture, string? account)
+    {
+        var node = JsonNode.Parse(StripeEvents.WithId(fixture, StripeEvents.NewEventId()))!.AsObject();
+        if (account is null)
+        {
+            node.Remove("account");
+        }
+        else
+        {
+            node["account"] = account;
+        }
+
+        return new ListedObject(node["id"]!.GetValue<string>(), node["type"]!.GetValue<string>(), node.ToJsonString());
     }
 
     /// <summary>Something in the list that is not a snapshot event: a line item, as Stripe's API returns one.</summary>
