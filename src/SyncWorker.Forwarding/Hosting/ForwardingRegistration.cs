@@ -28,7 +28,8 @@ public static class ForwardingRegistration
 
         services.AddOptions<FulfillmentOptions>().BindConfiguration(FulfillmentOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<FulfillmentOptions>, FulfillmentOptionsValidation>();
-        services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section);
+        services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section)
+            .Configure<IConfiguration>((options, configuration) => options.SandboxWebhookSecrets = StripeApiOptionsValidation.SandboxSecretKeys(configuration));
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<TargetRegistry>();
