@@ -4,7 +4,7 @@ namespace SyncWorker.Contracts;
 /// Which Stripe API key serves a mode: <c>Stripe:ApiKeys:Live</c> or <c>Stripe:ApiKeys:Test</c> when set, else
 /// <c>Stripe:ApiKey</c> for the mode its prefix names (<c>sk_live_</c>/<c>rk_live_</c>, <c>sk_test_</c>/<c>rk_test_</c>;
 /// a key whose prefix names no mode serves both). A sandbox event (<see cref="StripeEnvironment.Sandbox"/>) is served by
-/// <c>Stripe:ApiKeys:Sandbox</c> only: a sandbox is an account of its own, which no other key reads. Shared by the forward
+/// <c>Stripe:ApiKeys:Sandbox</c> only: a sandbox has keys of its own, and no other key reads its objects. Shared by the forward
 /// stage and the operations verbs.
 /// </summary>
 public static class StripeModeKeys

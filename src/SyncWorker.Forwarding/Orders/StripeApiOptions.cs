@@ -83,7 +83,7 @@ public sealed class StripeApiKeys
 
     /// <summary>
     /// Gets or sets <c>Stripe:ApiKeys:Sandbox</c>: the managed sandbox's key, used for the events that a webhook secret
-    /// tagged <c>Mode: sandbox</c> verified (a sandbox is an account of its own: no other key reads its objects).
+    /// tagged <c>Mode: sandbox</c> verified (a sandbox has keys of its own: no other key reads its objects).
     /// </summary>
     public string? Sandbox { get; set; }
 }
