@@ -552,7 +552,8 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
                 .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
         var sandboxEvent = StripeEvents.NewEventId();
-        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, sandboxEvent, livemode: false), sandboxSecret))
+        var sandboxOrder = StripeEvents.WithId(Completed, sandboxEvent, livemode: false).Replace(SessionId, "cs_test_e2eSandboxSessionOfAnotherOrder0001", StringComparison.Ordinal);
+        using (var response = await worker.PostSignedAsync(sandboxOrder, sandboxSecret))
         {
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
