@@ -56,7 +56,7 @@ public static class DeliveryHeaders
     /// <summary>
     /// The delivery's fields as compact JSON (<c>target</c>, <c>deliveryId</c>, <c>format</c>, <c>action</c>, <c>body</c>,
     /// <c>eventId</c>, <c>eventType</c>, <c>account</c>, <c>livemode</c>, <c>apiVersion</c>, <c>eventCreated</c>,
-    /// <c>objectType</c>, <c>objectId</c>, <c>receivedAt</c>), in the format whose body is the bytes to post
+    /// <c>objectType</c>, <c>objectId</c>, <c>receivedAt</c>, and <c>sandbox</c> only when true), in the format whose body is the bytes to post
     /// (SyncWorker.Messaging.DeliveryMessages).
     /// </summary>
     public const string Delivery = "SyncWorker-Delivery";

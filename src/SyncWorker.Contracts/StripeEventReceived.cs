@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace SyncWorker.Contracts;
 
 /// <summary>
@@ -15,6 +17,11 @@ namespace SyncWorker.Contracts;
 /// <param name="ObjectId">Id of <c>data.object</c>, when it has one.</param>
 /// <param name="ReceivedAt">When SyncWorker accepted the delivery.</param>
 /// <param name="Payload">The raw event JSON exactly as Stripe signed it, as UTF-8 bytes (a JSON string in messages).</param>
+/// <param name="Sandbox">
+/// True when a webhook secret tagged <c>Mode: sandbox</c> verified the event (a sandbox install's event, from the managed
+/// sandbox's endpoint): its Stripe calls use <c>Stripe:ApiKeys:Sandbox</c>. Written only when true; a message without it
+/// (every message of earlier versions) is read as false.
+/// </param>
 public sealed record StripeEventReceived(
     string EventId,
     string Type,
@@ -25,4 +32,10 @@ public sealed record StripeEventReceived(
     string ObjectType,
     string? ObjectId,
     DateTimeOffset ReceivedAt,
-    JsonBytes Payload);
+    JsonBytes Payload,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Sandbox = false)
+{
+    /// <summary>Live, test or sandbox: which key the event's Stripe calls use. Not serialized (it follows from the fields).</summary>
+    [JsonIgnore]
+    public StripeEnvironment Environment => StripeEnvironments.Of(Livemode, Sandbox);
+}

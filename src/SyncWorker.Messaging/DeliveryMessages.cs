@@ -61,7 +61,8 @@ public static class DeliveryMessages
             evt.Created,
             evt.ObjectType,
             evt.ObjectId,
-            evt.ReceivedAt);
+            evt.ReceivedAt,
+            evt.Sandbox);
         var headers = new Dictionary<string, object?>(1 + (extraHeaders?.Count ?? 0), StringComparer.Ordinal)
         {
             [DeliveryHeaders.Delivery] = JsonSerializer.SerializeToUtf8Bytes(fields, RawJsonContext.Default.DeliveryFields),
@@ -107,7 +108,8 @@ public static class DeliveryMessages
             fields.ObjectType,
             fields.ObjectId,
             fields.ReceivedAt,
-            fields.Body == EventBody ? json : JsonBytes.Empty);
+            fields.Body == EventBody ? json : JsonBytes.Empty,
+            fields.Sandbox);
         return new FulfillmentDelivery(fields.Target, fields.DeliveryId, fields.Format, fields.Action, evt, fields.Body == OrderDocumentBody ? json : null);
     }
 
@@ -148,7 +150,7 @@ public static class DeliveryMessages
 
 /// <summary>
 /// The fields of a delivery in its <see cref="DeliveryHeaders.Delivery"/> header (camelCase JSON); every field but the
-/// optional ones (<see cref="Account"/>, <see cref="ApiVersion"/>, <see cref="ObjectId"/>) is required.
+/// optional ones (<see cref="Account"/>, <see cref="ApiVersion"/>, <see cref="ObjectId"/>, <see cref="Sandbox"/>) is required.
 /// </summary>
 /// <param name="Target">The target's name.</param>
 /// <param name="DeliveryId">The delivery id (<c>webhook-id</c>, <c>Idempotency-Key</c>).</param>
@@ -164,6 +166,11 @@ public static class DeliveryMessages
 /// <param name="ObjectType">The type of <c>data.object</c>.</param>
 /// <param name="ObjectId">The id of <c>data.object</c>.</param>
 /// <param name="ReceivedAt">When SyncWorker accepted the event.</param>
+/// <param name="Sandbox">
+/// True for a sandbox event (verified by a secret tagged <c>Mode: sandbox</c>), whose Stripe calls use
+/// <c>Stripe:ApiKeys:Sandbox</c>. Written only when true; a header without it (every delivery of earlier versions) is read
+/// as false.
+/// </param>
 public sealed record DeliveryFields(
     [property: JsonRequired] string Target,
     [property: JsonRequired] string DeliveryId,
@@ -178,7 +185,8 @@ public sealed record DeliveryFields(
     [property: JsonRequired] DateTimeOffset EventCreated,
     [property: JsonRequired] string ObjectType,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ObjectId,
-    [property: JsonRequired] DateTimeOffset ReceivedAt);
+    [property: JsonRequired] DateTimeOffset ReceivedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Sandbox = false);
 
 /// <summary>
 /// Reads <see cref="DeliveryMessages.ContentType"/> messages for MassTransit: the <see cref="FulfillmentDelivery"/> is

@@ -81,6 +81,31 @@ public sealed class RabbitMqPublisherTests
         });
     }
 
+    [Test]
+    public void A_sandbox_delivery_says_so_in_its_fields_header_and_a_header_without_the_field_reads_as_not_sandbox()
+    {
+        var plain = Delivery("evt_plain_1");
+        plain = plain with { Event = plain.Event with { Livemode = false } };
+        var sandbox = plain with { Event = plain.Event with { Sandbox = true } };
+
+        var plainFields = Fields(new Dictionary<string, object?>(DeliveryMessages.Create(Topology.TargetQueue(Target), plain, Guid.NewGuid()).Headers!));
+        var sandboxFields = Fields(new Dictionary<string, object?>(DeliveryMessages.Create(Topology.TargetQueue(Target), sandbox, Guid.NewGuid()).Headers!));
+        using var plainJson = JsonDocument.Parse(plainFields);
+        using var sandboxJson = JsonDocument.Parse(sandboxFields);
+        var readSandbox = DeliveryMessages.Read(sandboxFields, sandbox.Event.Payload.Utf8);
+        var readPlain = DeliveryMessages.Read(plainFields, plain.Event.Payload.Utf8);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(plainJson.RootElement.TryGetProperty("sandbox", out _), Is.False, "not written when false: the header earlier versions wrote and read");
+            Assert.That(sandboxJson.RootElement.GetProperty("sandbox").GetBoolean(), Is.True);
+            Assert.That(readSandbox, Is.EqualTo(sandbox), "read back, sandbox included");
+            Assert.That(readSandbox.Event.Environment, Is.EqualTo(StripeEnvironment.Sandbox));
+            Assert.That(readPlain.Event.Sandbox, Is.False, "a header without the field (every earlier delivery) is no sandbox's");
+            Assert.That(readPlain.Event.Environment, Is.EqualTo(StripeEnvironment.Test));
+        });
+    }
+
     [TestCase(null, "has no SyncWorker-Delivery header")]
     [TestCase("not json", "is not the JSON SyncWorker writes")]
     [TestCase("{\"target\":\"t\"}", "is not the JSON SyncWorker writes")]

@@ -45,8 +45,23 @@ public sealed class RabbitMqStripeEventPublisherTests
             Assert.That(Header(properties.Headers, "Stripe-Event-Id"), Is.EqualTo("evt_publisher_1"));
             Assert.That(body.RootElement.GetProperty("eventId").GetString(), Is.EqualTo("evt_publisher_1"));
             Assert.That(body.RootElement.GetProperty("payload").GetString(), Is.EqualTo(message.Payload.ToString()), "the raw event, exactly");
+            Assert.That(body.RootElement.TryGetProperty("sandbox", out _), Is.False, "written only for a sandbox event: the message earlier versions wrote and read");
             Assert.That(publisher.ConnectedNode, Is.EqualTo($"127.0.0.1:{_node.AmqpPort}"));
         });
+    }
+
+    [Test]
+    public async Task A_sandbox_event_is_published_saying_so()
+    {
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var publisher = Publisher(vhost);
+
+        await publisher.PublishAsync(Event("evt_publisher_sandbox_1") with { Livemode = false, Sandbox = true }, CancellationToken.None);
+
+        var queued = (await _node.DrainAsync(vhost, Topology.IntakeQueue)).Single();
+        using var body = JsonDocument.Parse(queued.Body);
+        Assert.That(body.RootElement.GetProperty("sandbox").GetBoolean(), Is.True);
+        Assert.That(body.RootElement.GetProperty("livemode").GetBoolean(), Is.False);
     }
 
     [TestCase(1)]

@@ -94,10 +94,14 @@ internal sealed class WorkerHost : IAsyncDisposable
     }
 
     /// <summary>Signs <paramref name="body"/> now with the test secret and posts it to /webhooks/stripe.</summary>
-    public Task<HttpResponseMessage> PostSignedAsync(string body, CancellationToken cancellationToken = default)
+    public Task<HttpResponseMessage> PostSignedAsync(string body, CancellationToken cancellationToken = default) =>
+        PostSignedAsync(body, Secret, cancellationToken);
+
+    /// <summary>Signs <paramref name="body"/> now with <paramref name="secret"/> and posts it to /webhooks/stripe.</summary>
+    public Task<HttpResponseMessage> PostSignedAsync(string body, string secret, CancellationToken cancellationToken = default)
     {
         var bytes = Encoding.UTF8.GetBytes(body);
-        var header = StripeEvents.SignatureHeader(bytes, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), Secret);
+        var header = StripeEvents.SignatureHeader(bytes, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), secret);
         var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/stripe") { Content = new ByteArrayContent(bytes) };
         request.Content.Headers.ContentType = new("application/json");
         request.Headers.TryAddWithoutValidation("Stripe-Signature", header);

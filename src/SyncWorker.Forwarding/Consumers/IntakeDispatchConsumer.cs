@@ -195,7 +195,7 @@ public sealed partial class IntakeDispatchConsumer(
         timeout.CancelAfter(DocumentTimeout);
         try
         {
-            var items = await lineItems.GetLineItemsAsync(sessionId, message.Account, message.Livemode, timeout.Token);
+            var items = await lineItems.GetLineItemsAsync(sessionId, message.Account, message.Environment, timeout.Token);
             var document = OrderDocumentMapper.Map(message, items);
             var json = document.ToJsonBytes();
             if (orders is not null)

@@ -356,7 +356,7 @@ public sealed partial class TargetDeliveryConsumer(
                 // A delivery without a document (the dispatcher could not read Stripe, or an earlier version queued it).
                 var items = await preparationRetry.ExecuteAsync(
                     target.Options,
-                    async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Livemode, ct),
+                    async ct => await lineItems.GetLineItemsAsync(sessionId, evt.Account, evt.Environment, ct),
                     context.CancellationToken);
                 var built = OrderDocumentMapper.Map(evt, items);
                 body = built.ToJsonBytes();

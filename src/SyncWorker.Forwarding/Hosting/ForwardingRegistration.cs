@@ -29,7 +29,8 @@ public static class ForwardingRegistration
         services.AddOptions<FulfillmentOptions>().BindConfiguration(FulfillmentOptions.Section).ValidateOnStart();
         services.AddSingleton<FulfillmentOptionsValidation>();
         services.AddSingleton<IValidateOptions<FulfillmentOptions>>(provider => provider.GetRequiredService<FulfillmentOptionsValidation>());
-        services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section);
+        services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section)
+            .Configure<IConfiguration>((options, configuration) => options.SandboxWebhookSecrets = StripeApiOptionsValidation.SandboxSecretKeys(configuration));
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<TargetRegistry>();

@@ -1,3 +1,4 @@
+using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 
 namespace SyncWorker.Forwarding.Orders;
@@ -13,8 +14,8 @@ public interface IStripeOrderLookup
     /// (<c>GET /v1/checkout/sessions?payment_intent=…</c>, with <c>Stripe-Account</c>), or null when none was: the charge
     /// is no order.
     /// </summary>
-    Task<string?> FindCheckoutSessionAsync(string paymentIntent, string? account, bool livemode, CancellationToken ct);
+    Task<string?> FindCheckoutSessionAsync(string paymentIntent, string? account, StripeEnvironment environment, CancellationToken ct);
 
     /// <summary>Every refund of <paramref name="chargeId"/> (<c>GET /v1/refunds?charge=…</c>), newest first as Stripe lists them.</summary>
-    Task<IReadOnlyList<RefundFacts>> ListRefundsAsync(string chargeId, string? account, bool livemode, CancellationToken ct);
+    Task<IReadOnlyList<RefundFacts>> ListRefundsAsync(string chargeId, string? account, StripeEnvironment environment, CancellationToken ct);
 }

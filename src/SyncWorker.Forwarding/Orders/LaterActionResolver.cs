@@ -52,7 +52,7 @@ public sealed class LaterActionResolver(IStripeOrderLookup stripe, PreparationRe
         {
             orderId = await retry.ExecuteAsync(
                 target.Options,
-                async ct => await stripe.FindCheckoutSessionAsync(paymentIntent, evt.Account, evt.Livemode, ct),
+                async ct => await stripe.FindCheckoutSessionAsync(paymentIntent, evt.Account, evt.Environment, ct),
                 cancellationToken);
             if (orderId is null)
             {
@@ -71,7 +71,7 @@ public sealed class LaterActionResolver(IStripeOrderLookup stripe, PreparationRe
             {
                 refunds = await retry.ExecuteAsync(
                     target.Options,
-                    async ct => await stripe.ListRefundsAsync(charge, evt.Account, evt.Livemode, ct),
+                    async ct => await stripe.ListRefundsAsync(charge, evt.Account, evt.Environment, ct),
                     cancellationToken);
             }
 

@@ -38,6 +38,20 @@ public sealed class StripeApiOptions
     /// <summary>The key that reads <paramref name="livemode"/>'s objects and the setting it comes from; null when none does.</summary>
     public (string Key, string Setting)? KeyFor(bool livemode) => StripeModeKeys.For(livemode, ApiKey, ApiKeys.Live, ApiKeys.Test);
 
+    /// <summary>
+    /// The key that reads <paramref name="environment"/>'s objects and the setting it comes from; null when none does. A
+    /// sandbox's objects are read with <c>Stripe:ApiKeys:Sandbox</c> only.
+    /// </summary>
+    public (string Key, string Setting)? KeyFor(StripeEnvironment environment) =>
+        StripeModeKeys.For(environment, ApiKey, ApiKeys.Live, ApiKeys.Test, ApiKeys.Sandbox);
+
+    /// <summary>
+    /// The configuration keys (<c>Stripe:WebhookSecrets:N</c>) of the webhook secrets tagged <c>Mode: sandbox</c>, read from
+    /// configuration at start (not bound): with a test-mode order target, they make <c>Stripe:ApiKeys:Sandbox</c> required.
+    /// Empty where the secrets are not configured (a forwarder of a split deployment).
+    /// </summary>
+    public IReadOnlyList<string> SandboxWebhookSecrets { get; set; } = [];
+
     /// <summary>The configuration key of <see cref="ApiKey"/>.</summary>
     public const string ApiKeySetting = StripeModeKeys.ApiKeySetting;
 
@@ -46,6 +60,9 @@ public sealed class StripeApiOptions
 
     /// <summary>The configuration key of the test-mode key.</summary>
     public const string TestKeySetting = StripeModeKeys.TestKeySetting;
+
+    /// <summary>The configuration key of the managed sandbox's key.</summary>
+    public const string SandboxKeySetting = StripeModeKeys.SandboxKeySetting;
 
     /// <summary>
     /// Gets or sets <c>Stripe:ApiBase</c>: the base URL of Stripe's API, an absolute http(s) URL. Change it only to
@@ -63,4 +80,10 @@ public sealed class StripeApiKeys
 
     /// <summary>Gets or sets <c>Stripe:ApiKeys:Test</c>: a test-mode key (<c>sk_test_…</c> or <c>rk_test_…</c>).</summary>
     public string? Test { get; set; }
+
+    /// <summary>
+    /// Gets or sets <c>Stripe:ApiKeys:Sandbox</c>: the managed sandbox's key, used for the events that a webhook secret
+    /// tagged <c>Mode: sandbox</c> verified (a sandbox has keys of its own: no other key reads its objects).
+    /// </summary>
+    public string? Sandbox { get; set; }
 }

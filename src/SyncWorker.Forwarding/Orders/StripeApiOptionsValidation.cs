@@ -46,6 +46,7 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
             (StripeApiOptions.ApiKeySetting, options.ApiKey, null),
             (StripeApiOptions.LiveKeySetting, options.ApiKeys.Live, true),
             (StripeApiOptions.TestKeySetting, options.ApiKeys.Test, false),
+            (StripeApiOptions.SandboxKeySetting, options.ApiKeys.Sandbox, false),
         };
         if (keys.All(k => string.IsNullOrWhiteSpace(k.Key)))
         {
@@ -68,7 +69,8 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
             {
                 errors.Add(
                     $"{setting} is a {(actual ? "live" : "test")}-mode key: it must be a {(wanted ? "live" : "test")} key " +
-                    $"({(wanted ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")}).");
+                    $"({(wanted ? "sk_live_… or rk_live_…" : "sk_test_… or rk_test_…")})" +
+                    (setting == StripeApiOptions.SandboxKeySetting ? ": sandbox events are test-mode events, which a live key cannot read." : "."));
             }
         }
 
@@ -126,7 +128,40 @@ public sealed class StripeApiOptionsValidation(IConfiguration configuration) : I
             }
         }
 
+        var sandboxSecrets = options.SandboxWebhookSecrets;
+        if (sandboxSecrets.Count > 0 && options.KeyFor(StripeEnvironment.Sandbox) is null)
+        {
+            var testOrderTargets = targets
+                .Select((target, i) => (target, i))
+                .Where(t => IsOrderTarget(t.target) && string.Equals(t.target.Mode, "test", StringComparison.OrdinalIgnoreCase))
+                .Select(t => string.IsNullOrWhiteSpace(t.target.Name) ? $"Fulfillment:Targets:{t.i}" : $"Fulfillment:Targets:{t.i} ('{t.target.Name}')")
+                .ToList();
+            if (testOrderTargets.Count > 0)
+            {
+                errors.Add(
+                    $"{string.Join(" and ", sandboxSecrets)} {(sandboxSecrets.Count == 1 ? "is a secret" : "are secrets")} tagged Mode sandbox, and " +
+                    $"{string.Join(", ", testOrderTargets)} {(testOrderTargets.Count == 1 ? "is a test target" : "are test targets")} with Format order, " +
+                    $"which receive sandbox events, but {StripeApiOptions.SandboxKeySetting} is not set: the sandbox's Checkout Sessions can be read only " +
+                    $"with its own key. Set {StripeApiOptions.SandboxKeySetting} to the managed sandbox's secret key (sk_…) or restricted key (rk_…) " +
+                    "with checkout_session_read, or remove the sandbox secret.");
+            }
+        }
+
         return errors;
+    }
+
+    /// <summary>
+    /// The keys (<c>Stripe:WebhookSecrets:N</c>) of the webhook secrets whose <c>Mode</c> is <c>sandbox</c>, in
+    /// <paramref name="configuration"/> (the receiver's options parse and check them; here only the tag matters).
+    /// </summary>
+    public static IReadOnlyList<string> SandboxSecretKeys(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return configuration.GetSection("Stripe:WebhookSecrets").GetChildren()
+            .Where(entry => string.Equals(entry["Mode"]?.Trim(), "sandbox", StringComparison.OrdinalIgnoreCase))
+            .Select(entry => $"Stripe:WebhookSecrets:{entry.Key}")
+            .Order(StringComparer.Ordinal)
+            .ToList();
     }
 
     private static bool IsOrderTarget(TargetOptions target) =>

@@ -1,5 +1,6 @@
 using Stripe;
 using Stripe.Checkout;
+using SyncWorker.Contracts;
 
 namespace SyncWorker.Forwarding.Orders;
 
@@ -7,14 +8,14 @@ namespace SyncWorker.Forwarding.Orders;
 public sealed partial class StripeLineItemSource : IStripeOrderLookup
 {
     /// <inheritdoc />
-    public Task<string?> FindCheckoutSessionAsync(string paymentIntent, string? account, bool livemode, CancellationToken ct)
+    public Task<string?> FindCheckoutSessionAsync(string paymentIntent, string? account, StripeEnvironment environment, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(paymentIntent);
         return ReadAsync(
-            $"looking up the Checkout Session of payment intent {paymentIntent} ({Owner(account, livemode)})",
+            $"looking up the Checkout Session of payment intent {paymentIntent} ({Owner(account, environment)})",
             "checkout_session_read",
             "Checkout Sessions",
-            livemode,
+            environment,
             async (client, options) =>
             {
                 var sessions = await client.V1.Checkout.Sessions.ListAsync(
@@ -25,14 +26,14 @@ public sealed partial class StripeLineItemSource : IStripeOrderLookup
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<RefundFacts>> ListRefundsAsync(string chargeId, string? account, bool livemode, CancellationToken ct)
+    public Task<IReadOnlyList<RefundFacts>> ListRefundsAsync(string chargeId, string? account, StripeEnvironment environment, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(chargeId);
         return ReadAsync<IReadOnlyList<RefundFacts>>(
-            $"listing the refunds of charge {chargeId} ({Owner(account, livemode)})",
+            $"listing the refunds of charge {chargeId} ({Owner(account, environment)})",
             "charge_read",
             "charges",
-            livemode,
+            environment,
             async (client, options) =>
             {
                 var refunds = new List<RefundFacts>();
@@ -46,6 +47,6 @@ public sealed partial class StripeLineItemSource : IStripeOrderLookup
             ct);
     }
 
-    private static string Owner(string? account, bool livemode) =>
-        $"{(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode";
+    private static string Owner(string? account, StripeEnvironment environment) =>
+        $"{(account is null ? "the app's own account" : $"account {account}")}, {Describe(environment)}";
 }

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.Options;
 using Stripe;
 using Stripe.Checkout;
+using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 
 namespace SyncWorker.Forwarding.Orders;
@@ -41,7 +42,7 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
     private readonly HttpClient? _ownedHttpClient;
-    private readonly Dictionary<bool, (StripeClient Client, string Setting)> _clients = [];
+    private readonly Dictionary<StripeEnvironment, (StripeClient Client, string Setting)> _clients = [];
     private readonly string _apiServer;
     private readonly string _configurationProblem = "";
 
@@ -79,11 +80,11 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
         }
 
         // One client per key: each Stripe call uses the key of its event's mode (Stripe:ApiKeys:Live / :Test, else
-        // Stripe:ApiKey for the mode it serves).
+        // Stripe:ApiKey for the mode it serves), and a sandbox event the sandbox's key (Stripe:ApiKeys:Sandbox).
         var clients = new Dictionary<string, StripeClient>(StringComparer.Ordinal);
-        foreach (var livemode in new[] { true, false })
+        foreach (var environment in new[] { StripeEnvironment.Live, StripeEnvironment.Test, StripeEnvironment.Sandbox })
         {
-            if (value.KeyFor(livemode) is not { } key)
+            if (value.KeyFor(environment) is not { } key)
             {
                 continue;
             }
@@ -99,19 +100,19 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
                 clients[key.Key] = client;
             }
 
-            _clients[livemode] = (client, key.Setting);
+            _clients[environment] = (client, key.Setting);
         }
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
+    public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, StripeEnvironment environment, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(sessionId);
         return ReadAsync<IReadOnlyList<OrderLineItem>>(
-            $"listing the line items of {Describe(sessionId, account, livemode)}",
+            $"listing the line items of {Describe(sessionId, account, environment)}",
             "checkout_session_read",
             "Checkout Sessions",
-            livemode,
+            environment,
             async (client, options) =>
             {
                 var items = new List<OrderLineItem>();
@@ -127,14 +128,14 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
 
     /// <summary>
     /// One read of Stripe's API on behalf of <c>Stripe-Account</c> (given to <paramref name="read"/> as a function of the
-    /// account), with this source's error rules: the key's mode must match <paramref name="livemode"/>; Stripe's answers and
+    /// account), with this source's error rules: the key must be <paramref name="environment"/>'s; Stripe's answers and
     /// network failures become <see cref="DeliveryFailedException"/>s that say what was being done (<paramref name="doing"/>).
     /// </summary>
     private async Task<T> ReadAsync<T>(
         string doing,
         string permission,
         string objects,
-        bool livemode,
+        StripeEnvironment environment,
         Func<StripeClient, Func<string?, RequestOptions?>, Task<T>> read,
         CancellationToken ct)
     {
@@ -143,13 +144,18 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
             throw new DeliveryFailedException($"Cannot read Stripe ({doing}): {_configurationProblem}", isPermanent: true, attempts: 0, statusCode: null);
         }
 
-        if (!_clients.TryGetValue(livemode, out var chosen))
+        if (!_clients.TryGetValue(environment, out var chosen))
         {
-            var mode = livemode ? "live" : "test";
+            var mode = environment.Name();
+            var setting = StripeModeKeys.SettingOf(environment);
             throw new DeliveryFailedException(
-                $"Cannot read Stripe ({doing}): no key reads {mode}-mode {objects} ({(livemode ? StripeApiOptions.LiveKeySetting : StripeApiOptions.TestKeySetting)} " +
-                $"is not set and {StripeApiOptions.ApiKeySetting} is not a {mode} key). Set {(livemode ? StripeApiOptions.LiveKeySetting : StripeApiOptions.TestKeySetting)} to a {mode} key, " +
-                "or route this mode's events to targets served by another SyncWorker.",
+                environment == StripeEnvironment.Sandbox
+                    ? $"Cannot read Stripe ({doing}): no key reads sandbox {objects} ({setting} is not set; a sandbox event, verified by a " +
+                      $"secret tagged Mode sandbox, is read only with the managed sandbox's own key). Set {setting} to the sandbox's " +
+                      "secret key (sk_…) or restricted key (rk_…)."
+                    : $"Cannot read Stripe ({doing}): no key reads {mode}-mode {objects} ({setting} " +
+                      $"is not set and {StripeApiOptions.ApiKeySetting} is not a {mode} key). Set {setting} to a {mode} key, " +
+                      "or route this mode's events to targets served by another SyncWorker.",
                 isPermanent: true,
                 attempts: 0,
                 statusCode: null);
@@ -201,8 +207,11 @@ public sealed partial class StripeLineItemSource : ILineItemSource, IDisposable
             item.AmountTotal,
             item.Currency);
 
-    private static string Describe(string sessionId, string? account, bool livemode) =>
-        $"Checkout Session {sessionId} ({(account is null ? "the app's own account" : $"account {account}")}, {(livemode ? "live" : "test")} mode)";
+    private static string Describe(string sessionId, string? account, StripeEnvironment environment) =>
+        $"Checkout Session {sessionId} ({(account is null ? "the app's own account" : $"account {account}")}, {Describe(environment)})";
+
+    private static string Describe(StripeEnvironment environment) =>
+        environment == StripeEnvironment.Sandbox ? "sandbox (test mode)" : $"{environment.Name()} mode";
 
     private static DeliveryFailedException FromStripe(StripeException ex, string doing, string permission, string setting)
     {

@@ -11,7 +11,9 @@ public sealed class StripeOptions
     /// <summary>
     /// <c>Stripe:WebhookSecrets</c>: the endpoint signing secrets (<c>whsec_…</c>) accepted, in order. Several
     /// at once let a secret be rolled without downtime. Each entry is either a plain string or an object
-    /// <c>{ "Secret": "whsec_…", "TestOnly": true }</c>; a test-only secret never authenticates a live-mode event.
+    /// <c>{ "Secret": "whsec_…", "TestOnly": true }</c> or <c>{ "Secret": "whsec_…", "Mode": "sandbox" }</c> (<c>Mode</c>:
+    /// <c>live</c>, <c>test</c> or <c>sandbox</c>); a test-only or sandbox secret never authenticates a live-mode event, and
+    /// the events a sandbox secret verifies use <c>Stripe:ApiKeys:Sandbox</c>.
     /// Required; no default.
     /// </summary>
     public IReadOnlyList<WebhookSecret> WebhookSecrets { get; set; } = [];

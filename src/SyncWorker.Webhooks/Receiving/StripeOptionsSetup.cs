@@ -7,11 +7,14 @@ namespace SyncWorker.Webhooks.Receiving;
 
 /// <summary>
 /// Binds <c>Stripe:*</c>. <c>Stripe:WebhookSecrets</c> entries may be plain strings (environment variable
-/// <c>Stripe__WebhookSecrets__0=whsec_…</c>) or objects with <c>Secret</c> and <c>TestOnly</c>, which the
-/// standard binder cannot mix, so that list is read here.
+/// <c>Stripe__WebhookSecrets__0=whsec_…</c>) or objects with <c>Secret</c>, <c>TestOnly</c> and <c>Mode</c>
+/// (<c>live</c>, <c>test</c> or <c>sandbox</c>), which the standard binder cannot mix, so that list is read here. A
+/// <c>TestOnly</c> that contradicts <c>Mode</c> is refused at start, naming the key.
 /// </summary>
 internal sealed class StripeOptionsSetup(IConfiguration configuration) : IConfigureOptions<StripeOptions>
 {
+    private const string StripeModeKeysSetting = Contracts.StripeModeKeys.SandboxKeySetting;
+
     public void Configure(StripeOptions options)
     {
         var section = configuration.GetSection(StripeOptions.Section);
@@ -40,13 +43,56 @@ internal sealed class StripeOptionsSetup(IConfiguration configuration) : IConfig
             }
 
             var secret = entry["Secret"]?.Trim() ?? "";
-            var testOnly = false;
-            if (entry["TestOnly"] is { } flag && !bool.TryParse(flag, out testOnly))
+            bool? testOnly = null;
+            if (entry["TestOnly"] is { } flag)
             {
-                options.BindingErrors.Add($"{key}:TestOnly must be true or false (got '{flag}').");
+                if (bool.TryParse(flag, out var parsed))
+                {
+                    testOnly = parsed;
+                }
+                else
+                {
+                    options.BindingErrors.Add($"{key}:TestOnly must be true or false (got '{flag}').");
+                }
             }
 
-            secrets.Add(new WebhookSecret(secret, testOnly));
+            var mode = entry["Mode"]?.Trim();
+            switch (mode?.ToLowerInvariant())
+            {
+                case null or "":
+                    secrets.Add(new WebhookSecret(secret, testOnly ?? false));
+                    break;
+                case "live" when testOnly is true:
+                    options.BindingErrors.Add(
+                        $"{key} has Mode live and TestOnly true, which contradict each other: a live endpoint's secret must " +
+                        $"authenticate live events. Remove {key}:TestOnly, or set {key}:Mode to test if it is a test-mode endpoint's secret.");
+                    break;
+                case "live":
+                    secrets.Add(new WebhookSecret(secret, TestOnly: false));
+                    break;
+                case "test" when testOnly is false:
+                    options.BindingErrors.Add(
+                        $"{key} has Mode test and TestOnly false, which contradict each other: a test-mode endpoint's secret " +
+                        $"never authenticates live events. Remove {key}:TestOnly (Mode test is enough), or set {key}:Mode to live.");
+                    break;
+                case "test":
+                    secrets.Add(new WebhookSecret(secret, TestOnly: true));
+                    break;
+                case "sandbox" when testOnly is not null:
+                    options.BindingErrors.Add(
+                        $"{key} has Mode sandbox and TestOnly {(testOnly.Value ? "true" : "false")}: remove {key}:TestOnly. A sandbox " +
+                        $"secret never authenticates live events, and its events use {StripeModeKeysSetting}; for a test-mode " +
+                        $"endpoint's secret set {key}:Mode to test instead.");
+                    break;
+                case "sandbox":
+                    secrets.Add(WebhookSecret.ForSandbox(secret));
+                    break;
+                default:
+                    options.BindingErrors.Add(
+                        $"{key}:Mode must be live, test or sandbox (got '{mode}'): sandbox for the secret of your app's managed " +
+                        "sandbox's endpoint, test for a test-mode endpoint's, live (or no Mode) for a live endpoint's.");
+                    break;
+            }
         }
 
         options.WebhookSecrets = secrets;

@@ -81,7 +81,7 @@ public sealed partial class StripeWebhookReceiver(
             "not-a-stripe-event" or "invalid-utf8" => WebhookOutcomes.Malformed,
             "queue-unavailable" => WebhookOutcomes.BrokerUnavailable,
             "shutting-down" => WebhookOutcomes.ShuttingDown,
-            _ => WebhookOutcomes.BadSignature, // signature-* and live-event-test-secret
+            _ => WebhookOutcomes.BadSignature, // signature-*, live-event-test-secret and live-event-sandbox-secret
         },
         _ => WebhookOutcomes.Malformed,
     };
@@ -128,6 +128,17 @@ public sealed partial class StripeWebhookReceiver(
         }
 
         using var eventScope = EventScope(logger, envelope.Id, envelope.Account);
+        if (envelope.Livemode && signature.MatchedSecret is { Sandbox: true })
+        {
+            LogRefused(logger, "live-event-sandbox-secret", envelope.Id);
+            return Problem(
+                StatusCodes.Status400BadRequest,
+                "live-event-sandbox-secret",
+                "Live event signed with a sandbox secret",
+                $"Event {envelope.Id} has livemode true but only a secret marked Mode sandbox verifies it. Live events must be signed " +
+                "with a live endpoint's secret; check which secret in Stripe:WebhookSecrets belongs to which endpoint.");
+        }
+
         if (envelope.Livemode && signature.MatchedSecret is { TestOnly: true })
         {
             LogRefused(logger, "live-event-test-secret", envelope.Id);
@@ -177,7 +188,8 @@ public sealed partial class StripeWebhookReceiver(
             envelope.ObjectType,
             envelope.ObjectId,
             timeProvider.GetUtcNow(),
-            payload);
+            payload,
+            Sandbox: signature.MatchedSecret?.Sandbox == true);
 
         try
         {

@@ -13,6 +13,10 @@ namespace SyncWorker.Webhooks.Signatures;
 /// <see langword="true"/> for a test-mode (or sandbox) endpoint secret. The verifier reports which
 /// secret matched so the caller can refuse live-mode events signed with a test secret.
 /// </param>
+/// <remarks>
+/// A sandbox secret (<see cref="ForSandbox"/>) is <see cref="TestOnly"/> and <see cref="Sandbox"/>: it never authenticates a
+/// live-mode event, and the events it verifies use the sandbox's API key.
+/// </remarks>
 public sealed record WebhookSecret(string Secret, bool TestOnly)
 {
     /// <summary>
@@ -23,6 +27,15 @@ public sealed record WebhookSecret(string Secret, bool TestOnly)
     public string Secret { get; init; } = Secret ?? throw new ArgumentNullException(nameof(Secret));
 
     /// <summary>
+    /// True for the secret of a managed sandbox's endpoint (<c>Mode: sandbox</c>): the events it verifies are sandbox
+    /// events, whose Stripe calls use <c>Stripe:ApiKeys:Sandbox</c>. Always <see cref="TestOnly"/> as well.
+    /// </summary>
+    public bool Sandbox { get; private init; }
+
+    /// <summary>The secret of a managed sandbox's endpoint: test-only, and marking what it verifies as sandbox events.</summary>
+    public static WebhookSecret ForSandbox(string secret) => new(secret, TestOnly: true) { Sandbox = true };
+
+    /// <summary>
     /// A redacted description such as <c>whsec_…(redacted, test-only)</c>: safe for logs and
     /// problem bodies. It shows at most the well-known prefix, never any secret character.
     /// </summary>
@@ -31,6 +44,6 @@ public sealed record WebhookSecret(string Secret, bool TestOnly)
         string prefix = Secret.StartsWith("whsec_", StringComparison.Ordinal) ? "whsec_…"
             : Secret.StartsWith("absec_", StringComparison.Ordinal) ? "absec_…"
             : "…";
-        return TestOnly ? prefix + "(redacted, test-only)" : prefix + "(redacted)";
+        return Sandbox ? prefix + "(redacted, sandbox)" : TestOnly ? prefix + "(redacted, test-only)" : prefix + "(redacted)";
     }
 }

@@ -24,8 +24,9 @@ internal sealed partial class StartupReport(
         if (role.Receives())
         {
             var secrets = services.GetRequiredService<IOptions<StripeOptions>>().Value.WebhookSecrets;
-            var testOnly = secrets.Count(secret => secret.TestOnly);
-            LogSecrets(logger, secrets.Count, testOnly);
+            var sandbox = secrets.Count(secret => secret.Sandbox);
+            var testOnly = secrets.Count(secret => secret.TestOnly && !secret.Sandbox);
+            LogSecrets(logger, secrets.Count, testOnly, sandbox);
         }
 
         if (role.Forwards())
@@ -104,8 +105,8 @@ internal sealed partial class StartupReport(
     private static partial void LogMissesDelayedPayments(ILogger logger, string target, string eventsKey);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information,
-        Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only")]
-    private static partial void LogSecrets(ILogger logger, int secretCount, int testOnlyCount);
+        Message = "{SecretCount} webhook signing secret(s) configured, {TestOnlyCount} of them test-only, {SandboxCount} of a sandbox")]
+    private static partial void LogSecrets(ILogger logger, int secretCount, int testOnlyCount, int sandboxCount);
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Information,
         Message = "Delivery ledger in {Store}: migrated in the background; target queues are consumed once it is reachable")]

@@ -76,7 +76,7 @@ public sealed class IntakeDispatchConsumerTests
             OrderTarget("wms-a"), OrderTarget("wms-b"), OrderTarget("wms-c"), OrderTarget("wms-d"), EventTarget("archive", "*"));
 
         Assert.That(dispatch.Fault, Is.Null);
-        Assert.That(lineItems.Calls, Is.EqualTo(new[] { (PaidSessionId, (string?)Merchant, true) }), "one listing for the order, with its account and mode");
+        Assert.That(lineItems.Calls, Is.EqualTo(new[] { (PaidSessionId, (string?)Merchant, StripeEnvironment.Live) }), "one listing for the order, with its account and mode");
         var orders = dispatch.Sent.Where(sent => sent.Delivery.Format == "order").Select(sent => sent.Delivery).ToList();
         Assert.That(orders.Select(delivery => delivery.Target), Is.EquivalentTo(new[] { "wms-a", "wms-b", "wms-c", "wms-d" }));
         var expected = new JsonBytes(OrderDocumentMapper.Map(message, CountingLineItems.Items).ToJsonBytes());
@@ -288,13 +288,13 @@ public sealed class IntakeDispatchConsumerTests
         public static readonly IReadOnlyList<OrderLineItem> Items =
             [new OrderLineItem("li_1", "T-shirt", 2, "price_1", "prod_1", 1500, 3000, 0, 0, 3000, "usd")];
 
-        public List<(string SessionId, string? Account, bool Livemode)> Calls { get; } = [];
+        public List<(string SessionId, string? Account, StripeEnvironment Environment)> Calls { get; } = [];
 
-        public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken ct)
+        public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, StripeEnvironment environment, CancellationToken ct)
         {
             lock (Calls)
             {
-                Calls.Add((sessionId, account, livemode));
+                Calls.Add((sessionId, account, environment));
             }
 
             return failure is null ? Task.FromResult(Items) : Task.FromException<IReadOnlyList<OrderLineItem>>(failure);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Consumers;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
@@ -110,7 +111,7 @@ public sealed class PreparationRetryTests
         };
         return new PreparationRetry(TimeProvider.System).ExecuteAsync(
             target,
-            async ct => await _source.GetLineItemsAsync(SessionId, Account, livemode: false, ct),
+            async ct => await _source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, ct),
             CancellationToken.None);
     }
 }

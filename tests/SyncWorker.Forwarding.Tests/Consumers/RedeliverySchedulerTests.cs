@@ -329,7 +329,7 @@ public sealed class RedeliverySchedulerTests
 
     private sealed class NoLineItems : ILineItemSource
     {
-        public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, bool livemode, CancellationToken cancellationToken) =>
+        public Task<IReadOnlyList<OrderLineItem>> GetLineItemsAsync(string sessionId, string? account, StripeEnvironment environment, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("event-format deliveries need no line items");
     }
 

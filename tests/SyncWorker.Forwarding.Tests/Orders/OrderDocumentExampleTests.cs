@@ -46,7 +46,7 @@ public sealed class OrderDocumentExampleTests
         using var source = new StripeLineItemSource(
             Options.Create(new StripeApiOptions { ApiKey = "rk_live_example-only-not-a-real-key", ApiBase = server.Url! }), http);
 
-        var items = await source.GetLineItemsAsync(evt.ObjectId!, evt.Account, evt.Livemode, CancellationToken.None);
+        var items = await source.GetLineItemsAsync(evt.ObjectId!, evt.Account, evt.Environment, CancellationToken.None);
         return OrderDocumentMapper.Map(evt, items).ToJsonBytes();
     }
 

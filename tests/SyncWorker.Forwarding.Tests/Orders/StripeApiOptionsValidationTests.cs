@@ -133,6 +133,83 @@ public sealed class StripeApiOptionsValidationTests
         Assert.That(options.KeyFor(false), Is.EqualTo((TestKey, "Stripe:ApiKeys:Test")));
     }
 
+    [Test]
+    public void A_sandbox_secret_with_a_test_order_target_and_no_sandbox_key_is_refused_naming_Stripe_ApiKeys_Sandbox()
+    {
+        const string sandboxKey = "sk_test_sandbox-validation-only-not-a-real-key";
+        var targets = new List<TargetOptions>
+        {
+            new() { Name = "warehouse", Mode = "live" },
+            new() { Name = "staging", Mode = "test" },
+            new() { Name = "staging-raw", Mode = "test", Format = TargetOptions.EventFormat },
+        };
+        var keys = new StripeApiKeys { Live = LiveKey, Test = TestKey };
+
+        var errors = StripeApiOptionsValidation.Validate(
+            new StripeApiOptions { ApiKeys = keys, SandboxWebhookSecrets = ["Stripe:WebhookSecrets:2"] }, targets).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("Stripe:WebhookSecrets:2 is a secret tagged Mode sandbox, and Fulfillment:Targets:1 ('staging') is a test target with Format order")
+            .And.Contain("Set Stripe:ApiKeys:Sandbox to the managed sandbox's secret key"));
+        Assert.That(errors[0], Does.Not.Contain("staging-raw"), "an event target reads nothing from Stripe");
+        Assert.That(errors[0], Does.Not.Contain(TestKey).And.Not.Contain(LiveKey));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKeys = keys }, targets), Is.Empty, "no sandbox secret, no sandbox key needed");
+            Assert.That(StripeApiOptionsValidation.Validate(
+                new StripeApiOptions { ApiKeys = new() { Live = LiveKey, Test = TestKey, Sandbox = sandboxKey }, SandboxWebhookSecrets = ["Stripe:WebhookSecrets:2"] }, targets),
+                Is.Empty, "with the sandbox key");
+            Assert.That(StripeApiOptionsValidation.Validate(
+                new StripeApiOptions { ApiKeys = new() { Live = LiveKey }, SandboxWebhookSecrets = ["Stripe:WebhookSecrets:2"] }, [targets[0]]),
+                Is.Empty, "no test order target: sandbox events read nothing from Stripe");
+        });
+    }
+
+    [Test]
+    public void The_sandbox_key_serves_sandbox_events_only_and_no_other_key_serves_them()
+    {
+        const string sandboxKey = "rk_test_sandbox-validation-only-not-a-real-key";
+        var options = new StripeApiOptions { ApiKey = "sk_unprefixed-validation-only", ApiKeys = new() { Test = TestKey, Sandbox = sandboxKey } };
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.KeyFor(Contracts.StripeEnvironment.Sandbox), Is.EqualTo((sandboxKey, "Stripe:ApiKeys:Sandbox")));
+            Assert.That(options.KeyFor(Contracts.StripeEnvironment.Test), Is.EqualTo((TestKey, "Stripe:ApiKeys:Test")));
+            Assert.That(options.KeyFor(Contracts.StripeEnvironment.Live), Is.EqualTo(("sk_unprefixed-validation-only", "Stripe:ApiKey")));
+            Assert.That(new StripeApiOptions { ApiKey = "sk_unprefixed-validation-only", ApiKeys = new() { Test = TestKey } }.KeyFor(Contracts.StripeEnvironment.Sandbox),
+                Is.Null, "neither Stripe:ApiKey nor the test key reads a sandbox");
+        });
+    }
+
+    [TestCase("sk_live_sandbox-validation-not-a-real-key", "Stripe:ApiKeys:Sandbox is a live-mode key: it must be a test key")]
+    [TestCase("pk_test_sandbox-validation-not-a-real-key", "Stripe:ApiKeys:Sandbox is not a secret key")]
+    public void A_sandbox_key_of_live_mode_or_not_secret_is_refused_naming_its_setting(string key, string message)
+    {
+        var errors = StripeApiOptionsValidation.Validate(new StripeApiOptions { ApiKeys = new() { Test = TestKey, Sandbox = key } }).ToArray();
+
+        Assert.That(errors, Has.Length.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith(message));
+        Assert.That(errors[0], Does.Not.Contain(key));
+    }
+
+    [Test]
+    public void The_sandbox_tagged_secrets_are_found_in_configuration_by_their_mode()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Stripe:WebhookSecrets:0"] = "whsec_plain",
+            ["Stripe:WebhookSecrets:1:Secret"] = "whsec_test",
+            ["Stripe:WebhookSecrets:1:TestOnly"] = "true",
+            ["Stripe:WebhookSecrets:2:Secret"] = "whsec_sandbox",
+            ["Stripe:WebhookSecrets:2:Mode"] = "Sandbox",
+            ["Stripe:WebhookSecrets:3:Secret"] = "whsec_live",
+            ["Stripe:WebhookSecrets:3:Mode"] = "live",
+        }).Build();
+
+        Assert.That(StripeApiOptionsValidation.SandboxSecretKeys(configuration), Is.EqualTo(new[] { "Stripe:WebhookSecrets:2" }));
+    }
+
     [TestCase("Live", TestKey, "Stripe:ApiKeys:Live is a test-mode key: it must be a live key")]
     [TestCase("Test", LiveKey, "Stripe:ApiKeys:Test is a live-mode key: it must be a test key")]
     [TestCase("Test", "pk_test_not_secret", "Stripe:ApiKeys:Test is not a secret key")]

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
+using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Orders;
 using SyncWorker.Testing;
@@ -48,7 +49,7 @@ public sealed class StripeLineItemSourceTests
         StubPage(Page(101, 200, hasMore: true), startingAfter: "li_100");
         StubPage(Page(201, 205, hasMore: false), startingAfter: "li_200");
 
-        var items = await Source().GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
+        var items = await Source().GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, CancellationToken.None);
 
         Assert.That(items.Select(item => item.Id), Is.EqualTo(Enumerable.Range(1, 205).Select(ItemId)));
         var requests = _server.LogEntries.Select(entry => entry.RequestMessage).ToArray();
@@ -70,7 +71,7 @@ public sealed class StripeLineItemSourceTests
         var expected = fixture.RootElement.GetProperty("data")[0];
         var price = expected.GetProperty("price");
 
-        var items = await Source().GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
+        var items = await Source().GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, CancellationToken.None);
 
         Assert.That(items, Is.EqualTo(new[]
         {
@@ -94,7 +95,7 @@ public sealed class StripeLineItemSourceTests
     {
         StubPage(Page(1, 2, hasMore: false), startingAfter: null);
 
-        await Source().GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
+        await Source().GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, CancellationToken.None);
 
         var request = _server.LogEntries.Single().RequestMessage;
         Assert.That(Header(request, "Stripe-Account"), Is.EqualTo(new[] { Account }));
@@ -106,7 +107,7 @@ public sealed class StripeLineItemSourceTests
     {
         StubPage(Page(1, 2, hasMore: false), startingAfter: null);
 
-        await Source().GetLineItemsAsync(SessionId, account: null, livemode: false, CancellationToken.None);
+        await Source().GetLineItemsAsync(SessionId, account: null, StripeEnvironment.Test, CancellationToken.None);
 
         var request = _server.LogEntries.Single().RequestMessage;
         Assert.That(Header(request, "Stripe-Account"), Is.Empty);
@@ -220,7 +221,7 @@ public sealed class StripeLineItemSourceTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
 
         Assert.That(
-            async () => await Source().GetLineItemsAsync(SessionId, Account, livemode: false, cancel.Token),
+            async () => await Source().GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, cancel.Token),
             Throws.InstanceOf<OperationCanceledException>());
     }
 
@@ -246,11 +247,48 @@ public sealed class StripeLineItemSourceTests
         using var source = new StripeLineItemSource(
             Options.Create(new StripeApiOptions { ApiKeys = new() { Live = liveKey, Test = TestKey }, ApiBase = _server.Url! }), _http);
 
-        await source.GetLineItemsAsync(SessionId, Account, livemode: true, CancellationToken.None);
-        await source.GetLineItemsAsync(SessionId, Account, livemode: false, CancellationToken.None);
+        await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Live, CancellationToken.None);
+        await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, CancellationToken.None);
 
         Assert.That(_server.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()),
             Is.EqualTo(new[] { $"Bearer {liveKey}", $"Bearer {TestKey}" }));
+    }
+
+    [Test]
+    public async Task A_sandbox_event_is_read_with_the_sandbox_key_and_test_and_live_events_with_their_own()
+    {
+        const string liveKey = "rk_live_wiremock-only-not-a-real-key";
+        const string sandboxKey = "sk_test_sandbox-wiremock-only-not-a-real-key";
+        StubPage(Page(1, 1, hasMore: false), startingAfter: null);
+        _server.Given(Request.Create().WithPath("/v1/checkout/sessions").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody("{\"object\":\"list\",\"data\":[],\"has_more\":false,\"url\":\"/v1/checkout/sessions\"}"));
+        using var source = new StripeLineItemSource(
+            Options.Create(new StripeApiOptions { ApiKeys = new() { Live = liveKey, Test = TestKey, Sandbox = sandboxKey }, ApiBase = _server.Url! }), _http);
+
+        await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Sandbox, CancellationToken.None);
+        await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Test, CancellationToken.None);
+        await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Live, CancellationToken.None);
+        Assert.That(await source.FindCheckoutSessionAsync("pi_sandbox_1", Account, StripeEnvironment.Sandbox, CancellationToken.None), Is.Null);
+
+        Assert.That(_server.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()),
+            Is.EqualTo(new[] { $"Bearer {sandboxKey}", $"Bearer {TestKey}", $"Bearer {liveKey}", $"Bearer {sandboxKey}" }));
+    }
+
+    [Test]
+    public void A_sandbox_event_without_the_sandbox_key_fails_permanently_naming_it_without_calling_Stripe()
+    {
+        StubPage(Page(1, 1, hasMore: false), startingAfter: null);
+        using var source = new StripeLineItemSource(
+            Options.Create(new StripeApiOptions { ApiKey = TestKey, ApiKeys = new() { Test = TestKey }, ApiBase = _server.Url! }), _http);
+
+        var failure = Assert.ThrowsAsync<DeliveryFailedException>(
+            async () => await source.GetLineItemsAsync(SessionId, Account, StripeEnvironment.Sandbox, CancellationToken.None))!;
+
+        Assert.That(failure.IsPermanent, Is.True);
+        Assert.That(failure.Message, Does.Contain("no key reads sandbox Checkout Sessions").And.Contain("Set Stripe:ApiKeys:Sandbox"));
+        Assert.That(failure.Message, Does.Not.Contain(TestKey));
+        Assert.That(_server.LogEntries, Is.Empty, "the test key was not used for the sandbox");
     }
 
     [Test]
@@ -271,7 +309,7 @@ public sealed class StripeLineItemSourceTests
     private static DeliveryFailedException Fails(StripeLineItemSource source, bool livemode = false)
     {
         var failure = Assert.ThrowsAsync<DeliveryFailedException>(
-            async () => await source.GetLineItemsAsync(SessionId, Account, livemode, CancellationToken.None));
+            async () => await source.GetLineItemsAsync(SessionId, Account, livemode ? StripeEnvironment.Live : StripeEnvironment.Test, CancellationToken.None));
         return failure!;
     }
 

@@ -56,6 +56,15 @@ public sealed class TargetRouteTests
     }
 
     [Test]
+    public void A_sandbox_event_is_a_test_mode_event_for_targets()
+    {
+        var sandbox = Event("checkout.session.completed", livemode: false) with { Sandbox = true };
+
+        Assert.That(Route("test", events: ["*"]).Wants(sandbox), Is.True);
+        Assert.That(Route("live", events: ["*"]).Wants(sandbox), Is.False);
+    }
+
+    [Test]
     public void A_target_with_accounts_wants_only_events_of_those_accounts()
     {
         var route = Route(accounts: [Merchant]);

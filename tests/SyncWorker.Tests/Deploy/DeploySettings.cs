@@ -54,7 +54,7 @@ internal static partial class DeploySettings
     /// <summary>
     /// Entry forms the README describes in the meaning column rather than as rows: a webhook secret given as an object.
     /// </summary>
-    private static readonly string[] KeysInProse = ["Stripe:WebhookSecrets:N:Secret", "Stripe:WebhookSecrets:N:TestOnly"];
+    private static readonly string[] KeysInProse = ["Stripe:WebhookSecrets:N:Secret", "Stripe:WebhookSecrets:N:TestOnly", "Stripe:WebhookSecrets:N:Mode"];
 
     /// <summary>The keys of the README's configuration table (first column), with list indexes written <c>N</c>.</summary>
     public static IReadOnlyList<string> DocumentedKeys()

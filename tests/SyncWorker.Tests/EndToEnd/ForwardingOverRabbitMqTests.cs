@@ -520,6 +520,66 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
+    public async Task A_sandbox_secrets_events_reach_test_targets_and_read_Stripe_with_the_sandbox_key_also_when_the_target_consumer_builds_the_order()
+    {
+        const string testKey = "sk_test_e2e_key_of_test_mode_0000";
+        const string sandboxKey = "sk_test_e2e_key_of_the_sandbox_00";
+        const string sandboxSecret = "whsec_e2e_secret_of_the_sandbox_0001";
+        var live = Target(200);
+        var test = Target(200);
+        var vhost = await _node.CreateVirtualHostAsync();
+        await using var worker = await StartWorkerAsync(vhost, ("live-wms", live, "live", "order", 2), ("test-wms", test, "test", "order", 2),
+            ("Stripe:ApiKeys:Test", testKey), ("Stripe:ApiKeys:Sandbox", sandboxKey),
+            ("Stripe:WebhookSecrets:1:Secret", sandboxSecret), ("Stripe:WebhookSecrets:1:Mode", "sandbox"));
+
+        // A test-mode event of the test-mode endpoint: the test key.
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), livemode: false)))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => test.LogEntries.Count == 1, TimeSpan.FromSeconds(30)), Is.True, "the test-mode order reached the test target");
+        Assert.That(_stripe.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.EqualTo(new[] { $"Bearer {testKey}" }));
+
+        // A sandbox event: Stripe fails the dispatcher's one attempt, so the delivery goes out without its document and the
+        // target's consumer builds it, knowing the event is a sandbox's only from the delivery's header.
+        _stripe.Reset();
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .InScenario("stripe").WillSetStateTo("recovered")
+            .RespondWith(Response.Create().WithStatusCode(503).WithBody("{\"error\":{\"type\":\"api_error\"}}"));
+        _stripe.Given(Request.Create().WithPath("/v1/checkout/sessions/*/line_items").UsingGet())
+            .InScenario("stripe").WhenStateIs("recovered")
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody(StripeEvents.Text("checkout.session.line_items.response.json")));
+        var sandboxEvent = StripeEvents.NewEventId();
+        var sandboxOrder = StripeEvents.WithId(Completed, sandboxEvent, livemode: false).Replace(SessionId, "cs_test_e2eSandboxSessionOfAnotherOrder0001", StringComparison.Ordinal);
+        using (var response = await worker.PostSignedAsync(sandboxOrder, sandboxSecret))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        Assert.That(await Eventually.TrueAsync(() => test.LogEntries.Count == 2, TimeSpan.FromSeconds(30)), Is.True, "the sandbox order reached the test target");
+        using (var document = JsonDocument.Parse(test.LogEntries[^1].RequestMessage.Body!))
+        {
+            Assert.That(document.RootElement.GetProperty("source_event").GetProperty("id").GetString(), Is.EqualTo(sandboxEvent));
+            Assert.That(document.RootElement.GetProperty("livemode").GetBoolean(), Is.False);
+            Assert.That(document.RootElement.GetProperty("line_items").GetArrayLength(), Is.GreaterThan(0), "built with the line items");
+        }
+        Assert.That(_stripe.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.EqualTo(new[] { $"Bearer {sandboxKey}", $"Bearer {sandboxKey}" }),
+            "the dispatcher's failed listing and the target consumer's listing both with the sandbox key");
+
+        // A live event signed with the sandbox secret is refused; nothing reaches the live target.
+        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId(), livemode: true), sandboxSecret))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+            Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("live-event-sandbox-secret"));
+        }
+
+        Assert.That(await QueuesDrainedAsync(vhost, "live-wms", "test-wms"), Is.True);
+        Assert.That(live.LogEntries, Is.Empty);
+    }
+
+    [Test]
     public async Task A_dead_target_does_not_delay_a_healthy_one_and_its_deliveries_are_dead_lettered_with_the_reason()
     {
         var dead = Target(503);

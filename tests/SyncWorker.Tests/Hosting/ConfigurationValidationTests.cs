@@ -1,11 +1,13 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SyncWorker.Hosting;
 using SyncWorker.Manifest;
 using SyncWorker.Messaging;
+using SyncWorker.Webhooks.Receiving;
 
 namespace SyncWorker.Tests.Hosting;
 
@@ -50,6 +52,57 @@ public sealed class ConfigurationValidationTests
         var failure = Assert.ThrowsAsync<OptionsValidationException>(() => StartAsync(settings, withDefaultSecret: false));
 
         Assert.That(failure!.Failures, Has.Some.Contains("Stripe:WebhookSecrets:0:TestOnly must be true or false"));
+    }
+
+    [TestCase("live", null, false, false)]
+    [TestCase("test", null, true, false)]
+    [TestCase("test", "true", true, false)]
+    [TestCase("live", "false", false, false)]
+    [TestCase("sandbox", null, true, true)]
+    [TestCase("Sandbox", null, true, true)]
+    [TestCase(null, "true", true, false)]
+    public void A_webhook_secrets_Mode_says_what_it_authenticates(string? mode, string? testOnly, bool expectTestOnly, bool expectSandbox)
+    {
+        var settings = new Dictionary<string, string?> { ["Stripe:WebhookSecrets:1:Secret"] = "whsec_valid_mode_secret_001" };
+        if (mode is not null)
+        {
+            settings["Stripe:WebhookSecrets:1:Mode"] = mode;
+        }
+
+        if (testOnly is not null)
+        {
+            settings["Stripe:WebhookSecrets:1:TestOnly"] = testOnly;
+        }
+
+        using var app = Build(settings);
+        var secret = app.Services.GetRequiredService<IOptions<StripeOptions>>().Value.WebhookSecrets[1];
+
+        Assert.That((secret.TestOnly, secret.Sandbox), Is.EqualTo((expectTestOnly, expectSandbox)));
+    }
+
+    [TestCase("live", "true", "Stripe:WebhookSecrets:1 has Mode live and TestOnly true, which contradict each other", "set Stripe:WebhookSecrets:1:Mode to test")]
+    [TestCase("test", "false", "Stripe:WebhookSecrets:1 has Mode test and TestOnly false, which contradict each other", "Remove Stripe:WebhookSecrets:1:TestOnly")]
+    [TestCase("sandbox", "true", "Stripe:WebhookSecrets:1 has Mode sandbox and TestOnly true: remove Stripe:WebhookSecrets:1:TestOnly", "set Stripe:WebhookSecrets:1:Mode to test instead")]
+    [TestCase("sandbox", "false", "Stripe:WebhookSecrets:1 has Mode sandbox and TestOnly false: remove Stripe:WebhookSecrets:1:TestOnly", "never authenticates live events")]
+    [TestCase("staging", null, "Stripe:WebhookSecrets:1:Mode must be live, test or sandbox (got 'staging')", "sandbox for the secret of your app's managed sandbox's endpoint")]
+    public void A_Mode_that_contradicts_TestOnly_or_is_unknown_fails_start_naming_the_key_and_the_fix(string mode, string? testOnly, string expected, string fix)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Stripe:WebhookSecrets:1:Secret"] = "whsec_valid_mode_secret_001",
+            ["Stripe:WebhookSecrets:1:Mode"] = mode,
+        };
+        if (testOnly is not null)
+        {
+            settings["Stripe:WebhookSecrets:1:TestOnly"] = testOnly;
+        }
+
+        var failure = Assert.ThrowsAsync<OptionsValidationException>(() => StartAsync(settings));
+
+        var message = failure!.Failures.FirstOrDefault(f => f.Contains(expected, StringComparison.Ordinal));
+        Assert.That(message, Is.Not.Null, string.Join('\n', failure.Failures));
+        Assert.That(message, Does.Contain(fix));
+        Assert.That(string.Join('\n', failure.Failures), Does.Not.Contain("whsec_valid_mode_secret_001"), "never echo a secret");
     }
 
     [TestCase("http://broker:5672/", "use amqp:// or amqps://")]

@@ -59,6 +59,8 @@ public sealed class LogsCarryNoSecretsTests
         var rabbitUser = "logs-" + Hex(4);
         var rabbitPassword = "rmq-pw-" + Hex(12);
         var testModeKey = "sk_test_" + Hex(16);
+        var sandboxKey = "sk_test_" + Hex(16);
+        var sandboxSecret = "whsec_sandbox_" + Hex(12);
         var adminToken = "admin-token-" + Hex(16);
         var readToken = "read-token-" + Hex(16);
 
@@ -82,6 +84,8 @@ public sealed class LogsCarryNoSecretsTests
             .RespondWith(Response.Create().WithStatusCode(503));
         events.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).InScenario("flaky").WhenStateIs("recovered")
             .RespondWith(Response.Create().WithStatusCode(200));
+        var sandboxWms = Server();
+        sandboxWms.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
         var strict = Server();
         strict.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(400));
 
@@ -91,12 +95,15 @@ public sealed class LogsCarryNoSecretsTests
             ["RabbitMq:Uri"] = $"amqp://{rabbitUser}:{rabbitPassword}@127.0.0.1:{_node.AmqpPort}/{Uri.EscapeDataString(vhost)}",
             ["Stripe:ApiKey"] = stripeApiKey,
             ["Stripe:ApiKeys:Test"] = testModeKey,
+            ["Stripe:ApiKeys:Sandbox"] = sandboxKey,
+            ["Stripe:WebhookSecrets:1:Secret"] = sandboxSecret,
+            ["Stripe:WebhookSecrets:1:Mode"] = "sandbox",
             ["Admin:Token"] = adminToken,
             ["Admin:Tokens:0:Name"] = "dashboards",
             ["Admin:Tokens:0:Token"] = readToken,
             ["Admin:Tokens:0:Scope"] = "read",
             ["Stripe:ApiBase"] = stripe.Url,
-            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/"),
+            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/"),
         };
         foreach (var (key, value) in CapturedLogs.EverythingAtTrace)
         {
@@ -106,6 +113,7 @@ public sealed class LogsCarryNoSecretsTests
         AddTarget(settings, 0, "wms", wms, "order", ["checkout.session.*"], signingSecret, partnerKey);
         AddTarget(settings, 1, "events", events, "event", ["customer.*"], signingSecret, partnerKey);
         AddTarget(settings, 2, "strict", strict, "event", ["checkout.session.completed"], signingSecret, partnerKey);
+        AddTarget(settings, 3, "sandbox-wms", sandboxWms, "order", ["checkout.session.*"], signingSecret, partnerKey, mode: "test");
 
         var logs = new CapturedLogs();
         var sentSignatures = new List<string>();
@@ -114,6 +122,7 @@ public sealed class LogsCarryNoSecretsTests
         var customerId = StripeEvents.NewEventId();
         var ignoredId = StripeEvents.NewEventId();
         var badSignatureId = StripeEvents.NewEventId();
+        var sandboxId = StripeEvents.NewEventId();
 
         await using (var worker = await WorkerHost.StartAsync(settings, logs.AddTo))
         {
@@ -122,12 +131,15 @@ public sealed class LogsCarryNoSecretsTests
             Assert.That(await PostAsync(worker, CustomerCreated, customerId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
             Assert.That(await PostAsync(worker, Completed, badSignatureId, wrongSecret, sentSignatures), Is.EqualTo(HttpStatusCode.BadRequest));
             Assert.That(await PostAsync(worker, Ignored, ignoredId, WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await PostAsync(worker, Completed, sandboxId, sandboxSecret, sentSignatures, livemode: false), Is.EqualTo(HttpStatusCode.OK));
 
-            Assert.That(await Eventually.TrueAsync(() => Answered(wms, 200) == 2 && Answered(events, 200) == 1 && Answered(strict, 400) == 1, TimeSpan.FromSeconds(60)),
-                Is.True, "both orders reached wms, the customer event reached events after its retries, strict refused its event");
+            Assert.That(await Eventually.TrueAsync(() => Answered(wms, 200) == 2 && Answered(events, 200) == 1 && Answered(strict, 400) == 1 && Answered(sandboxWms, 200) == 1, TimeSpan.FromSeconds(60)),
+                Is.True, "both orders reached wms, the customer event reached events after its retries, strict refused its event, the sandbox order reached sandbox-wms");
+            Assert.That(stripe.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Has.Some.EqualTo($"Bearer {sandboxKey}"),
+                "the sandbox order was read with the sandbox key");
             Assert.That(await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, Topology.TargetErrorQueue("strict")) == 1, TimeSpan.FromSeconds(30)),
                 Is.True, "the 400 was dead-lettered");
-            Assert.That(await Eventually.TrueAsync(() => Logged(logs, "HttpTargetSender", "Delivered") == 3, TimeSpan.FromSeconds(30)), Is.True);
+            Assert.That(await Eventually.TrueAsync(() => Logged(logs, "HttpTargetSender", "Delivered") == 4, TimeSpan.FromSeconds(30)), Is.True);
 
             // The admin endpoints, with a read token, the write token and a wrong one: none of them is logged either.
             foreach (var (token, expected) in new[] { (readToken, HttpStatusCode.OK), (adminToken, HttpStatusCode.OK), (readToken + "x", HttpStatusCode.Unauthorized) })
@@ -155,6 +167,10 @@ public sealed class LogsCarryNoSecretsTests
             ("RabbitMQ password", rabbitPassword),
             ("Stripe test-mode API key", testModeKey),
             ("Stripe test-mode API key without prefix", testModeKey["sk_test_".Length..]),
+            ("Stripe sandbox API key", sandboxKey),
+            ("Stripe sandbox API key without prefix", sandboxKey["sk_test_".Length..]),
+            ("sandbox webhook signing secret", sandboxSecret),
+            ("sandbox webhook signing secret without prefix", sandboxSecret["whsec_".Length..]),
             ("admin write token", adminToken),
             ("admin read token", readToken),
         };
@@ -165,7 +181,7 @@ public sealed class LogsCarryNoSecretsTests
                 .Select(part => ("Stripe-Signature v1 sent", part["v1=".Length..])));
         }
 
-        foreach (var server in new[] { wms, events, strict })
+        foreach (var server in new[] { wms, events, strict, sandboxWms })
         {
             foreach (var entry in server.LogEntries)
             {
@@ -186,8 +202,8 @@ public sealed class LogsCarryNoSecretsTests
 
         Assert.That(secrets.Select(s => s.Value), Has.Some.EqualTo("jenny.rosen@example.com").And.Some.EqualTo("1234 Main Street").And.Some.EqualTo("97205"),
             "the fixtures' customer details were read");
-        Assert.That(sentSignatures, Has.Count.EqualTo(5));
-        Assert.That(secrets.Count(s => s.What == "webhook-signature received by a target"), Is.EqualTo(wms.LogEntries.Count + events.LogEntries.Count + strict.LogEntries.Count));
+        Assert.That(sentSignatures, Has.Count.EqualTo(6));
+        Assert.That(secrets.Count(s => s.What == "webhook-signature received by a target"), Is.EqualTo(wms.LogEntries.Count + events.LogEntries.Count + strict.LogEntries.Count + sandboxWms.LogEntries.Count));
 
         var entries = logs.Entries;
         var leaks = (from secret in secrets.Distinct()
@@ -278,7 +294,7 @@ public sealed class LogsCarryNoSecretsTests
     }
 
     private static void AddTarget(Dictionary<string, string?> settings, int index, string name, WireMockServer server, string format, string[] events,
-        string signingSecret, string partnerKey)
+        string signingSecret, string partnerKey, string mode = "live")
     {
         var key = $"Fulfillment:Targets:{index}";
         settings[$"{key}:Name"] = name;
@@ -288,7 +304,7 @@ public sealed class LogsCarryNoSecretsTests
             settings[$"{key}:Events:{i}"] = events[i];
         }
 
-        settings[$"{key}:Mode"] = "live";
+        settings[$"{key}:Mode"] = mode;
         settings[$"{key}:Format"] = format;
         settings[$"{key}:SigningSecret"] = signingSecret;
         settings[$"{key}:Headers:X-Partner-Key"] = partnerKey;
@@ -299,9 +315,9 @@ public sealed class LogsCarryNoSecretsTests
     }
 
     /// <summary>Posts a fixture with a new id, signed with <paramref name="secret"/>; records the Stripe-Signature header.</summary>
-    private static async Task<HttpStatusCode> PostAsync(WorkerHost worker, string fixture, string eventId, string secret, List<string> signatures)
+    private static async Task<HttpStatusCode> PostAsync(WorkerHost worker, string fixture, string eventId, string secret, List<string> signatures, bool? livemode = null)
     {
-        var bytes = Encoding.UTF8.GetBytes(StripeEvents.WithId(fixture, eventId));
+        var bytes = Encoding.UTF8.GetBytes(livemode is { } mode ? StripeEvents.WithId(fixture, eventId, livemode: mode) : StripeEvents.WithId(fixture, eventId));
         var header = StripeEvents.SignatureHeader(bytes, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), secret);
         signatures.Add(header);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/stripe") { Content = new ByteArrayContent(bytes) };

@@ -22,6 +22,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
     public const string LiveSecret = "whsec_live_receiver_tests_0001";
     public const string RotatedSecret = "whsec_live_receiver_tests_0002";
     public const string TestOnlySecret = "whsec_test_receiver_tests_0003";
+    public const string SandboxSecret = "whsec_sandbox_receiver_tests_0004";
 
     private readonly WebApplication _app;
 
@@ -55,6 +56,8 @@ internal sealed class ReceiverHost : IAsyncDisposable
             ["Stripe:WebhookSecrets:1"] = RotatedSecret,
             ["Stripe:WebhookSecrets:2:Secret"] = TestOnlySecret,
             ["Stripe:WebhookSecrets:2:TestOnly"] = "true",
+            ["Stripe:WebhookSecrets:3:Secret"] = SandboxSecret,
+            ["Stripe:WebhookSecrets:3:Mode"] = "sandbox",
             ["Webhooks:PublishTimeoutSeconds"] = "2",
         };
         foreach (var (key, value) in settings ?? [])

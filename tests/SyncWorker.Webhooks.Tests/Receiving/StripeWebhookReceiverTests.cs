@@ -228,6 +228,33 @@ public sealed class StripeWebhookReceiverTests
     }
 
     [Test]
+    public async Task A_sandbox_secret_marks_the_events_it_verifies_as_sandbox_and_never_authenticates_a_live_event()
+    {
+        var sandboxId = StripeEvents.NewEventId();
+        var testId = StripeEvents.NewEventId();
+        using var live = await _host.PostSignedAsync(
+            StripeEvents.WithId(Completed, StripeEvents.NewEventId(), livemode: true), null, ReceiverHost.SandboxSecret);
+        using var sandbox = await _host.PostSignedAsync(
+            StripeEvents.WithId(Completed, sandboxId, livemode: false), null, ReceiverHost.SandboxSecret);
+        using var test = await _host.PostSignedAsync(
+            StripeEvents.WithId(Completed, testId, livemode: false), null, ReceiverHost.TestOnlySecret);
+
+        await AssertProblemAsync(live, HttpStatusCode.BadRequest, "live-event-sandbox-secret");
+        Assert.That(sandbox.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(test.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var published = _host.Publisher.Published.ToDictionary(e => e.EventId);
+        Assert.That(published.Keys, Is.EquivalentTo(new[] { sandboxId, testId }), "the live event was not published");
+        Assert.Multiple(() =>
+        {
+            Assert.That(published[sandboxId].Sandbox, Is.True);
+            Assert.That(published[sandboxId].Livemode, Is.False);
+            Assert.That(published[sandboxId].Environment, Is.EqualTo(StripeEnvironment.Sandbox));
+            Assert.That(published[testId].Sandbox, Is.False, "a test-only secret is no sandbox's");
+            Assert.That(published[testId].Environment, Is.EqualTo(StripeEnvironment.Test));
+        });
+    }
+
+    [Test]
     public async Task Event_with_an_old_api_version_is_accepted()
     {
         // Delivered stamped 2023-10-16 (the endpoint's version): Stripe.net's ConstructEvent would throw on it.
