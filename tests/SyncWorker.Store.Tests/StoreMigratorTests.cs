@@ -77,13 +77,14 @@ public sealed class StoreMigratorTests(StoreProvider provider)
         var settings = await StoreDatabases.NewAsync(provider);
         var migrator = new StoreMigrator(settings);
         await migrator.MigrateAsync(CancellationToken.None);
-        // Version 4 of the future: an additive migration, which leaves the oldest compatible version where it was.
-        await ExecuteAsync(settings, "INSERT INTO \"VersionInfo\" (\"Version\", \"AppliedOn\", \"Description\") VALUES (4, CURRENT_TIMESTAMP, 'additive, from the future')");
+        // A version of the future: an additive migration, which leaves the oldest compatible version where it was.
+        var future = StoreMigrator.LatestVersion + 1;
+        await ExecuteAsync(settings, $"INSERT INTO \"VersionInfo\" (\"Version\", \"AppliedOn\", \"Description\") VALUES ({future}, CURRENT_TIMESTAMP, 'additive, from the future')");
 
         var result = await migrator.MigrateAsync(CancellationToken.None);
 
-        Assert.That((result.From, result.To), Is.EqualTo((4L, 4L)), "nothing migrated, nothing refused");
-        Assert.That(await migrator.CurrentVersionAsync(CancellationToken.None), Is.EqualTo(4));
+        Assert.That((result.From, result.To), Is.EqualTo((future, future)), "nothing migrated, nothing refused");
+        Assert.That(await migrator.CurrentVersionAsync(CancellationToken.None), Is.EqualTo(future));
     }
 
     [Test]

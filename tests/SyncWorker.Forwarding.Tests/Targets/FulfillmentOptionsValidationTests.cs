@@ -394,7 +394,7 @@ public sealed class FulfillmentOptionsValidationTests
         Assert.That(errors[4], Does.StartWith("Fulfillment:Targets:1:Format must be"));
         Assert.That(errors[5], Does.StartWith("Fulfillment:Targets:1:Accounts:0 must be a Stripe account id"));
         Assert.That(errors[6], Does.StartWith("Fulfillment:Targets:1:SigningSecret is empty"));
-        Assert.That(errors[7], Does.StartWith("Fulfillment:Targets:2 ('archive') sends to https://elsewhere.example/hooks,"));
+        Assert.That(errors[7], Does.StartWith("Fulfillment:Targets:2 ('archive') sends to https://elsewhere.example/hooks (Fulfillment:Targets:2:Url),"));
         Assert.That(errors[8], Does.StartWith("Fulfillment:Targets:2 ('archive') subscribes to 'invoice.*' (Fulfillment:Targets:2:Events:0)"));
         Assert.That(errors[9], Does.StartWith("Stripe:ApiKey (or Stripe:ApiKeys:Live and Stripe:ApiKeys:Test, a key per mode) is required"));
     }
