@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using SyncWorker.Contracts;
 using SyncWorker.Testing;
 using SyncWorker.Tests.EndToEnd;
@@ -63,6 +64,10 @@ public sealed class LogsCarryNoSecretsTests
         var sandboxSecret = "whsec_sandbox_" + Hex(12);
         var adminToken = "admin-token-" + Hex(16);
         var readToken = "read-token-" + Hex(16);
+        var encryptionKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var managedSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var managedPartnerKey = "managed-partner-key-" + Hex(16);
+        string? rotatedSecret = null;
 
         var vhost = await _node.CreateVirtualHostAsync();
         await _node.CtlAsync(["add_user", rabbitUser, rabbitPassword]);
@@ -86,6 +91,8 @@ public sealed class LogsCarryNoSecretsTests
             .RespondWith(Response.Create().WithStatusCode(200));
         var sandboxWms = Server();
         sandboxWms.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        var managed = Server();
+        managed.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
         var strict = Server();
         strict.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(400));
 
@@ -102,8 +109,9 @@ public sealed class LogsCarryNoSecretsTests
             ["Admin:Tokens:0:Name"] = "dashboards",
             ["Admin:Tokens:0:Token"] = readToken,
             ["Admin:Tokens:0:Scope"] = "read",
+            ["Store:EncryptionKey"] = encryptionKey,
             ["Stripe:ApiBase"] = stripe.Url,
-            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/"),
+            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/", managed.Url + "/fulfillment/"),
         };
         foreach (var (key, value) in CapturedLogs.EverythingAtTrace)
         {
@@ -150,6 +158,49 @@ public sealed class LogsCarryNoSecretsTests
                 Assert.That(answer.StatusCode, Is.EqualTo(expected));
                 Assert.That(await answer.Content.ReadAsStringAsync(), Does.Not.Contain(token), "no token in an answer");
             }
+
+            // A target managed through the API: its secrets go in, are used, and are never answered again nor logged.
+            var body = new System.Text.Json.Nodes.JsonObject
+            {
+                ["name"] = "managed",
+                ["url"] = managed.Url + "/fulfillment/managed",
+                ["events"] = new System.Text.Json.Nodes.JsonArray("checkout.session.completed"),
+                ["mode"] = "live",
+                ["format"] = "event",
+                ["allAccounts"] = true,
+                ["signingSecret"] = managedSecret,
+                ["headers"] = new System.Text.Json.Nodes.JsonObject { ["X-Partner-Key"] = managedPartnerKey },
+            };
+            foreach (var (method, path, content) in new[]
+            {
+                (HttpMethod.Post, "/admin/targets", body.ToJsonString()),
+                (HttpMethod.Get, "/admin/targets/managed", null),
+                (HttpMethod.Get, "/admin/targets", null),
+                (HttpMethod.Post, "/admin/targets/managed/rotate-secret", null),
+            })
+            {
+                using var request = new HttpRequestMessage(method, path);
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminToken);
+                if (content is not null)
+                {
+                    request.Content = new StringContent(content, System.Text.Encoding.UTF8, "application/json");
+                }
+
+                using var answer = await worker.Admin.SendAsync(request);
+                var text = await answer.Content.ReadAsStringAsync();
+                Assert.That((int)answer.StatusCode, Is.InRange(200, 201), text);
+                Assert.That(text, Does.Not.Contain(managedSecret).And.Not.Contain(managedSecret["whsec_".Length..]).And.Not.Contain(managedPartnerKey).And.Not.Contain(encryptionKey),
+                    $"{method} {path} answers no secret given");
+                if (path.EndsWith("rotate-secret", StringComparison.Ordinal))
+                {
+                    rotatedSecret = System.Text.Json.Nodes.JsonNode.Parse(text)!["signingSecret"]!.GetValue<string>();
+                }
+            }
+
+            Assert.That(await Eventually.TrueAsync(() => worker.Services.GetRequiredService<SyncWorker.Forwarding.Hosting.TargetEndpointSupervisor>().IsConsuming("managed"), TimeSpan.FromSeconds(30)), Is.True);
+            Assert.That(await PostAsync(worker, Completed, StripeEvents.NewEventId(), WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await Eventually.TrueAsync(() => Answered(managed, 200) == 1, TimeSpan.FromSeconds(30)), Is.True, "the managed target got its event");
+            Assert.That(managed.LogEntries.Single().RequestMessage.Headers!["X-Partner-Key"].Single(), Is.EqualTo(managedPartnerKey));
         }
 
         Assert.That(Answered(events, 503), Is.EqualTo(3), "the events target answered 503 three times first");
@@ -173,6 +224,12 @@ public sealed class LogsCarryNoSecretsTests
             ("sandbox webhook signing secret without prefix", sandboxSecret["whsec_".Length..]),
             ("admin write token", adminToken),
             ("admin read token", readToken),
+            ("store encryption key", encryptionKey),
+            ("managed target's signing secret", managedSecret),
+            ("managed target's signing secret base64 part", managedSecret["whsec_".Length..]),
+            ("managed target's rotated signing secret", rotatedSecret!),
+            ("managed target's rotated signing secret base64 part", rotatedSecret!["whsec_".Length..]),
+            ("managed target's header value", managedPartnerKey),
         };
         foreach (var header in sentSignatures)
         {
@@ -181,12 +238,12 @@ public sealed class LogsCarryNoSecretsTests
                 .Select(part => ("Stripe-Signature v1 sent", part["v1=".Length..])));
         }
 
-        foreach (var server in new[] { wms, events, strict, sandboxWms })
+        foreach (var server in new[] { wms, events, strict, sandboxWms, managed })
         {
             foreach (var entry in server.LogEntries)
             {
                 var headers = entry.RequestMessage.Headers!;
-                Assert.That(headers["X-Partner-Key"].Single(), Is.EqualTo(partnerKey), "the partner key was sent");
+                Assert.That(headers["X-Partner-Key"].Single(), Is.EqualTo(server == managed ? managedPartnerKey : partnerKey), "the partner key was sent");
                 foreach (var signature in headers["webhook-signature"])
                 {
                     secrets.Add(("webhook-signature received by a target", signature));
@@ -202,8 +259,8 @@ public sealed class LogsCarryNoSecretsTests
 
         Assert.That(secrets.Select(s => s.Value), Has.Some.EqualTo("jenny.rosen@example.com").And.Some.EqualTo("1234 Main Street").And.Some.EqualTo("97205"),
             "the fixtures' customer details were read");
-        Assert.That(sentSignatures, Has.Count.EqualTo(6));
-        Assert.That(secrets.Count(s => s.What == "webhook-signature received by a target"), Is.EqualTo(wms.LogEntries.Count + events.LogEntries.Count + strict.LogEntries.Count + sandboxWms.LogEntries.Count));
+        Assert.That(sentSignatures, Has.Count.EqualTo(7));
+        Assert.That(secrets.Count(s => s.What == "webhook-signature received by a target"), Is.EqualTo(wms.LogEntries.Count + events.LogEntries.Count + strict.LogEntries.Count + sandboxWms.LogEntries.Count + managed.LogEntries.Count));
 
         var entries = logs.Entries;
         var leaks = (from secret in secrets.Distinct()
