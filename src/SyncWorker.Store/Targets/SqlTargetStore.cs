@@ -29,6 +29,7 @@ public static class StoredTargetStates
 /// <param name="CreatedBy">Who created it (an admin token's name, or <c>user@host</c>).</param>
 /// <param name="UpdatedAt">When it last changed.</param>
 /// <param name="UpdatedBy">Who last changed it.</param>
+/// <param name="Unreadable">Why its secrets could not be opened (another key, a damaged value); null when they could.</param>
 public sealed record StoredTarget(
     string Name,
     string Definition,
@@ -38,7 +39,8 @@ public sealed record StoredTarget(
     DateTimeOffset CreatedAt,
     string CreatedBy,
     DateTimeOffset UpdatedAt,
-    string UpdatedBy);
+    string UpdatedBy,
+    string? Unreadable = null);
 
 /// <summary>
 /// The <c>targets</c> table (schema version 4), in the same store and under the same turns as the delivery ledger.
@@ -190,16 +192,31 @@ public sealed class SqlTargetStore(SqlDeliveryLedger store, TimeProvider time, S
     {
         var name = reader.GetString(0);
         var sealedSecrets = reader.IsDBNull(2) ? null : reader.GetString(2);
+        string? secrets = null;
+        string? unreadable = null;
+        if (sealedSecrets is not null)
+        {
+            try
+            {
+                secrets = Box.Open(name, sealedSecrets);
+            }
+            catch (SecretBoxException exception)
+            {
+                unreadable = exception.Message;
+            }
+        }
+
         return new StoredTarget(
             name,
             reader.GetString(1),
-            sealedSecrets is null ? null : Box.Open(name, sealedSecrets),
+            secrets,
             reader.GetString(3),
             reader.GetInt64(4),
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
             reader.GetString(6),
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
-            reader.GetString(8));
+            reader.GetString(8),
+            unreadable);
     }
 
     private static string Cut(string text) => text.Length <= 255 ? text : text[..255];

@@ -49,13 +49,16 @@ public sealed class SqlTargetStoreTests(StoreProvider provider)
         Assert.That(raw, Does.StartWith($"v1.{_box.KeyId}.").And.Not.Contain("whsec_").And.Not.Contain("c2VjcmV0"));
 
         var otherKey = new SqlTargetStore(_ledger, _time, new SecretBox(new byte[32]));
-        var wrongKey = Assert.ThrowsAsync<SecretBoxException>(() => otherKey.GetAsync("wms", default));
-        Assert.That(wrongKey!.Message, Does.Contain("another key").And.Contain("Store:EncryptionKey"));
+        var wrongKey = await otherKey.GetAsync("wms", default);
+        Assert.That(wrongKey!.Secrets, Is.Null, "not opened");
+        Assert.That(wrongKey.Unreadable, Does.Contain("another key").And.Contain("Store:EncryptionKey"));
 
-        // A sealed value copied to another target's row does not open there.
+        // A sealed value copied to another target's row does not open there; the other rows still do.
         await _targets.CreateAsync("other", "{}", Secrets, "token:ops", default);
         await ExecuteAsync($"UPDATE targets SET secrets = '{raw}' WHERE name = 'other'");
-        Assert.ThrowsAsync<SecretBoxException>(() => _targets.GetAsync("other", default));
+        var listed = await _targets.ListAsync(default);
+        Assert.That(listed.Select(t => (t.Name, t.Secrets is null)), Is.EqualTo(new[] { ("other", true), ("wms", false) }));
+        Assert.That(listed[0].Unreadable, Does.Contain("copied from another target"));
 
         var noKey = new SqlTargetStore(_ledger, _time, null);
         Assert.That(noKey.CanSeal, Is.False);

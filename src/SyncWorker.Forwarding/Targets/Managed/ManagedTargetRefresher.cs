@@ -37,7 +37,9 @@ public sealed partial class ManagedTargetRefresher(
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly HashSet<string> _emptyOnce = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _removedAt = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unreadable = new(StringComparer.Ordinal);
     private string? _fingerprint;
+    private string? _lastFailure;
     private bool _warnedNoKey;
 
     /// <summary>
@@ -76,6 +78,8 @@ public sealed partial class ManagedTargetRefresher(
                     lastRemovalCheck = time.GetUtcNow();
                     await FinishRemovalsAsync(stoppingToken);
                 }
+
+                _lastFailure = null;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -83,7 +87,12 @@ public sealed partial class ManagedTargetRefresher(
             }
             catch (Exception exception) when (exception is StoreUnavailableException or SecretBoxException or System.Data.Common.DbException)
             {
-                LogRefreshFailed(logger, exception.Message);
+                // Once per distinct problem, not every second.
+                if (exception.Message != _lastFailure)
+                {
+                    _lastFailure = exception.Message;
+                    LogRefreshFailed(logger, exception.Message);
+                }
             }
 
             try
@@ -123,6 +132,16 @@ public sealed partial class ManagedTargetRefresher(
             var routes = new List<TargetRoute>();
             foreach (var stored in await store.ListAsync(cancellationToken))
             {
+                if (stored.Unreadable is { } why)
+                {
+                    if (_unreadable.Add($"{stored.Name}/{stored.Revision}"))
+                    {
+                        LogUnreadable(logger, stored.Name, why);
+                    }
+
+                    continue;
+                }
+
                 try
                 {
                     if (ManagedTargets.ToRoute(stored) is { } route)

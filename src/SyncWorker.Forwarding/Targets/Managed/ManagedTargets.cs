@@ -181,7 +181,12 @@ public sealed partial class ManagedTargets(
             return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
         }
 
-        var current = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets!, Json)!;
+        if (stored.Secrets is null)
+        {
+            return Unavailable(stored.Unreadable ?? $"The secrets of target '{name}' cannot be read.");
+        }
+
+        var current = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
         var secrets = new TargetSecrets
         {
             SigningSecret = string.IsNullOrEmpty(document.SigningSecret) ? current.SigningSecret : document.SigningSecret,
@@ -332,7 +337,12 @@ public sealed partial class ManagedTargets(
                 return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
             }
 
-            var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets!, Json)!;
+            if (stored.Secrets is null)
+            {
+                return Unavailable(stored.Unreadable ?? $"The secrets of target '{name}' cannot be read.");
+            }
+
+            var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
             var overlap = request.OverlapHours is { } given ? TimeSpan.FromHours(given) : SecretOverlap;
             secrets.PreviousSigningSecret = overlap > TimeSpan.Zero ? secrets.SigningSecret : null;
             secrets.PreviousUntil = overlap > TimeSpan.Zero ? time.GetUtcNow() + overlap : null;
