@@ -121,6 +121,16 @@ public sealed partial class TargetDeliveryConsumer(
                 claim = held;
             }
 
+            if (claim is not null && target.Options.Format == TargetOptions.OrderFormat && installs is not null
+                && OrderActions.PermissionsNeeded(delivery.Action).Where(installs.PendingPermissions(evt.Account, evt.Livemode).Contains).ToList() is { Count: > 0 } missing)
+            {
+                // Unless it has waited too long, WaitForPermissionAsync ends the lease itself (waiting, or dead-lettered).
+                var held = claim;
+                claim = null;
+                await WaitForPermissionAsync(context, target, held, row!, missing, targetTag);
+                return;
+            }
+
             SyncWorkerTelemetry.InFlight.Add(1, targetTag);
             activity.Started(target.Name);
             counted = true;
@@ -273,6 +283,44 @@ public sealed partial class TargetDeliveryConsumer(
         LogStale(logger, claim.Key.Value, context.Message.Event.EventId, stale);
         return false;
     }
+
+    /// <summary>
+    /// An order action whose Stripe read permission the merchant has not granted yet (pending in its install: a newer app
+    /// version asks for it): recorded <c>waiting</c> with that reason and deferred to a delay queue, checked again every
+    /// few minutes, so it goes out once <c>apps.install.updated</c> or <c>installs sync</c> shows it granted; dead-lettered
+    /// with the reason after <c>Orders:WaitForPaymentHours</c>.
+    /// </summary>
+    private async Task WaitForPermissionAsync(
+        ConsumeContext<FulfillmentDelivery> context, TargetRoute target, HeldClaim claim, LedgerEntry row, IReadOnlyList<string> missing, KeyValuePair<string, object?> targetTag)
+    {
+        var evt = context.Message.Event;
+        var permissions = string.Join(", ", missing);
+        var waited = DateTimeOffset.UtcNow - row.CreatedAt;
+        var limit = orderOptions.Value.WaitForPayment;
+        if (waited >= limit)
+        {
+            var expired = FormattableString.Invariant(
+                $"waited {waited.TotalHours:0.#} h for account {evt.Account} to grant {permissions} (pending in its install), longer than Orders:WaitForPaymentHours ({limit.TotalHours:0.#} h): ask the merchant to approve the app's new permissions, then replay this delivery.");
+            await ledger!.EndAsync(claim, DeliveryState.DeadLettered, expired, context.CancellationToken);
+            throw new DeliveryFailedException(expired, isPermanent: true, attempts: 0, statusCode: null);
+        }
+
+        var reason = $"waiting for account {evt.Account} to grant {permissions} (pending in its install: the merchant has not approved the app's new permissions yet)";
+        await ledger!.EndAsync(claim, DeliveryState.Waiting, reason, context.CancellationToken);
+        LogWaitingForPermission(logger, evt.EventId, target.Name, evt.Account ?? "", permissions);
+        var wait = waited < TimeSpan.FromMinutes(10) ? TimeSpan.FromSeconds(30) : TimeSpan.FromMinutes(5);
+        if (await redelivery.TryDeferAsync(context, target, wait, reason))
+        {
+            SyncWorkerTelemetry.Deliveries.Add(1, targetTag, new KeyValuePair<string, object?>("outcome", "waiting"));
+            return;
+        }
+
+        throw new DeliveryFailedException($"{reason}, and there is no delay queue to wait in (RabbitMQ is needed).", isPermanent: false, attempts: 0, statusCode: null);
+    }
+
+    [LoggerMessage(EventId = 2411, Level = LogLevel.Information,
+        Message = "Event {EventId} waits for target {Target}: account {WaitingAccount} has not granted {Permissions} yet (pending in its install)")]
+    private static partial void LogWaitingForPermission(ILogger logger, string eventId, string target, string waitingAccount, string permissions);
 
     /// <summary>
     /// Claims the delivery's ledger row. Null when it must not be sent now: already delivered (acknowledged, counted as

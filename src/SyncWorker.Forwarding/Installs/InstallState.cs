@@ -19,6 +19,16 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
 
     private readonly Lock _gate = new();
     private FrozenSet<(string Account, bool Livemode)> _uninstalled = FrozenSet<(string, bool)>.Empty;
+    private FrozenDictionary<(string Account, bool Livemode), FrozenSet<string>> _pending = FrozenDictionary<(string, bool), FrozenSet<string>>.Empty;
+
+    /// <summary>
+    /// The permissions the account's install has pending (requested by a newer app version, not yet granted by the
+    /// merchant), as last read; empty when none are, or the registry does not know.
+    /// </summary>
+    public IReadOnlySet<string> PendingPermissions(string? account, bool livemode) =>
+        account is { Length: > 0 } && Volatile.Read(ref _pending).TryGetValue((account, livemode), out var pending)
+            ? pending
+            : FrozenSet<string>.Empty;
 
     /// <summary>True when <paramref name="account"/> uninstalled the app in that mode (false for null: the app's own account).</summary>
     public bool IsUninstalled(string? account, bool livemode) =>
@@ -41,16 +51,33 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
             }
 
             Volatile.Write(ref _uninstalled, set.ToFrozenSet());
+            if (change.PermissionsPending is { } pending)
+            {
+                var map = _pending.ToDictionary();
+                if (pending.Count == 0)
+                {
+                    map.Remove((change.Account, change.Livemode));
+                }
+                else
+                {
+                    map[(change.Account, change.Livemode)] = pending.ToFrozenSet(StringComparer.Ordinal);
+                }
+
+                Volatile.Write(ref _pending, map.ToFrozenDictionary());
+            }
         }
     }
 
     /// <summary>Reads the registry's uninstalled accounts into the copy (what the background loop does).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        var rows = await registry.UninstalledAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await registry.ListAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
-            Volatile.Write(ref _uninstalled, rows.ToFrozenSet());
+            Volatile.Write(ref _uninstalled, rows.Where(row => row.Status == InstallStatus.Uninstalled).Select(row => (row.Account, row.Livemode)).ToFrozenSet());
+            Volatile.Write(ref _pending, rows
+                .Where(row => row.Status == InstallStatus.Installed && row.PermissionsPending is { Count: > 0 })
+                .ToFrozenDictionary(row => (row.Account, row.Livemode), row => row.PermissionsPending!.ToFrozenSet(StringComparer.Ordinal)));
         }
     }
 
