@@ -6,7 +6,8 @@ namespace SyncWorker.Contracts;
 /// first publish, and every publish is mandatory and confirmed, so an event acknowledged to Stripe is in that queue.
 /// The forward stage consumes the intake queue and sends each event to the queue of every target that wants it
 /// (<see cref="TargetQueue"/>), so a slow or dead target never delays the others; a delivery that fails for good moves
-/// to that target's <see cref="TargetErrorQueue"/>.
+/// to that target's <see cref="TargetErrorQueue"/>. A delivery waiting for a durable redelivery waits in a
+/// <see cref="DelayQueue"/> shared by every target, one per wait.
 /// </summary>
 public static class Topology
 {
@@ -49,19 +50,31 @@ public static class Topology
     /// </summary>
     public static string PausedMarker(string targetName) => "syncworker.paused." + targetName;
 
-    /// <summary>
-    /// The delay exchange and queue of one target for one wait: <c>syncworker.target.{name}.wait.{N}s</c>. The queue has a
-    /// fixed <c>x-message-ttl</c> of <paramref name="waitSeconds"/>, so every message in it waits exactly as long and none
-    /// expires later than one behind it (RabbitMQ expires a queue's messages from its head). When a message expires,
-    /// RabbitMQ dead-letters it (default exchange, routing key = the target queue) back to <see cref="TargetQueue"/>. One
-    /// queue per target and wait actually used (<see cref="RedeliveryWaits(long, double)"/>, <see cref="RetryAfterWait"/>).
-    /// </summary>
-    public static string DelayQueue(string targetName, long waitSeconds) => $"{TargetQueue(targetName)}.wait.{waitSeconds}s";
+    /// <summary>Prefix of the shared delay queues (<see cref="DelayQueue"/>).</summary>
+    public const string DelayQueuePrefix = "syncworker.wait.";
 
     /// <summary>
-    /// The delay queues of earlier versions, <c>syncworker.target.{name}.delay.{N}s</c>: no queue TTL, a per-message
-    /// expiration. SyncWorker no longer sends to them (redeclaring them with a TTL would be refused); the messages still in
-    /// them expire and go back to the target queue through their own dead-letter arguments.
+    /// The delay exchange and queue of one wait, shared by every target: <c>syncworker.wait.{N}s</c>. The queue has a fixed
+    /// <c>x-message-ttl</c> of <paramref name="waitSeconds"/>, so every message in it waits exactly as long and none expires
+    /// later than one behind it (RabbitMQ expires a queue's messages from its head). A delivery is published to the fanout
+    /// exchange of that name with its target queue's name (<see cref="TargetQueue"/>) as routing key; the queue dead-letters
+    /// through the default exchange without an <c>x-dead-letter-routing-key</c>, so RabbitMQ hands each expired message to
+    /// the queue its own routing key names: its target's. One queue per wait actually used
+    /// (<see cref="RedeliveryWaits(long, double)"/>, <see cref="RetryAfterWait"/>), whatever the number of targets.
+    /// </summary>
+    public static string DelayQueue(long waitSeconds) => $"{DelayQueuePrefix}{waitSeconds}s";
+
+    /// <summary>
+    /// The per-target delay queues of the previous version, <c>syncworker.target.{name}.wait.{N}s</c> (a fixed
+    /// <c>x-message-ttl</c>, dead-lettering to the target queue by an <c>x-dead-letter-routing-key</c>). SyncWorker no longer
+    /// sends to them; the messages still in them expire and go back to the target queue through their own arguments.
+    /// </summary>
+    public static string TargetDelayQueue(string targetName, long waitSeconds) => $"{TargetQueue(targetName)}.wait.{waitSeconds}s";
+
+    /// <summary>
+    /// The per-target delay queues of versions before <see cref="TargetDelayQueue"/>, <c>syncworker.target.{name}.delay.{N}s</c>:
+    /// no queue TTL, a per-message expiration. SyncWorker no longer sends to them; the messages still in them expire and go
+    /// back to the target queue through their own dead-letter arguments.
     /// </summary>
     public static string LegacyDelayQueue(string targetName, long delaySeconds) => $"{TargetQueue(targetName)}.delay.{delaySeconds}s";
 
@@ -128,22 +141,34 @@ public static class Topology
     }
 
     /// <summary>
-    /// The name of every delay queue a target with this schedule (whole seconds) and jitter can have: the waits of its
-    /// steps and of a <c>Retry-After</c> up to the schedule's total (<see cref="DelayQueue"/>), shortest first, then the
-    /// queues of earlier versions for its steps (<see cref="LegacyDelayQueue"/>), whose messages may still be waiting.
-    /// What counts the deliveries waiting for a redelivery reads these.
+    /// The waits of every delay queue a schedule (whole seconds) and jitter can use: the waits of its steps and of a
+    /// <c>Retry-After</c> up to the schedule's total, shortest first.
     /// </summary>
-    public static IEnumerable<string> DelayQueues(string targetName, IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
-        RedeliveryWaits(scheduleSeconds, jitter)
-            .Union(RetryAfterWaits(scheduleSeconds.Sum()))
-            .Order()
-            .Select(wait => DelayQueue(targetName, wait))
+    public static IReadOnlyList<long> DelayWaits(IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
+        RedeliveryWaits(scheduleSeconds, jitter).Union(RetryAfterWaits(scheduleSeconds.Sum())).Order().ToArray();
+
+    /// <summary>
+    /// The shared delay queues (<see cref="DelayQueue"/>) a target with this schedule (whole seconds) and jitter can send
+    /// to (<see cref="DelayWaits"/>), shortest first.
+    /// </summary>
+    public static IEnumerable<string> DelayQueues(IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
+        DelayWaits(scheduleSeconds, jitter).Select(DelayQueue);
+
+    /// <summary>
+    /// The per-target delay queues earlier versions may have left for a target with this schedule (whole seconds) and
+    /// jitter, whose messages may still be waiting: <see cref="TargetDelayQueue"/> of every wait (<see cref="DelayWaits"/>),
+    /// shortest first, then <see cref="LegacyDelayQueue"/> of its steps. What counts or removes what is left of a target's
+    /// redeliveries reads these.
+    /// </summary>
+    public static IEnumerable<string> TargetDelayQueues(string targetName, IReadOnlyCollection<long> scheduleSeconds, double jitter) =>
+        DelayWaits(scheduleSeconds, jitter)
+            .Select(wait => TargetDelayQueue(targetName, wait))
             .Concat(scheduleSeconds.Distinct().Select(delay => LegacyDelayQueue(targetName, delay)));
 
     /// <summary>
     /// The default durable-retry schedule in seconds, about 75 hours in all (Stripe itself retries for three days):
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 12 h, 12 h, 12 h, 12 h. Up to three delay queues per distinct value
-    /// (<see cref="RedeliveryWaits(long, double)"/>).
+    /// (<see cref="RedeliveryWaits(long, double)"/>), shared by every target with the same waits.
     /// </summary>
     public static readonly IReadOnlyList<double> DefaultRedeliveryDelaysSeconds = [5, 300, 1800, 7200, 18000, 36000, 36000, 43200, 43200, 43200, 43200];
 }

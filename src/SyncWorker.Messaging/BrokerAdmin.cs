@@ -43,14 +43,15 @@ public sealed class BrokerAdmin : IAsyncDisposable
     public QueueType QueueType { get; }
 
     /// <summary>
-    /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable delay queue and its fanout
-    /// exchange: every message published there expires after the queue's fixed <c>x-message-ttl</c> of
-    /// <paramref name="wait"/> (whole milliseconds) and is then dead-lettered through the default exchange to
-    /// <paramref name="returnQueue"/>. The name must identify the wait (<c>Topology.DelayQueue</c>): a queue is declared
-    /// with the wait of its first declaration.
+    /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable shared delay queue and the
+    /// fanout exchange of the same name bound to it: every message published there expires after the queue's fixed
+    /// <c>x-message-ttl</c> of <paramref name="wait"/> (whole milliseconds) and is then dead-lettered through the default
+    /// exchange with its own routing key, so it goes back to the target queue it was published with as routing key
+    /// (<see cref="QueueArguments.DelayQueue"/>). The name must identify the wait (<c>Topology.DelayQueue</c>): a queue is
+    /// declared with the wait of its first declaration.
     /// </summary>
-    public Task EnsureDelayQueueAsync(string name, string returnQueue, TimeSpan wait, CancellationToken cancellationToken) =>
-        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, (returnQueue, wait), cancellationToken);
+    public Task EnsureDelayQueueAsync(string name, TimeSpan wait, CancellationToken cancellationToken) =>
+        IsDeclared(name) ? Task.CompletedTask : EnsureAsync(name, wait, cancellationToken);
 
     /// <summary>
     /// Declares, once per process (again after <see cref="Forget"/> or a failure), a durable queue and the fanout exchange
@@ -67,16 +68,16 @@ public sealed class BrokerAdmin : IAsyncDisposable
     private bool IsDeclared(string name) => _declared.TryGetValue(name, out var declared) && declared.IsCompletedSuccessfully;
 
     /// <summary>
-    /// Declares <paramref name="name"/> once (a delay queue with the return queue and wait of <paramref name="delay"/>, or
-    /// an endpoint queue when that is null) and shares the declaration between concurrent callers, so no caller's cancellation ends
+    /// Declares <paramref name="name"/> once (a delay queue with the wait <paramref name="delay"/>, or an endpoint queue
+    /// when that is null) and shares the declaration between concurrent callers, so no caller's cancellation ends
     /// it (the connect timeout bounds it). A failed declaration is not remembered: the next call tries again.
     /// </summary>
-    private Task EnsureAsync(string name, (string ReturnQueue, TimeSpan Wait)? delay, CancellationToken cancellationToken)
+    private Task EnsureAsync(string name, TimeSpan? delay, CancellationToken cancellationToken)
     {
         var declaring = _declared.GetOrAdd(
             name,
-            static (queue, state) => state.Delay is { } back
-                ? state.Admin.DeclareDelayQueueAsync(queue, back.ReturnQueue, back.Wait, CancellationToken.None)
+            static (queue, state) => state.Delay is { } wait
+                ? state.Admin.DeclareDelayQueueAsync(queue, wait, CancellationToken.None)
                 : state.Admin.DeclareEndpointQueueAsync(queue, CancellationToken.None),
             (Admin: this, Delay: delay));
         return AwaitOrForgetAsync(name, declaring).WaitAsync(cancellationToken);
@@ -95,12 +96,12 @@ public sealed class BrokerAdmin : IAsyncDisposable
         }
     }
 
-    private async Task DeclareDelayQueueAsync(string name, string returnQueue, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task DeclareDelayQueueAsync(string name, TimeSpan wait, CancellationToken cancellationToken)
     {
         await using var channel = await ChannelAsync(cancellationToken);
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            QueueArguments.DeadLetteringTo(QueueType, returnQueue, wait), cancellationToken: cancellationToken);
+            QueueArguments.DelayQueue(QueueType, wait), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 

@@ -34,8 +34,8 @@ public static class DeliveryMessages
     public const string OrderDocumentBody = "order-document";
 
     /// <summary>
-    /// <paramref name="delivery"/> as a message for <paramref name="exchange"/> (a target queue's exchange or one of its
-    /// delay exchanges) with <paramref name="messageId"/> and, besides its own, the <paramref name="extraHeaders"/> (the
+    /// <paramref name="delivery"/> as a message for <paramref name="exchange"/> (a target queue's exchange, or a shared
+    /// delay exchange with the target queue as <see cref="OutgoingMessage.RoutingKey"/>) with <paramref name="messageId"/> and, besides its own, the <paramref name="extraHeaders"/> (the
     /// redelivery count and history of a redelivery). The body is the delivery's document when it has one, else its event's
     /// payload: the same memory, not a copy.
     /// </summary>

@@ -164,8 +164,27 @@ public static class QueueArguments
     }
 
     /// <summary>
+    /// Arguments of a shared delay queue (<c>Topology.DelayQueue</c>): every message expires <paramref name="wait"/> (whole
+    /// milliseconds, <c>x-message-ttl</c>) after it entered the queue and is then dead-lettered through the default exchange
+    /// with its own routing key (there is no <c>x-dead-letter-routing-key</c>), that is to the target queue it was published
+    /// for. On quorum queues dead-lettering is made at-least-once (it needs <c>x-overflow</c> reject-publish), so a message
+    /// is never dropped between the delay queue and its target queue.
+    /// </summary>
+    public static Dictionary<string, object?> DelayQueue(QueueType type, TimeSpan wait)
+    {
+        var extra = new Dictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["x-dead-letter-exchange"] = "",
+            ["x-message-ttl"] = Math.Max(1L, (long)wait.TotalMilliseconds),
+        };
+        AtLeastOnce(type, extra);
+        return For(type, extra);
+    }
+
+    /// <summary>
     /// Arguments of a queue whose expired messages are dead-lettered to <paramref name="returnQueue"/> through the default
-    /// exchange (the redelivery delay queues). On quorum queues dead-lettering is made at-least-once (it needs
+    /// exchange: the per-target delay queues of earlier versions (<c>Topology.TargetDelayQueue</c>,
+    /// <c>Topology.LegacyDelayQueue</c>), which SyncWorker no longer declares; kept for the tests that recreate them. On quorum queues dead-lettering is made at-least-once (it needs
     /// <c>x-overflow</c> reject-publish), so a message is never dropped between the delay queue and its target queue.
     /// With <paramref name="messageTtl"/>, every message expires that long (whole milliseconds, <c>x-message-ttl</c>) after
     /// it entered the queue.
@@ -182,13 +201,17 @@ public static class QueueArguments
             extra["x-message-ttl"] = Math.Max(1L, (long)ttl.TotalMilliseconds);
         }
 
+        AtLeastOnce(type, extra);
+        return For(type, extra);
+    }
+
+    private static void AtLeastOnce(QueueType type, Dictionary<string, object?> extra)
+    {
         if (type == QueueType.Quorum)
         {
             extra["x-dead-letter-strategy"] = "at-least-once";
             extra["x-overflow"] = "reject-publish";
         }
-
-        return For(type, extra);
     }
 }
 

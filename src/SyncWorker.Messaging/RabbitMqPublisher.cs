@@ -15,7 +15,7 @@ namespace SyncWorker.Messaging;
 /// goes, its body and what the AMQP properties say. It is always published persistent and mandatory.
 /// </summary>
 /// <param name="Exchange">The exchange (a fanout exchange of SyncWorker's topology: <c>syncworker.events</c>,
-/// <c>syncworker.target.{name}</c>, <c>syncworker.target.{name}.delay.{N}s</c>).</param>
+/// <c>syncworker.target.{name}</c>, <c>syncworker.wait.{N}s</c>).</param>
 /// <param name="Body">The body, published as it is. The publisher may go on using it after the caller stopped waiting
 /// (until the broker confirms or the timeout ends): pass memory nobody changes or reuses, such as a fresh array.</param>
 /// <param name="MessageId">The AMQP <c>message-id</c> (MassTransit's message id; SyncWorker derives it from the event or
@@ -24,7 +24,10 @@ namespace SyncWorker.Messaging;
 /// what the body is, for example <see cref="RawJsonMessages.FulfillmentDeliveryType"/>.</param>
 public sealed record OutgoingMessage(string Exchange, ReadOnlyMemory<byte> Body, string MessageId, string MessageType)
 {
-    /// <summary>The routing key; fanout exchanges ignore it. Empty by default.</summary>
+    /// <summary>
+    /// The routing key; fanout exchanges ignore it for routing, but the message keeps it, and a shared delay queue
+    /// dead-letters the message to the queue it names (the target queue). Empty by default.
+    /// </summary>
     public string RoutingKey { get; init; } = "";
 
     /// <summary>The AMQP content type; MassTransit's raw JSON by default.</summary>
@@ -108,15 +111,17 @@ public static class RawJsonMessages
 /// Publishes share <c>RabbitMq:PublisherChannels</c> channels (default 1): in the load harness one shared channel cost the
 /// broker less CPU per message than a channel per concurrent publish (confirms come back in batches).
 /// <para>
-/// A redelivery to a delay queue is one call, after <see cref="BrokerAdmin.EnsureDelayQueueAsync"/> (the queue's own
-/// <c>x-message-ttl</c> is the wait; messages carry no expiration of their own, so none holds up the ones behind it):
+/// A redelivery to a shared delay queue is one call, after <see cref="BrokerAdmin.EnsureDelayQueueAsync"/> (the queue's
+/// own <c>x-message-ttl</c> is the wait; messages carry no expiration of their own, so none holds up the ones behind it),
+/// with the target queue as routing key (where the queue dead-letters it back to):
 /// <code>
 /// await publisher.PublishAsync(
 ///     DeliveryMessages.Create(
-///         Topology.DelayQueue(target, 5),
+///         Topology.DelayQueue(5),
 ///         delivery,
 ///         consumedMessageId,
-///         new Dictionary&lt;string, object&gt; { [DeliveryHeaders.RedeliveryCount] = 1, [DeliveryHeaders.FailureHistory] = history }),
+///         new Dictionary&lt;string, object&gt; { [DeliveryHeaders.RedeliveryCount] = 1, [DeliveryHeaders.FailureHistory] = history })
+///         with { RoutingKey = Topology.TargetQueue(target) },
 ///     RabbitMqPublisher.ForwardTimeout,
 ///     cancellationToken);
 /// </code>

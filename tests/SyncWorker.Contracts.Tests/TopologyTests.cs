@@ -43,15 +43,30 @@ public sealed class TopologyTests
     }
 
     [Test]
-    public void The_delay_queues_of_a_target_are_the_step_waits_the_Retry_After_waits_and_the_old_names()
+    public void The_delay_queues_of_a_schedule_are_shared_one_per_step_wait_and_Retry_After_wait()
     {
-        var queues = Topology.DelayQueues("wms", [2, 3600], 0.2).ToList();
+        var queues = Topology.DelayQueues([2, 3600], 0.2).ToList();
+
+        Assert.That(queues, Does.Contain("syncworker.wait.2s"));
+        Assert.That(queues, Does.Contain("syncworker.wait.2880s").And.Contain("syncworker.wait.3600s").And.Contain("syncworker.wait.4320s"));
+        Assert.That(queues, Does.Contain("syncworker.wait.768s"), "a Retry-After of 600 s");
+        Assert.That(queues, Does.Contain("syncworker.wait.4096s"), "the longest Retry-After wait within the 3602 s total, rounded up");
+        Assert.That(queues, Is.Unique);
+        Assert.That(queues.Where(q => !q.StartsWith(Topology.DelayQueuePrefix, StringComparison.Ordinal)), Is.Empty, "no target's name in any of them");
+        Assert.That(Topology.DelayQueue(5), Does.Not.StartWith(Topology.TargetQueuePrefix), "never taken for a target queue");
+    }
+
+    [Test]
+    public void The_delay_queues_earlier_versions_left_for_a_target_are_its_own_wait_and_delay_queues()
+    {
+        var queues = Topology.TargetDelayQueues("wms", [2, 3600], 0.2).ToList();
 
         Assert.That(queues, Does.Contain("syncworker.target.wms.wait.2s"));
         Assert.That(queues, Does.Contain("syncworker.target.wms.wait.2880s").And.Contain("syncworker.target.wms.wait.3600s").And.Contain("syncworker.target.wms.wait.4320s"));
         Assert.That(queues, Does.Contain("syncworker.target.wms.wait.768s"), "a Retry-After of 600 s");
-        Assert.That(queues, Does.Contain("syncworker.target.wms.wait.4096s"), "the longest Retry-After wait within the 3602 s total, rounded up");
+        Assert.That(queues, Does.Contain("syncworker.target.wms.wait.4096s"));
         Assert.That(queues.TakeLast(2), Is.EqualTo(new[] { "syncworker.target.wms.delay.2s", "syncworker.target.wms.delay.3600s" }));
+        Assert.That(queues, Has.Count.EqualTo(Topology.DelayQueues([2, 3600], 0.2).Count() + 2), "one per shared queue's wait, and the oldest names");
         Assert.That(queues, Is.Unique);
     }
 }

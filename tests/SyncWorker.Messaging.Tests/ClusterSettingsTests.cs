@@ -91,7 +91,26 @@ public sealed class ClusterSettingsTests
     }
 
     [Test]
-    public void Quorum_delay_queues_dead_letter_at_least_once()
+    public void Shared_delay_queues_dead_letter_by_the_message_s_own_routing_key_after_their_fixed_wait()
+    {
+        foreach (var type in new[] { QueueType.Classic, QueueType.Quorum })
+        {
+            var arguments = QueueArguments.DelayQueue(type, TimeSpan.FromSeconds(5));
+
+            Assert.That(arguments["x-dead-letter-exchange"], Is.EqualTo(""), $"{type}: the default exchange");
+            Assert.That(arguments.ContainsKey("x-dead-letter-routing-key"), Is.False, $"{type}: each message goes back by its own routing key");
+            Assert.That(arguments["x-message-ttl"], Is.EqualTo(5000L), $"{type}");
+        }
+
+        var quorum = QueueArguments.DelayQueue(QueueType.Quorum, TimeSpan.FromSeconds(5));
+        Assert.That(quorum["x-queue-type"], Is.EqualTo("quorum"));
+        Assert.That(quorum["x-dead-letter-strategy"], Is.EqualTo("at-least-once"));
+        Assert.That(quorum["x-overflow"], Is.EqualTo("reject-publish"), "at-least-once dead-lettering requires reject-publish");
+        Assert.That(QueueArguments.DelayQueue(QueueType.Classic, TimeSpan.FromSeconds(5)).ContainsKey("x-dead-letter-strategy"), Is.False);
+    }
+
+    [Test]
+    public void Quorum_delay_queues_of_earlier_versions_dead_letter_at_least_once()
     {
         var arguments = QueueArguments.DeadLetteringTo(QueueType.Quorum, "syncworker.target.wms");
 

@@ -9,7 +9,7 @@ namespace SyncWorker.Messaging.Tests;
 
 /// <summary>
 /// The one RabbitMQ publisher as the forward stage uses it, against a private node: deliveries to a target queue's
-/// exchange and to a delay exchange (the redelivery send: one call), a returned send, and a caller that stops waiting.
+/// exchange and to a shared delay exchange (the redelivery send: one call; two targets share a delay queue), a returned send, and a caller that stops waiting.
 /// Each test uses its own virtual host.
 /// </summary>
 [NonParallelizable]
@@ -118,33 +118,65 @@ public sealed class RabbitMqPublisherTests
         Assert.That(refused!.Message, Does.Contain(expected));
     }
 
-    [Test]
-    public async Task A_redelivery_to_a_delay_exchange_is_one_call_and_comes_back_to_the_target_queue_with_its_headers_and_id()
+    [TestCase(QueueType.Classic)]
+    [TestCase(QueueType.Quorum)]
+    public async Task Redeliveries_of_two_targets_share_one_delay_queue_and_each_comes_back_to_its_own_target_queue_with_its_headers_and_id(QueueType type)
     {
         var vhost = await _node.CreateVirtualHostAsync();
-        await using var admin = new BrokerAdmin(Transport(vhost));
-        var delayQueue = Topology.DelayQueue(Target, 1);
+        await using var admin = new BrokerAdmin(Transport(vhost) with { QueueType = type });
+        const string other = "erp";
+        var delayQueue = Topology.DelayQueue(1);
         await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(Target), CancellationToken.None);
-        await admin.EnsureDelayQueueAsync(delayQueue, Topology.TargetQueue(Target), TimeSpan.FromSeconds(1), CancellationToken.None);
+        await admin.EnsureEndpointQueueAsync(Topology.TargetQueue(other), CancellationToken.None);
+        await admin.EnsureDelayQueueAsync(delayQueue, TimeSpan.FromSeconds(1), CancellationToken.None);
         await using var publisher = Publisher(vhost);
-        var delivery = Delivery("evt_delay_1");
-        var messageId = Guid.NewGuid();
+        var sent = new List<(string Target, FulfillmentDelivery Delivery, Guid MessageId)>();
+        foreach (var (target, eventId) in new[] { (Target, "evt_shared_1"), (other, "evt_shared_2"), (Target, "evt_shared_3") })
+        {
+            var delivery = Delivery(eventId) with { Target = target };
+            var messageId = Guid.NewGuid();
+            sent.Add((target, delivery, messageId));
+            await publisher.PublishAsync(
+                DeliveryMessages.Create(delayQueue, delivery, messageId,
+                    new Dictionary<string, object> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | " + eventId })
+                    with { RoutingKey = Topology.TargetQueue(target) },
+                RabbitMqPublisher.ForwardTimeout,
+                CancellationToken.None);
+        }
 
-        await publisher.PublishAsync(
-            DeliveryMessages.Create(delayQueue, delivery, messageId,
-                new Dictionary<string, object> { [DeliveryHeaders.RedeliveryCount] = 2, [DeliveryHeaders.FailureHistory] = "a | 503 | 5 | b" }),
-            RabbitMqPublisher.ForwardTimeout,
-            CancellationToken.None);
-
-        var back = await Eventually.TrueAsync(async () => await _node.MessageCountAsync(vhost, Topology.TargetQueue(Target)) == 1, TimeSpan.FromSeconds(30));
-        Assert.That(back, Is.True, "expired from the delay queue back into the target queue");
-        var queued = (await _node.DrainAsync(vhost, Topology.TargetQueue(Target))).Single();
+        var back = await Eventually.TrueAsync(
+            async () => await _node.MessageCountAsync(vhost, Topology.TargetQueue(Target)) == 2 && await _node.MessageCountAsync(vhost, Topology.TargetQueue(other)) == 1,
+            TimeSpan.FromSeconds(30));
+        Assert.That(back, Is.True,
+            $"expired from {delayQueue} back to their own target queues ({await _node.MessageCountAsync(vhost, Topology.TargetQueue(Target))} in {Target}'s, " +
+            $"{await _node.MessageCountAsync(vhost, Topology.TargetQueue(other))} in {other}'s, {await _node.MessageCountAsync(vhost, delayQueue)} still waiting)");
+        var arrived = new Dictionary<string, IReadOnlyList<RabbitMQ.Client.BasicGetResult>>
+        {
+            [Target] = await _node.DrainAsync(vhost, Topology.TargetQueue(Target)),
+            [other] = await _node.DrainAsync(vhost, Topology.TargetQueue(other)),
+        };
+        var queues = await _node.CtlAsync(["list_queues", "-p", vhost, "-q", "name", "type"]);
         Assert.Multiple(() =>
         {
-            Assert.That(queued.BasicProperties.MessageId, Is.EqualTo(messageId.ToString()));
-            Assert.That(queued.BasicProperties.Headers![DeliveryHeaders.RedeliveryCount], Is.EqualTo(2));
-            Assert.That(Header(queued.BasicProperties.Headers, DeliveryHeaders.FailureHistory), Is.EqualTo("a | 503 | 5 | b"));
-            Assert.That(queued.BasicProperties.Headers.ContainsKey("x-death"), Is.True, "dead-lettered by RabbitMQ when it expired");
+            foreach (var (target, delivery, messageId) in sent)
+            {
+                var queued = arrived[target].SingleOrDefault(m => m.BasicProperties.MessageId == messageId.ToString());
+                Assert.That(queued, Is.Not.Null, $"{delivery.Event.EventId} came back to {target}'s queue");
+                if (queued is null)
+                {
+                    continue;
+                }
+
+                Assert.That(DeliveryMessages.Read(Fields(queued.BasicProperties.Headers), queued.Body), Is.EqualTo(delivery), "every field, read back");
+                Assert.That(queued.BasicProperties.Headers![DeliveryHeaders.RedeliveryCount], Is.EqualTo(2));
+                Assert.That(Header(queued.BasicProperties.Headers, DeliveryHeaders.FailureHistory), Is.EqualTo("a | 503 | 5 | " + delivery.Event.EventId));
+                Assert.That(queued.BasicProperties.Headers.ContainsKey("x-death"), Is.True, "dead-lettered by RabbitMQ when it expired");
+                Assert.That(queued.RoutingKey, Is.EqualTo(Topology.TargetQueue(target)), "its own routing key took it back");
+            }
+
+            Assert.That(queues, Does.Match($@"(?m)^{System.Text.RegularExpressions.Regex.Escape(delayQueue)}\s+{type.ToString().ToLowerInvariant()}\s*$"),
+                $"one shared {type} delay queue:\n{queues}");
+            Assert.That(queues, Does.Not.Match(@"syncworker\.target\.\S+\.wait\."), "no per-target delay queue");
         });
     }
 

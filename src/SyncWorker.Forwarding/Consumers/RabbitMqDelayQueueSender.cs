@@ -6,9 +6,10 @@ namespace SyncWorker.Forwarding.Consumers;
 
 /// <summary>
 /// <see cref="IDelayQueueSender"/> on the forward stage's <see cref="RabbitMqPublisher"/>, the same publisher that sends
-/// deliveries to target queues: <see cref="BrokerAdmin"/> declares the delay queue, then the delivery is published in
-/// <see cref="DeliveryMessages"/>' format (whatever format it was read in) to the delay queue's fanout exchange (persistent, mandatory, confirmed), with the consumed
-/// message's id. A channel the send failed on (nack, return, timeout) is replaced, as for every other publish, so the
+/// deliveries to target queues: <see cref="BrokerAdmin"/> declares the shared delay queue, then the delivery is published
+/// in <see cref="DeliveryMessages"/>' format (whatever format it was read in) to the delay queue's fanout exchange
+/// (persistent, mandatory, confirmed) with the target queue as routing key (where the delay queue dead-letters it back to)
+/// and the consumed message's id. A channel the send failed on (nack, return, timeout) is replaced, as for every other publish, so the
 /// channel-level refusals seen after a cluster node loss do not stick to the redeliveries.
 /// </summary>
 public sealed class RabbitMqDelayQueueSender(BrokerAdmin admin, RabbitMqPublisher publisher) : IDelayQueueSender
@@ -24,12 +25,13 @@ public sealed class RabbitMqDelayQueueSender(BrokerAdmin admin, RabbitMqPublishe
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(headers);
-        await admin.EnsureDelayQueueAsync(delayQueue, returnQueue, wait, cancellationToken);
+        ArgumentException.ThrowIfNullOrEmpty(returnQueue);
+        await admin.EnsureDelayQueueAsync(delayQueue, wait, cancellationToken);
         var messageId = context.MessageId ?? MessageIds.ForDelivery(context.Message.DeliveryId);
         try
         {
             await publisher.PublishAsync(
-                DeliveryMessages.Create(delayQueue, context.Message, messageId, headers),
+                DeliveryMessages.Create(delayQueue, context.Message, messageId, headers) with { RoutingKey = returnQueue },
                 RabbitMqPublisher.ForwardTimeout,
                 cancellationToken);
         }

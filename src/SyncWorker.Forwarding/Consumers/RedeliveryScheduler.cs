@@ -8,10 +8,11 @@ using SyncWorker.Forwarding.Targets;
 namespace SyncWorker.Forwarding.Consumers;
 
 /// <summary>
-/// Durable retries. A delivery that still fails transiently after its in-process retries is sent, confirmed, to a delay
-/// queue of its target (<see cref="Topology.DelayQueue"/>) whose fixed <c>x-message-ttl</c> is the wait; the original is
-/// then acknowledged. Every message of one delay queue waits exactly as long, so none waits behind a longer one; when
-/// the wait is over RabbitMQ dead-letters the message back to the target queue.
+/// Durable retries. A delivery that still fails transiently after its in-process retries is sent, confirmed, to the delay
+/// queue of its wait (<see cref="Topology.DelayQueue"/>, shared by every target), whose fixed <c>x-message-ttl</c> is the
+/// wait, with its target queue as routing key; the original is then acknowledged. Every message of one delay queue waits
+/// exactly as long, so none waits behind a longer one; when the wait is over RabbitMQ dead-letters the message back to the
+/// queue its routing key names, its target queue.
 /// <list type="bullet">
 /// <item>The wait is the target's schedule entry, varied by picking one of the few waits <see cref="Topology.RedeliveryWaits(long, double)"/>
 /// makes of it (the entry, and the entry minus and plus <c>Redelivery:Jitter</c>); a longer <c>Retry-After</c> (of the target
@@ -106,7 +107,7 @@ public sealed partial class RedeliveryScheduler(
             [DeliveryHeaders.PausedSeconds] = Math.Round(paused.TotalSeconds, 3),
             [DeliveryHeaders.WaitEndsAt] = (now + wait).ToString("O", CultureInfo.InvariantCulture),
         };
-        var queue = Topology.DelayQueue(route.Name, waitSeconds);
+        var queue = Topology.DelayQueue(waitSeconds);
         await SendAsync(delayQueues, context, route, queue, wait, headers);
 
         LogScheduled(logger, context.Message.DeliveryId, route.Name, nextCount, schedule.Count, waitSeconds, queue, failure.Message);
@@ -151,7 +152,7 @@ public sealed partial class RedeliveryScheduler(
             }
         }
 
-        var queue = Topology.DelayQueue(route.Name, waitSeconds);
+        var queue = Topology.DelayQueue(waitSeconds);
         await SendAsync(delayQueues, context, route, queue, TimeSpan.FromSeconds(waitSeconds), headers);
         LogDeferred(logger, context.Message.DeliveryId, route.Name, waitSeconds, queue, reason);
         return true;

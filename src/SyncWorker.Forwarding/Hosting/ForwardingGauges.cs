@@ -7,8 +7,11 @@ using Microsoft.Extensions.Logging;
 using Polly.CircuitBreaker;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.Ledger;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Forwarding.Hosting;
 
@@ -16,7 +19,7 @@ namespace SyncWorker.Forwarding.Hosting;
 /// Gauges of the forward stage, on the <c>SyncWorker</c> meter: per target, the circuit state and paused state in this
 /// instance, and the queue depths sampled from the broker every <see cref="SampleInterval"/>:
 /// [syncworker_target_circuit_open], [syncworker_target_paused], [syncworker_queue_messages{target,state}] with state
-/// <c>ready</c>, <c>retry_waiting</c>, <c>dead_lettered</c>, [syncworker_intake_messages], [syncworker_intake_dead_letters]
+/// <c>ready</c>, <c>retry_waiting</c> (counted in the delivery ledger), <c>dead_lettered</c>, [syncworker_intake_messages], [syncworker_intake_dead_letters]
 /// (<see cref="Topology.IntakeErrorQueue"/>), and [syncworker_poison_messages]
 /// (not reported while <see cref="Topology.PoisonQueue"/> does not exist: it is declared by the deploy/rabbitmq
 /// definitions, not by SyncWorker), and the counter [syncworker_queue_sample_failures_total{queue}]. Deliveries in flight are
@@ -31,6 +34,9 @@ public sealed partial class ForwardingGauges : BackgroundService
     /// <summary>How often a missing <see cref="Topology.PoisonQueue"/> is looked for (a channel error each time it is missing).</summary>
     public static readonly TimeSpan PoisonLookInterval = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often the deliveries waiting for a redelivery are counted in the delivery ledger (one query over its table).</summary>
+    public static readonly TimeSpan LedgerCountInterval = TimeSpan.FromMinutes(1);
+
     /// <summary>How long after a failed declaration a queue is declared again.</summary>
     public static readonly TimeSpan DeclareRetryInterval = TimeSpan.FromMinutes(1);
 
@@ -43,6 +49,7 @@ public sealed partial class ForwardingGauges : BackgroundService
     private readonly TimeProvider _time;
     private readonly TargetEndpointSupervisor _supervisor;
     private DateTimeOffset _nextPoisonLook = DateTimeOffset.MinValue;
+    private DateTimeOffset _nextLedgerCount = DateTimeOffset.MinValue;
     private long _intake = -1;
     private long _intakeDeadLetters = -1;
     private long _poison = -1;
@@ -66,7 +73,7 @@ public sealed partial class ForwardingGauges : BackgroundService
             "{target}", "1 while the target is paused (targets pause).");
         meter.CreateObservableGauge("syncworker.queue.messages", () => _depths.Select(pair =>
             new Measurement<long>(pair.Value, Tag("target", pair.Key.Target), Tag("state", pair.Key.State))),
-            "{message}", "Messages per target queue, sampled from the broker: ready, retry_waiting, dead_lettered.");
+            "{message}", "Deliveries per target: ready and dead_lettered sampled from the broker's queues, retry_waiting counted in the delivery ledger.");
         meter.CreateObservableGauge("syncworker.intake.messages", () => _intake < 0 ? [] : new[] { new Measurement<long>(_intake) },
             "{message}", "Ready messages in the intake queue, sampled from the broker.");
         meter.CreateObservableGauge("syncworker.intake.dead_letters", () => _intakeDeadLetters < 0 ? [] : new[] { new Measurement<long>(_intakeDeadLetters) },
@@ -116,7 +123,7 @@ public sealed partial class ForwardingGauges : BackgroundService
     /// One round. Only queues known to exist are asked about (<see cref="BrokerAdmin.IsKnown"/>), on the admin's one
     /// sampling channel: the intake once MassTransit's intake endpoint is up, a target's queue once its endpoint consumes
     /// (or the dispatcher declared it); SyncWorker declares (idempotently, with the arguments MassTransit uses) the
-    /// intake's error queue and each target's error queue and delay queues; <see cref="Topology.PoisonQueue"/>, which only the
+    /// intake's error queue and each target's error queue; <see cref="Topology.PoisonQueue"/>, which only the
     /// deploy definitions create, is looked for at start and then every <see cref="PoisonLookInterval"/> until found. A
     /// queue that fails to sample is counted and its series dropped until a sample succeeds again.
     /// </summary>
@@ -135,9 +142,9 @@ public sealed partial class ForwardingGauges : BackgroundService
             LogSampleFailed(_logger, Topology.PoisonQueue, exception.Message);
         }
 
-        _poison = await SampleOneAsync(admin, Topology.PoisonQueue, delay: null, declare: false, stoppingToken) ?? -1;
-        _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, delay: null, declare: true, stoppingToken) ?? -1;
-        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, delay: null, declare: false, stoppingToken) ?? -1;
+        _poison = await SampleOneAsync(admin, Topology.PoisonQueue, declare: false, stoppingToken) ?? -1;
+        _intakeDeadLetters = await SampleOneAsync(admin, Topology.IntakeErrorQueue, declare: true, stoppingToken) ?? -1;
+        _intake = await SampleOneAsync(admin, Topology.IntakeQueue, declare: false, stoppingToken) ?? -1;
         foreach (var route in _targets.Routes)
         {
             if (_supervisor.IsConsuming(route.Name))
@@ -145,36 +152,50 @@ public sealed partial class ForwardingGauges : BackgroundService
                 admin.MarkKnown(route.QueueName);
             }
 
-            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, delay: null, declare: false, stoppingToken));
-            Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), delay: null, declare: true, stoppingToken));
-            // The delay queues of the schedule's own waits are declared (as the scheduler declares them) and sampled; those
-            // made for a Retry-After are sampled once this process used them (another instance's are not known here, and
-            // nor are the queues of earlier versions: the status verb counts those).
-            long? waiting = 0;
-            var schedule = route.Options.Redelivery.Schedule;
-            var stepWaits = Topology.RedeliveryWaits(schedule, route.Options.Redelivery.Jitter);
-            foreach (var wait in stepWaits)
-            {
-                var depth = await SampleOneAsync(admin, Topology.DelayQueue(route.Name, wait), (route.QueueName, TimeSpan.FromSeconds(wait)), declare: true, stoppingToken);
-                waiting = depth is null ? null : waiting + depth;
-            }
+            Set((route.Name, "ready"), await SampleOneAsync(admin, route.QueueName, declare: false, stoppingToken));
+            Set((route.Name, "dead_lettered"), await SampleOneAsync(admin, Topology.TargetErrorQueue(route.Name), declare: true, stoppingToken));
+        }
 
-            foreach (var wait in Topology.RetryAfterWaits(schedule.Sum()))
-            {
-                var queue = Topology.DelayQueue(route.Name, wait);
-                if (waiting is not null && admin.IsKnown(queue) && !stepWaits.Contains(wait))
-                {
-                    var depth = await SampleOneAsync(admin, queue, delay: null, declare: false, stoppingToken);
-                    waiting = depth is null ? null : waiting + depth;
-                }
-            }
+        await SampleRedeliveriesAsync(stoppingToken);
+    }
 
-            Set((route.Name, "retry_waiting"), waiting);
+    /// <summary>
+    /// <c>retry_waiting</c> per target, from the delivery ledger (the delay queues are shared by every target, so their
+    /// depth says nothing of one target): the rows in <see cref="SqlDeliveryLedger.RedeliveryStates"/>, counted at most
+    /// every <see cref="LedgerCountInterval"/> while the store is migrated and reachable (at each sample until it is). Without
+    /// the ledger (<c>Benchmark:WithoutLedger</c>) there is no such series; while the store is unavailable or when the count
+    /// fails the series are dropped until a count succeeds.
+    /// </summary>
+    private async Task SampleRedeliveriesAsync(CancellationToken stoppingToken)
+    {
+        var ledger = _services.GetService<DeliveryLedgerGate>() is null ? null : _services.GetService<SqlDeliveryLedger>();
+        if (ledger is null || _time.GetUtcNow() < _nextLedgerCount)
+        {
+            return;
+        }
+
+        IReadOnlyDictionary<string, long>? counts = null;
+        if (_services.GetService<StoreMonitor>() is not { IsAvailable: false })
+        {
+            _nextLedgerCount = _time.GetUtcNow() + LedgerCountInterval;
+            try
+            {
+                counts = await ledger.CountByTargetAsync(SqlDeliveryLedger.RedeliveryStates, stoppingToken);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                LogSampleFailed(_logger, "the delivery ledger", exception.Message);
+            }
+        }
+
+        foreach (var route in _targets.Routes)
+        {
+            Set((route.Name, "retry_waiting"), counts is null ? null : counts.GetValueOrDefault(route.Name));
         }
     }
 
     /// <summary>The depth of one queue, or null (no series) when it is not known to exist or its sample failed.</summary>
-    private async Task<long?> SampleOneAsync(BrokerAdmin admin, string queue, (string ReturnQueue, TimeSpan Wait)? delay, bool declare, CancellationToken stoppingToken)
+    private async Task<long?> SampleOneAsync(BrokerAdmin admin, string queue, bool declare, CancellationToken stoppingToken)
     {
         try
         {
@@ -187,14 +208,7 @@ public sealed partial class ForwardingGauges : BackgroundService
 
                 // A declaration that fails (a queue of the other RabbitMq:QueueType, say) is tried again a minute later.
                 _nextDeclare[queue] = _time.GetUtcNow() + DeclareRetryInterval;
-                if (delay is { } back)
-                {
-                    await admin.EnsureDelayQueueAsync(queue, back.ReturnQueue, back.Wait, stoppingToken);
-                }
-                else
-                {
-                    await admin.EnsureEndpointQueueAsync(queue, stoppingToken);
-                }
+                await admin.EnsureEndpointQueueAsync(queue, stoppingToken);
             }
 
             return await admin.ReadyCountAsync(queue, stoppingToken);

@@ -18,20 +18,19 @@ internal sealed record QueueDepth(string Queue, bool Exists, uint? Ready, uint? 
 /// <param name="Name">The target.</param>
 /// <param name="Paused">True while <see cref="Topology.PausedMarker"/> exists.</param>
 /// <param name="Queue">The target queue: deliveries waiting for a forwarder, and the forwarders consuming it.</param>
-/// <param name="DelayQueues">The delay queues of its schedule that exist.</param>
+/// <param name="EarlierDelayQueues">The per-target delay queues of earlier versions that still exist
+/// (<see cref="Topology.TargetDelayQueues"/>).</param>
 /// <param name="ErrorQueue">Its dead letters.</param>
 internal sealed record TargetBrokerState(
-    string Name, bool Paused, QueueDepth Queue, IReadOnlyList<QueueDepth> DelayQueues, QueueDepth ErrorQueue)
-{
-    /// <summary>Deliveries waiting in RabbitMQ for a redelivery: the ready messages of every delay queue.</summary>
-    public long RetryWaiting => DelayQueues.Sum(queue => (long)(queue.Ready ?? 0));
-}
+    string Name, bool Paused, QueueDepth Queue, IReadOnlyList<QueueDepth> EarlierDelayQueues, QueueDepth ErrorQueue);
 
 /// <summary>
-/// What the broker knows: the intake queue (and its dead letters), each target, and <see cref="Topology.PoisonQueue"/>
-/// (not existing unless the deploy/rabbitmq definitions are applied).
+/// What the broker knows: the intake queue (and its dead letters), each target, the shared delay queues of the targets'
+/// schedules that exist, and <see cref="Topology.PoisonQueue"/> (not existing unless the deploy/rabbitmq definitions are
+/// applied).
 /// </summary>
-internal sealed record BrokerSnapshot(QueueDepth Intake, QueueDepth IntakeErrors, IReadOnlyList<TargetBrokerState> Targets, QueueDepth Poison);
+internal sealed record BrokerSnapshot(
+    QueueDepth Intake, QueueDepth IntakeErrors, IReadOnlyList<TargetBrokerState> Targets, QueueDepth Poison, IReadOnlyList<QueueDepth> DelayQueues);
 
 /// <summary>
 /// Reads <see cref="BrokerSnapshot"/> with passive declares only (<see cref="QueueProbe"/>): nothing is created, consumed
@@ -53,7 +52,7 @@ internal static class BrokerStatusReader
             var paused = await QueueProbe.ProbeAsync(connection, Topology.PausedMarker(target.Name), cancellationToken) is not null;
             var queue = await ProbeAsync(connection, Topology.TargetQueue(target.Name), cancellationToken);
             var delays = new List<QueueDepth>();
-            foreach (var delayQueue in target.DelayQueues())
+            foreach (var delayQueue in target.EarlierDelayQueues())
             {
                 var depth = await ProbeAsync(connection, delayQueue, cancellationToken);
                 if (depth.Exists)
@@ -66,8 +65,19 @@ internal static class BrokerStatusReader
             states.Add(new TargetBrokerState(target.Name, paused, queue, delays, errors));
         }
 
+        var shared = new List<QueueDepth>();
+        foreach (var delayQueue in targets.SelectMany(target => target.DelayQueues()).Distinct(StringComparer.Ordinal)
+            .OrderBy(name => long.Parse(name[Topology.DelayQueuePrefix.Length..^1], System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            var depth = await ProbeAsync(connection, delayQueue, cancellationToken);
+            if (depth.Exists)
+            {
+                shared.Add(depth);
+            }
+        }
+
         var poison = await ProbeAsync(connection, Topology.PoisonQueue, cancellationToken);
-        return new BrokerSnapshot(intake, intakeErrors, states, poison);
+        return new BrokerSnapshot(intake, intakeErrors, states, poison, shared);
     }
 
     private static async Task<QueueDepth> ProbeAsync(IConnection connection, string queue, CancellationToken cancellationToken) =>

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client;
 using Spectre.Console;
 using SyncWorker.Operations.Cli;
+using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Status;
 
@@ -48,10 +49,11 @@ internal static class StatusCommand
         _ = session.Endpoint();
 
         using var workers = settings.Workers.Count > 0 ? new WorkerStatusClient(settings.Token) : null;
+        using var ledger = StatusLedger.Open(configuration, session);
         await using var connection = await session.ConnectAsync(cancellationToken);
         if (!request.Watch)
         {
-            var report = await SnapshotAsync(session, settings, connection, workers, cancellationToken);
+            var report = await SnapshotAsync(session, settings, connection, workers, ledger, cancellationToken);
             if (request.Json)
             {
                 WriteWarnings(session, report);
@@ -69,12 +71,12 @@ internal static class StatusCommand
         {
             if (!request.Json && session.Console.Profile.Capabilities.Interactive)
             {
-                return await WatchLiveAsync(session, settings, connection, workers, interval, cancellationToken);
+                return await WatchLiveAsync(session, settings, connection, workers, ledger, interval, cancellationToken);
             }
 
             while (true)
             {
-                var report = await SnapshotAsync(session, settings, connection, workers, cancellationToken);
+                var report = await SnapshotAsync(session, settings, connection, workers, ledger, cancellationToken);
                 if (request.Json)
                 {
                     WriteWarnings(session, report);
@@ -106,17 +108,18 @@ internal static class StatusCommand
         StatusSettings settings,
         IConnection connection,
         WorkerStatusClient? workers,
+        StatusLedger ledger,
         TimeSpan interval,
         CancellationToken cancellationToken)
     {
-        var first = await SnapshotAsync(session, settings, connection, workers, cancellationToken);
+        var first = await SnapshotAsync(session, settings, connection, workers, ledger, cancellationToken);
         var last = first;
         await session.Console.Live(StatusView.Render(first)).AutoClear(false).StartAsync(async context =>
         {
             while (!last.TokenRefused)
             {
                 await Task.Delay(interval, session.TimeProvider, cancellationToken);
-                last = await SnapshotAsync(session, settings, connection, workers, cancellationToken);
+                last = await SnapshotAsync(session, settings, connection, workers, ledger, cancellationToken);
                 context.UpdateTarget(StatusView.Render(last));
                 context.Refresh();
             }
@@ -124,17 +127,18 @@ internal static class StatusCommand
         return Finish(session, last);
     }
 
-    /// <summary>Reads the broker and asks every worker at the same time.</summary>
+    /// <summary>Reads the broker and the ledger and asks every worker at the same time.</summary>
     private static async Task<StatusReport> SnapshotAsync(
-        CliSession session, StatusSettings settings, IConnection connection, WorkerStatusClient? workers, CancellationToken cancellationToken)
+        CliSession session, StatusSettings settings, IConnection connection, WorkerStatusClient? workers, StatusLedger ledger, CancellationToken cancellationToken)
     {
         var at = session.TimeProvider.GetUtcNow();
         var asking = workers is null
             ? Task.FromResult<IReadOnlyList<WorkerAnswer>>([])
             : workers.AskAllAsync(settings.Workers, cancellationToken);
         var reading = BrokerStatusReader.ReadAsync(connection, settings.Targets, cancellationToken);
-        await Task.WhenAll(asking, reading);
-        return StatusMerger.Merge(at, settings.Targets, await reading, await asking);
+        var counting = ledger.CountAsync(cancellationToken);
+        await Task.WhenAll(asking, reading, counting);
+        return StatusMerger.Merge(at, settings.Targets, await reading, await asking, await counting);
     }
 
     private static int Finish(CliSession session, StatusReport report)
@@ -167,4 +171,52 @@ internal static class StatusCommand
         writer.Write('\n');
         writer.Flush();
     }
+}
+
+/// <summary>
+/// The delivery ledger as <c>status</c> reads it, with the workers' <c>Store:*</c> settings: the deliveries waiting for a
+/// redelivery per target (<see cref="SqlDeliveryLedger.RedeliveryStates"/>). A store that does not exist, is invalid or
+/// cannot be read is no failure: the counts are then missing and a warning says why.
+/// </summary>
+internal sealed class StatusLedger : IDisposable
+{
+    private readonly SqlDeliveryLedger? _ledger;
+    private readonly string? _problem;
+
+    private StatusLedger(SqlDeliveryLedger? ledger, string? problem)
+    {
+        _ledger = ledger;
+        _problem = problem;
+    }
+
+    public static StatusLedger Open(IConfiguration configuration, CliSession session)
+    {
+        try
+        {
+            return new StatusLedger(new SqlDeliveryLedger(StoreCommands.ExistingStore(configuration), session.TimeProvider), null);
+        }
+        catch (CliException exception)
+        {
+            return new StatusLedger(null, exception.Message);
+        }
+    }
+
+    public async Task<LedgerCounts> CountAsync(CancellationToken cancellationToken)
+    {
+        if (_ledger is null)
+        {
+            return new LedgerCounts(null, _problem);
+        }
+
+        try
+        {
+            return new LedgerCounts(await _ledger.CountByTargetAsync(SqlDeliveryLedger.RedeliveryStates, cancellationToken), null);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new LedgerCounts(null, exception.Message);
+        }
+    }
+
+    public void Dispose() => _ledger?.Dispose();
 }

@@ -14,6 +14,8 @@ namespace SyncWorker.Operations.Status;
 /// <c>syncworker.poison</c>: messages RabbitMQ dead-lettered from the intake or a target queue at the delivery limit;
 /// <c>exists</c> false when the deploy/rabbitmq definitions are not applied.
 /// </param>
+/// <param name="DelayQueues">The shared delay queues (<c>syncworker.wait.{N}s</c>) of the targets' schedules that exist,
+/// shortest wait first, with their depth: every target's deliveries waiting for a redelivery together.</param>
 internal sealed record StatusReport(
     DateTimeOffset At,
     QueueDepth Intake,
@@ -22,7 +24,8 @@ internal sealed record StatusReport(
     ReceiverSummary? Receiver,
     IReadOnlyList<WorkerSummary> Workers,
     IReadOnlyList<string> Warnings,
-    QueueDepth Poison)
+    QueueDepth Poison,
+    IReadOnlyList<QueueDepth> DelayQueues)
 {
     /// <summary>True when a worker refused the token: <c>status</c> then exits 1.</summary>
     public bool TokenRefused => Workers.Any(worker => worker.State == WorkerSummary.Unauthorized);
@@ -37,8 +40,10 @@ internal sealed record StatusReport(
 /// <param name="QueueExists">False until a worker declared the target queue.</param>
 /// <param name="Ready">Deliveries waiting in the target queue for a forwarder.</param>
 /// <param name="Consumers">Consumers of the target queue (one per consuming instance, normally).</param>
-/// <param name="RetryWaiting">Deliveries waiting in the target's delay queues for a redelivery.</param>
-/// <param name="DelayQueues">The delay queues that exist, with their depth.</param>
+/// <param name="RetryWaiting">Deliveries waiting for a redelivery, from the delivery ledger: rows in state <c>retrying</c>
+/// or <c>waiting</c>; null when the store could not be read (a warning says why).</param>
+/// <param name="EarlierDelayQueues">The target's own delay queues left by earlier versions that still exist, with their
+/// depth: their messages still come back to the target; delete them once empty.</param>
 /// <param name="DeadLetters">Messages in the target's dead-letter queue.</param>
 /// <param name="Circuit">The worst circuit state among the instances (<c>Open</c> when any is open); null without instance data.</param>
 /// <param name="CircuitByInstance">Each instance's circuit state.</param>
@@ -59,8 +64,8 @@ internal sealed record TargetSummary(
     bool QueueExists,
     uint? Ready,
     uint? Consumers,
-    long RetryWaiting,
-    IReadOnlyList<QueueDepth> DelayQueues,
+    long? RetryWaiting,
+    IReadOnlyList<QueueDepth> EarlierDelayQueues,
     uint DeadLetters,
     string? Circuit,
     IReadOnlyDictionary<string, string> CircuitByInstance,
@@ -112,7 +117,13 @@ internal sealed record WorkerSummary(
     public const string Duplicate = "duplicate";
 }
 
-/// <summary>Combines the broker's numbers with the instances' answers into a <see cref="StatusReport"/>.</summary>
+/// <summary>
+/// Deliveries waiting for a redelivery per target, counted in the delivery ledger (<see cref="Counts"/>), or why the
+/// ledger could not be read (<see cref="Problem"/>).
+/// </summary>
+internal sealed record LedgerCounts(IReadOnlyDictionary<string, long>? Counts, string? Problem);
+
+/// <summary>Combines the broker's numbers, the ledger's counts and the instances' answers into a <see cref="StatusReport"/>.</summary>
 internal static class StatusMerger
 {
     /// <summary>Circuit states, worst first: the combined state is the worst any instance reports.</summary>
@@ -122,7 +133,8 @@ internal static class StatusMerger
         DateTimeOffset at,
         IReadOnlyList<StatusTarget> targets,
         BrokerSnapshot broker,
-        IReadOnlyList<WorkerAnswer> answers)
+        IReadOnlyList<WorkerAnswer> answers,
+        LedgerCounts? ledger = null)
     {
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(broker);
@@ -181,13 +193,29 @@ internal static class StatusMerger
                 "run status with the configuration the workers use.");
         }
 
+        if (ledger?.Problem is { } problem)
+        {
+            warnings.Add(
+                $"Retry-waiting comes from the delivery ledger, which could not be read ({problem}): run status with the " +
+                "workers' Store:* settings (Store:Provider, Store:ConnectionString).");
+        }
+
+        foreach (var target in broker.Targets.Where(t => t.EarlierDelayQueues.Count > 0))
+        {
+            var waiting = target.EarlierDelayQueues.Sum(queue => (long)(queue.Ready ?? 0));
+            var names = string.Join(", ", target.EarlierDelayQueues.Select(queue => queue.Queue));
+            warnings.Add(waiting > 0
+                ? $"Target '{target.Name}' still has {waiting} deliveries in delay queues of an earlier version ({names}); they come back to its queue when their wait ends. Delete those queues once they are empty."
+                : $"Target '{target.Name}' has empty delay queues of an earlier version ({names}), no longer used: delete them.");
+        }
+
         var summaries = targets
-            .Select(target => SummarizeTarget(target, broker.Targets.Single(t => t.Name == target.Name), instances))
+            .Select(target => SummarizeTarget(target, broker.Targets.Single(t => t.Name == target.Name), instances, ledger))
             .ToList();
-        return new StatusReport(at, broker.Intake, broker.IntakeErrors, summaries, SummarizeReceiver(instances), workers, warnings, broker.Poison);
+        return new StatusReport(at, broker.Intake, broker.IntakeErrors, summaries, SummarizeReceiver(instances), workers, warnings, broker.Poison, broker.DelayQueues);
     }
 
-    private static TargetSummary SummarizeTarget(StatusTarget target, TargetBrokerState broker, List<InstanceStatus> instances)
+    private static TargetSummary SummarizeTarget(StatusTarget target, TargetBrokerState broker, List<InstanceStatus> instances, LedgerCounts? ledger)
     {
         var reports = instances
             .SelectMany(instance => instance.Targets
@@ -208,8 +236,8 @@ internal static class StatusMerger
             broker.Queue.Exists,
             broker.Queue.Ready,
             broker.Queue.Consumers,
-            broker.RetryWaiting,
-            broker.DelayQueues,
+            ledger?.Counts is { } counts ? counts.GetValueOrDefault(target.Name) : null,
+            broker.EarlierDelayQueues,
             broker.ErrorQueue.Ready ?? 0,
             circuits.Count == 0 ? null : circuits.Values.MinBy(Severity),
             circuits,

@@ -14,8 +14,14 @@ namespace SyncWorker.Operations.Status;
 /// <param name="Jitter">Its <c>Redelivery:Jitter</c>: with the delays, which delay queues its deliveries can wait in.</param>
 internal sealed record StatusTarget(string Name, string? Mode, string Format, IReadOnlyList<long> DelaysSeconds, double Jitter = 0.2)
 {
-    /// <summary>The names of every delay queue the forwarder can use for this target (<see cref="Topology.DelayQueues"/>).</summary>
-    public IEnumerable<string> DelayQueues() => Topology.DelayQueues(Name, [.. DelaysSeconds], Jitter);
+    /// <summary>The shared delay queues the forwarder can use for this target (<see cref="Topology.DelayQueues"/>).</summary>
+    public IEnumerable<string> DelayQueues() => Topology.DelayQueues([.. DelaysSeconds], Jitter);
+
+    /// <summary>
+    /// The per-target delay queues earlier versions may have left for this target (<see cref="Topology.TargetDelayQueues"/>),
+    /// whose messages still come back to it.
+    /// </summary>
+    public IEnumerable<string> EarlierDelayQueues() => Topology.TargetDelayQueues(Name, [.. DelaysSeconds], Jitter);
 }
 
 /// <summary>

@@ -95,6 +95,12 @@ internal static class StatusView
         table.AddRow(Formats.Cell("Intake ready"), Formats.Cell(Depth(report.Intake.Exists, report.Intake.Ready, report.Intake.Queue)));
         table.AddRow(Formats.Cell("Intake consumers"), Formats.Cell(report.Intake.Consumers));
         table.AddRow(Formats.Cell("Intake dead letters"), Formats.Cell(report.IntakeDeadLetters.Ready ?? 0));
+        var waiting = report.DelayQueues.Where(queue => queue.Ready is > 0).ToList();
+        table.AddRow(Formats.Cell("Delay queues (all targets)"), Formats.Cell(report.DelayQueues.Count == 0
+            ? "- (none declared yet)"
+            : $"{report.DelayQueues.Sum(queue => (long)(queue.Ready ?? 0)).ToString(CultureInfo.InvariantCulture)} waiting in " +
+              Formats.Plural(report.DelayQueues.Count, "queue", "queues") +
+              (waiting.Count == 0 ? "" : $" ({string.Join(", ", waiting.Select(queue => $"{queue.Queue} {queue.Ready!.Value.ToString(CultureInfo.InvariantCulture)}"))})")));
         if (report.Poison.Exists)
         {
             // Only with the deploy/rabbitmq definitions; intake and target queues dead-letter there at the delivery limit.

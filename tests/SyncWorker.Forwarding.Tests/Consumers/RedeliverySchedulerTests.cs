@@ -39,7 +39,7 @@ public sealed class RedeliverySchedulerTests
         Assert.That(result.Fault, Is.Null);
         var sent = run.Sender.Sent.Single();
         Assert.That(sent.Wait.TotalSeconds, Is.AnyOf(4, 5, 6), "5 s with ±20% jitter, rounded to one of three waits");
-        Assert.That(sent.Queue, Is.EqualTo($"syncworker.target.wms.wait.{sent.Wait.TotalSeconds:0}s"));
+        Assert.That(sent.Queue, Is.EqualTo($"syncworker.wait.{sent.Wait.TotalSeconds:0}s"), "the delay queue of that wait, shared by every target");
         Assert.That(sent.ReturnQueue, Is.EqualTo("syncworker.target.wms"));
         Assert.That(sent.Headers[DeliveryHeaders.RedeliveryCount], Is.EqualTo(1));
         Assert.That(sent.Headers[DeliveryHeaders.FirstFailedAt], Is.EqualTo(Start.ToString("O", CultureInfo.InvariantCulture)));
@@ -56,7 +56,7 @@ public sealed class RedeliverySchedulerTests
         Assert.That(result.Fault, Is.Null);
         var sent = run.Sender.Sent.Single();
         Assert.That(sent.Wait, Is.EqualTo(TimeSpan.FromSeconds(768)), "600 s rounded up to the next wait of 2^k or 3·2^(k-1) seconds");
-        Assert.That(sent.Queue, Is.EqualTo("syncworker.target.wms.wait.768s"));
+        Assert.That(sent.Queue, Is.EqualTo("syncworker.wait.768s"));
     }
 
     [Test]

@@ -10,15 +10,20 @@ using RabbitMQ.Client;
 using SyncWorker.Contracts;
 using SyncWorker.Forwarding.Delivery;
 using SyncWorker.Forwarding.Hosting;
+using SyncWorker.Forwarding.Ledger;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Messaging;
+using SyncWorker.Store;
+using SyncWorker.Store.Hosting;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 
 namespace SyncWorker.Forwarding.Tests.Hosting;
 
 /// <summary>
 /// <see cref="ForwardingGauges"/> sampling a private RabbitMQ node: the poison queue's and the intake error queue's gauges,
-/// and failed samples (counted, their series dropped).
+/// failed samples (counted, their series dropped), and the deliveries waiting for a redelivery per target, from a SQLite
+/// delivery ledger.
 /// </summary>
 [TestFixture]
 public sealed class ForwardingGaugesTests
@@ -90,6 +95,50 @@ public sealed class ForwardingGaugesTests
         Assert.That(harness.Depths.GetValueOrDefault("wms/dead_lettered", -1), Is.Zero, "declared again, sampled again");
     }
 
+    [Test]
+    public async Task Retry_waiting_is_counted_per_target_in_the_ledger_at_most_once_a_minute_not_read_from_the_shared_delay_queues()
+    {
+        await using var node = await RabbitMqNode.LaunchAsync();
+        var vhost = await node.CreateVirtualHostAsync();
+        var options = new FulfillmentOptions
+        {
+            Targets =
+            [
+                new TargetOptions { Name = "wms", Url = "https://wms.example.com/hooks", Events = ["checkout.session.completed"], Mode = "live" },
+                new TargetOptions { Name = "erp", Url = "https://erp.example.com/hooks", Events = ["checkout.session.completed"], Mode = "live" },
+                new TargetOptions { Name = "audit", Url = "https://audit.example.com/hooks", Events = ["checkout.session.completed"], Mode = "live" },
+            ],
+        };
+        await using var harness = await GaugeHarness.StartAsync(node, vhost, options);
+        // Seven deliveries of whatever targets wait in a shared delay queue: no target's number.
+        await FillAsync(node, vhost, Topology.DelayQueue(5), 7, QueueArguments.DelayQueue(QueueType.Classic, TimeSpan.FromHours(1)));
+        await RowAsync(harness.Ledger, "wms", "cs_g1", DeliveryState.Retrying);
+        await RowAsync(harness.Ledger, "wms", "cs_g2", DeliveryState.Retrying);
+        await RowAsync(harness.Ledger, "wms", "cs_g3", DeliveryState.Delivered);
+        await RowAsync(harness.Ledger, "erp", "cs_g1", DeliveryState.Waiting);
+        await RowAsync(harness.Ledger, "erp", "cs_g2", DeliveryState.DeadLettered);
+
+        await harness.SampleAsync();
+        Assert.That((harness.Depths["wms/retry_waiting"], harness.Depths["erp/retry_waiting"], harness.Depths["audit/retry_waiting"]), Is.EqualTo((2L, 1L, 0L)));
+
+        await RowAsync(harness.Ledger, "erp", "cs_g3", DeliveryState.Retrying);
+        harness.Time.Advance(ForwardingGauges.SampleInterval);
+        await harness.SampleAsync();
+        Assert.That(harness.Depths["erp/retry_waiting"], Is.EqualTo(1), "the ledger is not counted again within the minute");
+
+        harness.Time.Advance(ForwardingGauges.LedgerCountInterval);
+        await harness.SampleAsync();
+        Assert.That(harness.Depths["erp/retry_waiting"], Is.EqualTo(2), "counted again after a minute");
+        Assert.That(harness.Failures, Is.Empty);
+    }
+
+    private static async Task RowAsync(SqlDeliveryLedger ledger, string target, string order, DeliveryState state)
+    {
+        var claim = new DeliveryClaim(DeliveryKey.ForOrder(target, order, "order.paid"), "evt_" + order, $"msg_{target}_{order}");
+        await ledger.ClaimAsync(claim, "forwarder-a", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
+        await ledger.FinishAsync(claim.Key.Value, "forwarder-a", state, 503, "x", attempts: [], CancellationToken.None);
+    }
+
     /// <summary>Gauges on a private node, sampled by hand with a fake clock, and what they report.</summary>
     private sealed class GaugeHarness : IAsyncDisposable
     {
@@ -99,12 +148,18 @@ public sealed class ForwardingGaugesTests
 
         private GaugeHarness(ServiceProvider provider, MeterListener listener, ForwardingGauges gauges)
         {
+            Ledger = provider.GetRequiredService<SqlDeliveryLedger>();
             _provider = provider;
             _listener = listener;
             _gauges = gauges;
         }
 
         public FakeTimeProvider Time { get; private init; } = null!;
+
+        /// <summary>The forwarders' ledger (SQLite, migrated), as the gauges read it.</summary>
+        public SqlDeliveryLedger Ledger { get; }
+
+        private string Folder { get; init; } = null!;
 
         public ConcurrentDictionary<string, long> Values { get; } = new(StringComparer.Ordinal);
 
@@ -123,14 +178,27 @@ public sealed class ForwardingGaugesTests
             services.AddMetrics();
             services.AddSingleton<TimeProvider>(time);
             services.AddSingleton(new BrokerAdmin(transport));
+            // The store as a forwarder has it: migrated, watched, and the ledger in use (DeliveryLedgerGate).
+            var folder = Path.Combine(Path.GetTempPath(), "syncworker-gauges", Guid.NewGuid().ToString("N")[..8]);
+            services.AddLogging();
+            services.AddSingleton(StoreSettings.Resolve(
+                new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = folder }).Build(), AppContext.BaseDirectory));
+            services.AddSingleton<StoreMigrator>();
+            services.AddSingleton<StoreMonitor>();
+            services.AddSingleton<SqlDeliveryLedger>();
+            services.AddSingleton<IDeliveryLedger>(sp => sp.GetRequiredService<SqlDeliveryLedger>());
+            services.AddSingleton<DeliveryLedgerGate>();
             var provider = services.BuildServiceProvider();
+            var monitor = provider.GetRequiredService<StoreMonitor>();
+            await monitor.StartAsync(CancellationToken.None);
+            await monitor.FirstReady.WaitAsync(TimeSpan.FromSeconds(30));
             var meters = provider.GetRequiredService<IMeterFactory>();
             var targets = new TargetRegistry(Options.Create(options));
             var supervisor = new TargetEndpointSupervisor(
                 provider, targets, new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance), NullLogger<TargetEndpointSupervisor>.Instance);
             var listener = new MeterListener();
             var gauges = new ForwardingGauges(meters, targets, new TargetCircuitStates(), supervisor, provider, NullLogger<ForwardingGauges>.Instance);
-            var harness = new GaugeHarness(provider, listener, gauges) { Time = time };
+            var harness = new GaugeHarness(provider, listener, gauges) { Time = time, Folder = folder };
 
             // What the bus's endpoints and the dispatcher declare in the worker; the gauges sample them once known.
             var admin = provider.GetRequiredService<BrokerAdmin>();
@@ -164,7 +232,12 @@ public sealed class ForwardingGaugesTests
         {
             _listener.Dispose();
             _gauges.Dispose();
+            await _provider.GetRequiredService<StoreMonitor>().StopAsync(CancellationToken.None);
             await _provider.DisposeAsync();
+            if (Directory.Exists(Folder))
+            {
+                Directory.Delete(Folder, recursive: true);
+            }
         }
 
         private void Record(string instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)

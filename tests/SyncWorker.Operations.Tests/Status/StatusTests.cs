@@ -4,6 +4,8 @@ using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Targets;
+using SyncWorker.Store;
+using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
 
 namespace SyncWorker.Operations.Tests.Status;
@@ -25,17 +27,26 @@ public sealed class StatusTests
     private RabbitMqNode _node = null!;
     private VirtualHostPool _virtualHosts = null!;
     private string _vhost = null!;
+    private readonly string _store = Path.Combine(Path.GetTempPath(), "syncworker-status", Guid.NewGuid().ToString("N")[..8]);
 
     [OneTimeSetUp]
     public async Task StartBrokerAsync()
     {
         _node = await RabbitMqNode.LaunchAsync();
         _virtualHosts = new VirtualHostPool(_node);
-        await _virtualHosts.FillAsync(10);
+        await _virtualHosts.FillAsync(11);
+        await SeedLedgerAsync();
     }
 
     [OneTimeTearDown]
-    public async Task StopBrokerAsync() => await _node.DisposeAsync();
+    public async Task StopBrokerAsync()
+    {
+        await _node.DisposeAsync();
+        if (Directory.Exists(_store))
+        {
+            Directory.Delete(_store, recursive: true);
+        }
+    }
 
     [SetUp]
     public async Task CreateVirtualHostAsync() => _vhost = await _virtualHosts.TakeAsync();
@@ -63,7 +74,9 @@ public sealed class StatusTests
             Assert.That(warehouse.GetProperty("format").GetString(), Is.EqualTo("order"), "the worker's default");
             Assert.That(warehouse.GetProperty("paused").GetBoolean(), Is.False);
             Assert.That(warehouse.GetProperty("ready").GetInt32(), Is.EqualTo(6));
-            Assert.That(warehouse.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(3), "delay.5s (2) + delay.60s (1), 60 and 60.4 are one queue");
+            Assert.That(warehouse.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(3), "from the ledger: 2 retrying + 1 waiting (not delivered, in flight or dead-lettered)");
+            Assert.That(warehouse.GetProperty("earlierDelayQueues").EnumerateArray().Select(q => (q.GetProperty("queue").GetString(), q.GetProperty("ready").GetInt32())),
+                Is.EqualTo(new[] { ("syncworker.target.warehouse.wait.5s", 1) }), "a per-target delay queue of the previous version, still holding one");
             Assert.That(warehouse.GetProperty("deadLetters").GetInt32(), Is.EqualTo(2));
             Assert.That(warehouse.GetProperty("consumers").GetInt32(), Is.Zero);
             Assert.That(warehouse.GetProperty("circuit").GetString(), Is.EqualTo("Open"), "one instance open: open");
@@ -80,7 +93,7 @@ public sealed class StatusTests
             var dropship = targets["dropship"];
             Assert.That(dropship.GetProperty("paused").GetBoolean(), Is.True);
             Assert.That(dropship.GetProperty("ready").GetInt32(), Is.Zero);
-            Assert.That(dropship.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(5), "default schedule: delay.300s (4) + delay.36000s (1)");
+            Assert.That(dropship.GetProperty("retryWaiting").GetInt64(), Is.EqualTo(5), "from the ledger: 5 retrying");
             Assert.That(dropship.GetProperty("circuit").GetString(), Is.EqualTo("Closed"));
             Assert.That(dropship.GetProperty("circuitsDiffer").GetBoolean(), Is.False);
             Assert.That(dropship.GetProperty("lastFailureAt").ValueKind, Is.EqualTo(JsonValueKind.Null));
@@ -92,6 +105,11 @@ public sealed class StatusTests
             Assert.That(archive.GetProperty("retryWaiting").GetInt64(), Is.Zero);
 
             Assert.That(root.GetProperty("intake").GetProperty("ready").GetInt32(), Is.EqualTo(4));
+            Assert.That(root.GetProperty("delayQueues").EnumerateArray().Select(q => (q.GetProperty("queue").GetString(), q.GetProperty("ready").GetInt32())),
+                Is.EqualTo(new[] { ("syncworker.wait.5s", 2), ("syncworker.wait.60s", 1), ("syncworker.wait.300s", 4), ("syncworker.wait.36000s", 1) }),
+                "the shared delay queues that exist, shortest wait first");
+            Assert.That(root.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()), Has.Some.Contains("Target 'warehouse' still has 1 deliveries in delay queues of an earlier version (syncworker.target.warehouse.wait.5s)")
+                .And.Some.Contains("Target 'dropship' has empty delay queues of an earlier version (syncworker.target.dropship.delay.300s), no longer used: delete them."));
             var receiver = root.GetProperty("receiver");
             Assert.That(receiver.GetProperty("windowMinutes").GetInt32(), Is.EqualTo(15));
             Assert.That(receiver.GetProperty("instances").GetInt32(), Is.EqualTo(2));
@@ -138,6 +156,7 @@ public sealed class StatusTests
         Assert.That(Row(lines, "Ignored"), Does.Match(@"Ignored \(200, not queued\)\s*│\s*1\s*│"));
         Assert.That(Row(lines, "Aborted by the client"), Does.Match(@"Aborted by the client\s*│\s*1\s*│"));
         Assert.That(Row(lines, "Intake ready"), Does.Match(@"Intake ready\s*│\s*4\s*│"));
+        Assert.That(Row(lines, "Delay queues"), Does.Contain("8 waiting in 4 queues"));
         Assert.That(Row(lines, "http://127.0.0.1:1 "), Does.Contain("unreachable"));
         Assert.That(Row(lines, a.Url + " "), Does.Match(@"│\s*ok\s*│\s*host-a/101\s*│\s*All\s*│"));
         Assert.That(run.Output, Does.Contain("warning: Worker http://127.0.0.1:1 is unreachable"));
@@ -220,6 +239,27 @@ public sealed class StatusTests
         Assert.That(document.RootElement.GetProperty("workers").GetArrayLength(), Is.Zero);
         Assert.That(document.RootElement.GetProperty("targets")[0].GetProperty("retryWaiting").GetInt64(), Is.EqualTo(3));
         Assert.That(json.Error, Does.Contain("No workers configured"));
+    }
+
+    [Test]
+    public async Task Without_a_store_retry_waiting_is_unknown_and_a_warning_says_which_settings_to_give()
+    {
+        await using var broker = await SeedBrokerAsync();
+        var configuration = new ConfigurationBuilder()
+            .AddConfiguration(Configuration(token: null))
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = Path.Combine(_store, "none") })
+            .Build();
+
+        var json = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status", "--json");
+        var table = await CliHarness.RunAsync(configuration, new FixedTime(Now), "status");
+
+        Assert.That(json.ExitCode, Is.Zero, json.ToString());
+        using var document = JsonDocument.Parse(json.Output);
+        Assert.That(document.RootElement.GetProperty("targets").EnumerateArray().Select(t => t.GetProperty("retryWaiting").ValueKind), Is.All.EqualTo(JsonValueKind.Null),
+            "not the delay queues' depth, which is every target's");
+        Assert.That(json.Error, Does.Contain("Retry-waiting comes from the delivery ledger, which could not be read (There is no store at").And.Contain("Store:Provider"));
+        Assert.That(table.ExitCode, Is.Zero, table.ToString());
+        Assert.That(Row(table.Output.Split('\n'), "warehouse"), Does.Match(@"warehouse\s*│\s*live\s*│\s*no\s*│\s*-\s*│\s*6\s*│\s*-\s*│\s*-\s*│\s*2\s*│"));
     }
 
     [Test]
@@ -333,7 +373,8 @@ public sealed class StatusTests
 
     /// <summary>
     /// Three targets: <c>warehouse</c> (live; delays 5, 60, 60.4 and 120 s: queues wait.5s, wait.60s, wait.120s among others),
-    /// <c>dropship</c> (test; default schedule) and <c>archive</c> (live, event format); workers from <paramref name="workers"/>.
+    /// <c>dropship</c> (test; default schedule) and <c>archive</c> (live, event format); workers from <paramref name="workers"/>;
+    /// the SQLite store <see cref="SeedLedgerAsync"/> fills.
     /// </summary>
     private IConfiguration Configuration(string? token, params string[] workers)
     {
@@ -352,6 +393,7 @@ public sealed class StatusTests
             ["Fulfillment:Targets:2:Mode"] = "live",
             ["Fulfillment:Targets:2:Format"] = "event",
             ["Admin:Token"] = token,
+            ["Store:DataDirectory"] = _store,
         };
         for (var i = 0; i < workers.Length; i++)
         {
@@ -362,8 +404,9 @@ public sealed class StatusTests
     }
 
     /// <summary>
-    /// The broker as the worker leaves it: intake 4 ready; warehouse 6 ready, 2 + 1 waiting in wait.5s and wait.60s
-    /// (wait.120s not declared), 2 dead letters; dropship paused, empty, 4 + 1 waiting in wait.300s and wait.36000s;
+    /// The broker as the worker leaves it: intake 4 ready; the shared delay queues syncworker.wait.5s (2), .60s (1),
+    /// .300s (4) and .36000s (1) (wait.120s not declared); warehouse 6 ready, 2 dead letters, and 1 left in its own
+    /// wait.5s queue of the previous version; dropship paused, empty, with an empty delay.300s queue of an older version;
     /// archive with one consumer (the returned connection holds it). Dispose the result to drop the consumer.
     /// </summary>
     private async Task<IConnection> SeedBrokerAsync()
@@ -373,13 +416,15 @@ public sealed class StatusTests
         {
             await PublishAsync(channel, Topology.IntakeQueue, 4);
             await PublishAsync(channel, Topology.TargetQueue("warehouse"), 6);
-            await PublishAsync(channel, Topology.DelayQueue("warehouse", 5), 2);
-            await PublishAsync(channel, Topology.DelayQueue("warehouse", 60), 1);
+            await PublishAsync(channel, Topology.DelayQueue(5), 2);
+            await PublishAsync(channel, Topology.DelayQueue(60), 1);
+            await PublishAsync(channel, Topology.TargetDelayQueue("warehouse", 5), 1);
             await PublishAsync(channel, Topology.TargetErrorQueue("warehouse"), 2);
             await PublishAsync(channel, Topology.TargetQueue("dropship"), 0);
             await PublishAsync(channel, Topology.TargetErrorQueue("dropship"), 0);
-            await PublishAsync(channel, Topology.DelayQueue("dropship", 300), 4);
-            await PublishAsync(channel, Topology.DelayQueue("dropship", 36000), 1);
+            await PublishAsync(channel, Topology.DelayQueue(300), 4);
+            await PublishAsync(channel, Topology.DelayQueue(36000), 1);
+            await PublishAsync(channel, Topology.LegacyDelayQueue("dropship", 300), 0);
             await PublishAsync(channel, Topology.TargetQueue("archive"), 0);
             Assert.That(await TargetControl.PauseAsync(connection, "dropship", CancellationToken.None), Is.EqualTo(PauseChange.Changed));
         }
@@ -388,6 +433,35 @@ public sealed class StatusTests
         var consumerChannel = await consumerConnection.CreateChannelAsync();
         await consumerChannel.BasicConsumeAsync(Topology.TargetQueue("archive"), autoAck: false, new AsyncEventingBasicConsumer(consumerChannel));
         return consumerConnection;
+    }
+
+    /// <summary>
+    /// The ledger as forwarders leave it: warehouse 2 retrying, 1 waiting (for its order's payment), 1 delivered, 1 in flight
+    /// and 1 dead-lettered; dropship 5 retrying; archive 1 delivered. Other numbers than the delay queues hold, on purpose.
+    /// </summary>
+    private async Task SeedLedgerAsync()
+    {
+        var settings = StoreSettings.Resolve(
+            new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = _store }).Build(),
+            AppContext.BaseDirectory);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using var ledger = new SqlDeliveryLedger(settings, new FixedTime(Now));
+        var rows = new (string Target, DeliveryState? State)[]
+        {
+            ("warehouse", DeliveryState.Retrying), ("warehouse", DeliveryState.Retrying), ("warehouse", DeliveryState.Waiting),
+            ("warehouse", DeliveryState.Delivered), ("warehouse", null), ("warehouse", DeliveryState.DeadLettered),
+            ("dropship", DeliveryState.Retrying), ("dropship", DeliveryState.Retrying), ("dropship", DeliveryState.Retrying),
+            ("dropship", DeliveryState.Retrying), ("dropship", DeliveryState.Retrying), ("archive", DeliveryState.Delivered),
+        };
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var claim = new DeliveryClaim(DeliveryKey.ForOrder(rows[i].Target, $"cs_status_{i}", "order.paid"), $"evt_status_{i}", $"msg_status_{i}");
+            await ledger.ClaimAsync(claim, "forwarder-a/1", TimeSpan.FromMinutes(5), force: false, CancellationToken.None);
+            if (rows[i].State is { } state)
+            {
+                await ledger.FinishAsync(claim.Key.Value, "forwarder-a/1", state, 503, "Service Unavailable", attempts: [], CancellationToken.None);
+            }
+        }
     }
 
     private static async Task PublishAsync(IChannel channel, string queue, int count)

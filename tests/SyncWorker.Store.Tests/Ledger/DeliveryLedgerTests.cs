@@ -41,6 +41,36 @@ public sealed class DeliveryLedgerTests(StoreProvider provider)
     }
 
     [Test]
+    public async Task Deliveries_waiting_for_a_redelivery_are_counted_per_target_and_nothing_else_is()
+    {
+        async Task RowAsync(string target, string order, DeliveryState? state)
+        {
+            var claim = Paid(order, target);
+            await _ledger.ClaimAsync(claim, "forwarder-a", Lease, false, CancellationToken.None);
+            if (state is { } finished)
+            {
+                Assert.That(await _ledger.FinishAsync(claim.Key.Value, "forwarder-a", finished, 503, "x", attempts: [], CancellationToken.None), Is.True);
+            }
+        }
+
+        await RowAsync("warehouse", "cs_count_1", DeliveryState.Retrying);
+        await RowAsync("warehouse", "cs_count_2", DeliveryState.Retrying);
+        await RowAsync("warehouse", "cs_count_3", DeliveryState.Waiting);
+        await RowAsync("warehouse", "cs_count_4", DeliveryState.Delivered);
+        await RowAsync("warehouse", "cs_count_5", null);
+        await RowAsync("erp", "cs_count_1", DeliveryState.Retrying);
+        await RowAsync("erp", "cs_count_2", DeliveryState.DeadLettered);
+        await RowAsync("audit", "cs_count_1", DeliveryState.Delivered);
+
+        var waiting = await _ledger.CountByTargetAsync(SqlDeliveryLedger.RedeliveryStates, CancellationToken.None);
+        var retrying = await _ledger.CountByTargetAsync([DeliveryState.Retrying], CancellationToken.None);
+
+        Assert.That(waiting, Is.EquivalentTo(new Dictionary<string, long> { ["warehouse"] = 3, ["erp"] = 1 }), "retrying and waiting rows; in flight, delivered and dead-lettered ones not");
+        Assert.That(retrying, Is.EquivalentTo(new Dictionary<string, long> { ["warehouse"] = 2, ["erp"] = 1 }));
+        Assert.That(await _ledger.CountByTargetAsync([], CancellationToken.None), Is.Empty);
+    }
+
+    [Test]
     public async Task A_delivered_row_is_never_claimed_again_and_each_repeat_is_counted()
     {
         await _ledger.ClaimAsync(Paid(), "forwarder-a", Lease, false, CancellationToken.None);

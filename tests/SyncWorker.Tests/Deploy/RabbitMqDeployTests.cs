@@ -89,14 +89,16 @@ public sealed class RabbitMqDeployTests
             {
                 foreach (var wait in Topology.RedeliveryWaits((long)delay, 0.2))
                 {
-                    Assert.That((string?)PolicyFor(Topology.DelayQueue(target, wait))?["name"], Is.EqualTo("syncworker-delays"), $"{wait} s");
+                    Assert.That((string?)PolicyFor(Topology.DelayQueue(wait))?["name"], Is.EqualTo("syncworker-delays"), $"{wait} s");
+
+                    // Delay queues of earlier versions still return their messages: they keep at-least-once dead-lettering.
+                    Assert.That((string?)PolicyFor(Topology.TargetDelayQueue(target, wait))?["name"], Is.EqualTo("syncworker-delays"), $"per-target {wait} s");
                 }
 
-                // Delay queues of earlier versions still return their messages: they keep at-least-once dead-lettering.
                 Assert.That((string?)PolicyFor(Topology.LegacyDelayQueue(target, (long)delay))?["name"], Is.EqualTo("syncworker-delays"), $"legacy {delay} s");
             }
 
-            Assert.That((string?)PolicyFor(Topology.DelayQueue(target, Topology.RetryAfterWait(600)))?["name"], Is.EqualTo("syncworker-delays"), "Retry-After wait");
+            Assert.That((string?)PolicyFor(Topology.DelayQueue(Topology.RetryAfterWait(600)))?["name"], Is.EqualTo("syncworker-delays"), "Retry-After wait");
 
             // A delivery limit on a dead-letter queue would drop dead letters that `dead-letters list` has looked at.
             Assert.That(PolicyFor(Topology.TargetErrorQueue(target)), Is.Null);

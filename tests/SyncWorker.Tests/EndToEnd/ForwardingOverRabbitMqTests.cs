@@ -691,7 +691,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     public async Task A_delay_queue_the_broker_refuses_holds_the_delivery_back_without_dead_lettering_or_requeueing_it()
     {
         // Fault injected at the broker: the delay queue the delivery needs already exists with other arguments, so every
-        // declaration of it is refused (PRECONDITION_FAILED) and nothing can be published to it. (The name of earlier
+        // declaration of it is refused (PRECONDITION_FAILED) and nothing can be published to it. (The names of earlier
         // versions too, so the test means the same on them.)
         var calls = 0;
         var target = WireMockServer.Start();
@@ -699,7 +699,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         target.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithCallback(_ =>
             new WireMock.ResponseMessage { StatusCode = Interlocked.Increment(ref calls) == 1 ? 503 : 200 }));
         var vhost = await _node.CreateVirtualHostAsync();
-        var blocked = new[] { Topology.DelayQueue("wms", 2), "syncworker.target.wms.delay.2s" };
+        var blocked = new[] { Topology.DelayQueue(2), Topology.TargetDelayQueue("wms", 2), "syncworker.target.wms.delay.2s" };
         await using (var connection = await _node.ConnectAsync(vhost))
         await using (var channel = await connection.CreateChannelAsync())
         {
@@ -735,17 +735,20 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("wms")), Is.EqualTo(0));
     }
 
-    [Test]
-    public async Task A_delivery_left_in_a_delay_queue_of_an_earlier_version_still_comes_back_and_is_delivered()
+    [TestCase("delay")]
+    [TestCase("wait")]
+    public async Task A_delivery_left_in_a_per_target_delay_queue_of_an_earlier_version_still_comes_back_and_is_delivered(string kind)
     {
         var target = Target(200);
         var vhost = await _node.CreateVirtualHostAsync();
         await using var worker = await StartWorkerAsync(vhost, ("wms", target, "live", "event", 0));
         Assert.That(await Eventually.TrueAsync(async () => await ConsumersAsync(vhost, Topology.TargetQueue("wms")) == 1, TimeSpan.FromSeconds(30)), Is.True);
 
-        // What an earlier version left behind: syncworker.target.wms.delay.5s, declared without a queue TTL, holding a
-        // delivery with a per-message expiration and the headers of its first redelivery.
-        var legacy = "syncworker.target.wms.delay.5s";
+        // What an earlier version left behind, holding a delivery with the headers of its first redelivery: "delay", the
+        // oldest, syncworker.target.wms.delay.5s without a queue TTL and a per-message expiration; "wait", the version
+        // before the shared delay queues, syncworker.target.wms.wait.2s with a fixed x-message-ttl. Both dead-letter to
+        // the target queue by an x-dead-letter-routing-key of their own.
+        var legacy = kind == "delay" ? Topology.LegacyDelayQueue("wms", 5) : Topology.TargetDelayQueue("wms", 2);
         var eventId = StripeEvents.NewEventId();
         var payload = StripeEvents.WithId(Completed, eventId);
         var envelope = new System.Text.Json.Nodes.JsonObject
@@ -777,12 +780,12 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         await using (var channel = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
         {
             await channel.QueueDeclareAsync(legacy, durable: true, exclusive: false, autoDelete: false,
-                Messaging.QueueArguments.DeadLetteringTo(QueueTypeSetting, Topology.TargetQueue("wms")));
+                Messaging.QueueArguments.DeadLetteringTo(QueueTypeSetting, Topology.TargetQueue("wms"), kind == "delay" ? null : TimeSpan.FromSeconds(2)));
             var properties = new RabbitMQ.Client.BasicProperties
             {
                 ContentType = "application/vnd.masstransit+json",
                 DeliveryMode = RabbitMQ.Client.DeliveryModes.Persistent,
-                Expiration = "1500",
+                Expiration = kind == "delay" ? "1500" : null,
                 Headers = new Dictionary<string, object?> { [DeliveryHeaders.RedeliveryCount] = 1 },
             };
             await channel.BasicPublishAsync("", legacy, mandatory: true, properties, Encoding.UTF8.GetBytes(envelope.ToJsonString()));
@@ -1020,24 +1023,38 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
     }
 
     [Test]
-    public async Task Every_queue_the_worker_declares_has_the_configured_type_retry_and_dead_letter_queues_included()
+    public async Task Every_queue_the_worker_declares_has_the_configured_type_and_two_targets_share_one_delay_queue_each_getting_its_own_delivery_back()
     {
+        // Two dead targets with the same 1 s schedule step (its jitter rounds to 1 s too) share syncworker.wait.1s; the
+        // healthy target never waits. One event for all three, with a body each target can tell apart.
         var dead = Target(503);
+        var down = Target(503);
         var healthy = Target(200);
         var vhost = await _node.CreateVirtualHostAsync();
-        await using var worker = await StartWorkerAsync(vhost, ("dead", dead, "live", "event", 0), ("healthy", healthy, "live", "event", 0),
-            ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "1"));
+        await using var worker = await StartWorkerAsync(vhost, [("dead", dead, "live", "event", 0), ("down", down, "live", "event", 0), ("healthy", healthy, "live", "event", 0)],
+            ("Fulfillment:Targets:0:Redelivery:DelaysSeconds:0", "1"), ("Fulfillment:Targets:1:Redelivery:DelaysSeconds:0", "1"));
+        var eventIds = new[] { StripeEvents.NewEventId(), StripeEvents.NewEventId() };
 
-        using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, StripeEvents.NewEventId())))
+        foreach (var eventId in eventIds)
         {
+            using var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, eventId));
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         }
 
-        // The dead target's delivery goes through its delay queue and back, then to its dead-letter queue.
-        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("dead")) == 1, TimeSpan.FromSeconds(30)), Is.True,
-            "the dead target's delivery was redelivered once through its delay queue, then dead-lettered");
-        Assert.That(healthy.LogEntries, Has.Count.EqualTo(1));
-        Assert.That(dead.LogEntries, Has.Count.EqualTo(2), "tried once, and once more after the wait in the delay queue");
+        // Each dead target's deliveries go through the shared delay queue and back to its own queue, then to its own
+        // dead-letter queue: a delivery that came back to the wrong target, or nowhere, breaks the counts.
+        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("dead")) == 2
+            && await CountAsync(vhost, Topology.TargetErrorQueue("down")) == 2, TimeSpan.FromSeconds(60)), Is.True,
+            $"each dead target's deliveries were redelivered once through the shared delay queue, then dead-lettered (dead {await CountAsync(vhost, Topology.TargetErrorQueue("dead"))}, down {await CountAsync(vhost, Topology.TargetErrorQueue("down"))})");
+        Assert.That(healthy.LogEntries, Has.Count.EqualTo(2));
+        foreach (var (name, server) in new[] { ("dead", dead), ("down", down) })
+        {
+            Assert.That(server.LogEntries.Select(entry => entry.RequestMessage.Path), Is.All.EqualTo($"/fulfillment/{name}"), $"{name} got only its own deliveries");
+            Assert.That(server.LogEntries.Select(EventIdOf).Order(), Is.EqualTo(eventIds.Concat(eventIds).Order()),
+                $"{name}: each event tried once, and once more after the wait in the shared delay queue");
+            var letters = await _node.DrainAsync(vhost, Topology.TargetErrorQueue(name));
+            Assert.That(letters.Select(letter => Header(letter.BasicProperties.Headers!, "SyncWorker-Redelivery-Count")), Is.All.EqualTo("1"), name);
+        }
 
         var output = await _node.CtlAsync(["list_queues", "-p", vhost, "-q", "name", "type"]);
         var types = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -1048,10 +1065,13 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         {
             Topology.IntakeQueue,
             Topology.TargetQueue("dead"),
+            Topology.TargetQueue("down"),
             Topology.TargetQueue("healthy"),
             Topology.TargetErrorQueue("dead"),
-            Topology.DelayQueue("dead", 1),
+            Topology.DelayQueue(1),
         }), output);
+        Assert.That(types.Keys.Where(name => name.StartsWith(Topology.TargetQueuePrefix, StringComparison.Ordinal) && name.Contains(".wait.", StringComparison.Ordinal)), Is.Empty,
+            $"no per-target delay queue:\n{output}");
         Assert.That(types.Where(t => t.Value != queueType), Is.Empty, $"every SyncWorker queue is {queueType}:\n{output}");
     }
 
