@@ -9,7 +9,8 @@ namespace SyncWorker.Operations;
 
 /// <summary>
 /// The operations verbs of the SyncWorker executable, working on RabbitMQ directly:
-/// <c>dead-letters list|replay</c>, <c>targets pause|resume|list</c>, <c>backfill</c> (feeds events Stripe could not
+/// <c>dead-letters list|replay</c>, <c>targets pause|resume|list</c> (and <c>targets add|update|remove|show|rotate-secret</c>,
+/// which call a worker's targets API on its admin listener), <c>backfill</c> (feeds events Stripe could not
 /// deliver, through the normal path, at most once per event id) and <c>status</c> (queue depths from RabbitMQ combined
 /// with the workers' <c>GET /admin/status</c>). See this project's README.md.
 /// </summary>
@@ -19,7 +20,8 @@ namespace SyncWorker.Operations;
 /// running), 2 usage error (a bare first word that is no command, an unknown option or target, missing argument,
 /// <c>--since</c> out of range), 78 configuration missing or invalid
 /// (<c>RabbitMq:Uri</c>, <c>Fulfillment:Targets:N:Name</c>; for <c>backfill</c> also <c>Stripe:ApiKey</c>,
-/// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>; for <c>status</c> with workers also <c>Admin:Token</c>). <c>status</c>
+/// <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>; for <c>status</c> with workers and for the targets API verbs also
+/// <c>Admin:Token</c>, which the targets API verbs also exit 78 for when the worker answers 401 or 403). <c>status</c>
 /// exits 1 when a worker refuses the token, and 0 when a worker does not answer (shown as unreachable). Results go to standard output (tables, or one JSON
 /// document with <c>--json</c>); errors go to standard error and never show a password.
 /// <c>dead-letters list</c> removes and reorders nothing; <c>dead-letters replay</c> moves each dead letter at most

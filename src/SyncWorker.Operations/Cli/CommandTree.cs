@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Operations.Backfill;
 using SyncWorker.Operations.Status;
+using SyncWorker.Operations.Targets;
 using SyncWorker.Store.Ledger;
 
 namespace SyncWorker.Operations.Cli;
@@ -41,7 +42,7 @@ internal static class CommandTree
             new HelpOption(),
             serve,
             DeadLetters(session),
-            Targets(session),
+            Targets(session, configuration),
             Backfill(session, configuration),
             Status(session, configuration),
             Store(session, configuration),
@@ -146,7 +147,7 @@ internal static class CommandTree
         };
     }
 
-    private static Command Targets(CliSession session)
+    private static Command Targets(CliSession session, IConfiguration configuration)
     {
         var pauseTarget = TargetArgument();
         var pause = new Command("pause", "Stop forwarders from delivering to a target; its queue keeps filling.") { pauseTarget };
@@ -163,8 +164,192 @@ internal static class CommandTree
         };
         list.SetAction((result, ct) => TargetCommands.ListAsync(session, result.GetValue(listJson), ct));
 
-        return new Command("targets", "Pause, resume and inspect fulfillment targets.") { pause, resume, list };
+        var add = TargetDefinitionOptions.Create(
+            "add",
+            "Create a target through a worker's targets API (POST /admin/targets, a token with Scope write): the target is " +
+            "stored and every forwarder sharing the store takes it up, without a restart. Prints it; a signing secret left " +
+            "out is generated and printed once.",
+            updating: false);
+        add.Command.SetAction((result, ct) => TargetAdminCommands.AddAsync(
+            session, configuration, result.GetValue(add.Worker), add.Read(result), result.GetValue(add.Json), ct));
+
+        var updateName = ApiTargetArgument();
+        var update = TargetDefinitionOptions.Create(
+            "update",
+            "Replace a target of the API as a whole (PUT /admin/targets/{name}, a token with Scope write): what is left out " +
+            "takes its default (retry, circuit breaker and redelivery settings: give them with --file). A signing secret " +
+            "left out keeps the current one (change it with rotate-secret); --header Name without a value keeps that " +
+            "header's stored value. Targets of the configuration file are read-only here.",
+            updating: true);
+        update.Command.Arguments.Insert(0, updateName);
+        update.Command.SetAction((result, ct) => TargetAdminCommands.UpdateAsync(
+            session, configuration, result.GetValue(update.Worker), result.GetRequiredValue(updateName), update.Read(result), result.GetValue(update.Json), ct));
+
+        var removeName = ApiTargetArgument();
+        var drain = new Option<bool>("--drain") { Description = "Deliver what is queued or waiting for it first, then remove it (answered at once; the target shows state draining until then)." };
+        var discard = new Option<bool>("--discard") { Description = "Record each delivery queued or waiting for it as discarded in the delivery ledger, then remove it." };
+        var removeWorker = AdminWorkerOption();
+        var remove = new Command(
+            "remove",
+            "Remove a target of the API (DELETE /admin/targets/{name}, a token with Scope write): at once when nothing of it " +
+            "is queued or waiting; otherwise refused with the count (exit 1) unless --drain or --discard says what becomes " +
+            "of those deliveries.")
+        {
+            removeName,
+            drain,
+            discard,
+            removeWorker,
+        };
+        remove.SetAction((result, ct) => TargetAdminCommands.RemoveAsync(
+            session, configuration, result.GetValue(removeWorker), result.GetRequiredValue(removeName), result.GetValue(drain), result.GetValue(discard), ct));
+
+        var rotateName = ApiTargetArgument();
+        var overlap = new Option<double?>("--overlap-hours")
+        {
+            Description = "How long requests carry the previous secret's signature too, 0 to 720 hours (default: the worker's Targets:SecretOverlapHours, 24 unless set).",
+        };
+        var rotateSecret = new Option<string?>("--signing-secret") { Description = "The new secret (whsec_…); default: one is generated and printed once." };
+        var rotateWorker = AdminWorkerOption();
+        var rotateJson = JsonOption();
+        var rotate = new Command(
+            "rotate-secret",
+            "Give a target of the API a new signing secret (POST /admin/targets/{name}/rotate-secret, a token with Scope " +
+            "write), printed once; until the overlap ends, each request is signed with both the previous and the new secret.")
+        {
+            rotateName,
+            overlap,
+            rotateSecret,
+            rotateWorker,
+            rotateJson,
+        };
+        rotate.SetAction((result, ct) => TargetAdminCommands.RotateSecretAsync(
+            session, configuration, result.GetValue(rotateWorker), result.GetRequiredValue(rotateName), result.GetValue(overlap), result.GetValue(rotateSecret), result.GetValue(rotateJson), ct));
+
+        var showName = ApiTargetArgument();
+        var showWorker = AdminWorkerOption();
+        var showJson = JsonOption();
+        var show = new Command(
+            "show",
+            "Show a target as a worker's targets API has it (GET /admin/targets/{name}; a read token is enough), of the API or " +
+            "of the configuration file; secrets show their last four characters only.")
+        {
+            showName,
+            showWorker,
+            showJson,
+        };
+        show.SetAction((result, ct) => TargetAdminCommands.ShowAsync(
+            session, configuration, result.GetValue(showWorker), result.GetRequiredValue(showName), result.GetValue(showJson), ct));
+
+        return new Command(
+            "targets",
+            "Pause, resume and inspect fulfillment targets (on RabbitMQ); add, update, remove, show them and rotate their " +
+            "signing secret through a worker's targets API (its admin address, with Admin:Token).")
+        {
+            pause,
+            resume,
+            list,
+            add.Command,
+            update.Command,
+            remove,
+            rotate,
+            show,
+        };
     }
+
+    /// <summary>The options of <c>targets add</c> and <c>targets update</c>.</summary>
+    private sealed class TargetDefinitionOptions
+    {
+        private readonly bool _updating;
+
+        private TargetDefinitionOptions(Command command, bool updating)
+        {
+            Command = command;
+            _updating = updating;
+        }
+
+        public Command Command { get; }
+
+        public Option<string?> Name { get; } = new("--name") { Description = "The target's name: lower-case letters, digits and dashes, 1 to 48." };
+
+        public Option<string?> Url { get; } = new("--url") { Description = "Where deliveries are POSTed; the manifest's connect-src must allow it; https for a live target in Production." };
+
+        public Option<string?> Mode { get; } = new Option<string?>("--mode") { Description = "live or test: the events (and Stripe key) of which mode." }.AcceptOnlyFromAmong("live", "test");
+
+        public Option<string?> Format { get; } = new Option<string?>("--format") { Description = "order (default: an order document) or event (the Stripe event)." }.AcceptOnlyFromAmong("order", "event");
+
+        public Option<string[]> Events { get; } = new("--event") { Description = "An event type (or pattern with *) the manifest permits; one --event per type." };
+
+        public Option<string[]> Accounts { get; } = new("--account") { Description = "A merchant account (acct_…) the target serves; one --account per account." };
+
+        public Option<bool> AllAccounts { get; } = new("--all-accounts") { Description = "The target serves every account (instead of --account)." };
+
+        public Option<string[]> Headers { get; } = new("--header") { Description = "An extra request header, Name=Value (a partner's API key); repeatable. Its value is stored encrypted and shown by its last four characters only." };
+
+        public Option<string?> SigningSecret { get; } = new("--signing-secret") { Description = "The secret deliveries are signed with (whsec_…)." };
+
+        public Option<int?> MaxConcurrency { get; } = new("--max-concurrency") { Description = "Deliveries in flight at once per forwarder, 1 to 64 (default 4)." };
+
+        public Option<double?> TimeoutSeconds { get; } = new("--timeout-seconds") { Description = "Per-attempt timeout in seconds, 1 to 120 (default 10)." };
+
+        public Option<string?> File { get; } = new("--file") { Description = "A JSON file holding the target as the API takes it (camelCase fields, as docs/admin-openapi.json describes), sent as it is; instead of the other options." };
+
+        public Option<string?> Worker { get; } = AdminWorkerOption();
+
+        public Option<bool> Json { get; } = new("--json") { Description = "Write the worker's answer (the target, as JSON) to standard output instead of lines." };
+
+        public static TargetDefinitionOptions Create(string name, string description, bool updating)
+        {
+            var options = new TargetDefinitionOptions(new Command(name, description), updating);
+            if (!updating)
+            {
+                options.Command.Options.Add(options.Name);
+                options.SigningSecret.Description += " Default: one is generated and printed once.";
+            }
+            else
+            {
+                options.SigningSecret.Description += " Default: the current one is kept.";
+                options.Headers.Description += " Name alone keeps the stored value of that header; a header not given is removed.";
+            }
+
+            foreach (var option in new Option[]
+            {
+                options.Url, options.Mode, options.Format, options.Events, options.Accounts, options.AllAccounts, options.Headers,
+                options.SigningSecret, options.MaxConcurrency, options.TimeoutSeconds, options.File, options.Worker, options.Json,
+            })
+            {
+                options.Command.Options.Add(option);
+            }
+
+            return options;
+        }
+
+        public TargetDefinition Read(ParseResult result) => new()
+        {
+            Name = _updating ? null : result.GetValue(Name),
+            Url = result.GetValue(Url),
+            Mode = result.GetValue(Mode),
+            Format = result.GetValue(Format),
+            Events = result.GetValue(Events) ?? [],
+            Accounts = result.GetValue(Accounts) ?? [],
+            AllAccounts = result.GetValue(AllAccounts),
+            Headers = result.GetValue(Headers) ?? [],
+            SigningSecret = result.GetValue(SigningSecret),
+            MaxConcurrency = result.GetValue(MaxConcurrency),
+            TimeoutSeconds = result.GetValue(TimeoutSeconds),
+            File = result.GetValue(File),
+        };
+    }
+
+    private static Option<string?> AdminWorkerOption() => new("--worker")
+    {
+        Description = "The worker's admin address (its Admin:Urls, e.g. http://10.0.0.5:8081), called with Admin:Token as a " +
+            $"bearer token. Default: the first Status:Workers:N, else the first of Admin:Urls, else {AdminTargetsApi.DefaultAdminUrl}.",
+    };
+
+    private static Argument<string> ApiTargetArgument() => new("name")
+    {
+        Description = "The target's name (a target of the API; GET /admin/targets lists every target).",
+    };
 
     private static Command Backfill(CliSession session, IConfiguration configuration)
     {

@@ -97,7 +97,7 @@ internal sealed class StatusSettings
                     "(environment variable Admin__Token) to the same value the workers run with.");
             }
 
-            if (token.Any(c => c <= ' ' || c > '~'))
+            if (!IsHeaderSafe(token))
             {
                 throw CliException.Configuration(
                     $"{TokenKey} holds spaces, control or non-ASCII characters, which an HTTP Authorization header cannot carry: " +
@@ -107,6 +107,9 @@ internal sealed class StatusSettings
 
         return new StatusSettings(targets, workers, token);
     }
+
+    /// <summary>Whether <paramref name="token"/> can travel in an HTTP Authorization header: printable ASCII, no space.</summary>
+    internal static bool IsHeaderSafe(string token) => !token.Any(c => c <= ' ' || c > '~');
 
     /// <summary>A worker's URL as shown: scheme, host, port and path, never user info.</summary>
     public static string Display(Uri worker)
@@ -146,7 +149,8 @@ internal sealed class StatusSettings
             jitter);
     }
 
-    private static Uri ParseWorker(string text, string source, Func<string, CliException> problem)
+    /// <summary>A worker's base URL (http or https, no query), ending in <c>/</c>, without user info; <paramref name="problem"/> otherwise.</summary>
+    internal static Uri ParseWorker(string text, string source, Func<string, CliException> problem)
     {
         var trimmed = text.Trim();
         if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri)
