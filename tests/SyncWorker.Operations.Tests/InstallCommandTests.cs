@@ -48,6 +48,9 @@ public sealed class InstallCommandTests
             Is.EqualTo(new[] { ("acct_merchant_a", "live", "installed"), ("acct_merchant_b", "test", "uninstalled") }));
         Assert.That(rows[0].GetProperty("permissionsGranted").EnumerateArray().Select(p => p.GetString()), Is.EqualTo(new[] { "event_read", "checkout_session_read" }));
         Assert.That(rows[1].GetProperty("permissionsGranted").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(rows[0].GetProperty("waiting").GetString(), Is.EqualTo("order actions needing charge_read wait until the merchant grants it"),
+            "a pending permission an order action needs is why its actions wait");
+        Assert.That(rows[1].GetProperty("waiting").ValueKind, Is.EqualTo(JsonValueKind.Null));
     }
 
     [Test]

@@ -204,10 +204,11 @@ public sealed class TargetAdminCommandTests
 
         _api.Reset();
         _api.Given(Request.Create().WithPath("/admin/targets/acme").UsingDelete().WithParam("drain", "true"))
-            .RespondWith(Response.Create().WithStatusCode(202).WithHeader("Content-Type", "application/json").WithBody(View("acme", state: "draining")));
+            .RespondWith(Response.Create().WithStatusCode(202).WithHeader("Content-Type", "application/json")
+                .WithBody(View("acme", state: "draining").Replace("\"state\":\"draining\"", "\"state\":\"draining\",\"queued\":7", StringComparison.Ordinal)));
         var draining = await RunAsync("targets", "remove", "acme", "--drain", "--worker", _api.Url!);
         Assert.That(draining.ExitCode, Is.Zero, draining.ToString());
-        Assert.That(draining.Output, Does.Contain("Target 'acme' is draining"));
+        Assert.That(draining.Output, Does.Contain("Target 'acme' is draining").And.Contain("(7 deliveries then)"));
 
         _api.Reset();
         _api.Given(Request.Create().WithPath("/admin/targets/acme").UsingDelete().WithParam("discard", "true"))

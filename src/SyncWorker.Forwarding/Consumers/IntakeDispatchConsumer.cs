@@ -94,7 +94,11 @@ public sealed partial class IntakeDispatchConsumer(
                 if (!documentTried)
                 {
                     documentTried = true;
-                    document = await TryBuildDocumentAsync(message, sessionId, context.CancellationToken);
+                    // Not while the install has the permission pending: the target's consumer holds the order back until
+                    // it is granted and builds the document then.
+                    document = installState?.PendingPermissions(message.Account, message.Livemode).Contains("checkout_session_read") == true
+                        ? null
+                        : await TryBuildDocumentAsync(message, sessionId, context.CancellationToken);
                 }
 
                 delivery = new FulfillmentDelivery(

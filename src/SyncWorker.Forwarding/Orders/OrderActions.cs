@@ -38,18 +38,8 @@ public static class OrderActions
     /// <summary><c>charge.dispute.closed</c>.</summary>
     public const string DisputeClosedEvent = "charge.dispute.closed";
 
-    /// <summary>
-    /// The Stripe read permissions an order action needs to be prepared (its order document, the order it belongs to):
-    /// <c>checkout_session_read</c> for every action, and <c>charge_read</c> for refunds, <c>dispute_read</c> for disputes.
-    /// An install with one of them pending holds the action back (see <c>TargetDeliveryConsumer</c>).
-    /// </summary>
-    public static IReadOnlyList<string> PermissionsNeeded(string action) => action switch
-    {
-        Paid => ["checkout_session_read"],
-        Refunded => ["checkout_session_read", "charge_read"],
-        Disputed or DisputeClosed => ["checkout_session_read", "dispute_read"],
-        _ => [],
-    };
+    /// <summary>The Stripe read permissions an order action needs (<see cref="SyncWorker.Contracts.OrderActionPermissions"/>).</summary>
+    public static IReadOnlyList<string> PermissionsNeeded(string action) => SyncWorker.Contracts.OrderActionPermissions.For(action);
 
     private const string DisputeEventPrefix = "charge.dispute.";
 

@@ -16,6 +16,7 @@ namespace SyncWorker.Operations.Cli;
 /// <param name="LastEventCreated">That event's <c>created</c>.</param>
 /// <param name="FirstSeen">When SyncWorker first recorded it.</param>
 /// <param name="LastSeen">When an install event last reached it.</param>
+/// <param name="Waiting">Why order actions of this install wait (a permission they need is pending), or null.</param>
 public sealed record InstallView(
     string Account,
     string Mode,
@@ -25,7 +26,8 @@ public sealed record InstallView(
     string? LastEventId,
     DateTimeOffset LastEventCreated,
     DateTimeOffset FirstSeen,
-    DateTimeOffset LastSeen);
+    DateTimeOffset LastSeen,
+    string? Waiting = null);
 
 /// <summary>What <c>installs list --json</c> prints: the store it read and its installs.</summary>
 public sealed record InstallListing(string Store, IReadOnlyList<InstallView> Installs);
@@ -134,7 +136,8 @@ internal static class InstallCommands
         await RequireInstallRegistryAsync(settings, cancellationToken);
         var rows = await StoreCommands.WithLedgerAsync(session, settings, ledger => new SqlInstallRegistry(ledger, session.TimeProvider).ListAsync(cancellationToken));
         var views = rows.Select(r => new InstallView(
-            r.Account, r.Livemode ? "live" : "test", r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen)).ToList();
+            r.Account, r.Livemode ? "live" : "test", r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen,
+            r.Status == InstallStatus.Installed ? SyncWorker.Contracts.OrderActionPermissions.Waiting(r.PermissionsPending) : null)).ToList();
         if (json)
         {
             session.WriteJson(new InstallListing(settings.Description, views));
@@ -155,6 +158,7 @@ internal static class InstallCommands
             .AddColumn("Status")
             .AddColumn("Granted")
             .AddColumn("Pending")
+            .AddColumn("Waiting")
             .AddColumn("Last event")
             .AddColumn("First seen")
             .AddColumn("Last seen");
@@ -166,6 +170,7 @@ internal static class InstallCommands
                 Formats.Cell(view.Status),
                 Formats.Cell(view.PermissionsGranted is null ? null : string.Join(", ", view.PermissionsGranted)),
                 Formats.Cell(view.PermissionsPending is null ? null : string.Join(", ", view.PermissionsPending)),
+                Formats.Cell(view.Waiting),
                 Formats.Cell(view.LastEventId),
                 Formats.Cell(Formats.Time(view.FirstSeen)),
                 Formats.Cell(Formats.Time(view.LastSeen)));

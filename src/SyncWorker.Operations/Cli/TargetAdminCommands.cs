@@ -287,9 +287,12 @@ internal static class TargetAdminCommands
                 var state = answer.Body is JsonObject view && view["state"] is JsonValue value && value.TryGetValue<string>(out var text)
                     ? text
                     : drain ? "draining" : "discarding";
+                var count = answer.Body is JsonObject counted && counted["queued"] is JsonValue number && number.TryGetValue<long>(out var queuedNow)
+                    ? $" ({Formats.Plural(queuedNow, "delivery", "deliveries")} then)"
+                    : "";
                 session.Console.WriteLine(state == "discarding"
-                    ? $"Target '{name}' is discarding: each delivery queued or waiting for it is recorded in the delivery ledger as discarded, then the target is removed."
-                    : $"Target '{name}' is draining: forwarders deliver what is queued or waiting for it, then the target is removed.");
+                    ? $"Target '{name}' is discarding: each delivery queued or waiting for it{count} is recorded in the delivery ledger as discarded, then the target is removed."
+                    : $"Target '{name}' is draining: forwarders deliver what is queued or waiting for it{count}, then the target is removed.");
                 session.Console.WriteLine($"Until then it can no longer be changed; 'targets show {name}' shows its state (not found once it is gone).");
                 return ExitCodes.Ok;
             case 409 when answer.Queued is { } queued:

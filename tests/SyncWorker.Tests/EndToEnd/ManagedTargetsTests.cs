@@ -324,6 +324,7 @@ public sealed class ManagedTargetsTests
         {
             Assert.That(drain.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await drain.Content.ReadAsStringAsync());
             Assert.That(JsonNode.Parse(await drain.Content.ReadAsStringAsync())!["state"]!.GetValue<string>(), Is.EqualTo("draining"));
+            Assert.That(JsonNode.Parse(await drain.Content.ReadAsStringAsync())!["queued"]!.GetValue<long>(), Is.GreaterThan(0), "the 202 says how many are left");
             Assert.That(discard.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await discard.Content.ReadAsStringAsync());
         }
 

@@ -226,7 +226,10 @@ public sealed partial class ManagedTargetRefresher(
 
             try
             {
-                if (!await broker.DeleteQueueIfEmptyAsync(Topology.TargetQueue(name), cancellationToken))
+                // Never while deliveries of it wait in a shared delay queue: they would be dead-lettered to a queue that is
+                // gone (a quorum delay queue then holds them and blocks every other target's redeliveries behind them).
+                if (await store.OpenDeliveriesAsync(name, cancellationToken) > 0
+                    || !await broker.DeleteQueueIfEmptyAsync(Topology.TargetQueue(name), cancellationToken))
                 {
                     LogQueueKept(logger, name, Topology.TargetQueue(name));
                 }

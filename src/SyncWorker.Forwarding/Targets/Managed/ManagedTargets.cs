@@ -288,7 +288,7 @@ public sealed partial class ManagedTargets(
             await audit.RecordAsync(actor, drain ? "targets.drain" : "targets.discard", name, $"{queued} deliveries queued or waiting", cancellationToken);
             var route = await refresher.RefreshAsync(name, cancellationToken);
             LogChanged(logger, name, state, actor);
-            return new TargetChange(TargetChangeOutcome.Accepted, route is null ? null : View(route), Queued: queued);
+            return new TargetChange(TargetChangeOutcome.Accepted, route is null ? null : View(route) with { Queued = queued }, Queued: queued);
         }
         catch (StoreUnavailableException exception)
         {

@@ -114,6 +114,10 @@ public sealed record TargetView
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DateTimeOffset? PreviousSecretUntil { get; init; }
 
+    /// <summary>In the answer to a removal being drained or discarded: the deliveries queued or waiting then.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Queued { get; init; }
+
     /// <summary>Per-attempt timeout.</summary>
     public required double TimeoutSeconds { get; init; }
 
