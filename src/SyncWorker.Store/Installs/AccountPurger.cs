@@ -9,7 +9,7 @@ namespace SyncWorker.Store.Installs;
 
 /// <summary>What purging one account deleted, per table, and the ledger rows left because a delivery holds them now.</summary>
 /// <param name="Account">The merchant (<c>acct_…</c>).</param>
-/// <param name="Deleted">Rows deleted per table (<c>delivery_attempts</c>, <c>deliveries</c>, <c>orders</c>, <c>backfill_events</c>).</param>
+/// <param name="Deleted">Rows deleted per table (<c>delivery_attempts</c>, <c>deliveries</c>, <c>orders</c>, <c>backfill_events</c>), and <c>targets</c> removed (managed targets of this merchant alone).</param>
 /// <param name="LeftInFlight">Ledger rows of the account under a live lease (being sent now), left for the next purge.</param>
 /// <param name="StillInstalled">The modes the registry has the account installed in (its next events are recorded again).</param>
 public sealed record AccountPurge(string Account, IReadOnlyDictionary<string, long> Deleted, long LeftInFlight, IReadOnlyList<string> StillInstalled);
@@ -88,10 +88,18 @@ public sealed partial class AccountPurger
             return (remaining, (IReadOnlyList<string>)list);
         }, cancellationToken).ConfigureAwait(false);
 
+        // Targets of this merchant alone are removed; targets serving it among others no longer list it.
+        // (A store not yet migrated to version 4, when the verb runs before any forwarder of this version, has no targets.)
+        var (targetsRemoved, targetsNarrowed) = await new StoreMigrator(_settings).CurrentVersionAsync(cancellationToken).ConfigureAwait(false) >= 4
+            ? await new Targets.SqlTargetStore(_ledger, _time, box: null).PurgeAccountAsync(account, actor, cancellationToken).ConfigureAwait(false)
+            : ([], []);
+        deleted["targets"] = targetsRemoved.Count;
         LogPurged(account, deleted["deliveries"], deleted["delivery_attempts"], deleted["orders"], left);
         await new AuditLog(_ledger, _time).RecordAsync(actor, "accounts.purge", account,
             $"deleted {deleted["deliveries"]} ledger rows, {deleted["delivery_attempts"]} attempts, {deleted["orders"]} orders, " +
-            $"{deleted["backfill_events"]} backfill entries; {left} rows in flight left" + (installed.Count > 0 ? $"; still installed in {string.Join(" and ", installed)} mode" : ""),
+            $"{deleted["backfill_events"]} backfill entries; {left} rows in flight left" + (installed.Count > 0 ? $"; still installed in {string.Join(" and ", installed)} mode" : "") +
+            (targetsRemoved.Count > 0 ? $"; targets removed: {string.Join(", ", targetsRemoved)}" : "") +
+            (targetsNarrowed.Count > 0 ? $"; no longer listed by targets: {string.Join(", ", targetsNarrowed)}" : ""),
             cancellationToken).ConfigureAwait(false);
         return new AccountPurge(account, deleted, left, installed);
     }

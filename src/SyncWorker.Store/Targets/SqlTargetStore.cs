@@ -185,6 +185,69 @@ public sealed class SqlTargetStore(SqlDeliveryLedger store, TimeProvider time, S
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// A merchant's data erased (<c>accounts purge</c>, the purge after an uninstall): a target serving only
+    /// <paramref name="account"/> is removed (its secrets cleared; forwarders stop it within seconds, its queue is deleted
+    /// once nothing of it is open), and a target serving it among others no longer lists it. Needs no encryption key.
+    /// Returns the names removed and narrowed.
+    /// </summary>
+    public Task<(IReadOnlyList<string> Removed, IReadOnlyList<string> Narrowed)> PurgeAccountAsync(string account, string actor, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(account);
+        return store.RunAsync(async connection =>
+        {
+            var rows = new List<(string Name, string Definition)>();
+            await using (var select = SqlDeliveryLedger.Command(connection,
+                "SELECT name, definition FROM targets WHERE state <> @removed AND definition LIKE @like",
+                ("removed", StoredTargetStates.Removed), ("like", $"%\"{account}\"%")))
+            await using (var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add((reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            var removed = new List<string>();
+            var narrowed = new List<string>();
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var (name, definition) in rows)
+            {
+                if (System.Text.Json.Nodes.JsonNode.Parse(definition) is not System.Text.Json.Nodes.JsonObject target
+                    || target["accounts"] is not System.Text.Json.Nodes.JsonArray accounts
+                    || !accounts.Any(a => a?.GetValue<string>() == account))
+                {
+                    continue;
+                }
+
+                var left = accounts.Where(a => a?.GetValue<string>() != account).Select(a => a!.GetValue<string>()).ToList();
+                DbCommand update;
+                if (left.Count == 0)
+                {
+                    update = SqlDeliveryLedger.Command(connection,
+                        "UPDATE targets SET state = @removedState, secrets = NULL, revision = revision + 1, updated_at = @now, updated_by = @actor WHERE name = @name AND state <> @removedState",
+                        ("removedState", StoredTargetStates.Removed), ("now", now), ("actor", Cut(actor)), ("name", name));
+                    removed.Add(name);
+                }
+                else
+                {
+                    target["accounts"] = new System.Text.Json.Nodes.JsonArray(left.Select(a => (System.Text.Json.Nodes.JsonNode?)a).ToArray());
+                    update = SqlDeliveryLedger.Command(connection,
+                        "UPDATE targets SET definition = @definition, revision = revision + 1, updated_at = @now, updated_by = @actor WHERE name = @name",
+                        ("definition", target.ToJsonString()), ("now", now), ("actor", Cut(actor)), ("name", name));
+                    narrowed.Add(name);
+                }
+
+                await using (update)
+                {
+                    await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            return ((IReadOnlyList<string>)removed, (IReadOnlyList<string>)narrowed);
+        }, cancellationToken);
+    }
+
     private SecretBox Box => box ?? throw new SecretBoxException(
         "No encryption key is configured for the secrets of targets managed at run time: set Store:EncryptionKey (32 random bytes in base64, e.g. from `openssl rand -base64 32`) or Store:EncryptionKeyFile, on every SyncWorker sharing this store.");
 

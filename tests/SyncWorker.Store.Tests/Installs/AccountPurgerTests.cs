@@ -30,6 +30,28 @@ public sealed class AccountPurgerTests(StoreProvider provider)
     public void DisposeStore() => _store.Dispose();
 
     [Test]
+    public async Task A_purge_removes_the_merchants_own_targets_and_takes_it_out_of_shared_ones()
+    {
+        var targets = new SyncWorker.Store.Targets.SqlTargetStore(_store, _time, new SyncWorker.Store.Targets.SecretBox(new byte[32]));
+        await targets.CreateAsync("a-only", """{"name":"a-only","accounts":["acct_a"]}""", "{}", "token:ops", default);
+        await targets.CreateAsync("a-and-b", """{"name":"a-and-b","accounts":["acct_a","acct_b"]}""", "{}", "token:ops", default);
+        await targets.CreateAsync("b-only", """{"name":"b-only","accounts":["acct_b"]}""", "{}", "token:ops", default);
+        await targets.CreateAsync("everyone", """{"name":"everyone","accounts":[]}""", "{}", "token:ops", default);
+
+        var purge = await _purger.PurgeAsync("acct_a", "ops@host", default);
+
+        Assert.That(purge.Deleted["targets"], Is.EqualTo(1));
+        Assert.That((await targets.ListAsync(default)).Select(t => (t.Name, t.Definition)), Is.EqualTo(new[]
+        {
+            ("a-and-b", """{"name":"a-and-b","accounts":["acct_b"]}"""),
+            ("b-only", """{"name":"b-only","accounts":["acct_b"]}"""),
+            ("everyone", """{"name":"everyone","accounts":[]}"""),
+        }));
+        var audit = await new SyncWorker.Store.Audit.AuditLog(_store, _time).ListAsync(DateTimeOffset.UnixEpoch, 1, default);
+        Assert.That(audit.Single().Detail, Does.Contain("targets removed: a-only").And.Contain("no longer listed by targets: a-and-b"));
+    }
+
+    [Test]
     public async Task A_purge_deletes_the_accounts_rows_and_nothing_of_another_and_leaves_a_row_being_sent()
     {
         await DeliveredAsync("wms", "cs_a1", "acct_a");
@@ -44,7 +66,7 @@ public sealed class AccountPurgerTests(StoreProvider provider)
 
         var purge = await _purger.PurgeAsync("acct_a", "ops@host", default);
 
-        Assert.That(purge.Deleted, Is.EquivalentTo(new Dictionary<string, long> { ["delivery_attempts"] = 2, ["deliveries"] = 2, ["orders"] = 1, ["backfill_events"] = 1 }));
+        Assert.That(purge.Deleted, Is.EquivalentTo(new Dictionary<string, long> { ["delivery_attempts"] = 2, ["deliveries"] = 2, ["orders"] = 1, ["backfill_events"] = 1, ["targets"] = 0 }));
         Assert.That(purge.LeftInFlight, Is.EqualTo(1), "the row being sent now waits for the next purge");
         Assert.That(purge.StillInstalled, Is.Empty);
         Assert.That((await _store.FindBySubjectAsync("cs_a2", default)), Is.Empty);

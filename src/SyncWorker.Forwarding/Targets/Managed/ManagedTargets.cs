@@ -161,32 +161,22 @@ public sealed partial class ManagedTargets(
             return Invalid("name", $"The body names '{given}' but the path '{name}': a target cannot be renamed; create one with the new name and remove this one.");
         }
 
-        StoredTarget? stored;
+        TargetSecrets current;
         try
         {
-            stored = await store.GetAsync(name, cancellationToken);
+            var (_, opened, refusal) = await ChangeableAsync(name, cancellationToken);
+            if (refusal is not null)
+            {
+                return refusal;
+            }
+
+            current = opened!;
         }
         catch (StoreUnavailableException exception)
         {
             return Unavailable(exception.Message);
         }
 
-        if (stored is null)
-        {
-            return NotFound(name);
-        }
-
-        if (stored.State != StoredTargetStates.Active)
-        {
-            return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
-        }
-
-        if (stored.Secrets is null)
-        {
-            return Unavailable(stored.Unreadable ?? $"The secrets of target '{name}' cannot be read.");
-        }
-
-        var current = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
         var secrets = new TargetSecrets
         {
             SigningSecret = string.IsNullOrEmpty(document.SigningSecret) ? current.SigningSecret : document.SigningSecret,
@@ -326,28 +316,17 @@ public sealed partial class ManagedTargets(
 
         try
         {
-            var stored = await store.GetAsync(name, cancellationToken);
-            if (stored is null)
+            var (stored, secrets, refusal) = await ChangeableAsync(name, cancellationToken);
+            if (refusal is not null)
             {
-                return NotFound(name);
+                return refusal;
             }
 
-            if (stored.State != StoredTargetStates.Active)
-            {
-                return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed.");
-            }
-
-            if (stored.Secrets is null)
-            {
-                return Unavailable(stored.Unreadable ?? $"The secrets of target '{name}' cannot be read.");
-            }
-
-            var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
             var overlap = request.OverlapHours is { } given ? TimeSpan.FromHours(given) : SecretOverlap;
-            secrets.PreviousSigningSecret = overlap > TimeSpan.Zero ? secrets.SigningSecret : null;
+            secrets!.PreviousSigningSecret = overlap > TimeSpan.Zero ? secrets.SigningSecret : null;
             secrets.PreviousUntil = overlap > TimeSpan.Zero ? time.GetUtcNow() + overlap : null;
             secrets.SigningSecret = secret;
-            if (!await store.ReplaceAsync(name, stored.Definition, Serialize(secrets), actor, cancellationToken))
+            if (!await store.ReplaceAsync(name, stored!.Definition, Serialize(secrets!), actor, cancellationToken))
             {
                 return NotFound(name);
             }
@@ -362,6 +341,25 @@ public sealed partial class ManagedTargets(
         {
             return Unavailable(exception.Message);
         }
+    }
+
+    /// <summary>The stored target and its secrets when it may be changed; else the answer that says why not.</summary>
+    private async Task<(StoredTarget? Stored, TargetSecrets? Secrets, TargetChange? Refusal)> ChangeableAsync(string name, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetAsync(name, cancellationToken);
+        if (stored is null)
+        {
+            return (null, null, NotFound(name));
+        }
+
+        if (stored.State != StoredTargetStates.Active)
+        {
+            return (null, null, new TargetChange(TargetChangeOutcome.Conflict, Detail: $"Target '{name}' is being removed ({stored.State}): it can no longer be changed."));
+        }
+
+        return stored.Secrets is null
+            ? (null, null, Unavailable(stored.Unreadable ?? $"The secrets of target '{name}' cannot be read."))
+            : (stored, JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!, null);
     }
 
     /// <summary>Deliveries of <paramref name="name"/> ready in its queue plus those the ledger has not ended.</summary>
