@@ -146,7 +146,7 @@ internal static partial class BackfillCommand
             run.Attempted = true;
             progress.Starting(run);
             var lister = new StripeEventLister(
-                context.Http, context.Settings.ApiBase, context.Settings.ApiKey, run.Account, context.Session.TimeProvider);
+                context.Http, context.Settings.ApiBase, context.Settings.ApiKey, run.Account, context.Session.TimeProvider, context.Settings.KeySetting);
             try
             {
                 await lister.ListAsync(

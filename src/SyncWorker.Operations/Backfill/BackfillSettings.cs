@@ -19,9 +19,10 @@ internal sealed class BackfillSettings
 
     private static readonly string[] SecretKeyPrefixes = ["sk_", "rk_"];
 
-    private BackfillSettings(string apiKey, Uri apiBase, PermissionPolicy policy)
+    private BackfillSettings(string apiKey, string keySetting, Uri apiBase, PermissionPolicy policy)
     {
         ApiKey = apiKey;
+        KeySetting = keySetting;
         ApiBase = apiBase;
         Policy = policy;
     }
@@ -29,28 +30,38 @@ internal sealed class BackfillSettings
     /// <summary>The secret (<c>sk_…</c>) or restricted (<c>rk_…</c>) key. Never printed.</summary>
     public string ApiKey { get; }
 
+    /// <summary>The setting the key came from (<c>Stripe:ApiKey</c>, <c>Stripe:ApiKeys:Live</c> or <c>Stripe:ApiKeys:Test</c>), for messages.</summary>
+    public string KeySetting { get; }
+
     /// <summary><c>Stripe:ApiBase</c>, default <see cref="DefaultApiBase"/>.</summary>
     public Uri ApiBase { get; }
 
     /// <summary>The manifest's permission policy: what Stripe would have delivered to the app.</summary>
     public PermissionPolicy Policy { get; }
 
-    /// <summary>Reads and checks the settings, in this order: <c>Stripe:ApiKey</c>, <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>.</summary>
+    /// <summary>
+    /// Reads and checks the settings, in this order: the key (<c>Stripe:ApiKey</c>, else <c>Stripe:ApiKeys:Live</c>, else
+    /// <c>Stripe:ApiKeys:Test</c>), <c>Stripe:ApiBase</c>, <c>Manifest:Path</c>.
+    /// </summary>
     public static BackfillSettings Read(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var apiKey = configuration[ApiKeyKey]?.Trim();
+        // Stripe:ApiKey when set; else the live key, else the test key (a deployment with per-mode keys only). One mode per
+        // run: to backfill the other mode, run it again with Stripe__ApiKey set to that mode's key.
+        var (apiKey, setting) = new[] { ApiKeyKey, Contracts.StripeModeKeys.LiveKeySetting, Contracts.StripeModeKeys.TestKeySetting }
+            .Select(key => (Value: configuration[key]?.Trim(), Key: key))
+            .FirstOrDefault(candidate => !string.IsNullOrEmpty(candidate.Value));
         if (string.IsNullOrEmpty(apiKey))
         {
             throw CliException.Configuration(
-                $"{ApiKeyKey} is not set. backfill lists events with Stripe's API: set {ApiKeyKey} (environment variable " +
-                "Stripe__ApiKey) to the app's secret key (sk_…) or a restricted key (rk_…) that may read events.");
+                $"{ApiKeyKey} is not set (nor {Contracts.StripeModeKeys.LiveKeySetting} or {Contracts.StripeModeKeys.TestKeySetting}). backfill lists events with Stripe's API: set {ApiKeyKey} (environment variable " +
+                "Stripe__ApiKey) to the app's secret key (sk_…) or a restricted key (rk_…) that may read events, of the mode to backfill.");
         }
 
         if (!SecretKeyPrefixes.Any(prefix => apiKey.StartsWith(prefix, StringComparison.Ordinal)) || apiKey.Any(char.IsWhiteSpace))
         {
             throw CliException.Configuration(
-                $"{ApiKeyKey} is not a secret key (sk_…) or restricted key (rk_…) without spaces: publishable keys (pk_…) and " +
+                $"{setting} is not a secret key (sk_…) or restricted key (rk_…) without spaces: publishable keys (pk_…) and " +
                 "webhook secrets (whsec_…) cannot list events. Set it to the app's secret key or a restricted key that may read events.");
         }
 
@@ -82,7 +93,7 @@ internal sealed class BackfillSettings
                 $"{ManifestPathKey}: {exception.Message} backfill feeds only events the manifest permits, as the receiver does.");
         }
 
-        return new BackfillSettings(apiKey, apiBase, new PermissionPolicy(manifest, EventPermissionTable.LoadEmbedded()));
+        return new BackfillSettings(apiKey, setting, apiBase, new PermissionPolicy(manifest, EventPermissionTable.LoadEmbedded()));
     }
 
     /// <summary>

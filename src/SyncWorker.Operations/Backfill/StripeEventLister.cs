@@ -30,7 +30,7 @@ namespace SyncWorker.Operations.Backfill;
 /// when no other listing can succeed either (the key was refused: <c>401</c>, or <c>403</c> for the app's own account).
 /// </para>
 /// </remarks>
-internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string apiKey, string? account, TimeProvider timeProvider)
+internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string apiKey, string? account, TimeProvider timeProvider, string keySetting = BackfillSettings.ApiKeyKey)
 {
     /// <summary>Whose events these are, for messages: <c>account acct_…</c> or <c>the app's own account</c>.</summary>
     public string Scope { get; } = account is null ? "the app's own account" : $"account {account}";
@@ -132,19 +132,19 @@ internal sealed class StripeEventLister(HttpClient http, Uri apiBase, string api
                 {
                     case 401:
                         throw new StripeListingException(
-                            $"{answered}: the API key was revoked, expired or mistyped. Check {BackfillSettings.ApiKeyKey} (the app's " +
+                            $"{answered}: the API key was revoked, expired or mistyped. Check {keySetting} (the app's " +
                             $"secret key sk_… or a restricted key rk_… that may read events).{details} Nothing was fed.",
                             stopsRun: true);
                     case 403 when account is null:
                         throw new StripeListingException(
-                            $"{answered}: {BackfillSettings.ApiKeyKey} may not list events (a restricted key needs read access to " +
-                            $"Events). Check {BackfillSettings.ApiKeyKey}.{details} Nothing was fed.",
+                            $"{answered}: {keySetting} may not list events (a restricted key needs read access to " +
+                            $"Events). Check {keySetting}.{details} Nothing was fed.",
                             stopsRun: true);
                     case 403:
                         throw new StripeListingException(
                             $"{answered}: account {account} has not installed the app or revoked its access (or " +
-                            $"{BackfillSettings.ApiKeyKey} may not list events: a restricted key needs read access to Events). " +
-                            $"Check the account with installs sync and installs list, and {BackfillSettings.ApiKeyKey}.{details} " +
+                            $"{keySetting} may not list events: a restricted key needs read access to Events). " +
+                            $"Check the account with installs sync and installs list, and {keySetting}.{details} " +
                             $"Nothing of {Scope} was fed.",
                             stopsRun: false);
                     case 408 or 409 or 429 or >= 500:

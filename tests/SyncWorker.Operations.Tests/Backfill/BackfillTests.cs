@@ -68,6 +68,23 @@ public sealed class BackfillTests
     }
 
     [Test]
+    public async Task Without_Stripe_ApiKey_the_per_mode_key_lists_the_events()
+    {
+        var pages = ThreePages(out _);
+        _stripe.ServePages(pages);
+        const string testKey = "sk_test_backfill_per_mode_key_0000";
+        var values = _stripe.Configuration(_node.AmqpUri(_vhost), apiKey: null).AsEnumerable().ToDictionary(pair => pair.Key, pair => pair.Value);
+        values["Stripe:ApiKeys:Test"] = testKey;
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(values).Build();
+
+        var run = await CliHarness.RunAsync(configuration, new FixedTime(Now), "backfill", "--since", "5d", "--account", Account);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(_stripe.Requests.Select(r => StripeEventsApi.Header(r, "Authorization")), Is.All.EqualTo(new[] { "Bearer " + testKey }));
+        Assert.That(run.Output + run.Error, Does.Not.Contain(testKey), "the key is never printed");
+    }
+
+    [Test]
     public async Task Feeds_the_permitted_events_of_every_page_through_the_intake_queue_once()
     {
         var pages = ThreePages(out var permitted);
