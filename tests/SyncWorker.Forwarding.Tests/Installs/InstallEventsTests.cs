@@ -66,8 +66,15 @@ public sealed class InstallEventsTests
         Assert.That(state.IsUninstalled("acct_a", true), Is.False);
 
         registry.Uninstalled = [("acct_b", false)];
+        registry.Pending = [("acct_c", true, ["charge_read"])];
         await state.RefreshAsync(CancellationToken.None);
         Assert.That((state.IsUninstalled("acct_b", false), state.IsUninstalled("acct_a", true)), Is.EqualTo((true, false)));
+        Assert.That(state.PendingPermissions("acct_c", true), Is.EquivalentTo(new[] { "charge_read" }), "pending permissions are read with them");
+        Assert.That(state.PendingPermissions("acct_c", false), Is.Empty);
+
+        // An install event changes the copy at once: granted, nothing pending any more.
+        state.Apply(new InstallChange("acct_c", true, InstallStatus.Installed, ["charge_read"], [], "evt_3", Created));
+        Assert.That(state.PendingPermissions("acct_c", true), Is.Empty);
     }
 
     private static StripeEventReceived Event(string type, string? account, bool livemode, string dataObject) =>
@@ -84,6 +91,11 @@ public sealed class InstallEventsTests
 
         public Task<InstallRecord?> GetAsync(string account, bool livemode, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public Task<IReadOnlyList<InstallRecord>> ListAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+        public IReadOnlyList<(string Account, bool Livemode, string[] Pending)> Pending { get; set; } = [];
+
+        public Task<IReadOnlyList<InstallRecord>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<InstallRecord>>(
+            Uninstalled.Select(u => new InstallRecord(u.Account, u.Livemode, InstallStatus.Uninstalled, null, null, null, Created, Created, Created))
+                .Concat(Pending.Select(p => new InstallRecord(p.Account, p.Livemode, InstallStatus.Installed, [], p.Pending, null, Created, Created, Created)))
+                .ToList());
     }
 }
