@@ -137,9 +137,12 @@ public sealed partial class ManagedTargets(
             return Unavailable(exception.Message);
         }
 
-        var route = await refresher.RefreshAsync(options.Name, cancellationToken);
+        // The answer shows the target even when the store cannot be read back now: a generated secret is shown only here.
+        var now = time.GetUtcNow();
+        var route = await RefreshedAsync(options.Name, cancellationToken)
+            ?? new TargetRoute(options, new ManagedTargetState(StoredTargetStates.Active, 1, null, null, now, actor, now, actor));
         LogChanged(logger, options.Name, "created", actor);
-        return new TargetChange(TargetChangeOutcome.Created, route is null ? null : View(route, generated ? secrets.SigningSecret : null));
+        return new TargetChange(TargetChangeOutcome.Created, View(route, generated ? secrets.SigningSecret : null));
     }
 
     /// <summary>Replaces the target called <paramref name="name"/> with <paramref name="document"/> (a PUT).</summary>
@@ -219,7 +222,7 @@ public sealed partial class ManagedTargets(
             return Unavailable(exception.Message);
         }
 
-        var route = await refresher.RefreshAsync(name, cancellationToken);
+        var route = await RefreshedAsync(name, cancellationToken);
         LogChanged(logger, name, "replaced", actor);
         return new TargetChange(TargetChangeOutcome.Done, route is null ? null : View(route));
     }
@@ -257,7 +260,7 @@ public sealed partial class ManagedTargets(
                 }
 
                 await audit.RecordAsync(actor, "targets.remove", name, "removed; nothing was queued", cancellationToken);
-                await refresher.RefreshAsync(name, cancellationToken);
+                await RefreshedAsync(name, cancellationToken);
                 LogChanged(logger, name, "removed", actor);
                 return new TargetChange(TargetChangeOutcome.Removed, Queued: 0);
             }
@@ -276,7 +279,7 @@ public sealed partial class ManagedTargets(
             }
 
             await audit.RecordAsync(actor, drain ? "targets.drain" : "targets.discard", name, $"{queued} deliveries queued or waiting", cancellationToken);
-            var route = await refresher.RefreshAsync(name, cancellationToken);
+            var route = await RefreshedAsync(name, cancellationToken);
             LogChanged(logger, name, state, actor);
             return new TargetChange(TargetChangeOutcome.Accepted, route is null ? null : View(route) with { Queued = queued }, Queued: queued);
         }
@@ -333,13 +336,29 @@ public sealed partial class ManagedTargets(
 
             await audit.RecordAsync(actor, "targets.rotate-secret", name,
                 overlap > TimeSpan.Zero ? $"new signing secret; the previous one signs too until {secrets.PreviousUntil:O}" : "new signing secret; no overlap", cancellationToken);
-            var route = await refresher.RefreshAsync(name, cancellationToken);
+            var route = await RefreshedAsync(name, cancellationToken);
             LogChanged(logger, name, "given a new signing secret", actor);
             return new TargetChange(TargetChangeOutcome.Done, route is null ? null : View(route, secret));
         }
         catch (StoreUnavailableException exception)
         {
             return Unavailable(exception.Message);
+        }
+    }
+
+    /// <summary>
+    /// This instance's route of <paramref name="name"/> after reading the store again; the route it had when the store
+    /// cannot be read now (the change is stored; every forwarder picks it up on its next read).
+    /// </summary>
+    private async Task<TargetRoute?> RefreshedAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await refresher.RefreshAsync(name, cancellationToken);
+        }
+        catch (Exception exception) when (exception is StoreUnavailableException or SecretBoxException)
+        {
+            return registry.Find(name);
         }
     }
 
@@ -508,7 +527,7 @@ public sealed partial class ManagedTargets(
     private static string Serialize(TargetSecrets secrets) => JsonSerializer.Serialize(secrets, Json);
 
     private static string Describe(TargetOptions options) =>
-        $"{options.Mode} {options.Format} target to {new Uri(options.Url).GetLeftPart(UriPartial.Path)}; events {string.Join(", ", options.Events)}; accounts {(options.Accounts.Count == 0 ? "all" : string.Join(", ", options.Accounts))}; headers {string.Join(", ", options.Headers.Keys)}";
+        $"{options.Mode} {options.Format} target to {new Uri(options.Url).GetLeftPart(UriPartial.Authority)}; events {string.Join(", ", options.Events)}; accounts {(options.Accounts.Count == 0 ? "all" : string.Join(", ", options.Accounts))}; headers {string.Join(", ", options.Headers.Keys)}";
 
     /// <summary>A new Standard Webhooks secret: <c>whsec_</c> and 32 random bytes in base64.</summary>
     private static string NewSecret() => Delivery.StandardWebhookSigner.SecretPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
