@@ -28,6 +28,7 @@ internal sealed class HarnessOptions
           --worker-setting K=V    extra worker configuration (repeatable), for experiments
           --baseline FILE         an earlier results.json to compare with in the report (before/after)
           --report-from FILE      write the report and charts from a results.json, without running anything
+        Many targets on one broker (issue 15), a mode of its own: `-- scale --targets 2000 --queue-type quorum` (see ScaleScenario.Usage)
         """;
 
     public bool Quick { get; private set; }

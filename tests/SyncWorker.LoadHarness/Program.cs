@@ -9,6 +9,11 @@ if (args.Length > 0 && args[0] == TutorialReceiver.Mode)
     return await TutorialReceiver.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == ScaleScenario.Mode)
+{
+    return await ScaleScenario.RunAsync(args[1..]);
+}
+
 HarnessOptions options;
 try
 {
