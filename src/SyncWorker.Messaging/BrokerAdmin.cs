@@ -37,6 +37,21 @@ public sealed class BrokerAdmin : IAsyncDisposable
         _nodes = transport.Nodes;
         QueueType = transport.QueueType;
         _connectionName = transport.ConnectionName + "-admin";
+        RequestedChannelMax = transport.ChannelMax;
+    }
+
+    /// <summary>The channels asked for per connection (<c>RabbitMq:ChannelMax</c>), by this connection as by the bus's.</summary>
+    public int RequestedChannelMax { get; }
+
+    /// <summary>
+    /// The channels the broker grants a connection that asks for <see cref="RequestedChannelMax"/>: the lower of that and
+    /// the broker's <c>channel_max</c>. The bus's connection asks for the same, so this is its limit too. Connects if needed.
+    /// </summary>
+    public async Task<int> GrantedChannelMaxAsync(CancellationToken cancellationToken)
+    {
+        var granted = (await ConnectionAsync(cancellationToken)).ChannelMax;
+        // 0 would mean "no limit" in AMQP; RabbitMQ always names one.
+        return granted == 0 ? ushort.MaxValue : granted;
     }
 
     /// <summary>The type of the queues this declares (<c>RabbitMq:QueueType</c>).</summary>
@@ -313,7 +328,7 @@ public sealed class BrokerAdmin : IAsyncDisposable
                     }
 
                     _connection = await RabbitMqConnections.OpenAsync(
-                        _endpoint, _nodes, _connectionName, recover: true, TimeSpan.FromSeconds(5), cancellationToken);
+                        _endpoint, _nodes, _connectionName, recover: true, TimeSpan.FromSeconds(5), cancellationToken, channelMax: RequestedChannelMax);
                 }
 
                 connection = _connection;

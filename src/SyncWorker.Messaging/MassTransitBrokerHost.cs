@@ -29,6 +29,9 @@ internal static class MassTransitBrokerHost
         host.Password(rabbit.Password);
         host.PublisherConfirmation = true;
         host.RequestedConnectionTimeout(TimeSpan.FromSeconds(5));
+        // Every target endpoint holds a channel of this connection (RabbitMq:ChannelMax; the broker grants at most its own
+        // channel_max).
+        host.RequestedChannelMax((ushort)transport.ChannelMax);
         if (rabbit.UseTls)
         {
             // Only used if MassTransit ever connects without the resolver below; as strict as the per-node options.

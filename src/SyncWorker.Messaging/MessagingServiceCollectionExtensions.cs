@@ -156,6 +156,9 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
     /// <summary>The confirmed channels a receiver publishes on (<c>RabbitMq:PublisherChannels</c>).</summary>
     public int PublisherChannels { get; init; } = RabbitMqClusterSettings.DefaultPublisherChannels;
 
+    /// <summary>The channels asked for on each connection (<c>RabbitMq:ChannelMax</c>); the broker may grant fewer.</summary>
+    public int ChannelMax { get; init; } = RabbitMqClusterSettings.DefaultChannelMax;
+
     /// <summary>Chooses the transport from configuration; throws with a message naming the key and the fix.</summary>
     public static MessagingTransport Resolve(IConfiguration configuration, IHostEnvironment environment)
     {
@@ -201,6 +204,7 @@ public sealed record MessagingTransport(RabbitMqEndpoint? RabbitMq, string Conne
             Nodes = RabbitMqClusterSettings.ReadNodes(configuration, endpoint),
             QueueType = RabbitMqClusterSettings.ReadQueueType(configuration),
             PublisherChannels = RabbitMqClusterSettings.ReadPublisherChannels(configuration),
+            ChannelMax = RabbitMqClusterSettings.ReadChannelMax(configuration),
         };
     }
 

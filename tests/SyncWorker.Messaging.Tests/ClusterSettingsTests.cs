@@ -74,6 +74,39 @@ public sealed class ClusterSettingsTests
         Assert.That(failure!.Message, Does.Contain($"RabbitMq:PublisherChannels is '{value}'").And.Contain("1 to 64"));
     }
 
+    [TestCase(null, 2047)]
+    [TestCase("", 2047)]
+    [TestCase("64", 64)]
+    [TestCase("4095", 4095)]
+    [TestCase("65535", 65535)]
+    public void Channel_max_defaults_to_rabbitmqs_own(string? value, int expected)
+    {
+        Assert.That(RabbitMqClusterSettings.ReadChannelMax(Config(new() { ["RabbitMq:ChannelMax"] = value })), Is.EqualTo(expected));
+    }
+
+    [TestCase("63")]
+    [TestCase("65536")]
+    [TestCase("-1")]
+    [TestCase("many")]
+    public void Bad_channel_max_names_the_key_the_range_and_the_brokers_setting(string value)
+    {
+        var failure = Assert.Throws<MessagingConfigurationException>(() =>
+            RabbitMqClusterSettings.ReadChannelMax(Config(new() { ["RabbitMq:ChannelMax"] = value })));
+
+        Assert.That(failure!.Message, Does.Contain($"RabbitMq:ChannelMax is '{value}'").And.Contain("64 to 65535").And.Contain("channel_max"));
+    }
+
+    [Test]
+    public void A_forwarder_has_room_for_the_channels_less_those_it_needs_besides_targets()
+    {
+        // 2,000 targets were measured on 2,002 channels and 2,045 as the most that consume with 2,047: four kept back.
+        Assert.Multiple(() =>
+        {
+            Assert.That(RabbitMqClusterSettings.TargetCapacity(2047), Is.EqualTo(2043));
+            Assert.That(RabbitMqClusterSettings.TargetCapacity(4095), Is.EqualTo(4091));
+        });
+    }
+
     [Test]
     public void An_unknown_queue_type_names_the_key_and_the_choices()
     {

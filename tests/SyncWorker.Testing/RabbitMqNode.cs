@@ -101,8 +101,16 @@ public sealed class RabbitMqNode : IAsyncDisposable
     /// (<see cref="TlsPort"/>) that presents that certificate (RabbitMQ's <c>ssl_options</c>; no client certificate asked
     /// for). The plain listener stays on <see cref="AmqpPort"/>.
     /// </summary>
-    public static async Task<RabbitMqNode> LaunchAsync(string id, ServerCertificate? tls, CancellationToken cancellationToken = default)
+    public static Task<RabbitMqNode> LaunchAsync(string id, ServerCertificate? tls, CancellationToken cancellationToken = default) =>
+        LaunchAsync(id, tls, settings: [], cancellationToken);
+
+    /// <summary>
+    /// As <see cref="LaunchAsync(string, ServerCertificate?, CancellationToken)"/>, with extra <c>rabbitmq.conf</c> lines
+    /// (<paramref name="settings"/>, such as <c>channel_max = 16</c>).
+    /// </summary>
+    public static async Task<RabbitMqNode> LaunchAsync(string id, ServerCertificate? tls, IReadOnlyList<string> settings, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
         if (!File.Exists(Path.Combine(BinDirectory, "rabbitmq-server")))
         {
@@ -116,21 +124,25 @@ public sealed class RabbitMqNode : IAsyncDisposable
         await File.WriteAllTextAsync(Path.Combine(dataDirectory, "enabled_plugins"), "[].", cancellationToken);
 
         int? tlsPort = null;
+        var conf = new List<string>(settings);
         if (tls is not null)
         {
             var (ca, certificate, key) = tls.WriteTo(Path.Combine(dataDirectory, "tls"));
             tlsPort = LoopbackPorts.Free();
-            await File.WriteAllTextAsync(
-                Path.Combine(dataDirectory, "rabbitmq.conf"),
-                string.Join('\n',
-                    $"listeners.ssl.1 = 127.0.0.1:{tlsPort.Value.ToString(CultureInfo.InvariantCulture)}",
-                    $"ssl_options.cacertfile = {ca}",
-                    $"ssl_options.certfile = {certificate}",
-                    $"ssl_options.keyfile = {key}",
-                    "ssl_options.verify = verify_none",
-                    "ssl_options.fail_if_no_peer_cert = false",
-                    ""),
-                cancellationToken);
+            conf.AddRange(
+            [
+                $"listeners.ssl.1 = 127.0.0.1:{tlsPort.Value.ToString(CultureInfo.InvariantCulture)}",
+                $"ssl_options.cacertfile = {ca}",
+                $"ssl_options.certfile = {certificate}",
+                $"ssl_options.keyfile = {key}",
+                "ssl_options.verify = verify_none",
+                "ssl_options.fail_if_no_peer_cert = false",
+            ]);
+        }
+
+        if (conf.Count > 0)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dataDirectory, "rabbitmq.conf"), string.Join('\n', conf) + "\n", cancellationToken);
         }
 
         var node = new RabbitMqNode($"{id}@localhost", LoopbackPorts.Free(), LoopbackPorts.Free(), dataDirectory, tlsPort);

@@ -36,6 +36,7 @@ public sealed partial class TargetEndpointSupervisor(
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _noChannel = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private readonly TargetCircuitStates? _circuits = services.GetService<TargetCircuitStates>();
 
@@ -81,6 +82,7 @@ public sealed partial class TargetEndpointSupervisor(
         while (!stoppingToken.IsCancellationRequested)
         {
             StopRemoved();
+            var channels = await ChannelLimitAsync(admin, stoppingToken);
             foreach (var route in targets.Routes)
             {
                 try
@@ -88,7 +90,7 @@ public sealed partial class TargetEndpointSupervisor(
                     var paused = admin is not null && await admin.MarkerExistsAsync(Topology.PausedMarker(route.Name), stoppingToken);
                     // Without its store a forwarder takes no delivery: each would wait for the ledger, unacknowledged.
                     var storeDown = ledger is { StoreAvailable: false };
-                    Apply(connector, route, paused, storeDown);
+                    Apply(connector, route, paused, storeDown, channels);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -119,6 +121,46 @@ public sealed partial class TargetEndpointSupervisor(
     private void Wake() => _wake.TrySetResult();
 
     /// <summary>
+    /// The channels the bus connection may open, with who sets them: the broker grants the lower of
+    /// <c>RabbitMq:ChannelMax</c> and its own <c>channel_max</c>, asked on the admin connection, which requests the same.
+    /// Null on the in-memory transport (no limit); the requested value while the broker cannot be asked.
+    /// </summary>
+    private static async Task<ChannelLimit?> ChannelLimitAsync(BrokerAdmin? admin, CancellationToken cancellationToken)
+    {
+        if (admin is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var granted = await admin.GrantedChannelMaxAsync(cancellationToken);
+            return new ChannelLimit(Math.Min(granted, admin.RequestedChannelMax), admin.RequestedChannelMax, granted);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new ChannelLimit(admin.RequestedChannelMax, admin.RequestedChannelMax, null);
+        }
+    }
+
+    /// <summary>The channel limit of the bus connection, as requested and as granted by the broker.</summary>
+    private sealed record ChannelLimit(int Channels, int Requested, int? Granted)
+    {
+        /// <summary>How many target endpoints fit.</summary>
+        public int Capacity => RabbitMqClusterSettings.TargetCapacity(Channels);
+
+        /// <summary>Why a target beyond <see cref="Capacity"/> is not consumed, and the fix.</summary>
+        public string Problem(int targets) =>
+            Granted is { } granted && granted < Requested
+                ? $"no channel left for its consumer: the broker grants {granted} channels per connection (its channel_max, below " +
+                  $"{RabbitMqClusterSettings.ChannelMaxKey} {Requested}), room for {Capacity} targets, and this forwarder has {targets}. " +
+                  $"Raise channel_max in rabbitmq.conf to at least {targets + RabbitMqClusterSettings.ReservedChannels} (README 'Sizing')"
+                : $"no channel left for its consumer: {RabbitMqClusterSettings.ChannelMaxKey} is {Requested}, room for {Capacity} targets, " +
+                  $"and this forwarder has {targets}. Raise {RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max " +
+                  $"(rabbitmq.conf) to at least {targets + RabbitMqClusterSettings.ReservedChannels}, or remove targets (README 'Sizing')";
+    }
+
+    /// <summary>
     /// Stops the endpoints of targets no longer there (removed through the admin API), in the background; deliveries in
     /// flight finish first. Their queues stay until the removal deletes them (see <c>ManagedTargets</c>).
     /// </summary>
@@ -127,6 +169,11 @@ public sealed partial class TargetEndpointSupervisor(
         List<(string Name, Endpoint Endpoint)> gone;
         lock (_endpoints)
         {
+            foreach (var name in _noChannel.Keys.Where(name => targets.Find(name) is null).ToList())
+            {
+                _noChannel.Remove(name);
+            }
+
             gone = _endpoints.Where(pair => targets.Find(pair.Key) is null).Select(pair => (pair.Key, pair.Value)).ToList();
         }
 
@@ -187,6 +234,11 @@ public sealed partial class TargetEndpointSupervisor(
     {
         lock (_endpoints)
         {
+            if (_noChannel.TryGetValue(targetName, out var noChannel) && !_endpoints.ContainsKey(targetName))
+            {
+                return noChannel;
+            }
+
             return _endpoints.TryGetValue(targetName, out var endpoint) && !endpoint.IsReady && endpoint.Stopping is null && endpoint.Overdue
                 ? endpoint.Problem
                 : null;
@@ -209,7 +261,7 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     /// <summary>One pass for one target; never waits for an endpoint to start or stop.</summary>
-    private void Apply(IReceiveEndpointConnector connector, TargetRoute route, bool markerPaused, bool storeDown)
+    private void Apply(IReceiveEndpointConnector connector, TargetRoute route, bool markerPaused, bool storeDown, ChannelLimit? channels)
     {
         var paused = markerPaused || storeDown;
         Endpoint? endpoint;
@@ -249,6 +301,40 @@ public sealed partial class TargetEndpointSupervisor(
             _circuits?.Release(route.Name);
             endpoint.Stopping = StopAsync(route, endpoint.Handle, markerPaused: false, restart: true);
             return;
+        }
+
+        if (!paused && endpoint is null && channels is not null)
+        {
+            // Every endpoint holds a channel of the bus connection: past the limit MassTransit's endpoint would fail to
+            // start with a channel error; say why and what to change instead, and try again once one is free.
+            int connected;
+            lock (_endpoints)
+            {
+                connected = _endpoints.Count;
+            }
+
+            if (connected >= channels.Capacity)
+            {
+                var problem = channels.Problem(targets.Routes.Count);
+                bool first;
+                lock (_endpoints)
+                {
+                    first = !_noChannel.ContainsKey(route.Name);
+                    _noChannel[route.Name] = problem;
+                }
+
+                if (first)
+                {
+                    LogNotReady(logger, route.Name, problem);
+                }
+
+                return;
+            }
+
+            lock (_endpoints)
+            {
+                _noChannel.Remove(route.Name);
+            }
         }
 
         if (!paused && endpoint is null)

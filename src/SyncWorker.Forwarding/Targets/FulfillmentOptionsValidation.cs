@@ -17,7 +17,8 @@ public sealed partial class FulfillmentOptionsValidation(
     AppManifest manifest,
     PermissionPolicy policy,
     IOptions<StripeApiOptions> stripeApi,
-    IHostEnvironment environment) : IValidateOptions<FulfillmentOptions>
+    IHostEnvironment environment,
+    SyncWorker.Messaging.MessagingTransport? transport = null) : IValidateOptions<FulfillmentOptions>
 {
     private readonly ConnectSrcPolicy _connectSrc = new(manifest);
 
@@ -38,6 +39,16 @@ public sealed partial class FulfillmentOptionsValidation(
         }
 
         errors.AddRange(ValidateStripeKeys(options.Targets));
+        if (transport is { IsInMemory: false } && options.Targets.Count > SyncWorker.Messaging.RabbitMqClusterSettings.TargetCapacity(transport.ChannelMax))
+        {
+            // Each target's consumer holds a channel of the forwarder's bus connection.
+            var needed = options.Targets.Count + SyncWorker.Messaging.RabbitMqClusterSettings.ReservedChannels;
+            errors.Add($"Fulfillment:Targets has {options.Targets.Count} targets, more than one forwarder can consume with " +
+                $"{SyncWorker.Messaging.RabbitMqClusterSettings.ChannelMaxKey} {transport.ChannelMax} (room for " +
+                $"{SyncWorker.Messaging.RabbitMqClusterSettings.TargetCapacity(transport.ChannelMax)}: each target's consumer holds a channel of " +
+                $"the bus connection). Set {SyncWorker.Messaging.RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max (rabbitmq.conf) " +
+                $"to at least {needed} (README 'Sizing').");
+        }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

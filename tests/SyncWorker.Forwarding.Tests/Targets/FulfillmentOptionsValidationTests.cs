@@ -445,4 +445,23 @@ public sealed class FulfillmentOptionsValidationTests
     {
         Assert.That(ErrorsFor(Environments.Production, "https://fulfillment.example.com/webhooks/stripe-orders", "live"), Is.Empty);
     }
+
+    [Test]
+    public void More_targets_than_the_bus_connection_has_channels_for_is_refused_naming_the_key_and_the_brokers_setting()
+    {
+        Assert.That(SyncWorker.Messaging.RabbitMqEndpoint.TryParse("amqp://guest:guest@localhost:5672/", out var endpoint, out _), Is.True);
+        var transport = new SyncWorker.Messaging.MessagingTransport(endpoint, "syncworker") { ChannelMax = 64 };
+        var validation = new FulfillmentOptionsValidation(
+            RepoManifest, Policy, Options.Create(new StripeApiOptions { ApiKey = LiveKey }), new HostingEnvironment { EnvironmentName = Environments.Development }, transport);
+
+        var fits = validation.Validate(Options.DefaultName, new FulfillmentOptions { Targets = [.. Enumerable.Range(0, 60).Select(i => Valid($"t{i}"))] });
+        var tooMany = validation.Validate(Options.DefaultName, new FulfillmentOptions { Targets = [.. Enumerable.Range(0, 61).Select(i => Valid($"t{i}"))] });
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(fits.Failed, Is.False, fits.FailureMessage);
+            Assert.That(tooMany.Failures, Has.One.Contains("Fulfillment:Targets has 61 targets").And.Contains("RabbitMq:ChannelMax 64")
+                .And.Contains("room for 60").And.Contains("channel_max").And.Contains("at least 65"));
+        });
+    }
 }

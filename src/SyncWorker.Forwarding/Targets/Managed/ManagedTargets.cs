@@ -120,6 +120,11 @@ public sealed partial class ManagedTargets(
             return new TargetChange(TargetChangeOutcome.Conflict, Detail: $"The name '{options.Name}' is used by a target of the configuration file (Fulfillment:Targets): choose another name.");
         }
 
+        if (await NoRoomAsync(cancellationToken) is { } full)
+        {
+            return new TargetChange(TargetChangeOutcome.Conflict, Detail: full);
+        }
+
         try
         {
             if (!await store.CreateAsync(options.Name, Definition(options, document.AllAccounts == true), Serialize(secrets), actor, cancellationToken))
@@ -143,6 +148,43 @@ public sealed partial class ManagedTargets(
             ?? new TargetRoute(options, new ManagedTargetState(StoredTargetStates.Active, 1, null, null, now, actor, now, actor));
         LogChanged(logger, options.Name, "created", actor);
         return new TargetChange(TargetChangeOutcome.Created, View(route, generated ? secrets.SigningSecret : null));
+    }
+
+    /// <summary>
+    /// Why one more target would not be consumed, or null: every forwarder consumes each target on a channel of its bus
+    /// connection, and the broker grants the lower of <c>RabbitMq:ChannelMax</c> and its <c>channel_max</c>.
+    /// </summary>
+    private async Task<string?> NoRoomAsync(CancellationToken cancellationToken)
+    {
+        if (broker is null)
+        {
+            return null;
+        }
+
+        int? granted = null;
+        try
+        {
+            granted = await broker.GrantedChannelMaxAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The broker cannot be asked now: judge by the requested limit; the endpoint supervisor says more if needed.
+        }
+
+        var channels = Math.Min(granted ?? broker.RequestedChannelMax, broker.RequestedChannelMax);
+        var capacity = RabbitMqClusterSettings.TargetCapacity(channels);
+        var targets = registry.Routes.Count;
+        if (targets < capacity)
+        {
+            return null;
+        }
+
+        var limit = granted is { } g && g < broker.RequestedChannelMax
+            ? $"the broker grants {g} channels per connection (its channel_max, below {RabbitMqClusterSettings.ChannelMaxKey} {broker.RequestedChannelMax})"
+            : $"{RabbitMqClusterSettings.ChannelMaxKey} is {broker.RequestedChannelMax}";
+        return $"No room for another target: each forwarder consumes every target on a channel of its own and {limit}, room for {capacity} targets; " +
+            $"there are {targets}. Raise {RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max (rabbitmq.conf) on every forwarder, " +
+            "or remove targets no longer used (README 'Sizing').";
     }
 
     /// <summary>Replaces the target called <paramref name="name"/> with <paramref name="document"/> (a PUT).</summary>
