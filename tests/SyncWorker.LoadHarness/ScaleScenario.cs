@@ -36,13 +36,14 @@ internal static class ScaleScenario
           --seconds S        measured load window (default 30; after a 10 s warm-up at the same rate and a 3 s lead-in)
           --start-timeout S  give up waiting for every endpoint to consume after S seconds (default 300)
           --size KB          event size (default 8)
+          --channel-max N    RabbitMq:ChannelMax of the worker and channel_max of the node (default: neither set, 2047)
           --no-load          stop after the start, idle and new-target measurements
           --out FILE         results JSON (default docs/benchmarks/experiments/scale-2000/{type}-{N}t.json)
         """;
 
     public static async Task<int> RunAsync(string[] args)
     {
-        int targetCount = 2000, busy = 10, sizeKb = 8;
+        int targetCount = 2000, busy = 10, sizeKb = 8, channelMax = 0;
         double rate = 200, seconds = 30, startTimeout = 300;
         var queueType = "classic";
         var load = true;
@@ -59,6 +60,7 @@ internal static class ScaleScenario
                 case "--seconds": seconds = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--start-timeout": startTimeout = double.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--size": sizeKb = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--channel-max": channelMax = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--no-load": load = false; break;
                 case "--out": outPath = Value(); break;
                 default:
@@ -79,6 +81,7 @@ internal static class ScaleScenario
             ["busyTargets"] = busy,
             ["queueType"] = queueType,
             ["store"] = "sqlite (worker default)",
+            ["channelMax"] = channelMax > 0 ? channelMax : null,
         };
         var logDirectory = Path.Combine(Path.GetTempPath(), "syncworker-loadharness", "scale-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         Directory.CreateDirectory(logDirectory);
@@ -88,7 +91,9 @@ internal static class ScaleScenario
         WorkerProcess? worker = null;
         try
         {
-            await using var node = await RabbitMqNode.LaunchAsync();
+            await using var node = channelMax > 0
+                ? await RabbitMqNode.LaunchAsync("scale-" + Guid.NewGuid().ToString("N")[..8], tls: null, [$"channel_max = {channelMax.ToString(CultureInfo.InvariantCulture)}"])
+                : await RabbitMqNode.LaunchAsync();
             await using var targets = await FastTargets.StartAsync();
             var vhost = await node.CreateVirtualHostAsync("scale");
             var amqp = node.AmqpUri(vhost);
@@ -112,6 +117,11 @@ internal static class ScaleScenario
                 ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
                 ["Worker:Role"] = "All",
             };
+            if (channelMax > 0)
+            {
+                settings["RabbitMq:ChannelMax"] = channelMax.ToString(CultureInfo.InvariantCulture);
+            }
+
             for (var t = 0; t < targetCount; t++)
             {
                 var prefix = $"Fulfillment:Targets:{t}:";

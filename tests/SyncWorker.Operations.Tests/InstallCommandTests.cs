@@ -25,7 +25,7 @@ public sealed class InstallCommandTests
     [Test]
     public async Task Lists_each_account_and_mode_with_its_status_and_permissions_in_a_table_and_as_json()
     {
-        var configuration = await StoreAsync(3);
+        var configuration = await StoreAsync(StoreMigrator.LatestVersion);
         var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
         using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
         {
@@ -56,19 +56,19 @@ public sealed class InstallCommandTests
     [Test]
     public async Task An_empty_registry_says_what_feeds_it_and_a_store_before_it_says_how_to_migrate()
     {
-        var empty = await CliHarness.RunAsync(await StoreAsync(3), "installs", "list");
+        var empty = await CliHarness.RunAsync(await StoreAsync(StoreMigrator.LatestVersion), "installs", "list");
         Assert.That(empty.ExitCode, Is.Zero, empty.ToString());
         Assert.That(empty.Error, Does.Contain("empty").And.Contain("count as installed"));
 
-        var old = await CliHarness.RunAsync(await StoreAsync(2), "installs", "list");
+        var old = await CliHarness.RunAsync(await StoreAsync(4), "installs", "list");
         Assert.That(old.ExitCode, Is.EqualTo(1), old.ToString());
-        Assert.That(old.Error, Does.Contain("schema version 2").And.Contain("store migrate"));
+        Assert.That(old.Error, Does.Contain("schema version 4").And.Contain("store migrate"));
     }
 
     [Test]
     public async Task Accounts_purge_deletes_a_merchants_rows_says_what_and_warns_when_it_is_still_installed()
     {
-        var configuration = await StoreAsync(3);
+        var configuration = await StoreAsync(StoreMigrator.LatestVersion);
         var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
         using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
         {
@@ -166,6 +166,58 @@ public sealed class InstallCommandTests
         var noApp = await CliHarness.RunAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Store:DataDirectory"] = folder }).Build(), "installs", "sync");
         Assert.That(noApp.ExitCode, Is.EqualTo(78), noApp.ToString());
         Assert.That(noApp.Error, Does.Contain("Installs:AppId is not set"));
+    }
+
+    [Test]
+    public async Task Installs_sync_lists_the_sandboxs_installs_with_its_own_key_and_test_mode_leaves_them_alone()
+    {
+        using var stripe = WireMock.Server.WireMockServer.Start();
+        const string sandboxKey = "sk_test_sandbox_installs_sync_not_a_key";
+        const string testKey = "sk_test_testmode_installs_sync_not_a_key";
+        stripe.Given(WireMock.RequestBuilders.Request.Create().WithPath("/v1/apps/installs").UsingGet().WithHeader("Authorization", "Bearer " + sandboxKey))
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("""
+                {"object":"list","url":"/v1/apps/installs","has_more":false,"data":[
+                  {"id":"appinst_s","object":"apps.install","account":"acct_sandbox","app":"app_61SyncWorkerTests","livemode":false,"status":"installed",
+                   "permissions_granted":["event_read"],"permissions_pending":[],"created":1788000000}]}
+                """));
+        stripe.Given(WireMock.RequestBuilders.Request.Create().WithPath("/v1/apps/installs").UsingGet().WithHeader("Authorization", "Bearer " + testKey))
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
+                .WithBody("""{"object":"list","url":"/v1/apps/installs","has_more":false,"data":[]}"""));
+        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
+        _folders.Add(folder);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Store:DataDirectory"] = folder,
+            ["Installs:AppId"] = "app_61SyncWorkerTests",
+            ["Stripe:ApiKeys:Sandbox"] = sandboxKey,
+            ["Stripe:ApiKeys:Test"] = testKey,
+            ["Stripe:ApiBase"] = stripe.Url,
+        }).Build();
+        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
+            // Recorded before the store knew sandboxes (an event of an earlier version): a test-mode row like any other.
+            await installs.ApplyAsync(new InstallChange("acct_sandbox", false, InstallStatus.Installed, null, null, "evt_s", Created), default);
+            await installs.ApplyAsync(new InstallChange("acct_testmode", false, InstallStatus.Installed, null, null, "evt_t", Created), default);
+        }
+
+        var run = await CliHarness.RunAsync(configuration, "installs", "sync", "--json");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        using (var document = JsonDocument.Parse(run.Output))
+        {
+            Assert.That(document.RootElement.GetProperty("modes").EnumerateArray().Select(m => m.GetString()), Is.EqualTo(new[] { "sandbox", "test" }));
+            Assert.That(document.RootElement.GetProperty("changes").EnumerateArray().Select(c => (c.GetProperty("account").GetString(), c.GetProperty("mode").GetString(), c.GetProperty("after").GetString())),
+                Is.EquivalentTo(new[] { ("acct_testmode", "test", "uninstalled") }), "the sandbox's install is no test-mode install the test key missed");
+        }
+
+        Assert.That(run.Output + run.Error, Does.Not.Contain(sandboxKey).And.Not.Contain(testKey));
+        var list = await CliHarness.RunAsync(configuration, "installs", "list", "--json");
+        using var listing = JsonDocument.Parse(list.Output);
+        Assert.That(listing.RootElement.GetProperty("installs").EnumerateArray().Select(i => (i.GetProperty("account").GetString(), i.GetProperty("mode").GetString(), i.GetProperty("status").GetString())),
+            Is.EquivalentTo(new[] { ("acct_sandbox", "sandbox", "installed"), ("acct_testmode", "test", "uninstalled") }));
     }
 
     private async Task<IConfiguration> StoreAsync(long version)

@@ -9,6 +9,7 @@ namespace SyncWorker.Forwarding.Installs;
 /// <c>account.application.deauthorized</c> (uninstalled), for the event's <c>account</c> and mode, and the App Installs
 /// API's <c>apps.install.created</c> / <c>updated</c> (the install object's <c>status</c>, <c>account</c>,
 /// <c>livemode</c>, <c>permissions_granted</c>, <c>permissions_pending</c>) and <c>apps.install.deleted</c> (uninstalled).
+/// An event verified by a secret tagged <c>Mode: sandbox</c> records a sandbox's install.
 /// </summary>
 public static class InstallEvents
 {
@@ -36,9 +37,9 @@ public static class InstallEvents
         switch (evt.Type)
         {
             case "account.application.authorized":
-                return evt.Account is { Length: > 0 } installed ? new InstallChange(installed, evt.Livemode, InstallStatus.Installed, null, null, evt.EventId, evt.Created) : null;
+                return evt.Account is { Length: > 0 } installed ? new InstallChange(installed, evt.Livemode, InstallStatus.Installed, null, null, evt.EventId, evt.Created, evt.Sandbox) : null;
             case "account.application.deauthorized":
-                return evt.Account is { Length: > 0 } uninstalled ? new InstallChange(uninstalled, evt.Livemode, InstallStatus.Uninstalled, null, null, evt.EventId, evt.Created) : null;
+                return evt.Account is { Length: > 0 } uninstalled ? new InstallChange(uninstalled, evt.Livemode, InstallStatus.Uninstalled, null, null, evt.EventId, evt.Created, evt.Sandbox) : null;
             case "apps.install.created" or "apps.install.updated" or "apps.install.deleted":
                 break;
             default:
@@ -59,7 +60,7 @@ public static class InstallEvents
             ? live.GetBoolean()
             : evt.Livemode;
         var status = evt.Type == "apps.install.deleted" ? InstallStatus.Uninstalled : InstallStatus.FromStripe(String(install, "status"));
-        return new InstallChange(account, livemode, status, Permissions(install, "permissions_granted"), Permissions(install, "permissions_pending"), evt.EventId, evt.Created);
+        return new InstallChange(account, livemode, status, Permissions(install, "permissions_granted"), Permissions(install, "permissions_pending"), evt.EventId, evt.Created, evt.Sandbox);
     }
 
     private static string? String(JsonElement element, string name) =>

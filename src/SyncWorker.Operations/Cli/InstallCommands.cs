@@ -8,7 +8,7 @@ namespace SyncWorker.Operations.Cli;
 
 /// <summary>One install as <c>installs list --json</c> prints it.</summary>
 /// <param name="Account">The merchant (<c>acct_…</c>).</param>
-/// <param name="Mode"><c>live</c> or <c>test</c>.</param>
+/// <param name="Mode"><c>live</c>, <c>test</c> or <c>sandbox</c>.</param>
 /// <param name="Status"><c>installed</c> or <c>uninstalled</c>.</param>
 /// <param name="PermissionsGranted">As the last <c>apps.install.*</c> event said; null when none did.</param>
 /// <param name="PermissionsPending">Likewise.</param>
@@ -119,14 +119,18 @@ internal static class InstallCommands
         return result.Modes.Count == 0 ? ExitCodes.Failed : ExitCodes.Ok;
     }
 
-    /// <summary>Refuses a store from before schema version 3 (install registry, audit log), saying how to migrate it.</summary>
+    /// <summary>
+    /// Refuses a store from before schema version 5 (the install registry and audit log of 3, its sandbox column of 5),
+    /// saying how to migrate it.
+    /// </summary>
     public static async Task RequireInstallRegistryAsync(StoreSettings settings, CancellationToken cancellationToken)
     {
         var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);
-        if (version < 3)
+        if (version < 5)
         {
             throw CliException.Failed(
-                $"The store ({settings.Description}) is at schema version {version}, before the install registry and the audit log (3): start a forwarder of this version, or run `store migrate`.");
+                $"The store ({settings.Description}) is at schema version {version}, before the install registry as this version reads it " +
+                "(3: install registry and audit log; 5: sandbox installs): start a forwarder of this version, or run `store migrate`.");
         }
     }
 
@@ -136,7 +140,7 @@ internal static class InstallCommands
         await RequireInstallRegistryAsync(settings, cancellationToken);
         var rows = await StoreCommands.WithLedgerAsync(session, settings, ledger => new SqlInstallRegistry(ledger, session.TimeProvider).ListAsync(cancellationToken));
         var views = rows.Select(r => new InstallView(
-            r.Account, r.Livemode ? "live" : "test", r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen,
+            r.Account, r.Mode, r.Status, r.PermissionsGranted, r.PermissionsPending, r.LastEventId, r.LastEventCreated, r.FirstSeen, r.LastSeen,
             r.Status == InstallStatus.Installed ? SyncWorker.Contracts.OrderActionPermissions.Waiting(r.PermissionsPending) : null)).ToList();
         if (json)
         {

@@ -10,7 +10,7 @@ namespace SyncWorker.Operations.Installs;
 
 /// <summary>One account and mode whose row <c>installs sync</c> looked at: its status before and after.</summary>
 /// <param name="Account">The merchant (<c>acct_…</c>).</param>
-/// <param name="Mode"><c>live</c> or <c>test</c>.</param>
+/// <param name="Mode"><c>live</c>, <c>test</c> or <c>sandbox</c>.</param>
 /// <param name="Before">The registry's status before (null: not recorded).</param>
 /// <param name="After">The status the Install API gives (<c>uninstalled</c> for a recorded install it no longer lists).</param>
 public sealed record InstallSyncChange(string Account, string Mode, string? Before, string After);
@@ -25,8 +25,8 @@ public sealed record InstallSyncResult(string Store, IReadOnlyList<string> Modes
 
 /// <summary>
 /// <c>installs sync</c>: lists the app's installs with Stripe's Install API (<c>GET /v1/apps/installs?app=…</c>, every
-/// page) in each mode that has a key (<see cref="StripeModeKeys"/>: a live key lists live installs, a test key test ones)
-/// and writes what it says into the install registry, as of now: an install listed is recorded with its status and
+/// page) in each mode that has a key (<see cref="StripeModeKeys"/>: a live key lists live installs, a test key test ones,
+/// <c>Stripe:ApiKeys:Sandbox</c> the managed sandbox's, recorded as sandbox installs) and writes what it says into the install registry, as of now: an install listed is recorded with its status and
 /// permissions; a recorded install of that mode the API no longer lists is recorded as uninstalled. Install events older
 /// than the sync then change nothing (the registry keeps the newest word).
 /// </summary>
@@ -62,36 +62,55 @@ internal static class InstallSync
         var listed = 0;
         var now = time.GetUtcNow();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        foreach (var livemode in new[] { true, false })
+        // Sandboxes before test mode: a sandbox's installs say livemode false as test-mode ones do, and an install the
+        // sandbox's key lists is no test-mode install the test key missed.
+        var sandboxAccounts = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var environment in new[] { StripeEnvironment.Live, StripeEnvironment.Sandbox, StripeEnvironment.Test })
         {
-            var mode = livemode ? "live" : "test";
-            if (StripeModeKeys.For(livemode, configuration[StripeModeKeys.ApiKeySetting], configuration[StripeModeKeys.LiveKeySetting], configuration[StripeModeKeys.TestKeySetting]) is not { } key)
+            var mode = environment.Name();
+            var livemode = environment == StripeEnvironment.Live;
+            var sandbox = environment == StripeEnvironment.Sandbox;
+            if (StripeModeKeys.For(environment, configuration[StripeModeKeys.ApiKeySetting], configuration[StripeModeKeys.LiveKeySetting],
+                    configuration[StripeModeKeys.TestKeySetting], configuration[StripeModeKeys.SandboxKeySetting]) is not { } key)
             {
-                skipped.Add($"{mode}: no key ({(livemode ? StripeModeKeys.LiveKeySetting : StripeModeKeys.TestKeySetting)} is not set and {StripeModeKeys.ApiKeySetting} is not a {mode} key)");
+                skipped.Add(sandbox
+                    ? $"{mode}: no key ({StripeModeKeys.SandboxKeySetting} is not set)"
+                    : $"{mode}: no key ({StripeModeKeys.SettingOf(environment)} is not set and {StripeModeKeys.ApiKeySetting} is not a {mode} key)");
                 continue;
             }
 
             modes.Add(mode);
             var client = new StripeClient(new StripeClientOptions { ApiKey = key.Key, ApiBase = apiBase, HttpClient = new SystemNetHttpClient(http) });
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            var before = (await registry.ListAsync(cancellationToken)).Where(r => r.Livemode == livemode).ToDictionary(r => r.Account, r => r.Status, StringComparer.Ordinal);
+            var rows = (await registry.ListAsync(cancellationToken)).Where(r => r.Livemode == livemode).ToList();
+            // The status each listed account had in this mode's rows (a sandbox's row recorded before sandboxes were told
+            // apart included), and the rows of this mode a missed uninstall is looked for in.
+            var was = rows.ToDictionary(r => r.Account, r => r.Status, StringComparer.Ordinal);
+            var before = rows
+                .Where(r => r.Sandbox == sandbox && !(environment == StripeEnvironment.Test && sandboxAccounts.Contains(r.Account)))
+                .ToDictionary(r => r.Account, r => r.Status, StringComparer.Ordinal);
             try
             {
                 await foreach (var install in client.V1.Apps.Installs.ListAutoPagingAsync(new InstallListOptions { App = appId, Limit = PageSize }, cancellationToken: cancellationToken))
                 {
-                    if (string.IsNullOrEmpty(install.Account) || install.Livemode != livemode)
+                    if (string.IsNullOrEmpty(install.Account) || install.Livemode != livemode || (environment == StripeEnvironment.Test && sandboxAccounts.Contains(install.Account)))
                     {
                         continue;
                     }
 
                     listed++;
                     seen.Add(install.Account);
-                    var status = InstallStatus.FromStripe(install.Status);
-                    await registry.ApplyAsync(new InstallChange(install.Account, livemode, status, install.PermissionsGranted ?? [], install.PermissionsPending ?? [], install.Id ?? "installs sync", now), cancellationToken);
-                    var was = before.GetValueOrDefault(install.Account);
-                    if (was != status)
+                    if (sandbox)
                     {
-                        changes.Add(new InstallSyncChange(install.Account, mode, was, status));
+                        sandboxAccounts.Add(install.Account);
+                    }
+
+                    var status = InstallStatus.FromStripe(install.Status);
+                    await registry.ApplyAsync(new InstallChange(install.Account, livemode, status, install.PermissionsGranted ?? [], install.PermissionsPending ?? [], install.Id ?? "installs sync", now, sandbox), cancellationToken);
+                    var previous = was.GetValueOrDefault(install.Account);
+                    if (previous != status)
+                    {
+                        changes.Add(new InstallSyncChange(install.Account, mode, previous, status));
                     }
                 }
             }
@@ -112,7 +131,7 @@ internal static class InstallSync
                 if (status == InstallStatus.Installed && !seen.Contains(account))
                 {
                     // Recorded as installed, not among the app's installs: an uninstall whose event was missed.
-                    await registry.ApplyAsync(new InstallChange(account, livemode, InstallStatus.Uninstalled, null, null, "installs sync", now), cancellationToken);
+                    await registry.ApplyAsync(new InstallChange(account, livemode, InstallStatus.Uninstalled, null, null, "installs sync", now, sandbox), cancellationToken);
                     changes.Add(new InstallSyncChange(account, mode, status, InstallStatus.Uninstalled));
                 }
             }

@@ -47,6 +47,10 @@ public static class InstallStatus
 /// <param name="PermissionsPending">The permissions awaiting the merchant's approval, when the event says; null keeps what the row has.</param>
 /// <param name="EventId">The event (<c>evt_…</c>).</param>
 /// <param name="EventCreated">The event's <c>created</c>.</param>
+/// <param name="Sandbox">
+/// True for an install in a sandbox (an event verified by a secret tagged <c>Mode: sandbox</c>, or listed with
+/// <c>Stripe:ApiKeys:Sandbox</c>); once recorded, a row stays a sandbox's.
+/// </param>
 public sealed record InstallChange(
     string Account,
     bool Livemode,
@@ -54,7 +58,8 @@ public sealed record InstallChange(
     IReadOnlyList<string>? PermissionsGranted,
     IReadOnlyList<string>? PermissionsPending,
     string EventId,
-    DateTimeOffset EventCreated);
+    DateTimeOffset EventCreated,
+    bool Sandbox = false);
 
 /// <summary>A row of <c>installs</c>.</summary>
 /// <param name="Account">The merchant (<c>acct_…</c>).</param>
@@ -66,6 +71,7 @@ public sealed record InstallChange(
 /// <param name="LastEventCreated">That event's <c>created</c>.</param>
 /// <param name="FirstSeen">When SyncWorker first recorded the row.</param>
 /// <param name="LastSeen">When an install event last reached it (applied or older than what it had).</param>
+/// <param name="Sandbox">True for an install in a sandbox (schema version 5).</param>
 public sealed record InstallRecord(
     string Account,
     bool Livemode,
@@ -75,4 +81,9 @@ public sealed record InstallRecord(
     string? LastEventId,
     DateTimeOffset LastEventCreated,
     DateTimeOffset FirstSeen,
-    DateTimeOffset LastSeen);
+    DateTimeOffset LastSeen,
+    bool Sandbox = false)
+{
+    /// <summary><c>live</c>, <c>test</c> or <c>sandbox</c>.</summary>
+    public string Mode => Sandbox ? "sandbox" : Livemode ? "live" : "test";
+}

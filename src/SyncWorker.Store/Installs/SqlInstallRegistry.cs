@@ -6,7 +6,7 @@ namespace SyncWorker.Store.Installs;
 /// <summary>The <c>installs</c> table, in the same store and under the same turns as the delivery ledger.</summary>
 public sealed class SqlInstallRegistry(SqlDeliveryLedger store, TimeProvider time) : IInstallRegistry
 {
-    private const string Columns = "account, livemode, status, permissions_granted, permissions_pending, last_event_id, last_event_created, first_seen, last_seen";
+    private const string Columns = "account, livemode, status, permissions_granted, permissions_pending, last_event_id, last_event_created, first_seen, last_seen, sandbox";
 
     /// <inheritdoc />
     public Task<bool> ApplyAsync(InstallChange change, CancellationToken cancellationToken)
@@ -23,10 +23,11 @@ public sealed class SqlInstallRegistry(SqlDeliveryLedger store, TimeProvider tim
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var created = change.EventCreated.ToUnixTimeMilliseconds();
             await using var upsert = SqlDeliveryLedger.Command(connection, """
-                INSERT INTO installs (account, livemode, status, permissions_granted, permissions_pending, last_event_id, last_event_created, first_seen, last_seen)
-                VALUES (@account, @livemode, @status, @granted, @pending, @event, @created, @now, @now)
+                INSERT INTO installs (account, livemode, status, permissions_granted, permissions_pending, last_event_id, last_event_created, first_seen, last_seen, sandbox)
+                VALUES (@account, @livemode, @status, @granted, @pending, @event, @created, @now, @now, @sandbox)
                 ON CONFLICT (account, livemode) DO UPDATE SET
                     status = excluded.status,
+                    sandbox = CASE WHEN excluded.sandbox THEN excluded.sandbox ELSE installs.sandbox END,
                     permissions_granted = COALESCE(excluded.permissions_granted, installs.permissions_granted),
                     permissions_pending = COALESCE(excluded.permissions_pending, installs.permissions_pending),
                     last_event_id = excluded.last_event_id,
@@ -36,7 +37,7 @@ public sealed class SqlInstallRegistry(SqlDeliveryLedger store, TimeProvider tim
                 """,
                 ("account", change.Account), ("livemode", change.Livemode), ("status", change.Status),
                 ("granted", Join(change.PermissionsGranted)), ("pending", Join(change.PermissionsPending)),
-                ("event", change.EventId), ("created", created), ("now", now));
+                ("event", change.EventId), ("created", created), ("now", now), ("sandbox", change.Sandbox));
             if (await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0)
             {
                 return true;
@@ -44,8 +45,8 @@ public sealed class SqlInstallRegistry(SqlDeliveryLedger store, TimeProvider tim
 
             // Older than what the row has: heard of, not applied.
             await using var seen = SqlDeliveryLedger.Command(connection,
-                "UPDATE installs SET last_seen = @now WHERE account = @account AND livemode = @livemode",
-                ("account", change.Account), ("livemode", change.Livemode), ("now", now));
+                "UPDATE installs SET last_seen = @now, sandbox = CASE WHEN @sandbox THEN @sandbox ELSE sandbox END WHERE account = @account AND livemode = @livemode",
+                ("account", change.Account), ("livemode", change.Livemode), ("now", now), ("sandbox", change.Sandbox));
             await seen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return false;
         }, cancellationToken);
@@ -110,5 +111,6 @@ public sealed class SqlInstallRegistry(SqlDeliveryLedger store, TimeProvider tim
             reader.IsDBNull(5) ? null : reader.GetString(5),
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
-            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)));
+            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)),
+            reader.GetBoolean(9));
 }

@@ -20,6 +20,16 @@ public sealed class InstallEventsTests
         Assert.That(change, Is.EqualTo(new InstallChange("acct_merchant", false, status, null, null, "evt_1", Created)));
     }
 
+    [TestCase("account.application.authorized", "{}")]
+    [TestCase("apps.install.created", """{"object":"apps.install","account":"acct_sandbox","livemode":false,"status":"installed"}""")]
+    public void An_event_a_sandbox_secret_verified_records_a_sandboxs_install(string type, string dataObject)
+    {
+        var change = InstallEvents.Read(Event(type, "acct_sandbox", livemode: false, dataObject) with { Sandbox = true });
+
+        Assert.That((change!.Account, change.Livemode, change.Sandbox), Is.EqualTo(("acct_sandbox", false, true)));
+        Assert.That(InstallEvents.Read(Event(type, "acct_sandbox", livemode: false, dataObject))!.Sandbox, Is.False, "a test-mode secret's event");
+    }
+
     [Test]
     public void The_apps_own_account_is_no_install_to_record()
     {

@@ -87,6 +87,28 @@ public sealed class InstallRegistryTests(StoreProvider provider)
         Assert.That(row.LastEventId, Is.EqualTo("evt_2"));
     }
 
+    [Test]
+    public async Task A_sandbox_install_is_marked_and_stays_a_sandboxs_whatever_the_order_of_events()
+    {
+        await _installs.ApplyAsync(Change("acct_sbx", false, InstallStatus.Installed, "evt_1", Created) with { Sandbox = true }, default);
+        // An event without the flag (a forwarder of an earlier version) changes the status, not what the account is.
+        await _installs.ApplyAsync(Change("acct_sbx", false, InstallStatus.Uninstalled, "evt_2", Created.AddMinutes(1)), default);
+        await _installs.ApplyAsync(Change("acct_test", false, InstallStatus.Installed, "evt_3", Created.AddMinutes(5)), default);
+        // An older event that says sandbox still tells what the account is, though it changes nothing else.
+        await _installs.ApplyAsync(Change("acct_late", false, InstallStatus.Installed, "evt_4", Created.AddMinutes(5)), default);
+        await _installs.ApplyAsync(Change("acct_late", false, InstallStatus.Uninstalled, "evt_old", Created) with { Sandbox = true }, default);
+
+        var sandbox = await _installs.GetAsync("acct_sbx", false, default);
+        var test = await _installs.GetAsync("acct_test", false, default);
+        var late = await _installs.GetAsync("acct_late", false, default);
+        Assert.Multiple(() =>
+        {
+            Assert.That((sandbox!.Status, sandbox.Sandbox, sandbox.Mode), Is.EqualTo((InstallStatus.Uninstalled, true, "sandbox")));
+            Assert.That((test!.Sandbox, test.Mode), Is.EqualTo((false, "test")));
+            Assert.That((late!.Status, late.LastEventId, late.Sandbox), Is.EqualTo((InstallStatus.Installed, "evt_4", true)));
+        });
+    }
+
     private static InstallChange Change(string account, bool live, string status, string eventId, DateTimeOffset created, string[]? granted = null, string[]? pending = null) =>
         new(account, live, status, granted, pending, eventId, created);
 }
