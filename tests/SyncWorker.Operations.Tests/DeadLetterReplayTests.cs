@@ -99,6 +99,29 @@ public sealed class DeadLetterReplayTests
     }
 
     [Test]
+    public async Task Replay_of_an_account_moves_only_that_merchants_dead_letters_across_targets()
+    {
+        var gone = new DeadLetterSpec("warehouse", "evt_1GONE1", Account: "acct_1QxUninstalled01");
+        var kept = new DeadLetterSpec("warehouse", "evt_1KEPT1");
+        var goneDropship = new DeadLetterSpec("dropship", "evt_1GONE2", Account: "acct_1QxUninstalled01");
+        await DeadLetterSeed.SeedAsync(_node, _vhost, [gone, kept, goneDropship]);
+
+        var run = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--account", "acct_1QxUninstalled01");
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(run.Output, Does.Contain("Moved 2 dead letters back to their target queues for delivery; left 1 in place."));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetQueue("warehouse"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { gone.MessageId }));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetQueue("dropship"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { goneDropship.MessageId }));
+        Assert.That((await _node.DrainAsync(_vhost, Topology.TargetErrorQueue("warehouse"))).Select(m => m.BasicProperties.MessageId), Is.EqualTo(new[] { kept.MessageId }));
+
+        var bad = await CliHarness.RunAsync(
+            CliHarness.Configuration(_node.AmqpUri(_vhost), CliHarness.Targets), "dead-letters", "replay", "--account", "merchant-7");
+        Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
+        Assert.That(bad.Error, Does.Contain("--account takes a Stripe account id (acct_…)"));
+    }
+
+    [Test]
     public async Task Replay_moves_a_raw_json_dead_letter_back_as_raw_json_with_its_message_type()
     {
         var raw = new DeadLetterSpec("warehouse", "evt_1RAWREPLAY", RawJson: true);

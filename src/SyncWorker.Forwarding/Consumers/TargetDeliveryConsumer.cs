@@ -121,8 +121,10 @@ public sealed partial class TargetDeliveryConsumer(
                 claim = held;
             }
 
+            // Nothing is allocated on the common path: most installs have no permission pending.
             if (claim is not null && target.Options.Format == TargetOptions.OrderFormat && installs is not null
-                && OrderActions.PermissionsNeeded(delivery.Action).Where(installs.PendingPermissions(evt.Account, evt.Livemode).Contains).ToList() is { Count: > 0 } missing)
+                && installs.PendingPermissions(evt.Account, evt.Livemode) is { Count: > 0 } pending
+                && OrderActions.PermissionsNeeded(delivery.Action).Where(pending.Contains).ToList() is { Count: > 0 } missing)
             {
                 // Unless it has waited too long, WaitForPermissionAsync ends the lease itself (waiting, or dead-lettered).
                 var held = claim;

@@ -116,6 +116,11 @@ internal static class CommandTree
             Description = $"Only dead letters dead-lettered before this time ({TimeOption.Forms}). With a time range, a dead " +
                 "letter that carries no such time is left in place.",
         };
+        var account = new Option<string?>("--account")
+        {
+            Description = "Only the dead letters of this merchant account (acct_…). Selects by itself; combines with the others. " +
+                "An uninstalled account's replayed deliveries end as skipped (reason uninstalled), recorded in the ledger.",
+        };
         var replay = new Command(
             "replay",
             "Move dead letters back to their target's queue for delivery, and poison messages back to the queue they came " +
@@ -127,6 +132,7 @@ internal static class CommandTree
             all,
             since,
             until,
+            account,
             force,
             replayJson,
         };
@@ -138,7 +144,8 @@ internal static class CommandTree
             new ReplayWindow(result.GetValue(since), result.GetValue(until)),
             result.GetValue(force),
             result.GetValue(replayJson),
-            ct));
+            ct,
+            result.GetValue(account)));
 
         return new Command("dead-letters", "List and replay deliveries that failed for good (syncworker.target.{name}_error) and poison messages.")
         {

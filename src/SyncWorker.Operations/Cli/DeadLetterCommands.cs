@@ -178,16 +178,21 @@ internal static class DeadLetterCommands
     }
 
     public static async Task<int> ReplayAsync(
-        CliSession session, string? target, string? eventId, bool all, ReplayWindow window, bool force, bool json, CancellationToken cancellationToken)
+        CliSession session, string? target, string? eventId, bool all, ReplayWindow window, bool force, bool json, CancellationToken cancellationToken, string? account = null)
     {
         ArgumentNullException.ThrowIfNull(window);
+        if (account is not null && (!account.StartsWith("acct_", StringComparison.Ordinal) || account.Length == "acct_".Length))
+        {
+            throw CliException.Usage($"--account takes a Stripe account id (acct_…), as 'dead-letters list' shows it; '{account}' is not one.");
+        }
+
         switch (eventId, all)
         {
-            case (null, false) when window.IsEmpty:
+            case (null, false) when window.IsEmpty && account is null:
                 throw CliException.Usage(
                     "Say which dead letters to replay: --event evt_… (the deliveries of one Stripe event), --all " +
-                    "(every dead letter of the targets chosen, or of one with --target NAME), or --since/--until (those " +
-                    "dead-lettered in that time). Run 'dead-letters list' to see them.");
+                    "(every dead letter of the targets chosen, or of one with --target NAME), --since/--until (those " +
+                    "dead-lettered in that time) or --account acct_… (one merchant's). Run 'dead-letters list' to see them.");
             case (not null, true):
                 throw CliException.Usage("Use either --event or --all, not both.");
             case ({ } id, _) when !id.StartsWith(EventIdPrefix, StringComparison.Ordinal) || id.Length == EventIdPrefix.Length:
@@ -209,6 +214,7 @@ internal static class DeadLetterCommands
         // with no such time is left in place. Whatever does not match stays where it is, in its order.
         Func<DeadLetter, bool> Matches(ReplayTally tally) => deadLetter =>
             (eventId is null || string.Equals(deadLetter.EventId, eventId, StringComparison.Ordinal))
+            && (account is null || string.Equals(deadLetter.Account, account, StringComparison.Ordinal))
             && (since is null && until is null
                 || tally.DeadLetteredAt(deadLetter) is { } at && (since is null || at >= since) && (until is null || at < until));
 
