@@ -295,6 +295,8 @@ internal static class CommandTree
 
         public Option<string?> Worker { get; } = AdminWorkerOption();
 
+        public TargetAuthCliOptions Auth { get; } = new();
+
         public Option<bool> Json { get; } = new("--json") { Description = "Write the worker's answer (the target, as JSON) to standard output instead of lines." };
 
         public static TargetDefinitionOptions Create(string name, string description, bool updating)
@@ -320,6 +322,7 @@ internal static class CommandTree
                 options.Command.Options.Add(option);
             }
 
+            options.Auth.AddTo(options.Command, updating);
             return options;
         }
 
@@ -337,6 +340,7 @@ internal static class CommandTree
             MaxConcurrency = result.GetValue(MaxConcurrency),
             TimeoutSeconds = result.GetValue(TimeoutSeconds),
             File = result.GetValue(File),
+            Auth = Auth.Read(result),
         };
     }
 
