@@ -4,8 +4,8 @@ namespace SyncWorker.Forwarding.Targets;
 
 /// <summary>
 /// <c>Fulfillment:Targets:N:Auth:*</c> (<c>auth</c> in the admin API): how requests authenticate to a partner's own API,
-/// on top of the Standard Webhooks signature every request carries whatever this says. The secrets (<see cref="Token"/>,
-/// <see cref="Password"/>, <see cref="ClientSecret"/>) are never logged nor shown again by the admin API.
+/// on top of the Standard Webhooks signature every request carries whatever this says. The secrets (<c>Token</c>,
+/// <c>Password</c>, <c>ClientSecret</c>) are never logged nor shown again by the admin API.
 /// </summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed class TargetAuthOptions
