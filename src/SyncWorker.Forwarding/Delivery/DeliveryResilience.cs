@@ -84,6 +84,7 @@ internal static class DeliveryResilience
     public static bool ShouldRetry(Outcome<HttpResponseMessage> outcome, TimeSpan maxRetryAfter, TimeProvider time) => outcome switch
     {
         { Exception: HttpRequestException or TimeoutRejectedException } => true,
+        { Exception: TargetAuthException auth } => !auth.IsPermanent,
         { Exception: not null } => false,
         { Result: { } response } => IsRetryableStatus(response.StatusCode) && !(RetryAfter(response, time) > maxRetryAfter),
         _ => false,

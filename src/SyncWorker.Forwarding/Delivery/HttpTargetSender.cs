@@ -85,6 +85,19 @@ public sealed partial class HttpTargetSender : ITargetSender
             // Headers only: the body of the answer is not needed, and nothing would time its download out.
             response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         }
+        catch (TargetAuthException exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // No credentials for the target (its token endpoint refused or failed): the request was not sent.
+            throw Failed(new DeliveryFailedException(
+                $"Delivering {delivery.Description} to target '{target.Name}' failed{(attempts.Count > 0 ? " after " + AttemptCount(attempts.Count) : "")}: {exception.Message}.",
+                exception.IsPermanent,
+                attempts.Count,
+                (int?)attempts.LastStatus,
+                exception)
+            {
+                Requests = attempts.Sent,
+            });
+        }
         catch (Exception exception) when (exception is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
             && !cancellationToken.IsCancellationRequested)
         {

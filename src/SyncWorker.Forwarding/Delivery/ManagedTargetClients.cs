@@ -9,7 +9,7 @@ namespace SyncWorker.Forwarding.Delivery;
 /// <summary>
 /// The HTTP clients of targets managed at run time (the admin API), which the HTTP client factory cannot know at start:
 /// the same chain as <see cref="TargetHttpClientServiceCollectionExtensions.AddTargetHttpClients"/> builds for configured
-/// targets (resilience pipeline, then signing and headers, then a handler that follows no redirect), built when a
+/// targets (resilience pipeline, then the Authorization header of <c>Auth</c>, then signing and headers, then a handler that follows no redirect), built when a
 /// target's revision is first used. A client replaced by a newer revision is disposed once its deliveries in flight can
 /// no longer need it.
 /// </summary>
@@ -72,7 +72,7 @@ public sealed class ManagedTargetClients(TargetRegistry registry, IServiceProvid
         {
             InnerHandler = TargetHttpClientServiceCollectionExtensions.PrimaryHandler(),
         };
-        return new HttpClient(new ResilienceHandler(pipeline.Build()) { InnerHandler = signing }, disposeHandler: true)
+        return new HttpClient(new ResilienceHandler(pipeline.Build()) { InnerHandler = TargetAuthHandler.Wrap(target, services, signing) }, disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };

@@ -19,6 +19,8 @@ public static class TargetHttpClientServiceCollectionExtensions
     /// <item>a resilience pipeline, outer to inner: retry (exponential backoff with jitter, <c>Retry-After</c> honoured up
     /// to <c>Retry:MaxRetryAfterSeconds</c>; network errors, timeouts, 408, 429 and 5xx only), circuit breaker, per-attempt
     /// timeout;</item>
+    /// <item>inside it, on every attempt, the target's <c>Authorization</c> header when it has <c>Auth</c> (see
+    /// <see cref="TargetAuthHandler"/>);</item>
     /// <item>inside it, on every attempt, the Standard Webhooks signature with a fresh timestamp and the headers.</item>
     /// </list>
     /// Also adds <see cref="TargetHttpClientCatalog"/>, and <see cref="ITargetSender"/> (as <see cref="HttpTargetSender"/>) and
@@ -54,6 +56,12 @@ public static class TargetHttpClientServiceCollectionExtensions
             client.AddResilienceHandler(
                 DeliveryResilience.PipelineName,
                 (pipeline, context) => DeliveryResilience.Configure(pipeline, context.ServiceProvider, target));
+            // Between the two, on every attempt: the target's Authorization header (Auth:*), when it has one.
+            if (target.Auth?.IsEnabled == true)
+            {
+                client.AddHttpMessageHandler(provider => TargetAuthHandler.Create(target, provider)!);
+            }
+
             client.AddHttpMessageHandler(provider => new StandardWebhookHandler(
                 target.Name,
                 new StandardWebhookSigner(target.SigningSecret),

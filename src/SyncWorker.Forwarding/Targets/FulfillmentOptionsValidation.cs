@@ -90,6 +90,7 @@ public sealed partial class FulfillmentOptionsValidation(
         }
 
         errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+        errors.AddRange(TargetAuthValidation.Validate(target, key, _connectSrc, environment.IsProduction(), manifest.SourcePath));
         ValidateRedelivery(target, key, errors);
         return errors;
     }

@@ -62,6 +62,9 @@ public sealed class TargetOptions
     /// </summary>
     public Dictionary<string, string> Headers { get; set; } = [];
 
+    /// <summary><c>Auth</c>: how requests authenticate to the partner's API besides the signature. Default <c>Type: None</c>.</summary>
+    public TargetAuthOptions Auth { get; set; } = new();
+
     /// <summary><c>TimeoutSeconds</c>: per-attempt timeout. Default 10; 1 to 120.</summary>
     public double TimeoutSeconds { get; set; } = 10;
 

@@ -302,6 +302,8 @@ internal static class CommandTree
 
         public Option<string?> Worker { get; } = AdminWorkerOption();
 
+        public TargetAuthCliOptions Auth { get; } = new();
+
         public Option<bool> Json { get; } = new("--json") { Description = "Write the worker's answer (the target, as JSON) to standard output instead of lines." };
 
         public static TargetDefinitionOptions Create(string name, string description, bool updating)
@@ -327,6 +329,7 @@ internal static class CommandTree
                 options.Command.Options.Add(option);
             }
 
+            options.Auth.AddTo(options.Command, updating);
             return options;
         }
 
@@ -344,6 +347,7 @@ internal static class CommandTree
             MaxConcurrency = result.GetValue(MaxConcurrency),
             TimeoutSeconds = result.GetValue(TimeoutSeconds),
             File = result.GetValue(File),
+            Auth = Auth.Read(result),
         };
     }
 

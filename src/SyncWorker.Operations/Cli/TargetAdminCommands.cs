@@ -37,6 +37,9 @@ internal sealed class TargetDefinition
 
     public double? TimeoutSeconds { get; init; }
 
+    /// <summary>The <c>--auth-*</c> options, when any was given.</summary>
+    public TargetAuthArguments? Auth { get; init; }
+
     /// <summary>A file holding the API's JSON body; excludes every other field.</summary>
     public string? File { get; init; }
 
@@ -123,6 +126,11 @@ internal sealed class TargetDefinition
             body["signingSecret"] = SigningSecret;
         }
 
+        if (Auth is not null)
+        {
+            body["auth"] = Auth.Json();
+        }
+
         if (MaxConcurrency is { } concurrency)
         {
             body["maxConcurrency"] = concurrency;
@@ -139,7 +147,7 @@ internal sealed class TargetDefinition
     private string FileBody(string verb)
     {
         if (Name is not null || Url is not null || Mode is not null || Format is not null || Events.Count > 0 || Accounts.Count > 0
-            || AllAccounts || Headers.Count > 0 || SigningSecret is not null || MaxConcurrency is not null || TimeoutSeconds is not null)
+            || AllAccounts || Headers.Count > 0 || SigningSecret is not null || MaxConcurrency is not null || TimeoutSeconds is not null || Auth is not null)
         {
             throw CliException.Usage($"{verb} --file takes the whole target from the file: give its fields there, not also as options.");
         }
@@ -450,6 +458,7 @@ internal static class TargetAdminCommands
         Line("accounts", view.AllAccounts == true ? "every account" : string.Join(", ", view.Accounts ?? []));
         Line("headers", string.Join(", ", (view.Headers ?? new Dictionary<string, string>()).Select(pair => $"{pair.Key}: {pair.Value}")));
         Line("signing secret", view.SigningSecretLast4);
+        Line("auth", TargetAuthLine(view.Auth));
         if (view.PreviousSecretUntil is { } until)
         {
             Line("previous secret", $"signs too until {Formats.Time(until)}");
@@ -468,6 +477,10 @@ internal static class TargetAdminCommands
         }
     }
 
+    /// <summary>The <c>auth</c> of a view in a line: the type and its fields, secrets by their last four characters (as answered).</summary>
+    private static string TargetAuthLine(JsonObject? auth) =>
+        auth is null ? "None" : string.Join(", ", auth.Select(pair => pair.Key == "type" ? pair.Value?.ToString() : $"{pair.Key} {pair.Value}"));
+
     /// <summary>The fields of the API's <c>TargetView</c> the verbs print (the JSON answer is printed whole with <c>--json</c>).</summary>
     private sealed record TargetViewAnswer(
         string? Name,
@@ -482,6 +495,7 @@ internal static class TargetAdminCommands
         IReadOnlyDictionary<string, string>? Headers,
         string? SigningSecretLast4,
         string? SigningSecret,
+        JsonObject? Auth,
         DateTimeOffset? PreviousSecretUntil,
         double? TimeoutSeconds,
         int? MaxConcurrency,

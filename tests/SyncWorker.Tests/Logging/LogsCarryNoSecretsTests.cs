@@ -68,6 +68,11 @@ public sealed class LogsCarryNoSecretsTests
         var managedSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var managedPartnerKey = "managed-partner-key-" + Hex(16);
         string? rotatedSecret = null;
+        var clientSecret = "oauth-client-secret-" + Hex(16);
+        var accessToken = "issued-access-token-" + Hex(16);
+        var bearerToken = "partner-bearer-token-" + Hex(16);
+        var basicPassword = "basic-password-" + Hex(16);
+        var managedBearer = "managed-bearer-token-" + Hex(16);
 
         var vhost = await _node.CreateVirtualHostAsync();
         await _node.CtlAsync(["add_user", rabbitUser, rabbitPassword]);
@@ -93,6 +98,9 @@ public sealed class LogsCarryNoSecretsTests
         sandboxWms.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
         var managed = Server();
         managed.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        var oauth = Server();
+        oauth.Given(Request.Create().WithPath("/oauth2/token").UsingPost()).RespondWith(Response.Create().WithStatusCode(200)
+            .WithHeader("Content-Type", "application/json").WithBody($$"""{"access_token":"{{accessToken}}","token_type":"Bearer","expires_in":3600}"""));
         var strict = Server();
         strict.Given(Request.Create().WithPath("/fulfillment/*").UsingPost()).RespondWith(Response.Create().WithStatusCode(400));
 
@@ -111,7 +119,7 @@ public sealed class LogsCarryNoSecretsTests
             ["Admin:Tokens:0:Scope"] = "read",
             ["Store:EncryptionKey"] = encryptionKey,
             ["Stripe:ApiBase"] = stripe.Url,
-            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/", managed.Url + "/fulfillment/"),
+            ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/", managed.Url + "/fulfillment/", oauth.Url + "/oauth2/"),
         };
         foreach (var (key, value) in CapturedLogs.EverythingAtTrace)
         {
@@ -122,6 +130,16 @@ public sealed class LogsCarryNoSecretsTests
         AddTarget(settings, 1, "events", events, "event", ["customer.*"], signingSecret, partnerKey);
         AddTarget(settings, 2, "strict", strict, "event", ["checkout.session.completed"], signingSecret, partnerKey);
         AddTarget(settings, 3, "sandbox-wms", sandboxWms, "order", ["checkout.session.*"], signingSecret, partnerKey, mode: "test");
+        // Auth of each type: an OAuth2 client (its secret and the token it is issued), a bearer token, a Basic password.
+        settings["Fulfillment:Targets:0:Auth:Type"] = "OAuth2ClientCredentials";
+        settings["Fulfillment:Targets:0:Auth:TokenUrl"] = oauth.Url + "/oauth2/token";
+        settings["Fulfillment:Targets:0:Auth:ClientId"] = "syncworker-logs";
+        settings["Fulfillment:Targets:0:Auth:ClientSecret"] = clientSecret;
+        settings["Fulfillment:Targets:1:Auth:Type"] = "Bearer";
+        settings["Fulfillment:Targets:1:Auth:Token"] = bearerToken;
+        settings["Fulfillment:Targets:2:Auth:Type"] = "Basic";
+        settings["Fulfillment:Targets:2:Auth:Username"] = "syncworker-logs";
+        settings["Fulfillment:Targets:2:Auth:Password"] = basicPassword;
 
         var logs = new CapturedLogs();
         var sentSignatures = new List<string>();
@@ -170,6 +188,7 @@ public sealed class LogsCarryNoSecretsTests
                 ["allAccounts"] = true,
                 ["signingSecret"] = managedSecret,
                 ["headers"] = new System.Text.Json.Nodes.JsonObject { ["X-Partner-Key"] = managedPartnerKey },
+                ["auth"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "Bearer", ["token"] = managedBearer },
             };
             foreach (var (method, path, content) in new[]
             {
@@ -189,7 +208,7 @@ public sealed class LogsCarryNoSecretsTests
                 using var answer = await worker.Admin.SendAsync(request);
                 var text = await answer.Content.ReadAsStringAsync();
                 Assert.That((int)answer.StatusCode, Is.InRange(200, 201), text);
-                Assert.That(text, Does.Not.Contain(managedSecret).And.Not.Contain(managedSecret["whsec_".Length..]).And.Not.Contain(managedPartnerKey).And.Not.Contain(encryptionKey),
+                Assert.That(text, Does.Not.Contain(managedSecret).And.Not.Contain(managedSecret["whsec_".Length..]).And.Not.Contain(managedPartnerKey).And.Not.Contain(encryptionKey).And.Not.Contain(managedBearer),
                     $"{method} {path} answers no secret given");
                 if (path.EndsWith("rotate-secret", StringComparison.Ordinal))
                 {
@@ -201,6 +220,7 @@ public sealed class LogsCarryNoSecretsTests
             Assert.That(await PostAsync(worker, Completed, StripeEvents.NewEventId(), WorkerHost.Secret, sentSignatures), Is.EqualTo(HttpStatusCode.OK));
             Assert.That(await Eventually.TrueAsync(() => Answered(managed, 200) == 1, TimeSpan.FromSeconds(30)), Is.True, "the managed target got its event");
             Assert.That(managed.LogEntries.Single().RequestMessage.Headers!["X-Partner-Key"].Single(), Is.EqualTo(managedPartnerKey));
+            Assert.That(managed.LogEntries.Single().RequestMessage.Headers!["Authorization"].Single(), Is.EqualTo("Bearer " + managedBearer));
         }
 
         Assert.That(Answered(events, 503), Is.EqualTo(3), "the events target answered 503 three times first");
@@ -230,7 +250,22 @@ public sealed class LogsCarryNoSecretsTests
             ("managed target's rotated signing secret", rotatedSecret!),
             ("managed target's rotated signing secret base64 part", rotatedSecret!["whsec_".Length..]),
             ("managed target's header value", managedPartnerKey),
+            ("OAuth2 client secret", clientSecret),
+            ("OAuth2 access token issued", accessToken),
+            ("OAuth2 client credentials as sent (Basic)", Convert.ToBase64String(Encoding.UTF8.GetBytes("syncworker-logs:" + clientSecret))),
+            ("bearer token", bearerToken),
+            ("Basic password", basicPassword),
+            ("Basic credentials as sent", Convert.ToBase64String(Encoding.UTF8.GetBytes("syncworker-logs:" + basicPassword))),
+            ("managed target's bearer token", managedBearer),
         };
+        Assert.Multiple(() =>
+        {
+            Assert.That(wms.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.All.EqualTo("Bearer " + accessToken), "wms got the issued token");
+            Assert.That(oauth.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.All.EqualTo("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("syncworker-logs:" + clientSecret))), "the client authenticated");
+            Assert.That(events.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.All.EqualTo("Bearer " + bearerToken));
+            Assert.That(strict.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.All.EqualTo("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("syncworker-logs:" + basicPassword))));
+            Assert.That(oauth.LogEntries, Is.Not.Empty);
+        });
         foreach (var header in sentSignatures)
         {
             secrets.Add(("Stripe-Signature header sent", header));

@@ -103,6 +103,7 @@ public sealed partial class ManagedTargets(
         {
             SigningSecret = generated ? NewSecret() : document.SigningSecret!,
             Headers = (document.Headers ?? []).Where(pair => pair.Value is not null).ToDictionary(pair => pair.Key, pair => pair.Value!),
+            Auth = ManagedTargetAuth.Secrets(document.Auth, null),
         };
         if (document.Headers?.Any(pair => pair.Value is null) == true)
         {
@@ -227,6 +228,7 @@ public sealed partial class ManagedTargets(
             SigningSecret = string.IsNullOrEmpty(document.SigningSecret) ? current.SigningSecret : document.SigningSecret,
             PreviousSigningSecret = current.PreviousSigningSecret,
             PreviousUntil = current.PreviousUntil,
+            Auth = ManagedTargetAuth.Secrets(document.Auth, current.Auth),
         };
         foreach (var (header, value) in document.Headers ?? [])
         {
@@ -448,6 +450,7 @@ public sealed partial class ManagedTargets(
         var secrets = JsonSerializer.Deserialize<TargetSecrets>(stored.Secrets, Json)!;
         options.SigningSecret = secrets.SigningSecret;
         options.Headers = new Dictionary<string, string>(secrets.Headers);
+        options.Auth = ManagedTargetAuth.Compile(options.Auth, secrets.Auth);
         return new TargetRoute(options, new ManagedTargetState(
             stored.State, stored.Revision, secrets.PreviousSigningSecret, secrets.PreviousUntil,
             stored.CreatedAt, stored.CreatedBy, stored.UpdatedAt, stored.UpdatedBy));
@@ -466,6 +469,7 @@ public sealed partial class ManagedTargets(
             Accounts = document.Accounts ?? [],
             SigningSecret = secrets.SigningSecret,
             Headers = secrets.Headers,
+            Auth = ManagedTargetAuth.Compile(document.Auth, secrets.Auth),
             TimeoutSeconds = document.TimeoutSeconds ?? defaults.TimeoutSeconds,
             MaxConcurrency = document.MaxConcurrency ?? defaults.MaxConcurrency,
             Retry = document.Retry ?? new TargetRetryOptions(),
@@ -536,6 +540,7 @@ public sealed partial class ManagedTargets(
             AllAccounts = options.Accounts.Count == 0,
             Headers = (options.Headers ?? []).ToDictionary(pair => pair.Key, pair => Last4(pair.Value)),
             SigningSecretLast4 = Last4(options.SigningSecret),
+            Auth = ManagedTargetAuth.View(options.Auth),
             SigningSecret = fullSecret,
             PreviousSecretUntil = managed?.PreviousUntil is { } until && until > time.GetUtcNow() ? until : null,
             TimeoutSeconds = options.TimeoutSeconds,
@@ -558,6 +563,7 @@ public sealed partial class ManagedTargets(
         var copy = JsonSerializer.Deserialize<TargetOptions>(JsonSerializer.Serialize(options, Json), Json)!;
         copy.SigningSecret = "";
         copy.Headers = [];
+        copy.Auth = ManagedTargetAuth.WithoutSecrets(copy.Auth);
         if (allAccounts)
         {
             copy.Accounts = [];

@@ -39,6 +39,13 @@ public sealed class TargetDocument
     /// <summary>Extra request headers (a partner's API key). In a <c>PUT</c>, a null value keeps the stored value of that header.</summary>
     public Dictionary<string, string?>? Headers { get; set; }
 
+    /// <summary>
+    /// How requests authenticate to the partner's API besides the signature (<c>type</c> <c>None</c>, <c>Bearer</c>,
+    /// <c>Basic</c>, <c>OAuth2ClientCredentials</c>). Its secrets (<c>token</c>, <c>password</c>, <c>clientSecret</c>) are
+    /// sealed in the store and never shown again; left out of a <c>PUT</c>, a secret keeps its stored value.
+    /// </summary>
+    public TargetAuthOptions? Auth { get; set; }
+
     /// <summary>Per-attempt timeout, 1 to 120 s (default 10).</summary>
     public double? TimeoutSeconds { get; set; }
 
@@ -118,6 +125,9 @@ public sealed record TargetView
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Queued { get; init; }
 
+    /// <summary>How requests authenticate to the partner's API; secrets by their last four characters.</summary>
+    public TargetAuthView? Auth { get; init; }
+
     /// <summary>Per-attempt timeout.</summary>
     public required double TimeoutSeconds { get; init; }
 
@@ -160,4 +170,6 @@ internal sealed class TargetSecrets
     public string? PreviousSigningSecret { get; set; }
 
     public DateTimeOffset? PreviousUntil { get; set; }
+
+    public TargetAuthSecrets? Auth { get; set; }
 }
