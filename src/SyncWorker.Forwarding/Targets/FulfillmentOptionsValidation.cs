@@ -17,7 +17,8 @@ public sealed partial class FulfillmentOptionsValidation(
     AppManifest manifest,
     PermissionPolicy policy,
     IOptions<StripeApiOptions> stripeApi,
-    IHostEnvironment environment) : IValidateOptions<FulfillmentOptions>
+    IHostEnvironment environment,
+    IOptions<TargetTemplatesOptions>? templates = null) : IValidateOptions<FulfillmentOptions>
 {
     private readonly ConnectSrcPolicy _connectSrc = new(manifest);
 
@@ -79,6 +80,7 @@ public sealed partial class FulfillmentOptionsValidation(
         }
 
         errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+        errors.AddRange(RequestTemplates.TargetRequestValidation.Validate(target, key, label, templates?.Value ?? new TargetTemplatesOptions(), manifest));
         ValidateRedelivery(target, key, errors);
         return errors;
     }
