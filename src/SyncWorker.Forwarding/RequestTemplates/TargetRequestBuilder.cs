@@ -254,7 +254,7 @@ public sealed class TargetRequestBuilder
             }
             catch (TargetTemplateException exception)
             {
-                throw new TargetTemplateException($"{which} {exception.Problem}", exception.Position, exception);
+                throw new TargetTemplateException(exception.Problem, exception.Position, exception, which);
             }
         }
     }

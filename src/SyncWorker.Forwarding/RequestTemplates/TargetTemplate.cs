@@ -55,8 +55,11 @@ public sealed class TargetTemplateException : Exception
     {
     }
 
-    public TargetTemplateException(string problem, TemplatePosition? position, Exception? innerException = null)
-        : base(position is null ? problem : $"at {position}: {problem}", innerException)
+    /// <summary>
+    /// A template error: "<paramref name="subject"/> at line L, column C: <paramref name="problem"/>" (each part when given).
+    /// </summary>
+    public TargetTemplateException(string problem, TemplatePosition? position, Exception? innerException = null, string? subject = null)
+        : base(string.Join(": ", new[] { string.Join(" ", new[] { subject, position is null ? null : $"at {position}" }.Where(part => part is not null)), problem }.Where(part => part.Length > 0)), innerException)
     {
         Problem = problem;
         Position = position;
