@@ -37,11 +37,19 @@ public sealed partial class HttpTargetSender : ITargetSender
     private readonly TargetHttpClientCatalog _targets;
     private readonly TimeProvider _time;
     private readonly ILogger<HttpTargetSender> _logger;
+    private readonly RequestTemplates.TargetRequestBuilder _requests;
 
     /// <summary>Created by dependency injection; <see cref="TargetHttpClientServiceCollectionExtensions.AddTargetHttpClients"/> registers what it needs.</summary>
-    public HttpTargetSender(IHttpClientFactory clients, TargetHttpClientCatalog targets, TimeProvider time, ILogger<HttpTargetSender> logger, ManagedTargetClients? managed = null)
+    public HttpTargetSender(
+        IHttpClientFactory clients,
+        TargetHttpClientCatalog targets,
+        TimeProvider time,
+        ILogger<HttpTargetSender> logger,
+        ManagedTargetClients? managed = null,
+        RequestTemplates.TargetRequestBuilder? requests = null)
     {
         _managed = managed;
+        _requests = requests ?? new RequestTemplates.TargetRequestBuilder(Microsoft.Extensions.Options.Options.Create(new TargetTemplatesOptions()));
         ArgumentNullException.ThrowIfNull(clients);
         ArgumentNullException.ThrowIfNull(targets);
         ArgumentNullException.ThrowIfNull(time);
@@ -69,12 +77,21 @@ public sealed partial class HttpTargetSender : ITargetSender
             throw new ArgumentException($"No fulfillment target named '{targetName}' was registered with AddTargetHttpClients or is managed at run time.", nameof(targetName));
         }
 
-        var attempts = new DeliveryAttempts(delivery, _time);
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(target.Url, UriKind.Absolute))
+        RequestTemplates.TargetRequest built;
+        try
         {
-            // The same bytes on every attempt; the signing handler sets Content-Type.
-            Content = new ReadOnlyMemoryContent(delivery.Body),
-        };
+            // The one place a delivery becomes a request (targets preview uses it too): template, method, path, content type.
+            built = _requests.Build(target, delivery);
+        }
+        catch (DeliveryFailedException failure)
+        {
+            throw Failed(failure);
+        }
+
+        // The rendered body is what is sent and signed, the same bytes on every attempt.
+        delivery = delivery with { Body = built.Body };
+        var attempts = new DeliveryAttempts(delivery, _time);
+        using var request = RequestTemplates.TargetRequestBuilder.CreateMessage(built);
         request.Options.Set(DeliveryAttempts.Key, attempts);
 
         HttpClient client = managedClient ?? _clients.CreateClient(ClientName(target.Name));

@@ -35,34 +35,7 @@ internal sealed class StandardWebhookHandler(
         }
 
         attempts.Begin();
-        TargetDelivery delivery = attempts.Delivery;
-        long timestamp = timeProvider.GetUtcNow().ToUnixTimeSeconds();
-
-        HttpRequestHeaders headers = request.Headers;
-        foreach ((string name, string value) in extraHeaders)
-        {
-            // A request header, or else a content header such as Content-Language. Start-up validation refused names
-            // that are neither (not an HTTP token) and the headers set below.
-            if (!Replace(headers, name, value) && !Replace(request.Content.Headers, name, value))
-            {
-                throw new InvalidOperationException($"The extra header '{name}' is not a valid HTTP header name.");
-            }
-        }
-
-        Replace(headers, WebhookIdHeader, delivery.WebhookId);
-        Replace(headers, WebhookTimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
-        // While a secret is rotated out, the signature of each secret, space-separated (Standard Webhooks verifies any),
-        // and the new one once more at the end: StandardWebhooks for .NET (1.1.2) never checks a header's last entry.
-        var signature = signer.Sign(delivery.WebhookId, timestamp, delivery.Body.Span);
-        if (previous is not null && previousUntil is { } until && timeProvider.GetUtcNow() < until)
-        {
-            signature = $"{signature} {previous.Sign(delivery.WebhookId, timestamp, delivery.Body.Span)} {signature}";
-        }
-
-        Replace(headers, WebhookSignatureHeader, signature);
-        Replace(headers, IdempotencyKeyHeader, delivery.IdempotencyKey);
-        Replace(headers, "User-Agent", UserAgent);
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue(JsonMediaType);
+        ApplyHeaders(request, attempts.Delivery, timeProvider.GetUtcNow(), signer, extraHeaders, previous, previousUntil);
 
         try
         {
@@ -84,6 +57,51 @@ internal sealed class StandardWebhookHandler(
             RecordAttempt(exception is OperationCanceledException or TimeoutException ? "timeout" : "network");
             throw;
         }
+    }
+
+    /// <summary>
+    /// Sets what every request of a delivery carries, on each attempt: the target's extra headers, <c>webhook-id</c>,
+    /// <c>webhook-timestamp</c> (<paramref name="now"/>), <c>webhook-signature</c> over the body (and, while a rotated-out
+    /// secret overlaps, its signature too), <c>Idempotency-Key</c>, <c>User-Agent</c>, and <c>Content-Type</c> when the
+    /// request has none. The signing handler and <c>targets preview</c> both call it.
+    /// </summary>
+    internal static void ApplyHeaders(
+        HttpRequestMessage request,
+        TargetDelivery delivery,
+        DateTimeOffset now,
+        StandardWebhookSigner signer,
+        IReadOnlyList<KeyValuePair<string, string>> extraHeaders,
+        StandardWebhookSigner? previous = null,
+        DateTimeOffset? previousUntil = null)
+    {
+        var content = request.Content ?? throw new InvalidOperationException("A delivery request has a body.");
+        long timestamp = now.ToUnixTimeSeconds();
+        HttpRequestHeaders headers = request.Headers;
+        foreach ((string name, string value) in extraHeaders)
+        {
+            // A request header, or else a content header such as Content-Language. Start-up validation refused names
+            // that are neither (not an HTTP token) and the headers set below.
+            if (!Replace(headers, name, value) && !Replace(content.Headers, name, value))
+            {
+                throw new InvalidOperationException($"The extra header '{name}' is not a valid HTTP header name.");
+            }
+        }
+
+        Replace(headers, WebhookIdHeader, delivery.WebhookId);
+        Replace(headers, WebhookTimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+        // While a secret is rotated out, the signature of each secret, space-separated (Standard Webhooks verifies any),
+        // and the new one once more at the end: StandardWebhooks for .NET (1.1.2) never checks a header's last entry.
+        var signature = signer.Sign(delivery.WebhookId, timestamp, delivery.Body.Span);
+        if (previous is not null && previousUntil is { } until && now < until)
+        {
+            signature = $"{signature} {previous.Sign(delivery.WebhookId, timestamp, delivery.Body.Span)} {signature}";
+        }
+
+        Replace(headers, WebhookSignatureHeader, signature);
+        Replace(headers, IdempotencyKeyHeader, delivery.IdempotencyKey);
+        Replace(headers, "User-Agent", UserAgent);
+        // A target's ContentType (TargetRequestBuilder) is kept; the order document and events are JSON.
+        content.Headers.ContentType ??= new MediaTypeHeaderValue(JsonMediaType);
     }
 
     private void RecordAttempt(string statusClass) =>

@@ -38,6 +38,9 @@ public static class TargetHttpClientServiceCollectionExtensions
         services.AddLogging();
         services.TryAddSingleton(provider =>
             new TargetHttpClientCatalog(provider.GetServices<RegisteredTarget>().Select(registered => registered.Options)));
+        services.TryAddSingleton(provider => new RequestTemplates.TargetRequestBuilder(
+            provider.GetService<Microsoft.Extensions.Options.IOptions<TargetTemplatesOptions>>() ?? Microsoft.Extensions.Options.Options.Create(new TargetTemplatesOptions()),
+            provider.GetService<SyncWorker.Manifest.AppManifest>()));
         services.TryAddSingleton<ITargetSender, HttpTargetSender>();
 
         foreach (TargetOptions target in targets)

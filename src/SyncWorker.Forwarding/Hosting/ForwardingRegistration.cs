@@ -28,6 +28,7 @@ public static class ForwardingRegistration
 
         services.AddOptions<FulfillmentOptions>().BindConfiguration(FulfillmentOptions.Section).ValidateOnStart();
         services.AddSingleton<FulfillmentOptionsValidation>();
+        services.AddOptions<TargetTemplatesOptions>().BindConfiguration(TargetTemplatesOptions.Section);
         services.AddSingleton<IValidateOptions<FulfillmentOptions>>(provider => provider.GetRequiredService<FulfillmentOptionsValidation>());
         services.AddOptions<StripeApiOptions>().BindConfiguration(StripeApiOptions.Section)
             .Configure<IConfiguration>((options, configuration) => options.SandboxWebhookSecrets = StripeApiOptionsValidation.SandboxSecretKeys(configuration));

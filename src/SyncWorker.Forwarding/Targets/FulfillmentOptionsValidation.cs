@@ -18,7 +18,8 @@ public sealed partial class FulfillmentOptionsValidation(
     PermissionPolicy policy,
     IOptions<StripeApiOptions> stripeApi,
     IHostEnvironment environment,
-    SyncWorker.Messaging.MessagingTransport? transport = null) : IValidateOptions<FulfillmentOptions>
+    SyncWorker.Messaging.MessagingTransport? transport = null,
+    IOptions<TargetTemplatesOptions>? templates = null) : IValidateOptions<FulfillmentOptions>
 {
     private readonly ConnectSrcPolicy _connectSrc = new(manifest);
 
@@ -91,6 +92,7 @@ public sealed partial class FulfillmentOptionsValidation(
 
         errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
         errors.AddRange(TargetAuthValidation.Validate(target, key, _connectSrc, environment.IsProduction(), manifest.SourcePath));
+        errors.AddRange(RequestTemplates.TargetRequestValidation.Validate(target, key, label, templates?.Value ?? new TargetTemplatesOptions(), manifest));
         ValidateRedelivery(target, key, errors);
         return errors;
     }

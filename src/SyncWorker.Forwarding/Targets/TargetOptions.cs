@@ -11,7 +11,7 @@ public sealed class FulfillmentOptions
 }
 
 /// <summary>One fulfillment target: <c>Fulfillment:Targets:N:*</c>.</summary>
-public sealed class TargetOptions
+public sealed partial class TargetOptions
 {
     /// <summary>Format value for order documents.</summary>
     public const string OrderFormat = "order";

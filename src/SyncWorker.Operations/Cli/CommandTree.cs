@@ -247,6 +247,21 @@ internal static class CommandTree
         show.SetAction((result, ct) => TargetAdminCommands.ShowAsync(
             session, configuration, result.GetValue(showWorker), result.GetRequiredValue(showName), result.GetValue(showJson), ct));
 
+        var previewTarget = TargetArgument();
+        var previewEvent = new Option<string?>("--event")
+        {
+            Description = "A JSON file: a Stripe event (event targets; for order targets it is mapped to an order document without line items) or an order document. Default: the example order.",
+        };
+        var preview = new Command(
+            "preview",
+            "Print the exact request a target of the configuration file would get (method, URL, headers with secrets masked, body), " +
+            "rendered with its Template, Method and Path, without sending it.")
+        {
+            previewTarget,
+            previewEvent,
+        };
+        preview.SetAction(result => TargetCommands.Preview(session, configuration, result.GetRequiredValue(previewTarget), result.GetValue(previewEvent)));
+
         return new Command(
             "targets",
             "Pause, resume and inspect fulfillment targets (on RabbitMQ); add, update, remove, show them and rotate their " +
@@ -260,6 +275,7 @@ internal static class CommandTree
             remove,
             rotate,
             show,
+            preview,
         };
     }
 

@@ -1,4 +1,11 @@
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 using Spectre.Console;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.RequestTemplates;
+using SyncWorker.Forwarding.Targets;
+using SyncWorker.Manifest;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Broker;
 using SyncWorker.Operations.Targets;
@@ -76,6 +83,86 @@ internal static class TargetCommands
 
         session.Console.Write(new WholeTable(table));
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// <c>targets preview T [--event file.json]</c>: the exact request a target of the configuration file would get (method,
+    /// URL, headers with secrets masked, body), built by the worker's own code, without sending it.
+    /// </summary>
+    public static int Preview(CliSession session, IConfiguration configuration, string target, string? eventFile)
+    {
+        var targets = configuration.GetSection(CliSession.TargetsSection).Get<List<TargetOptions>>() ?? [];
+        var options = targets.FirstOrDefault(t => string.Equals(t.Name, target, StringComparison.Ordinal))
+            ?? throw CliException.Usage(
+                $"Unknown target '{target}'. Configured targets (Fulfillment:Targets:N:Name): {string.Join(", ", targets.Select(t => t.Name))}. " +
+                "Targets of the admin API are not previewed here.");
+        byte[]? file = null;
+        if (eventFile is not null)
+        {
+            try
+            {
+                file = File.ReadAllBytes(eventFile);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                throw CliException.Usage($"--event {eventFile} cannot be read: {exception.Message}");
+            }
+        }
+
+        var manifest = LoadManifest(configuration);
+        var templates = configuration.GetSection(TargetTemplatesOptions.Section).Get<TargetTemplatesOptions>() ?? new TargetTemplatesOptions();
+        ReadOnlyMemory<byte> input;
+        string? note;
+        try
+        {
+            input = TargetRequestPreview.Input(options, file, out note);
+        }
+        catch (JsonException exception)
+        {
+            throw CliException.Usage($"--event {eventFile} is not usable: {exception.Message}");
+        }
+
+        string text;
+        try
+        {
+            text = TargetRequestPreview.Render(new TargetRequestBuilder(Options.Create(templates), manifest), options, input, session.TimeProvider.GetUtcNow());
+        }
+        catch (DeliveryFailedException exception)
+        {
+            throw CliException.Failed(exception.Message);
+        }
+        catch (FormatException exception)
+        {
+            throw CliException.Configuration($"{CliSession.TargetsSection} '{target}' is not valid ({exception.Message}): the worker would not start with it.");
+        }
+
+        if (note is not null)
+        {
+            session.Error.WriteLine($"# {note}; not sent.");
+        }
+
+        session.Console.Profile.Out.Writer.Write(text);
+        session.Console.Profile.Out.Writer.WriteLine();
+        return ExitCodes.Ok;
+    }
+
+    private static AppManifest LoadManifest(IConfiguration configuration)
+    {
+        var configured = configuration["Manifest:Path"];
+        var path = string.IsNullOrWhiteSpace(configured) ? "manifest/stripe-app.json" : configured;
+        if (!Path.IsPathRooted(path) && !File.Exists(path))
+        {
+            path = Path.GetFullPath(path, AppContext.BaseDirectory);
+        }
+
+        try
+        {
+            return ManifestLoader.Load(path);
+        }
+        catch (ManifestException exception)
+        {
+            throw CliException.Configuration(exception.Message);
+        }
     }
 
     private sealed record TargetsDocument(IReadOnlyList<TargetStatus> Targets);
