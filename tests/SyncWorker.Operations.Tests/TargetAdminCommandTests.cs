@@ -318,6 +318,27 @@ public sealed class TargetAdminCommandTests
     }
 
     [Test]
+    public async Task Without_Admin_Token_it_uses_the_first_write_token_of_Admin_Tokens()
+    {
+        const string readToken = "ops-read-token-for-the-cli-0000001";
+        const string writeToken = "ops-write-token-for-the-cli-000002";
+        Answer("/admin/targets/acme", "GET", 404, """{"title":"Not Found","status":404,"detail":"No target named 'acme'."}""");
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Status:Workers:0"] = _api.Url!,
+            ["Admin:Tokens:0:Token"] = readToken,
+            ["Admin:Tokens:0:Scope"] = "read",
+            ["Admin:Tokens:1:Token"] = writeToken,
+            ["Admin:Tokens:1:Scope"] = "write",
+        }).Build();
+
+        var run = await CliHarness.RunAsync(configuration, "targets", "show", "acme");
+
+        Assert.That(_api.LogEntries.Select(e => e.RequestMessage.Headers!["Authorization"].Single()), Is.EqualTo(new[] { "Bearer " + writeToken }), run.ToString());
+        Assert.That(run.Output + run.Error, Does.Not.Contain(writeToken).And.Not.Contain(readToken));
+    }
+
+    [Test]
     public async Task An_unreachable_worker_exits_1_naming_it_and_where_its_address_came_from()
     {
         var port = LoopbackPorts.Free();

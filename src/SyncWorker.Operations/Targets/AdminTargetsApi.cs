@@ -34,7 +34,8 @@ internal sealed record AdminAnswer(int Status, JsonNode? Body)
 /// The targets management API of one worker (<c>/admin/targets…</c> on its admin listener), as the <c>targets add</c>,
 /// <c>update</c>, <c>remove</c>, <c>show</c> and <c>rotate-secret</c> verbs call it: the worker is <c>--worker</c>, else the
 /// first <c>Status:Workers:N</c>, else the first address of <c>Admin:Urls</c> (default <c>http://127.0.0.1:8081</c>; a
-/// wildcard host is asked on loopback); the bearer token is <c>Admin:Token</c>. Never puts the token in a message.
+/// wildcard host is asked on loopback); the bearer token is <c>Admin:Token</c>, else the first <c>Admin:Tokens:N:Token</c>
+/// of <c>Scope</c> <c>write</c>. Never puts the token in a message.
 /// Redirects are not followed.
 /// </summary>
 /// <remarks>Not a record, so that no generated <c>ToString</c> can print the token.</remarks>
@@ -90,11 +91,20 @@ internal sealed partial class AdminTargetsApi : IDisposable
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var (worker, source) = ChooseWorker(configuration, workerOption);
+        // Admin:Token first; else, with the worker's own configuration at hand, its first write-scoped Admin:Tokens entry.
         var token = configuration[StatusSettings.TokenKey];
         if (string.IsNullOrEmpty(token))
         {
+            token = configuration.GetSection("Admin:Tokens").GetChildren()
+                .Where(entry => string.Equals(entry["Scope"], "write", StringComparison.OrdinalIgnoreCase))
+                .Select(entry => entry["Token"])
+                .FirstOrDefault(value => !string.IsNullOrEmpty(value));
+        }
+
+        if (string.IsNullOrEmpty(token))
+        {
             throw CliException.Configuration(
-                $"{StatusSettings.TokenKey} is not set. {needs}, with it as a bearer token: set {StatusSettings.TokenKey} " +
+                $"{StatusSettings.TokenKey} is not set, nor an Admin:Tokens:N:Token of Scope write. {needs}, with it as a bearer token: set {StatusSettings.TokenKey} " +
                 "(environment variable Admin__Token) to one of the worker's admin tokens (its Admin:Token, or an Admin:Tokens:N:Token).");
         }
 
