@@ -79,6 +79,7 @@ public sealed partial class FulfillmentOptionsValidation(
         }
 
         errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
+        errors.AddRange(TargetRateLimitValidation.Validate(target, key));
         ValidateRedelivery(target, key, errors);
         return errors;
     }
