@@ -27,7 +27,8 @@ public sealed class TargetRateLimitOptions
 
     /// <summary>
     /// <c>Burst</c>: requests that may go at once after a quiet spell (the bucket's size). Default 0: the whole-number
-    /// ceiling of <see cref="PerSecond"/> (at least 1). Otherwise 1 to 10000.
+    /// ceiling of <see cref="PerSecond"/> (at least 1). Otherwise 1 to 10000, and at least <see cref="PerSecond"/> ÷ 20
+    /// (permits are added every 50 ms at most).
     /// </summary>
     public int Burst { get; set; }
 
@@ -64,6 +65,11 @@ public static class TargetRateLimitValidation
         else if (limit.Burst > 0 && limit.PerSecond == 0)
         {
             yield return $"{key}:RateLimit:Burst is set without RateLimit:PerSecond: set PerSecond too, or remove Burst.";
+        }
+        else if (limit.Burst > 0 && limit.Burst < Math.Ceiling(limit.PerSecond / 20))
+        {
+            yield return Invariant(
+                $"{key}:RateLimit:Burst must be at least RateLimit:PerSecond ÷ 20, here {Math.Ceiling(limit.PerSecond / 20)} (got {limit.Burst}): permits are added every 50 ms at most, so a smaller bucket could not reach the rate.");
         }
     }
 }

@@ -145,6 +145,7 @@ public sealed class TargetPaceTests
     [TestCase(0.05, 0, "Fulfillment:Targets:0:RateLimit:PerSecond must be 0 (no limit) or between 0.1 and 10000 (got 0.05)")]
     [TestCase(20000, 0, "Fulfillment:Targets:0:RateLimit:PerSecond must be 0 (no limit) or between 0.1 and 10000 (got 20000)")]
     [TestCase(5, -1, "Fulfillment:Targets:0:RateLimit:Burst must be between 1 and 10000, or 0 for the ceiling of RateLimit:PerSecond (got -1).")]
+    [TestCase(1000, 10, "Fulfillment:Targets:0:RateLimit:Burst must be at least RateLimit:PerSecond ÷ 20, here 50 (got 10)")]
     [TestCase(0, 5, "Fulfillment:Targets:0:RateLimit:Burst is set without RateLimit:PerSecond: set PerSecond too, or remove Burst.")]
     public void A_bad_rate_limit_is_refused_naming_the_key(double perSecond, int burst, string message)
     {
