@@ -9,7 +9,7 @@ namespace SyncWorker.Forwarding.Delivery;
 
 /// <summary>
 /// One target's resilience pipeline, outer to inner: retry (each retry is a new attempt through the rest), circuit
-/// breaker (counts every failed attempt), per-attempt timeout. Time comes from the DI <see cref="TimeProvider"/>, so
+/// breaker (counts every failed attempt), pace (<see cref="TargetPace"/>: a 429's hold and the rate limit), per-attempt timeout. Time comes from the DI <see cref="TimeProvider"/>, so
 /// backoff, <c>Retry-After</c>, the circuit's window and the timeout all follow a fake clock in tests.
 /// </summary>
 internal static class DeliveryResilience
@@ -70,6 +70,8 @@ internal static class DeliveryResilience
             StateProvider = circuits?.For(target.Name),
         });
 
+        // Waits while a 429's Retry-After holds the target, then for a rate-limit permit; outside the attempt's timeout.
+        TargetPace.AddTo(builder, services, target, time);
         builder.AddTimeout(new HttpTimeoutStrategyOptions { Timeout = TimeSpan.FromSeconds(target.TimeoutSeconds) });
     }
 

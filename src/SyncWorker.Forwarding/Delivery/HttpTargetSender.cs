@@ -115,7 +115,7 @@ public sealed partial class HttpTargetSender : ITargetSender
                 Requests = attempts.Sent,
             });
         }
-        catch (Exception exception) when (exception is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
+        catch (Exception exception) when (exception is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or TargetHeldException
             && !cancellationToken.IsCancellationRequested)
         {
             throw Failed(new DeliveryFailedException(
@@ -126,7 +126,7 @@ public sealed partial class HttpTargetSender : ITargetSender
                 exception)
             {
                 CircuitOpen = exception is BrokenCircuitException,
-                RetryAfter = (exception as BrokenCircuitException)?.RetryAfter,
+                RetryAfter = (exception as BrokenCircuitException)?.RetryAfter ?? (exception as TargetHeldException)?.RetryAfter,
                 Requests = attempts.Sent,
             });
         }
@@ -313,6 +313,11 @@ public sealed partial class HttpTargetSender : ITargetSender
             return attempts.Count == 0
                 ? $"{start} was not attempted: {open}."
                 : $"{start} failed after {AttemptCount(attempts.Count)}; {LastOf(target, attempts)}; then {open}.";
+        }
+
+        if (exception is TargetHeldException)
+        {
+            return attempts.Count == 0 ? $"{start} was not attempted: {exception.Message}." : $"{start} failed after {AttemptCount(attempts.Count)}; then {exception.Message}.";
         }
 
         return $"{start} failed after {AttemptCount(attempts.Count)}; last: {Describe(target, exception)}.";

@@ -34,6 +34,7 @@ public static class TargetHttpClientServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(targets);
 
         services.TryAddSingleton<TargetCircuitStates>();
+        services.TryAddSingleton<TargetPace>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddLogging();
         services.TryAddSingleton(provider =>

@@ -93,6 +93,7 @@ public sealed partial class FulfillmentOptionsValidation(
         errors.AddRange(HttpTargetSender.ValidateTarget(target, key));
         errors.AddRange(TargetAuthValidation.Validate(target, key, _connectSrc, environment.IsProduction(), manifest.SourcePath));
         errors.AddRange(RequestTemplates.TargetRequestValidation.Validate(target, key, label, templates?.Value ?? new TargetTemplatesOptions(), manifest));
+        errors.AddRange(TargetRateLimitValidation.Validate(target, key));
         ValidateRedelivery(target, key, errors);
         return errors;
     }

@@ -82,6 +82,9 @@ public sealed partial class TargetOptions
     /// <summary><c>Redelivery</c>: durable retries, waiting in RabbitMQ, after the in-process retries are spent.</summary>
     public TargetRedeliveryOptions Redelivery { get; set; } = new();
 
+    /// <summary><c>RateLimit</c>: requests per second to the target, per instance. Off by default.</summary>
+    public TargetRateLimitOptions RateLimit { get; set; } = new();
+
     /// <summary>True for <c>Mode: live</c>.</summary>
     public bool IsLive => string.Equals(Mode, "live", StringComparison.OrdinalIgnoreCase);
 }

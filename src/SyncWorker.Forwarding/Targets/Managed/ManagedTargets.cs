@@ -475,6 +475,7 @@ public sealed partial class ManagedTargets(
             Retry = document.Retry ?? new TargetRetryOptions(),
             CircuitBreaker = document.CircuitBreaker ?? new TargetCircuitBreakerOptions(),
             Redelivery = document.Redelivery ?? new TargetRedeliveryOptions(),
+            RateLimit = document.RateLimit ?? new TargetRateLimitOptions(),
         };
         var messages = validation.ValidateOne(options, Key).Concat(validation.ValidateStripeKeys([options])).ToList();
         if (document.AllAccounts == true && options.Accounts.Count > 0)
@@ -548,6 +549,7 @@ public sealed partial class ManagedTargets(
             Retry = options.Retry,
             CircuitBreaker = options.CircuitBreaker,
             Redelivery = options.Redelivery,
+            RateLimit = options.RateLimit,
             CreatedAt = managed?.CreatedAt,
             CreatedBy = managed?.CreatedBy,
             UpdatedAt = managed?.UpdatedAt,

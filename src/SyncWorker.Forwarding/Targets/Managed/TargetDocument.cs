@@ -60,6 +60,9 @@ public sealed class TargetDocument
 
     /// <summary>Durable redeliveries (defaults when left out).</summary>
     public TargetRedeliveryOptions? Redelivery { get; set; }
+
+    /// <summary>Requests per second per instance (no limit when left out).</summary>
+    public TargetRateLimitOptions? RateLimit { get; set; }
 }
 
 /// <summary>The body of <c>POST /admin/targets/{name}/rotate-secret</c> (may be empty).</summary>
@@ -142,6 +145,9 @@ public sealed record TargetView
 
     /// <summary>Durable redeliveries.</summary>
     public required TargetRedeliveryOptions Redelivery { get; init; }
+
+    /// <summary>Requests per second per instance (<c>perSecond</c> 0: no limit).</summary>
+    public TargetRateLimitOptions? RateLimit { get; init; }
 
     /// <summary>When it was created (targets of the API).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
