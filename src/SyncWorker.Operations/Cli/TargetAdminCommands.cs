@@ -498,7 +498,7 @@ internal static class TargetAdminCommands
             return "none (the document is sent as it is)";
         }
 
-        var lines = view.Template.ReplaceLineEndings("\n").Split('\n');
+        var lines = view.Template.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
         var first = lines.FirstOrDefault(line => line.Trim().Length > 0)?.Trim() ?? "";
         first = first.Length > 60 ? first[..60] + "…" : first;
         return $"inline, {Formats.Plural(view.Template.Length, "character", "characters")}, {Formats.Plural(lines.Length, "line", "lines")}: {first}";
