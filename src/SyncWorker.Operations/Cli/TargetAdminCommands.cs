@@ -465,7 +465,8 @@ internal static class TargetAdminCommands
         Line("headers", string.Join(", ", (view.Headers ?? new Dictionary<string, string>()).Select(pair => $"{pair.Key}: {pair.Value}")));
         Line("signing secret", view.SigningSecretLast4);
         Line("auth", TargetAuthLine(view.Auth));
-        Line("request", $"{view.Method ?? "POST"} {view.Url}{view.Path}; {view.ContentType ?? "application/json"}");
+        var path = view.Url?.EndsWith('/') == true && view.Path?.StartsWith('/') == true ? view.Path[1..] : view.Path;
+        Line("request", $"{view.Method ?? "POST"} {view.Url}{path}; {view.ContentType ?? "application/json"}");
         Line("template", TemplateLine(view));
         if (view.PreviousSecretUntil is { } until)
         {

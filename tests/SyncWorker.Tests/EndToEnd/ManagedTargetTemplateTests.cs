@@ -204,7 +204,7 @@ public sealed class ManagedTargetTemplateTests
         var target = new JsonObject
         {
             ["name"] = "partner",
-            ["url"] = _partner.Url + "/partner/api",
+            ["url"] = _partner.Url + "/partner/api/",
             ["events"] = new JsonArray("checkout.session.completed"),
             ["mode"] = "live",
             ["allAccounts"] = true,
