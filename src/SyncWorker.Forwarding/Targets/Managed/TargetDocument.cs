@@ -58,7 +58,7 @@ public sealed class TargetDocument
     /// <summary>
     /// An inline Liquid template of the request body, rendered with <c>order</c> (Format order) or <c>event</c> (Format
     /// event); checked against the example order when given: a template that does not parse or render, or renders invalid
-    /// JSON for a JSON <see cref="ContentType"/>, is refused with 422 and its line and column. Default: none (the order
+    /// JSON for a JSON <c>contentType</c>, is refused with 422 and its line and column. Default: none (the order
     /// document or event as it is). Files (<c>templatePath</c>) are for the configuration file only.
     /// </summary>
     public string? Template { get; set; }
@@ -69,7 +69,7 @@ public sealed class TargetDocument
     /// <summary><c>POST</c> (default), <c>PUT</c> or <c>PATCH</c>.</summary>
     public string? Method { get; set; }
 
-    /// <summary>A Liquid template appended to <see cref="Url"/>, such as <c>/orders/{{ order.order_id }}</c> (values URL-escaped); starts with <c>/</c> or <c>?</c>.</summary>
+    /// <summary>A Liquid template appended to <c>url</c>, such as <c>/orders/{{ order.order_id }}</c> (values URL-escaped); starts with <c>/</c> or <c>?</c>.</summary>
     public string? Path { get; set; }
 
     /// <summary>Per-attempt timeout, 1 to 120 s (default 10).</summary>
