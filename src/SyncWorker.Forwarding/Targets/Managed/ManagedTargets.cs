@@ -524,8 +524,10 @@ public sealed partial class ManagedTargets(
         if (messages.All(RequestTemplates.TargetRequestValidation.IsBrokenTemplate))
         {
             var (field, text) = Rename(messages[0]);
-            return (options, new TargetChange(TargetChangeOutcome.Unprocessable, Errors: errors, Position: PositionOf(field, text),
-                Detail: $"The {field} of the target is broken: {text}"));
+            var position = PositionOf(field, text);
+            var where = position.Line is { } line ? $" at line {line}, column {position.Column} of the {position.In}" : "";
+            return (options, new TargetChange(TargetChangeOutcome.Unprocessable, Errors: errors, Position: position,
+                Detail: $"The target's {field} does not work with the example order{where}: see errors; correct it and send the target again."));
         }
 
         return (options, new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors."));
