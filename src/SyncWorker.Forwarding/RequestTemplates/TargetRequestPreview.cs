@@ -27,7 +27,7 @@ public static class TargetRequestPreview
         if (file is null)
         {
             note = target.Format == TargetOptions.EventFormat
-                ? "input: the example event (tests/SyncWorker.Testing/Fixtures/events/checkout.session.completed.json)"
+                ? "input: the example event (src/SyncWorker.Forwarding/RequestTemplates/example-event.json)"
                 : "input: the example order of src/SyncWorker.Forwarding/Orders/ORDER-DOCUMENT.md";
             return ExampleOrder.For(target.Format);
         }

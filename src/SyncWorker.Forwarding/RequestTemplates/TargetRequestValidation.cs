@@ -13,6 +13,22 @@ namespace SyncWorker.Forwarding.RequestTemplates;
 /// </summary>
 public static class TargetRequestValidation
 {
+    /// <summary>In a message about a template that does not parse.</summary>
+    private const string DoesNotParse = "has a template that does not parse";
+
+    /// <summary>In a message about a template that fails with the example order (a render error, invalid JSON, a URL not allowed).</summary>
+    private const string FailsWithExample = "fails with the example order";
+
+    /// <summary>
+    /// True when <paramref name="message"/> (one of <see cref="Validate"/>'s) says a template is broken: it does not parse,
+    /// or fails with the example order; the admin API answers those with 422 rather than 400.
+    /// </summary>
+    public static bool IsBrokenTemplate(string message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Contains(DoesNotParse, StringComparison.Ordinal) || message.Contains(FailsWithExample, StringComparison.Ordinal);
+    }
+
     /// <summary>The messages for <paramref name="target"/>, whose configuration path is <paramref name="key"/>.</summary>
     public static IEnumerable<string> Validate(TargetOptions target, string key, string label, TargetTemplatesOptions templates, AppManifest manifest)
     {
@@ -54,7 +70,7 @@ public static class TargetRequestValidation
         {
             var field = exception.Message.StartsWith("the Path template", StringComparison.Ordinal) ? "Path"
                 : string.IsNullOrEmpty(target.Template) ? "TemplatePath" : "Template";
-            errors.Add($"{key}:{field}: {label} has a template that does not parse: {exception.Message}.");
+            errors.Add($"{key}:{field}: {label} {DoesNotParse}: {exception.Message}.");
             return errors;
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
@@ -79,7 +95,7 @@ public static class TargetRequestValidation
         {
             var field = exception.Message.Contains("Path", StringComparison.Ordinal) && !exception.Message.StartsWith("the body", StringComparison.Ordinal) ? "Path"
                 : string.IsNullOrEmpty(target.Template) ? "TemplatePath" : "Template";
-            errors.Add($"{key}:{field}: {label} fails with the example order of ORDER-DOCUMENT.md: {exception.Message}.");
+            errors.Add($"{key}:{field}: {label} {FailsWithExample} of ORDER-DOCUMENT.md: {exception.Message}.");
         }
 
         return errors;

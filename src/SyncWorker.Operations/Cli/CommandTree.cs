@@ -320,6 +320,8 @@ internal static class CommandTree
 
         public TargetAuthCliOptions Auth { get; } = new();
 
+        public TargetRequestCliOptions Request { get; } = new();
+
         public Option<bool> Json { get; } = new("--json") { Description = "Write the worker's answer (the target, as JSON) to standard output instead of lines." };
 
         public static TargetDefinitionOptions Create(string name, string description, bool updating)
@@ -346,6 +348,7 @@ internal static class CommandTree
             }
 
             options.Auth.AddTo(options.Command, updating);
+            options.Request.AddTo(options.Command);
             return options;
         }
 
@@ -364,6 +367,7 @@ internal static class CommandTree
             TimeoutSeconds = result.GetValue(TimeoutSeconds),
             File = result.GetValue(File),
             Auth = Auth.Read(result),
+            Request = Request.Read(result),
         };
     }
 

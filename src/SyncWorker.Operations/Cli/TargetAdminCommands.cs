@@ -40,6 +40,9 @@ internal sealed class TargetDefinition
     /// <summary>The <c>--auth-*</c> options, when any was given.</summary>
     public TargetAuthArguments? Auth { get; init; }
 
+    /// <summary>The <c>--template-file</c>, <c>--content-type</c>, <c>--method</c> and <c>--path</c> options, when any was given.</summary>
+    public TargetRequestArguments? Request { get; init; }
+
     /// <summary>A file holding the API's JSON body; excludes every other field.</summary>
     public string? File { get; init; }
 
@@ -131,6 +134,8 @@ internal sealed class TargetDefinition
             body["auth"] = Auth.Json();
         }
 
+        Request?.AddTo(body);
+
         if (MaxConcurrency is { } concurrency)
         {
             body["maxConcurrency"] = concurrency;
@@ -147,7 +152,8 @@ internal sealed class TargetDefinition
     private string FileBody(string verb)
     {
         if (Name is not null || Url is not null || Mode is not null || Format is not null || Events.Count > 0 || Accounts.Count > 0
-            || AllAccounts || Headers.Count > 0 || SigningSecret is not null || MaxConcurrency is not null || TimeoutSeconds is not null || Auth is not null)
+            || AllAccounts || Headers.Count > 0 || SigningSecret is not null || MaxConcurrency is not null || TimeoutSeconds is not null || Auth is not null
+            || Request is not null)
         {
             throw CliException.Usage($"{verb} --file takes the whole target from the file: give its fields there, not also as options.");
         }
@@ -459,6 +465,9 @@ internal static class TargetAdminCommands
         Line("headers", string.Join(", ", (view.Headers ?? new Dictionary<string, string>()).Select(pair => $"{pair.Key}: {pair.Value}")));
         Line("signing secret", view.SigningSecretLast4);
         Line("auth", TargetAuthLine(view.Auth));
+        var path = view.Url?.EndsWith('/') == true && view.Path?.StartsWith('/') == true ? view.Path[1..] : view.Path;
+        Line("request", $"{view.Method ?? "POST"} {view.Url}{path}; {view.ContentType ?? "application/json"}");
+        Line("template", TemplateLine(view));
         if (view.PreviousSecretUntil is { } until)
         {
             Line("previous secret", $"signs too until {Formats.Time(until)}");
@@ -475,6 +484,25 @@ internal static class TargetAdminCommands
         {
             Line("updated", $"{Formats.Time(view.UpdatedAt)} by {view.UpdatedBy ?? "-"}");
         }
+    }
+
+    /// <summary>The body template in a line: its size and first line (or its file), not the whole of it.</summary>
+    private static string TemplateLine(TargetViewAnswer view)
+    {
+        if (!string.IsNullOrEmpty(view.TemplatePath))
+        {
+            return $"file {view.TemplatePath}";
+        }
+
+        if (string.IsNullOrEmpty(view.Template))
+        {
+            return "none (the document is sent as it is)";
+        }
+
+        var lines = view.Template.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        var first = lines.FirstOrDefault(line => line.Trim().Length > 0)?.Trim() ?? "";
+        first = first.Length > 60 ? first[..60] + "…" : first;
+        return $"inline, {Formats.Plural(view.Template.Length, "character", "characters")}, {Formats.Plural(lines.Length, "line", "lines")}: {first}";
     }
 
     /// <summary>The <c>auth</c> of a view in a line: the type and its fields, secrets by their last four characters (as answered).</summary>
@@ -496,6 +524,11 @@ internal static class TargetAdminCommands
         string? SigningSecretLast4,
         string? SigningSecret,
         JsonObject? Auth,
+        string? Template,
+        string? TemplatePath,
+        string? ContentType,
+        string? Method,
+        string? Path,
         DateTimeOffset? PreviousSecretUntil,
         double? TimeoutSeconds,
         int? MaxConcurrency,

@@ -35,6 +35,7 @@ internal static class AdminTargetEndpoints
             .Accepts<TargetDocument>("application/json")
             .Produces<TargetView>(StatusCodes.Status201Created)
             .ProducesValidationProblem()
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithTags(Tag).WithSummary("Creates a target; signingSecret, when left out, is generated and returned once, in this answer.");
@@ -47,6 +48,7 @@ internal static class AdminTargetEndpoints
             .Accepts<TargetDocument>("application/json")
             .Produces<TargetView>()
             .ProducesValidationProblem()
+            .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithTags(Tag).WithSummary("Replaces a target of the API as a whole; signingSecret left out keeps the current one, a header set to null keeps its value.");
@@ -79,11 +81,35 @@ internal static class AdminTargetEndpoints
         TargetChangeOutcome.Removed => TypedResults.NoContent(),
         TargetChangeOutcome.Accepted => TypedResults.Accepted($"/admin/targets/{change.Target?.Name}", change.Target),
         TargetChangeOutcome.Invalid => TypedResults.ValidationProblem(change.Errors ?? new Dictionary<string, string[]>(), change.Detail, title: "The target is not valid"),
+        TargetChangeOutcome.Unprocessable => Unprocessable(change),
         TargetChangeOutcome.NotFound => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status404NotFound),
         TargetChangeOutcome.Conflict => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status409Conflict,
             extensions: change.Queued is { } queued ? new Dictionary<string, object?> { ["queued"] = queued } : null),
         _ => TypedResults.Problem(change.Detail, statusCode: StatusCodes.Status503ServiceUnavailable),
     };
+
+    /// <summary>
+    /// 422: a broken template, with <c>errors</c> as in a 400 and <c>field</c>, <c>line</c>, <c>column</c> and <c>in</c>
+    /// (<c>template</c>, or <c>output</c> for a rendered body that is not valid JSON) of the first.
+    /// </summary>
+    private static ProblemHttpResult Unprocessable(TargetChange change)
+    {
+        var problem = new HttpValidationProblemDetails(change.Errors ?? new Dictionary<string, string[]>())
+        {
+            Status = StatusCodes.Status422UnprocessableEntity,
+            Title = "A template of the target is broken",
+            Detail = change.Detail,
+        };
+        if (change.Position is { } position)
+        {
+            problem.Extensions["field"] = position.Field;
+            problem.Extensions["line"] = position.Line;
+            problem.Extensions["column"] = position.Column;
+            problem.Extensions["in"] = position.In;
+        }
+
+        return TypedResults.Problem(problem);
+    }
 
     /// <summary>The JSON body; a problem (415, or 400 naming the field) when it cannot be read.</summary>
     private static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, bool allowEmpty)
@@ -112,7 +138,9 @@ internal static class AdminTargetEndpoints
             var field = unmapped.Success ? unmapped.Groups[1].Value
                 : string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.');
             var why = unmapped.Success
-                ? "is not a field of a target: see GET /admin/openapi.json for the fields (camelCase)"
+                ? TargetDocument.RefusedFields.TryGetValue(field, out var refused)
+                    ? $"is not taken here: {refused}"
+                    : "is not a field of a target: see GET /admin/openapi.json for the fields (camelCase)"
                 : "has the wrong type or is not valid JSON: see GET /admin/openapi.json for each field's type";
             return (null, TypedResults.ValidationProblem(
                 new Dictionary<string, string[]> { [field] = [$"{field} {why} (at line {exception.LineNumber + 1}, byte {exception.BytePositionInLine + 1})."] },

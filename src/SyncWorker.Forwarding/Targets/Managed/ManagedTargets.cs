@@ -29,6 +29,12 @@ public enum TargetChangeOutcome
     /// <summary>The input is invalid (400, with the fields).</summary>
     Invalid,
 
+    /// <summary>
+    /// The input is well-formed but a template is broken: it does not parse, or fails with the example order (a render
+    /// error, a body that is not valid JSON for a JSON content type, a URL not allowed): 422, with the field and position.
+    /// </summary>
+    Unprocessable,
+
     /// <summary>No such target (404).</summary>
     NotFound,
 
@@ -45,12 +51,21 @@ public enum TargetChangeOutcome
 /// <param name="Detail">Why not, in words that say what to do.</param>
 /// <param name="Errors">Invalid fields (JSON paths) and what is wrong with each.</param>
 /// <param name="Queued">Deliveries still queued or waiting, for a refused or accepted removal.</param>
+/// <param name="Position">For <see cref="TargetChangeOutcome.Unprocessable"/>: where the first broken template fails, when known.</param>
 public sealed record TargetChange(
     TargetChangeOutcome Outcome,
     TargetView? Target = null,
     string? Detail = null,
     IDictionary<string, string[]>? Errors = null,
-    long? Queued = null);
+    long? Queued = null,
+    TemplateErrorPosition? Position = null);
+
+/// <summary>Where a broken template fails: the field (<c>template</c> or <c>path</c>), the line and column, and of what.</summary>
+/// <param name="Field">The API's field.</param>
+/// <param name="Line">The line, from 1.</param>
+/// <param name="Column">The column, from 1.</param>
+/// <param name="In"><c>template</c> (a place in the template's text) or <c>output</c> (in the rendered body, when it is not valid JSON).</param>
+public sealed record TemplateErrorPosition(string Field, int? Line, int? Column, string In);
 
 /// <summary>
 /// Targets managed at run time: the service behind <c>/admin/targets</c> (and the <c>targets add|update|remove</c> verbs,
@@ -113,7 +128,7 @@ public sealed partial class ManagedTargets(
         var (options, errors) = Compile(document, document.Name, secrets);
         if (errors is not null)
         {
-            return new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors.");
+            return errors;
         }
 
         if (registry.IsConfigured(options.Name))
@@ -249,7 +264,7 @@ public sealed partial class ManagedTargets(
         var (options, errors) = Compile(document, name, secrets);
         if (errors is not null)
         {
-            return new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors.");
+            return errors;
         }
 
         try
@@ -456,7 +471,11 @@ public sealed partial class ManagedTargets(
             stored.CreatedAt, stored.CreatedBy, stored.UpdatedAt, stored.UpdatedBy));
     }
 
-    private (TargetOptions Options, IDictionary<string, string[]>? Errors) Compile(TargetDocument document, string? name, TargetSecrets secrets)
+    /// <summary>
+    /// The target <paramref name="document"/> describes, checked as <c>Fulfillment:Targets</c> is; else the refusal: 422
+    /// when every message is about a broken template (the rest of the target is valid), 400 otherwise (all messages).
+    /// </summary>
+    private (TargetOptions Options, TargetChange? Refusal) Compile(TargetDocument document, string? name, TargetSecrets secrets)
     {
         var defaults = new TargetOptions();
         var options = new TargetOptions
@@ -470,6 +489,10 @@ public sealed partial class ManagedTargets(
             SigningSecret = secrets.SigningSecret,
             Headers = secrets.Headers,
             Auth = ManagedTargetAuth.Compile(document.Auth, secrets.Auth),
+            Template = string.IsNullOrEmpty(document.Template) ? null : document.Template,
+            ContentType = string.IsNullOrWhiteSpace(document.ContentType) ? null : document.ContentType,
+            Method = string.IsNullOrWhiteSpace(document.Method) ? null : document.Method.Trim().ToUpperInvariant(),
+            Path = string.IsNullOrEmpty(document.Path) ? null : document.Path,
             TimeoutSeconds = document.TimeoutSeconds ?? defaults.TimeoutSeconds,
             MaxConcurrency = document.MaxConcurrency ?? defaults.MaxConcurrency,
             Retry = document.Retry ?? new TargetRetryOptions(),
@@ -499,7 +522,28 @@ public sealed partial class ManagedTargets(
             errors[field] = errors.TryGetValue(field, out var earlier) ? [.. earlier, text] : [text];
         }
 
-        return (options, errors);
+        if (messages.All(RequestTemplates.TargetRequestValidation.IsBrokenTemplate))
+        {
+            var (field, text) = Rename(messages[0]);
+            var position = PositionOf(field, text);
+            var where = position.Line is { } line ? $" at line {line}, column {position.Column} of the {position.In}" : "";
+            return (options, new TargetChange(TargetChangeOutcome.Unprocessable, Errors: errors, Position: position,
+                Detail: $"The target's {field} does not work with the example order{where}: see errors; correct it and send the target again."));
+        }
+
+        return (options, new TargetChange(TargetChangeOutcome.Invalid, Errors: errors, Detail: "The target is not valid: see errors."));
+    }
+
+    /// <summary>The field and the first line and column <paramref name="message"/> names (of the output when it says so).</summary>
+    private static TemplateErrorPosition PositionOf(string field, string message)
+    {
+        var match = LineColumn().Match(message);
+        return match.Success
+            ? new TemplateErrorPosition(field,
+                int.Parse(match.Groups["line"].Value, System.Globalization.CultureInfo.InvariantCulture),
+                int.Parse(match.Groups["column"].Value, System.Globalization.CultureInfo.InvariantCulture),
+                match.Groups["output"].Success ? "output" : "template")
+            : new TemplateErrorPosition(field, null, null, "template");
     }
 
     /// <summary>A validation message with the configuration's field paths renamed to the API's JSON paths; the first path names the field.</summary>
@@ -542,6 +586,11 @@ public sealed partial class ManagedTargets(
             Headers = (options.Headers ?? []).ToDictionary(pair => pair.Key, pair => Last4(pair.Value)),
             SigningSecretLast4 = Last4(options.SigningSecret),
             Auth = ManagedTargetAuth.View(options.Auth),
+            Template = string.IsNullOrEmpty(options.Template) ? null : options.Template,
+            TemplatePath = string.IsNullOrWhiteSpace(options.TemplatePath) ? null : options.TemplatePath,
+            ContentType = options.ContentType,
+            Method = options.Method,
+            Path = options.Path,
             SigningSecret = fullSecret,
             PreviousSecretUntil = managed?.PreviousUntil is { } until && until > time.GetUtcNow() ? until : null,
             TimeoutSeconds = options.TimeoutSeconds,
@@ -577,7 +626,9 @@ public sealed partial class ManagedTargets(
     private static string Serialize(TargetSecrets secrets) => JsonSerializer.Serialize(secrets, Json);
 
     private static string Describe(TargetOptions options) =>
-        $"{options.Mode} {options.Format} target to {new Uri(options.Url).GetLeftPart(UriPartial.Authority)}; events {string.Join(", ", options.Events)}; accounts {(options.Accounts.Count == 0 ? "all" : string.Join(", ", options.Accounts))}; headers {string.Join(", ", options.Headers.Keys)}";
+        $"{options.Mode} {options.Format} target to {new Uri(options.Url).GetLeftPart(UriPartial.Authority)}; events {string.Join(", ", options.Events)}; accounts {(options.Accounts.Count == 0 ? "all" : string.Join(", ", options.Accounts))}; headers {string.Join(", ", options.Headers.Keys)}" +
+        $"; request {options.Method ?? "POST"}{(string.IsNullOrEmpty(options.Path) ? "" : " " + options.Path)}, {(string.IsNullOrEmpty(options.Template) ? "no template" : $"template ({options.Template.Length} characters)")}" +
+        $"{(string.IsNullOrWhiteSpace(options.ContentType) ? "" : ", " + options.ContentType)}; auth {options.Auth?.Kind ?? TargetAuthOptions.None}";
 
     /// <summary>A new Standard Webhooks secret: <c>whsec_</c> and 32 random bytes in base64.</summary>
     private static string NewSecret() => Delivery.StandardWebhookSigner.SecretPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
@@ -602,6 +653,9 @@ public sealed partial class ManagedTargets(
 
     [GeneratedRegex(@"\.(\d+)")]
     private static partial Regex NumberedPath();
+
+    [GeneratedRegex(@"line (?<line>\d+), column (?<column>\d+)(?<output> of the output)?", RegexOptions.CultureInvariant)]
+    private static partial Regex LineColumn();
 
     [GeneratedRegex(@"Fulfillment:Targets:\d+ \('[^']*'\)|Fulfillment:Targets:\d+")]
     private static partial Regex ConfiguredLabel();

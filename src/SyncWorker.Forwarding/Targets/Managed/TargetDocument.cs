@@ -9,6 +9,15 @@ namespace SyncWorker.Forwarding.Targets.Managed;
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed class TargetDocument
 {
+    /// <summary>
+    /// Fields of <c>Fulfillment:Targets:N</c> the admin API refuses, each with why and what to send instead (the answer to
+    /// an unknown field names these specifically).
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> RefusedFields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["templatePath"] = "only the configuration file may name template files; send the template inline in `template`",
+    };
+
     /// <summary>Unique name (lower-case letters, digits, dashes; 1 to 48). In a <c>PUT</c>, the path's name (may be left out).</summary>
     public string? Name { get; set; }
 
@@ -45,6 +54,23 @@ public sealed class TargetDocument
     /// sealed in the store and never shown again; left out of a <c>PUT</c>, a secret keeps its stored value.
     /// </summary>
     public TargetAuthOptions? Auth { get; set; }
+
+    /// <summary>
+    /// An inline Liquid template of the request body, rendered with <c>order</c> (Format order) or <c>event</c> (Format
+    /// event); checked against the example order when given: a template that does not parse or render, or renders invalid
+    /// JSON for a JSON <c>contentType</c>, is refused with 422 and its line and column. Default: none (the order
+    /// document or event as it is). Files (<c>templatePath</c>) are for the configuration file only.
+    /// </summary>
+    public string? Template { get; set; }
+
+    /// <summary>The request's media type (default <c>application/json</c>; a JSON type makes the rendered body be checked as JSON).</summary>
+    public string? ContentType { get; set; }
+
+    /// <summary><c>POST</c> (default), <c>PUT</c> or <c>PATCH</c>.</summary>
+    public string? Method { get; set; }
+
+    /// <summary>A Liquid template appended to <c>url</c>, such as <c>/orders/{{ order.order_id }}</c> (values URL-escaped); starts with <c>/</c> or <c>?</c>.</summary>
+    public string? Path { get; set; }
 
     /// <summary>Per-attempt timeout, 1 to 120 s (default 10).</summary>
     public double? TimeoutSeconds { get; set; }
@@ -130,6 +156,26 @@ public sealed record TargetView
 
     /// <summary>How requests authenticate to the partner's API; secrets by their last four characters.</summary>
     public TargetAuthView? Auth { get; init; }
+
+    /// <summary>The inline body template, when there is one.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Template { get; init; }
+
+    /// <summary>The body template's file (targets of the configuration file only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TemplatePath { get; init; }
+
+    /// <summary>The request's media type, when set (default <c>application/json</c>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ContentType { get; init; }
+
+    /// <summary>The method, when set (default <c>POST</c>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Method { get; init; }
+
+    /// <summary>The path template appended to the URL, when set.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Path { get; init; }
 
     /// <summary>Per-attempt timeout.</summary>
     public required double TimeoutSeconds { get; init; }
