@@ -54,6 +54,22 @@ public sealed class BrokerAdmin : IAsyncDisposable
         return granted == 0 ? ushort.MaxValue : granted;
     }
 
+    /// <summary>
+    /// The <see cref="ChannelLimit"/> of a connection: requested and granted; without the granted value while the broker
+    /// cannot be asked.
+    /// </summary>
+    public async Task<ChannelLimit> ChannelLimitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new ChannelLimit(RequestedChannelMax, await GrantedChannelMaxAsync(cancellationToken));
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new ChannelLimit(RequestedChannelMax, null);
+        }
+    }
+
     /// <summary>The type of the queues this declares (<c>RabbitMq:QueueType</c>).</summary>
     public QueueType QueueType { get; }
 

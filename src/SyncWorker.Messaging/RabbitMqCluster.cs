@@ -179,6 +179,35 @@ public static class RabbitMqClusterSettings
     }
 }
 
+/// <summary>
+/// The channels a connection may open: <c>RabbitMq:ChannelMax</c> as requested and, when the broker could be asked, what it
+/// granted (the lower of that and its <c>channel_max</c>). A forwarder consumes each target on a channel of its bus
+/// connection, so this bounds its targets (<see cref="Capacity"/>). Shared by the endpoint supervisor and the admin API.
+/// </summary>
+/// <param name="Requested"><c>RabbitMq:ChannelMax</c>.</param>
+/// <param name="Granted">What the broker granted; null when it could not be asked.</param>
+public sealed record ChannelLimit(int Requested, int? Granted)
+{
+    /// <summary>The channels there are: the granted ones, never more than requested.</summary>
+    public int Channels => Math.Min(Granted ?? Requested, Requested);
+
+    /// <summary>How many target endpoints fit (<see cref="RabbitMqClusterSettings.TargetCapacity"/>).</summary>
+    public int Capacity => RabbitMqClusterSettings.TargetCapacity(Channels);
+
+    /// <summary>True when the broker's <c>channel_max</c>, not the setting, is the limit.</summary>
+    public bool BrokerLimits => Granted is { } granted && granted < Requested;
+
+    /// <summary>Who sets the limit, for messages.</summary>
+    public string Limit => BrokerLimits
+        ? $"the broker grants {Granted} channels per connection (its channel_max, below {RabbitMqClusterSettings.ChannelMaxKey} {Requested})"
+        : $"{RabbitMqClusterSettings.ChannelMaxKey} is {Requested}";
+
+    /// <summary>What to change so that <paramref name="targets"/> targets fit.</summary>
+    public string Fix(int targets) => BrokerLimits
+        ? $"Raise channel_max in rabbitmq.conf to at least {targets + RabbitMqClusterSettings.ReservedChannels}"
+        : $"Raise {RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max (rabbitmq.conf) to at least {targets + RabbitMqClusterSettings.ReservedChannels}";
+}
+
 /// <summary>The arguments SyncWorker gives every queue it declares, so all declarers (worker, operations verbs) agree.</summary>
 public static class QueueArguments
 {

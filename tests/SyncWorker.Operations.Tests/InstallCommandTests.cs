@@ -119,23 +119,9 @@ public sealed class InstallCommandTests
                   {"id":"appinst_2","object":"apps.install","account":"acct_kept","app":"app_61SyncWorkerTests","livemode":true,"status":"installed",
                    "permissions_granted":["event_read"],"permissions_pending":[],"created":1788000000}]}
                 """));
-        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
-        _folders.Add(folder);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Store:DataDirectory"] = folder,
-            ["Installs:AppId"] = "app_61SyncWorkerTests",
-            ["Stripe:ApiKey"] = liveKey,
-            ["Stripe:ApiBase"] = stripe.Url,
-        }).Build();
-        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
-        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
-        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
-        {
-            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
-            await installs.ApplyAsync(new InstallChange("acct_kept", true, InstallStatus.Installed, null, null, "evt_k", Created), default);
-            await installs.ApplyAsync(new InstallChange("acct_gone", true, InstallStatus.Installed, null, null, "evt_g", Created), default);
-        }
+        var (configuration, settings, folder) = await SyncStoreAsync(stripe.Url!, ("Stripe:ApiKey", liveKey),
+            new InstallChange("acct_kept", true, InstallStatus.Installed, null, null, "evt_k", Created),
+            new InstallChange("acct_gone", true, InstallStatus.Installed, null, null, "evt_g", Created));
 
         var run = await CliHarness.RunAsync(configuration, "installs", "sync", "--json");
 
@@ -183,25 +169,10 @@ public sealed class InstallCommandTests
         stripe.Given(WireMock.RequestBuilders.Request.Create().WithPath("/v1/apps/installs").UsingGet().WithHeader("Authorization", "Bearer " + testKey))
             .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json")
                 .WithBody("""{"object":"list","url":"/v1/apps/installs","has_more":false,"data":[]}"""));
-        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
-        _folders.Add(folder);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Store:DataDirectory"] = folder,
-            ["Installs:AppId"] = "app_61SyncWorkerTests",
-            ["Stripe:ApiKeys:Sandbox"] = sandboxKey,
-            ["Stripe:ApiKeys:Test"] = testKey,
-            ["Stripe:ApiBase"] = stripe.Url,
-        }).Build();
-        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
-        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
-        using (var ledger = new SqlDeliveryLedger(settings, TimeProvider.System))
-        {
-            var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
-            // Recorded before the store knew sandboxes (an event of an earlier version): a test-mode row like any other.
-            await installs.ApplyAsync(new InstallChange("acct_sandbox", false, InstallStatus.Installed, null, null, "evt_s", Created), default);
-            await installs.ApplyAsync(new InstallChange("acct_testmode", false, InstallStatus.Installed, null, null, "evt_t", Created), default);
-        }
+        // acct_sandbox recorded before the store knew sandboxes (an event of an earlier version): a test-mode row like any other.
+        var (configuration, _, _) = await SyncStoreAsync(stripe.Url!, ("Stripe:ApiKeys:Sandbox", sandboxKey), ("Stripe:ApiKeys:Test", testKey),
+            new InstallChange("acct_sandbox", false, InstallStatus.Installed, null, null, "evt_s", Created),
+            new InstallChange("acct_testmode", false, InstallStatus.Installed, null, null, "evt_t", Created));
 
         var run = await CliHarness.RunAsync(configuration, "installs", "sync", "--json");
 
@@ -218,6 +189,43 @@ public sealed class InstallCommandTests
         using var listing = JsonDocument.Parse(list.Output);
         Assert.That(listing.RootElement.GetProperty("installs").EnumerateArray().Select(i => (i.GetProperty("account").GetString(), i.GetProperty("mode").GetString(), i.GetProperty("status").GetString())),
             Is.EquivalentTo(new[] { ("acct_sandbox", "sandbox", "installed"), ("acct_testmode", "test", "uninstalled") }));
+    }
+
+    /// <summary>A migrated store of its own holding <paramref name="rows"/>, configured for <c>installs sync</c> against <paramref name="apiBase"/>.</summary>
+    private Task<(IConfiguration Configuration, StoreSettings Settings, string Folder)> SyncStoreAsync(string apiBase, (string Key, string Value) key, params InstallChange[] rows) =>
+        SyncStoreAsync(apiBase, [key], rows);
+
+    private Task<(IConfiguration Configuration, StoreSettings Settings, string Folder)> SyncStoreAsync(
+        string apiBase, (string Key, string Value) key, (string Key, string Value) other, params InstallChange[] rows) =>
+        SyncStoreAsync(apiBase, [key, other], rows);
+
+    private async Task<(IConfiguration Configuration, StoreSettings Settings, string Folder)> SyncStoreAsync(
+        string apiBase, (string Key, string Value)[] keys, InstallChange[] rows)
+    {
+        var folder = Path.Combine(Root, Guid.NewGuid().ToString("N")[..12]);
+        _folders.Add(folder);
+        var values = new Dictionary<string, string?>
+        {
+            ["Store:DataDirectory"] = folder,
+            ["Installs:AppId"] = "app_61SyncWorkerTests",
+            ["Stripe:ApiBase"] = apiBase,
+        };
+        foreach (var (name, value) in keys)
+        {
+            values[name] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var settings = StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        await new StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using var ledger = new SqlDeliveryLedger(settings, TimeProvider.System);
+        var installs = new SqlInstallRegistry(ledger, TimeProvider.System);
+        foreach (var row in rows)
+        {
+            await installs.ApplyAsync(row, default);
+        }
+
+        return (configuration, settings, folder);
     }
 
     private async Task<IConfiguration> StoreAsync(long version)

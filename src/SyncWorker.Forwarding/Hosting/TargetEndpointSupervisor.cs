@@ -82,7 +82,7 @@ public sealed partial class TargetEndpointSupervisor(
         while (!stoppingToken.IsCancellationRequested)
         {
             StopRemoved();
-            var channels = await ChannelLimitAsync(admin, stoppingToken);
+            var channels = admin is null ? null : await admin.ChannelLimitAsync(stoppingToken);
             foreach (var route in targets.Routes)
             {
                 try
@@ -119,46 +119,6 @@ public sealed partial class TargetEndpointSupervisor(
     }
 
     private void Wake() => _wake.TrySetResult();
-
-    /// <summary>
-    /// The channels the bus connection may open, with who sets them: the broker grants the lower of
-    /// <c>RabbitMq:ChannelMax</c> and its own <c>channel_max</c>, asked on the admin connection, which requests the same.
-    /// Null on the in-memory transport (no limit); the requested value while the broker cannot be asked.
-    /// </summary>
-    private static async Task<ChannelLimit?> ChannelLimitAsync(BrokerAdmin? admin, CancellationToken cancellationToken)
-    {
-        if (admin is null)
-        {
-            return null;
-        }
-
-        try
-        {
-            var granted = await admin.GrantedChannelMaxAsync(cancellationToken);
-            return new ChannelLimit(Math.Min(granted, admin.RequestedChannelMax), admin.RequestedChannelMax, granted);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            return new ChannelLimit(admin.RequestedChannelMax, admin.RequestedChannelMax, null);
-        }
-    }
-
-    /// <summary>The channel limit of the bus connection, as requested and as granted by the broker.</summary>
-    private sealed record ChannelLimit(int Channels, int Requested, int? Granted)
-    {
-        /// <summary>How many target endpoints fit.</summary>
-        public int Capacity => RabbitMqClusterSettings.TargetCapacity(Channels);
-
-        /// <summary>Why a target beyond <see cref="Capacity"/> is not consumed, and the fix.</summary>
-        public string Problem(int targets) =>
-            Granted is { } granted && granted < Requested
-                ? $"no channel left for its consumer: the broker grants {granted} channels per connection (its channel_max, below " +
-                  $"{RabbitMqClusterSettings.ChannelMaxKey} {Requested}), room for {Capacity} targets, and this forwarder has {targets}. " +
-                  $"Raise channel_max in rabbitmq.conf to at least {targets + RabbitMqClusterSettings.ReservedChannels} (README 'Sizing')"
-                : $"no channel left for its consumer: {RabbitMqClusterSettings.ChannelMaxKey} is {Requested}, room for {Capacity} targets, " +
-                  $"and this forwarder has {targets}. Raise {RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max " +
-                  $"(rabbitmq.conf) to at least {targets + RabbitMqClusterSettings.ReservedChannels}, or remove targets (README 'Sizing')";
-    }
 
     /// <summary>
     /// Stops the endpoints of targets no longer there (removed through the admin API), in the background; deliveries in
@@ -315,7 +275,9 @@ public sealed partial class TargetEndpointSupervisor(
 
             if (connected >= channels.Capacity)
             {
-                var problem = channels.Problem(targets.Routes.Count);
+                var count = targets.Routes.Count;
+                var problem = $"no channel left for its consumer: {channels.Limit}, room for {channels.Capacity} targets, and this forwarder has {count}. " +
+                    $"{channels.Fix(count)}{(channels.BrokerLimits ? "" : ", or remove targets")} (README 'Sizing')";
                 bool first;
                 lock (_endpoints)
                 {

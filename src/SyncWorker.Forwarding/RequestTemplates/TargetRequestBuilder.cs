@@ -97,14 +97,19 @@ public sealed class TargetRequestBuilder
     /// <summary>A target's compiled request settings.</summary>
     internal sealed class Plan
     {
-        private Plan(HttpMethod method, string contentType, TargetTemplate? body, string? bodySource, TargetTemplate? path)
+        private Plan(Uri url, HttpMethod method, string contentType, TargetTemplate? body, string? bodySource, TargetTemplate? path)
         {
+            Url = url;
             Method = method;
             ContentType = contentType;
+            IsJson = IsJson(contentType);
             Body = body;
             BodySource = bodySource;
             Path = path;
         }
+
+        /// <summary>The target's <c>Url</c>, parsed once.</summary>
+        public Uri Url { get; }
 
         public HttpMethod Method { get; }
 
@@ -117,7 +122,8 @@ public sealed class TargetRequestBuilder
 
         public TargetTemplate? Path { get; }
 
-        public bool IsJson => IsJson(ContentType);
+        /// <summary>True for a JSON media type (read once, not per delivery).</summary>
+        public bool IsJson { get; }
 
         /// <summary>Reads and parses the target's templates.</summary>
         /// <exception cref="TargetTemplateException">A template does not parse (the message names which).</exception>
@@ -140,7 +146,7 @@ public sealed class TargetRequestBuilder
             }
 
             var path = string.IsNullOrEmpty(target.Path) ? null : ParseNamed(target.Path, "the Path template");
-            return new Plan(method, contentType, body, source, path);
+            return new Plan(new Uri(target.Url, UriKind.Absolute), method, contentType, body, source, path);
         }
 
         /// <summary>The full path of a <c>TemplatePath</c>: as it is when absolute, else under <c>Templates:Directory</c>.</summary>
@@ -150,10 +156,12 @@ public sealed class TargetRequestBuilder
         /// <exception cref="RequestRenderException">What went wrong, without the target's name.</exception>
         public TargetRequest Render(TargetOptions target, ReadOnlyMemory<byte> input, ConnectSrcPolicy? connectSrc)
         {
-            var url = new Uri(target.Url, UriKind.Absolute);
+            var url = Url;
             if (Body is null && Path is null)
             {
-                return Allowed(new TargetRequest(Method, url, input, ContentType), target, connectSrc);
+                // Nothing rendered: Url itself was checked against connect-src at start (or by the admin API), and the
+                // manifest does not change while the process runs.
+                return new TargetRequest(Method, url, input, ContentType);
             }
 
             var model = Model(target, input);

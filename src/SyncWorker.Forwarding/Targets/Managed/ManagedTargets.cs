@@ -177,30 +177,14 @@ public sealed partial class ManagedTargets(
             return null;
         }
 
-        int? granted = null;
-        try
-        {
-            granted = await broker.GrantedChannelMaxAsync(cancellationToken);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            // The broker cannot be asked now: judge by the requested limit; the endpoint supervisor says more if needed.
-        }
-
-        var channels = Math.Min(granted ?? broker.RequestedChannelMax, broker.RequestedChannelMax);
-        var capacity = RabbitMqClusterSettings.TargetCapacity(channels);
+        // While the broker cannot be asked, the requested limit judges; the endpoint supervisor says more if needed.
+        var channels = await broker.ChannelLimitAsync(cancellationToken);
         var targets = registry.Routes.Count;
-        if (targets < capacity)
-        {
-            return null;
-        }
-
-        var limit = granted is { } g && g < broker.RequestedChannelMax
-            ? $"the broker grants {g} channels per connection (its channel_max, below {RabbitMqClusterSettings.ChannelMaxKey} {broker.RequestedChannelMax})"
-            : $"{RabbitMqClusterSettings.ChannelMaxKey} is {broker.RequestedChannelMax}";
-        return $"No room for another target: each forwarder consumes every target on a channel of its own and {limit}, room for {capacity} targets; " +
-            $"there are {targets}. Raise {RabbitMqClusterSettings.ChannelMaxKey} and the broker's channel_max (rabbitmq.conf) on every forwarder, " +
-            "or remove targets no longer used (README 'Sizing').";
+        return targets < channels.Capacity
+            ? null
+            : $"No room for another target: each forwarder consumes every target on a channel of its own and {channels.Limit}, room for " +
+              $"{channels.Capacity} targets; there are {targets}. {channels.Fix(targets + 1)} on every forwarder's broker, or remove targets " +
+              "no longer used (README 'Sizing').";
     }
 
     /// <summary>Replaces the target called <paramref name="name"/> with <paramref name="document"/> (a PUT).</summary>
