@@ -20,6 +20,8 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
     private readonly Lock _gate = new();
     private FrozenSet<(string Account, bool Livemode)> _uninstalled = FrozenSet<(string, bool)>.Empty;
     private FrozenDictionary<(string Account, bool Livemode), FrozenSet<string>> _pending = FrozenDictionary<(string, bool), FrozenSet<string>>.Empty;
+    private readonly List<(long Sequence, InstallChange Change)> _applied = [];
+    private long _sequence;
 
     /// <summary>
     /// The permissions the account's install has pending (requested by a newer app version, not yet granted by the
@@ -40,37 +42,51 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
         ArgumentNullException.ThrowIfNull(change);
         lock (_gate)
         {
-            var set = _uninstalled.ToHashSet();
-            if (change.Status == InstallStatus.Uninstalled)
+            // Kept until the next read of the registry that started after it: a read already under way may have missed
+            // it, and must not put the older state back (see RefreshAsync).
+            _applied.Add((++_sequence, change));
+            ApplyLocked(change);
+        }
+    }
+
+    private void ApplyLocked(InstallChange change)
+    {
+        var set = _uninstalled.ToHashSet();
+        if (change.Status == InstallStatus.Uninstalled)
+        {
+            set.Add((change.Account, change.Livemode));
+        }
+        else
+        {
+            set.Remove((change.Account, change.Livemode));
+        }
+
+        Volatile.Write(ref _uninstalled, set.ToFrozenSet());
+        if (change.PermissionsPending is { } pending)
+        {
+            var map = _pending.ToDictionary();
+            if (pending.Count == 0)
             {
-                set.Add((change.Account, change.Livemode));
+                map.Remove((change.Account, change.Livemode));
             }
             else
             {
-                set.Remove((change.Account, change.Livemode));
+                map[(change.Account, change.Livemode)] = pending.ToFrozenSet(StringComparer.Ordinal);
             }
 
-            Volatile.Write(ref _uninstalled, set.ToFrozenSet());
-            if (change.PermissionsPending is { } pending)
-            {
-                var map = _pending.ToDictionary();
-                if (pending.Count == 0)
-                {
-                    map.Remove((change.Account, change.Livemode));
-                }
-                else
-                {
-                    map[(change.Account, change.Livemode)] = pending.ToFrozenSet(StringComparer.Ordinal);
-                }
-
-                Volatile.Write(ref _pending, map.ToFrozenDictionary());
-            }
+            Volatile.Write(ref _pending, map.ToFrozenDictionary());
         }
     }
 
     /// <summary>Reads the registry's uninstalled accounts into the copy (what the background loop does).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
+        long readFrom;
+        lock (_gate)
+        {
+            readFrom = _sequence;
+        }
+
         var rows = await registry.ListAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
@@ -78,6 +94,14 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
             Volatile.Write(ref _pending, rows
                 .Where(row => row.Status == InstallStatus.Installed && row.PermissionsPending is { Count: > 0 })
                 .ToFrozenDictionary(row => (row.Account, row.Livemode), row => row.PermissionsPending!.ToFrozenSet(StringComparer.Ordinal)));
+
+            // A change applied while the registry was being read may be missing from what was read: apply it again on
+            // top (it is already in the registry, so this is what the next read will say). Older ones were read.
+            _applied.RemoveAll(entry => entry.Sequence <= readFrom);
+            foreach (var (_, change) in _applied)
+            {
+                ApplyLocked(change);
+            }
         }
     }
 

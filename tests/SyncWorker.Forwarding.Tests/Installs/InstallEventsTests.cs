@@ -87,6 +87,29 @@ public sealed class InstallEventsTests
         Assert.That(state.PendingPermissions("acct_c", true), Is.Empty);
     }
 
+    [Test]
+    public async Task A_change_applied_while_the_registry_is_read_is_not_undone_by_that_read()
+    {
+        // The read starts before the event's change reaches the registry and ends after the forwarder applied it: the
+        // copy must keep the change (it is in the registry; the next read says so), not put the older rows back.
+        var registry = new ListedRegistry { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        var state = new InstallState(registry, TimeProvider.System, NullLogger<InstallState>.Instance);
+        var refresh = state.RefreshAsync(CancellationToken.None);
+
+        state.Apply(new InstallChange("acct_c", true, InstallStatus.Installed, ["event_read"], ["checkout_session_read"], "evt_4", Created));
+        state.Apply(new InstallChange("acct_d", true, InstallStatus.Uninstalled, null, null, "evt_5", Created));
+        registry.Gate.SetResult();
+        await refresh;
+
+        Assert.That(state.PendingPermissions("acct_c", true), Is.EquivalentTo(new[] { "checkout_session_read" }));
+        Assert.That(state.IsUninstalled("acct_d", true), Is.True);
+
+        // A read that starts after the changes takes the registry's word, whatever it says.
+        registry.Gate = null;
+        await state.RefreshAsync(CancellationToken.None);
+        Assert.That((state.PendingPermissions("acct_c", true).Count, state.IsUninstalled("acct_d", true)), Is.EqualTo((0, false)));
+    }
+
     private static StripeEventReceived Event(string type, string? account, bool livemode, string dataObject) =>
         new("evt_1", type, account, livemode, "2026-10-28", Created, "x", null, Created,
             new JsonBytes(Encoding.UTF8.GetBytes("{\"id\":\"evt_1\",\"object\":\"event\",\"type\":\"" + type + "\",\"data\":{\"object\":" + dataObject + "}}")));
@@ -103,7 +126,21 @@ public sealed class InstallEventsTests
 
         public IReadOnlyList<(string Account, bool Livemode, string[] Pending)> Pending { get; set; } = [];
 
-        public Task<IReadOnlyList<InstallRecord>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<InstallRecord>>(
+        /// <summary>When set, a read takes the rows as they are now and answers once it completes.</summary>
+        public TaskCompletionSource? Gate { get; set; }
+
+        public async Task<IReadOnlyList<InstallRecord>> ListAsync(CancellationToken cancellationToken)
+        {
+            var rows = Rows();
+            if (Gate is { } gate)
+            {
+                await gate.Task;
+            }
+
+            return rows;
+        }
+
+        private List<InstallRecord> Rows() => (
             Uninstalled.Select(u => new InstallRecord(u.Account, u.Livemode, InstallStatus.Uninstalled, null, null, null, Created, Created, Created))
                 .Concat(Pending.Select(p => new InstallRecord(p.Account, p.Livemode, InstallStatus.Installed, [], p.Pending, null, Created, Created, Created)))
                 .ToList());

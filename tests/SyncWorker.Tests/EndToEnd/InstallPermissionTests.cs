@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using SyncWorker.Forwarding.Hosting;
+using SyncWorker.Forwarding.Installs;
 using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
@@ -56,6 +57,9 @@ public sealed class InstallPermissionTests
         }
 
         Assert.That(await Eventually.TrueAsync(async () => (await installs.GetAsync(Account, true, default))?.PermissionsPending?.Contains("checkout_session_read") == true, TimeSpan.FromSeconds(30)), Is.True);
+        // The forwarder's copy is what deliveries check; it takes the change once the registry has it.
+        var copy = worker.Services.GetRequiredService<InstallState>();
+        Assert.That(await Eventually.TrueAsync(() => copy.PendingPermissions(Account, true).Contains("checkout_session_read"), TimeSpan.FromSeconds(30)), Is.True);
         using (var paid = await worker.PostSignedAsync(StripeEvents.WithId("checkout.session.completed.json", StripeEvents.NewEventId())))
         {
             Assert.That(paid.StatusCode, Is.EqualTo(HttpStatusCode.OK));
