@@ -108,7 +108,9 @@ public sealed class CircuitHoldTests
     public async Task Circuits_opening_and_closing_and_pauses_and_resumes_never_push_messages_into_poison_on_quorum_queues()
     {
         var vhost = await _node.CreateVirtualHostAsync();
-        await ApplyDefinitionsAsync(vhost);
+        // The deploy definitions' policy with a delivery limit of 4 instead of 20: the same rule, met in fewer cycles.
+        const int deliveryLimit = 4;
+        await ApplyDefinitionsAsync(vhost, deliveryLimit);
         await PauseAsync(vhost, "dead");
         await using var worker = await StartWorkerAsync(vhost, breakSeconds: 1, queueType: "quorum");
         var circuits = worker.Services.GetRequiredService<TargetCircuitStates>();
@@ -117,9 +119,10 @@ public sealed class CircuitHoldTests
         await PostAsync(worker, events);
         Assert.That(await Eventually.TrueAsync(async () => await ReadyAsync(vhost) == events, TimeSpan.FromSeconds(60)), Is.True, "the backlog");
 
-        // More cycles than the delivery limit (20): each resumes the target, lets its circuit open, closes it with one
-        // success and opens it again, then pauses it with deliveries held.
-        const int cycles = 22;
+        // More cycles than the delivery limit: each resumes the target, lets its circuit open, closes it with one success
+        // and opens it again, then pauses it with deliveries held. A delivery handed back by each stop would reach the
+        // limit and be dead-lettered to syncworker.poison.
+        const int cycles = deliveryLimit + 2;
         var opened = 0;
         for (var cycle = 0; cycle < cycles; cycle++)
         {
@@ -198,14 +201,19 @@ public sealed class CircuitHoldTests
         Assert.That(await CountAsync(vhost, "republished"), Is.EqualTo(1), "the one republished each time is still there");
     }
 
-    /// <summary>The deploy definitions' policy for target queues (delivery limit, dead-lettering to the poison queue), and that queue.</summary>
-    private async Task ApplyDefinitionsAsync(string vhost)
+    /// <summary>
+    /// The deploy definitions' policy for target queues (dead-lettering to the poison queue) with its delivery limit
+    /// replaced by <paramref name="deliveryLimit"/>, and that queue.
+    /// </summary>
+    private async Task ApplyDefinitionsAsync(string vhost, int deliveryLimit)
     {
         using var definitions = JsonDocument.Parse(await File.ReadAllTextAsync(WorkerHost.RepositoryFile("deploy/rabbitmq/definitions.json")));
         var policy = definitions.RootElement.GetProperty("policies").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "syncworker-targets");
         Assert.That(policy.GetProperty("definition").GetProperty("delivery-limit").GetInt32(), Is.EqualTo(20));
+        var definition = JsonNode.Parse(policy.GetProperty("definition").GetRawText())!.AsObject();
+        definition["delivery-limit"] = deliveryLimit;
         await _node.CtlAsync(["set_policy", "-p", vhost, "--apply-to", "queues", "--priority", "10", "syncworker-targets",
-            policy.GetProperty("pattern").GetString()!, policy.GetProperty("definition").GetRawText()]);
+            policy.GetProperty("pattern").GetString()!, definition.ToJsonString()]);
         await using var connection = await _node.ConnectAsync(vhost);
         await using var channel = await connection.CreateChannelAsync();
         await channel.ExchangeDeclareAsync(Topology.PoisonQueue, ExchangeType.Fanout, durable: true, autoDelete: false);
