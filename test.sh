@@ -28,14 +28,32 @@ if [ ! -f "$HOME/.erlang.cookie" ]; then
   chmod 400 "$HOME/.erlang.cookie"
 fi
 
-# The fault-injection suite runs worker processes, brokers and databases of its own: it runs after the other projects
-# rather than beside them, so its load does not shift their timing checks, nor theirs its. Both always run.
-# Each project also writes a TRX report under its TestResults folder; the failed tests of both runs are listed again at
+# One build, then three runs. The end-to-end project (tests/SyncWorker.Tests, the longest: mostly waiting on brokers,
+# timers and retries) runs beside the other projects, which run one after another; its lines are prefixed "[e2e] ".
+# The fault-injection suite runs worker processes, brokers and databases of its own: it runs after both, rather than
+# beside them, so its load does not shift their timing checks, nor theirs its. All always run.
+# Each project also writes a TRX report under its TestResults folder; the failed tests of every run are listed again at
 # the very end, where a CI log's tail shows them.
 find tests -path '*/TestResults/*.trx' -delete 2>/dev/null || true
 status=0
-dotnet test SyncWorker.sln --configuration Release --filter "FullyQualifiedName!~SyncWorker.FaultInjection" \
-  --logger trx "$@" || status=$?
+dotnet build SyncWorker.sln --configuration Release || exit $?
+e2e_status_file=$(mktemp)
+(
+  e2e=0
+  dotnet test tests/SyncWorker.Tests --configuration Release --no-build --logger trx "$@" 2>&1 || e2e=$?
+  echo "$e2e" > "$e2e_status_file"
+) | sed -u 's/^/[e2e] /' &
+e2e_pid=$!
+for project in tests/*/*.Tests.csproj; do
+  case "$project" in
+    */SyncWorker.Tests/*|*/SyncWorker.FaultInjection.Tests/*) continue ;;
+  esac
+  dotnet test "$project" --configuration Release --no-build --logger trx "$@" || status=$?
+done
+wait "$e2e_pid" || true
+e2e=$(cat "$e2e_status_file" 2>/dev/null || echo 1)
+rm -f "$e2e_status_file"
+[ "${e2e:-1}" -eq 0 ] || status=$e2e
 dotnet test tests/SyncWorker.FaultInjection.Tests --configuration Release --no-build --logger trx "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "test.sh: the suite failed (exit $status). Failed tests:"
