@@ -47,7 +47,9 @@ public sealed partial class TargetPace(TimeProvider timeProvider, ILogger<Target
             var bucket = new Bucket(settings, timeProvider);
             if (held is null ? _buckets.TryAdd(target.Name, bucket) : _buckets.TryUpdate(target.Name, bucket, held))
             {
-                // Attempts already waiting in the old bucket keep it, and it keeps refilling, until the process stops.
+                // Attempts already waiting in the old bucket keep it, at its pace; it stops refilling once it is full again
+                // (nothing waits on it any more).
+                held?.Retire();
                 return bucket.Permits;
             }
 
@@ -184,8 +186,26 @@ public sealed partial class TargetPace(TimeProvider timeProvider, ILogger<Target
 
         public SemaphoreSlim Permits { get; }
 
+        /// <summary>True once replaced and full again: its timer is stopped.</summary>
+        public bool Stopped { get; private set; }
+
+        private bool _retired;
+
+        /// <summary>
+        /// Replaced by a bucket with other settings: pipelines built from now on use that one; attempts already waiting
+        /// here are still served at this pace, and the timer stops at the first refill that finds the bucket full, when
+        /// nothing can be waiting on it (a waiter takes each permit released).
+        /// </summary>
+        public void Retire()
+        {
+            lock (_refill)
+            {
+                _retired = true;
+            }
+        }
+
         /// <summary>Adds a period's permits, up to the bucket's size; a waiting attempt takes one at once.</summary>
-        private void Refill()
+        internal void Refill()
         {
             lock (_refill)
             {
@@ -194,6 +214,11 @@ public sealed partial class TargetPace(TimeProvider timeProvider, ILogger<Target
                 if (room > 0)
                 {
                     Permits.Release(Math.Min(room, _perPeriod));
+                }
+                else if (_retired && !Stopped)
+                {
+                    Stopped = true;
+                    _timer.Dispose();
                 }
             }
         }

@@ -114,11 +114,40 @@ internal sealed class ObservableFakeTimeProvider(DateTimeOffset start) : FakeTim
 {
     private readonly ConcurrentQueue<TimeSpan> _dueTimes = new();
 
+    private int _live;
+
     public bool HasTimer(TimeSpan dueTime) => _dueTimes.Contains(dueTime);
+
+    /// <summary>Timers created and not yet disposed.</summary>
+    public int LiveTimers => Volatile.Read(ref _live);
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         _dueTimes.Enqueue(dueTime);
-        return base.CreateTimer(callback, state, dueTime, period);
+        Interlocked.Increment(ref _live);
+        return new CountedTimer(base.CreateTimer(callback, state, dueTime, period), this);
+    }
+
+    private sealed class CountedTimer(ITimer inner, ObservableFakeTimeProvider owner) : ITimer
+    {
+        private int _disposed;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(dueTime, period);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref owner._live);
+            }
+
+            inner.Dispose();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 }

@@ -155,6 +155,29 @@ public sealed class TargetPaceTests
     }
 
     [Test]
+    public async Task A_bucket_replaced_by_a_new_limit_serves_what_waits_on_it_then_stops_its_timer()
+    {
+        var time = FakeTimeNow();
+        using var pace = new TargetPace(time, Microsoft.Extensions.Logging.Abstractions.NullLogger<TargetPace>.Instance);
+        var old = pace.LimiterOf(Target("https://wms.example/hooks", t => t.RateLimit = new TargetRateLimitOptions { PerSecond = 1, Burst = 1 }))!;
+        await old.WaitAsync();
+        var waiting = old.WaitAsync();
+
+        // A managed target's new revision with another limit: a new bucket; the old one keeps serving its waiter.
+        var replacement = pace.LimiterOf(Target("https://wms.example/hooks", t => t.RateLimit = new TargetRateLimitOptions { PerSecond = 2, Burst = 1 }))!;
+        Assert.That(replacement, Is.Not.SameAs(old));
+        Assert.That(time.LiveTimers, Is.EqualTo(2));
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(waiting.IsCompletedSuccessfully, Is.True, "the attempt waiting on the old bucket gets its permit at the old pace");
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(time.LiveTimers, Is.EqualTo(2), "refilled, not yet seen full");
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(time.LiveTimers, Is.EqualTo(1), "full with nothing waiting: the old bucket's timer is stopped, the new one's runs");
+        Assert.That(pace.LimiterOf(Target("https://wms.example/hooks", t => t.RateLimit = new TargetRateLimitOptions { PerSecond = 2, Burst = 1 })), Is.SameAs(replacement));
+    }
+
+    [Test]
     public void No_limit_and_a_limit_with_the_default_burst_pass()
     {
         Assert.That(TargetRateLimitValidation.Validate(Target("https://wms.example/hooks"), "k"), Is.Empty);
