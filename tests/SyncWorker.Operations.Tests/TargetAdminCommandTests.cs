@@ -379,6 +379,64 @@ public sealed class TargetAdminCommandTests
         ["targets", "add", "--name", "acme", "--url", "https://wms.example.com/hooks", "--mode", "live",
          "--event", "checkout.session.completed", "--account", "acct_1Qx7ExampleMrch01"];
 
+    [Test]
+    public async Task Preview_of_a_target_the_file_here_does_not_list_is_built_by_the_worker()
+    {
+        Answer("/admin/targets/acme/preview", "POST", 200, """
+            {
+              "note": "input: the order document mapped from the event, without line items (a preview does not call Stripe)",
+              "method": "PATCH",
+              "url": "https://wms.example.com/hooks/orders/ORD-10042",
+              "headers": [
+                { "name": "webhook-id", "value": "msg_0123" },
+                { "name": "webhook-signature", "value": "…Zx9=" },
+                { "name": "X-Api-Key", "value": "…2e5b" },
+                { "name": "Content-Type", "value": "application/json; charset=utf-8" }
+              ],
+              "body": "{\"reference\": \"ORD-10042\"}"
+            }
+            """);
+        var file = Path.Combine(Path.GetTempPath(), $"event-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, """{"id":"evt_1","object":"event","type":"checkout.session.completed","data":{"object":{"object":"checkout.session"}}}""");
+        try
+        {
+            var run = await RunAsync("targets", "preview", "acme", "--event", file);
+
+            Assert.That(run.ExitCode, Is.Zero, run.ToString());
+            var request = SingleRequest();
+            Assert.That((request.Method, request.Path), Is.EqualTo(("POST", "/admin/targets/acme/preview")));
+            Assert.That(Header(request, "Authorization"), Is.EqualTo("Bearer " + Token));
+            Assert.That(request.Body, Does.Contain("\"evt_1\""), "the file, sent as it is");
+            Assert.That(run.Output.Split('\n'), Is.EqualTo(new[]
+            {
+                "PATCH https://wms.example.com/hooks/orders/ORD-10042",
+                "webhook-id: msg_0123",
+                "webhook-signature: …Zx9=",
+                "X-Api-Key: …2e5b",
+                "Content-Type: application/json; charset=utf-8",
+                "",
+                "{\"reference\": \"ORD-10042\"}",
+                "",
+            }));
+            Assert.That(run.Error, Does.Contain("built by the worker at").And.Contain("without line items").And.Contain("not sent"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public async Task Preview_of_a_target_neither_here_nor_on_the_worker_is_a_usage_error()
+    {
+        Answer("/admin/targets/ghost/preview", "POST", 404, """{"title":"Not Found","status":404,"detail":"No target is named 'ghost': GET /admin/targets lists them."}""");
+
+        var run = await RunAsync("targets", "preview", "ghost");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain("Unknown target 'ghost'").And.Contain("Fulfillment:Targets"));
+    }
+
     private Task<CliRun> RunAsync(params string[] args)
     {
         // A command line without --worker reaches the stand-in through Status:Workers:0.

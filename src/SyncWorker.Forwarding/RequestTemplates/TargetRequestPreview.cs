@@ -63,7 +63,16 @@ public static class TargetRequestPreview
 
     /// <summary>The request as text: the request line, the headers (secrets masked), a blank line and the body.</summary>
     /// <exception cref="DeliveryFailedException">The request cannot be built (as a delivery would fail).</exception>
-    public static string Render(TargetRequestBuilder builder, TargetOptions target, ReadOnlyMemory<byte> input, DateTimeOffset now)
+    public static string Render(TargetRequestBuilder builder, TargetOptions target, ReadOnlyMemory<byte> input, DateTimeOffset now) =>
+        Build(builder, target, input, now).ToText();
+
+    /// <summary>
+    /// The request <paramref name="target"/> would get for <paramref name="input"/>: method, URL, headers (the signature and
+    /// the values of <c>Headers</c> masked to their last four characters) and body. Not the <c>Authorization</c> header
+    /// <c>Auth</c> adds: no token is fetched.
+    /// </summary>
+    /// <exception cref="DeliveryFailedException">The request cannot be built (as a delivery would fail).</exception>
+    public static PreviewedRequest Build(TargetRequestBuilder builder, TargetOptions target, ReadOnlyMemory<byte> input, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(target);
@@ -77,16 +86,11 @@ public static class TargetRequestPreview
             request, delivery, now, new StandardWebhookSigner(target.SigningSecret), (target.Headers ?? []).ToArray());
 
         var secrets = new HashSet<string>((target.Headers ?? []).Keys, StringComparer.OrdinalIgnoreCase) { StandardWebhookHandler.WebhookSignatureHeader };
-        var text = new StringBuilder();
-        text.Append(request.Method.Method).Append(' ').Append(request.RequestUri!.AbsoluteUri).Append('\n');
-        foreach (var (name, values) in request.Headers.Concat(request.Content!.Headers))
-        {
-            var value = string.Join(", ", values);
-            text.Append(name).Append(": ").Append(secrets.Contains(name) ? Mask(value) : value).Append('\n');
-        }
-
-        text.Append('\n').Append(Encoding.UTF8.GetString(built.Body.Span));
-        return text.ToString();
+        var headers = request.Headers.Concat(request.Content!.Headers)
+            .Select(header => (header.Key, Value: string.Join(", ", header.Value)))
+            .Select(header => new PreviewedHeader(header.Key, secrets.Contains(header.Key) ? Mask(header.Value) : header.Value))
+            .ToList();
+        return new PreviewedRequest(request.Method.Method, request.RequestUri!.AbsoluteUri, headers, Encoding.UTF8.GetString(built.Body.Span));
     }
 
     /// <summary>The last four characters behind an ellipsis; nothing of a value shorter than 12.</summary>
@@ -100,5 +104,31 @@ public static class TargetRequestPreview
         return target.Format == TargetOptions.EventFormat
             ? (Text("id") ?? "evt_preview", Text("type") ?? "event")
             : (Text("order_id") ?? "cs_preview", Text("action") ?? OrderEventClassifier.PaidAction);
+    }
+}
+
+/// <summary>A header of a previewed request; a secret's value shows its last four characters only.</summary>
+/// <param name="Name">The header's name.</param>
+/// <param name="Value">Its value, masked when it is a secret.</param>
+public sealed record PreviewedHeader(string Name, string Value);
+
+/// <summary>A request as <see cref="TargetRequestPreview.Build"/> makes it, not sent.</summary>
+/// <param name="Method">POST, PUT or PATCH.</param>
+/// <param name="Url">The URL, its path rendered.</param>
+/// <param name="Headers">The headers in the order they are sent, secrets masked.</param>
+/// <param name="Body">The body as text (UTF-8).</param>
+public sealed record PreviewedRequest(string Method, string Url, IReadOnlyList<PreviewedHeader> Headers, string Body)
+{
+    /// <summary>The request line, the headers, a blank line and the body.</summary>
+    public string ToText()
+    {
+        var text = new StringBuilder();
+        text.Append(Method).Append(' ').Append(Url).Append('\n');
+        foreach (var header in Headers)
+        {
+            text.Append(header.Name).Append(": ").Append(header.Value).Append('\n');
+        }
+
+        return text.Append('\n').Append(Body).ToString();
     }
 }

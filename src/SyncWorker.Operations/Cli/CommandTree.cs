@@ -252,15 +252,19 @@ internal static class CommandTree
         {
             Description = "A JSON file: a Stripe event (event targets; for order targets it is mapped to an order document without line items) or an order document. Default: the example order.",
         };
+        var previewWorker = AdminWorkerOption();
         var preview = new Command(
             "preview",
-            "Print the exact request a target of the configuration file would get (method, URL, headers with secrets masked, body), " +
-            "rendered with its Template, Method and Path, without sending it.")
+            "Print the exact request a target would get (method, URL, headers with secrets masked, body), rendered with its Template, " +
+            "Method and Path, without sending it. A target of the configuration file is built here; any other (or with --worker) " +
+            "by the worker (POST /admin/targets/{name}/preview, a write token), which holds its secrets.")
         {
             previewTarget,
             previewEvent,
+            previewWorker,
         };
-        preview.SetAction(result => TargetCommands.Preview(session, configuration, result.GetRequiredValue(previewTarget), result.GetValue(previewEvent)));
+        preview.SetAction((result, ct) => TargetCommands.PreviewAsync(
+            session, configuration, result.GetRequiredValue(previewTarget), result.GetValue(previewEvent), result.GetValue(previewWorker), ct));
 
         return new Command(
             "targets",

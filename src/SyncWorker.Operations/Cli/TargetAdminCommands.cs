@@ -392,6 +392,65 @@ internal static class TargetAdminCommands
         return ExitCodes.Ok;
     }
 
+    /// <summary>
+    /// <c>targets preview T</c> of a target the configuration file here does not have (or with <c>--worker</c>): the worker
+    /// builds the request with its own copy of the target and its secrets, masked.
+    /// </summary>
+    public static async Task<int> PreviewAsync(
+        CliSession session, IConfiguration configuration, string? worker, string name, byte[]? file, string? fileName, CancellationToken cancellationToken)
+    {
+        using var api = AdminTargetsApi.Open(configuration, worker,
+            $"targets preview of '{name}', which {CliSession.TargetsSection} here does not list, calls the worker's POST /admin/targets/{{name}}/preview (a token with Scope write)");
+        string? body = null;
+        if (file is not null)
+        {
+            body = System.Text.Encoding.UTF8.GetString(file);
+        }
+
+        var answer = await api.SendAsync(HttpMethod.Post, Path(name) + "/preview", body, cancellationToken);
+        if (answer.Status != 200)
+        {
+            if (answer.Status == 404 && answer.Detail is not null)
+            {
+                throw CliException.Usage($"Unknown target '{name}': neither {CliSession.TargetsSection} here nor the worker at {api.WorkerDisplay} has it (GET /admin/targets lists the worker's).");
+            }
+
+            var refused = Refused(api, answer, "targets preview", write: true);
+            throw answer.Status == 400 && fileName is not null ? CliException.Usage($"--event {fileName} is not usable: {refused.Message}") : refused;
+        }
+
+        PreviewAnswer? preview = null;
+        try
+        {
+            preview = answer.Body?.Deserialize<PreviewAnswer>(JsonOptions);
+        }
+        catch (JsonException)
+        {
+            preview = null;
+        }
+
+        if (preview is not { Method.Length: > 0, Url.Length: > 0 })
+        {
+            throw CliException.Failed($"The worker at {api.WorkerDisplay} answered {answer.Status} with something that is not a previewed request.");
+        }
+
+        session.Error.WriteLine($"# built by the worker at {api.WorkerDisplay}" + (preview.Note is { } note ? $"; {note}" : "") + "; not sent.");
+        var text = new System.Text.StringBuilder().Append(preview.Method).Append(' ').Append(preview.Url).Append('\n');
+        foreach (var header in preview.Headers ?? [])
+        {
+            text.Append(header.Name).Append(": ").Append(header.Value).Append('\n');
+        }
+
+        text.Append('\n').Append(preview.Body);
+        session.Console.Profile.Out.Writer.Write(text.ToString());
+        session.Console.Profile.Out.Writer.WriteLine();
+        return ExitCodes.Ok;
+    }
+
+    private sealed record PreviewAnswer(string? Note, string Method, string Url, IReadOnlyList<PreviewHeaderAnswer>? Headers, string? Body);
+
+    private sealed record PreviewHeaderAnswer(string Name, string Value);
+
     private static string Path(string name) => "targets/" + Uri.EscapeDataString(name);
 
     /// <summary>

@@ -86,16 +86,13 @@ internal static class TargetCommands
     }
 
     /// <summary>
-    /// <c>targets preview T [--event file.json]</c>: the exact request a target of the configuration file would get (method,
-    /// URL, headers with secrets masked, body), built by the worker's own code, without sending it.
+    /// <c>targets preview T [--event file.json]</c>: the exact request a target would get (method, URL, headers with secrets
+    /// masked, body), built by the worker's own code, without sending it. A target of the configuration file is built here;
+    /// any other is asked of the worker's <c>POST /admin/targets/{name}/preview</c> (it holds that target's secrets).
     /// </summary>
-    public static int Preview(CliSession session, IConfiguration configuration, string target, string? eventFile)
+    public static async Task<int> PreviewAsync(CliSession session, IConfiguration configuration, string target, string? eventFile, string? worker, CancellationToken cancellationToken)
     {
         var targets = configuration.GetSection(CliSession.TargetsSection).Get<List<TargetOptions>>() ?? [];
-        var options = targets.FirstOrDefault(t => string.Equals(t.Name, target, StringComparison.Ordinal))
-            ?? throw CliException.Usage(
-                $"Unknown target '{target}'. Configured targets (Fulfillment:Targets:N:Name): {string.Join(", ", targets.Select(t => t.Name))}. " +
-                "Targets of the admin API are not previewed here.");
         byte[]? file = null;
         if (eventFile is not null)
         {
@@ -109,6 +106,12 @@ internal static class TargetCommands
             }
         }
 
+        var options = targets.FirstOrDefault(t => string.Equals(t.Name, target, StringComparison.Ordinal));
+        if (options is null || worker is not null)
+        {
+            return await TargetAdminCommands.PreviewAsync(session, configuration, worker, target, file, eventFile, cancellationToken);
+        }
+
         var manifest = LoadManifest(configuration);
         var templates = configuration.GetSection(TargetTemplatesOptions.Section).Get<TargetTemplatesOptions>() ?? new TargetTemplatesOptions();
         ReadOnlyMemory<byte> input;
@@ -117,7 +120,7 @@ internal static class TargetCommands
         {
             input = TargetRequestPreview.Input(options, file, out note);
         }
-        catch (JsonException exception)
+        catch (Exception exception) when (exception is JsonException or KeyNotFoundException or InvalidOperationException)
         {
             throw CliException.Usage($"--event {eventFile} is not usable: {exception.Message}");
         }

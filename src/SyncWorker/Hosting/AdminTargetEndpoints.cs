@@ -1,5 +1,8 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using SyncWorker.Forwarding.Delivery;
+using SyncWorker.Forwarding.RequestTemplates;
+using SyncWorker.Forwarding.Targets;
 using SyncWorker.Forwarding.Targets.Managed;
 
 namespace SyncWorker.Hosting;
@@ -7,7 +10,7 @@ namespace SyncWorker.Hosting;
 /// <summary>
 /// The targets management API, under the admin group (its listener, its tokens: <see cref="AdminEndpoints"/>):
 /// <c>GET/POST /admin/targets</c>, <c>GET/PUT/DELETE /admin/targets/{name}</c> (<c>?drain=true</c> or <c>?discard=true</c>
-/// when deliveries are queued) and <c>POST /admin/targets/{name}/rotate-secret</c>. Changes need a write token; each is
+/// when deliveries are queued), <c>POST /admin/targets/{name}/rotate-secret</c> and <c>POST /admin/targets/{name}/preview</c>. Changes need a write token; each is
 /// written to the audit log under the token's name. Errors are RFC 7807 problems (<c>application/problem+json</c>); invalid
 /// input lists each field (<c>errors</c>) with what to do.
 /// </summary>
@@ -72,6 +75,70 @@ internal static class AdminTargetEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithTags(Tag).WithSummary("A new signing secret (given or generated, returned once); for the overlap, requests carry both secrets' signatures.");
+
+        admin.MapPost("/targets/{name}/preview", PreviewAsync)
+            .Accepts<JsonElement>("application/json")
+            .Produces<TargetPreview>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .WithTags(Tag).WithSummary(
+                "The exact request the target would get, not sent: method, URL, headers (the signature and header values masked to their last four " +
+                "characters; no Authorization header, no token is fetched) and body. The body of this call: a Stripe event or an order document; " +
+                "none for the example order. For an order target an event is mapped without line items (Stripe is not called).");
+    }
+
+    /// <summary>
+    /// <c>POST /admin/targets/{name}/preview</c>: the request the target would get, not sent (see
+    /// <see cref="TargetRequestPreview"/>); works for every target this instance forwards to, of the file or of the API,
+    /// with the worker's own secrets, masked.
+    /// </summary>
+    private static async Task<IResult> PreviewAsync(string name, HttpContext context, TargetRegistry registry, TargetRequestBuilder builder, TimeProvider time)
+    {
+        if (registry.Find(name) is not { } route)
+        {
+            return TypedResults.Problem($"No target is named '{name}': GET /admin/targets lists them.", statusCode: StatusCodes.Status404NotFound);
+        }
+
+        byte[]? file = null;
+        if (context.Request.ContentLength is not (0 or null) || context.Request.HasJsonContentType())
+        {
+            if (!context.Request.HasJsonContentType())
+            {
+                return TypedResults.Problem("Send the event or order document as JSON with Content-Type: application/json, or no body for the example order.",
+                    statusCode: StatusCodes.Status415UnsupportedMediaType);
+            }
+
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            file = buffer.Length == 0 ? null : buffer.ToArray();
+        }
+
+        ReadOnlyMemory<byte> input;
+        string? note;
+        try
+        {
+            input = TargetRequestPreview.Input(route.Options, file, out note);
+        }
+        catch (Exception exception) when (exception is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { ["body"] = [$"body is not a usable Stripe event or order document: {exception.Message}"] },
+                "Send a Stripe event (\"object\": \"event\") or an order document (\"object\": \"syncworker.order\"), or no body for the example order.",
+                title: "The request is not valid");
+        }
+
+        try
+        {
+            var request = TargetRequestPreview.Build(builder, route.Options, input, time.GetUtcNow());
+            return TypedResults.Ok(new TargetPreview(note, request.Method, request.Url, request.Headers, request.Body));
+        }
+        catch (DeliveryFailedException exception)
+        {
+            return TypedResults.Problem(exception.Message, statusCode: StatusCodes.Status422UnprocessableEntity,
+                title: "The target's request cannot be built from this input (a delivery would fail the same way)");
+        }
     }
 
     private static IResult Answer(TargetChange change) => change.Outcome switch
@@ -149,3 +216,11 @@ internal static class AdminTargetEndpoints
         }
     }
 }
+
+/// <summary>What <c>POST /admin/targets/{name}/preview</c> answers: the request, not sent.</summary>
+/// <param name="Note">What the request was built from, when not the body given as it is (the example order, or an event mapped without line items).</param>
+/// <param name="Method">POST, PUT or PATCH.</param>
+/// <param name="Url">The URL, its path rendered.</param>
+/// <param name="Headers">The headers in the order they are sent; the signature and the values of the target's headers show their last four characters only.</param>
+/// <param name="Body">The body as text.</param>
+internal sealed record TargetPreview(string? Note, string Method, string Url, IReadOnlyList<PreviewedHeader> Headers, string Body);

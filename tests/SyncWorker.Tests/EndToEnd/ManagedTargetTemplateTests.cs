@@ -131,6 +131,60 @@ public sealed class ManagedTargetTemplateTests
     }
 
     [Test]
+    public async Task The_worker_previews_an_api_target_with_its_own_secrets_masked_and_sends_nothing()
+    {
+        await using var worker = await StartWorkerAsync();
+        string secret;
+        using (var created = await SendAsync(worker, HttpMethod.Post, "/admin/targets", Target(Template)))
+        {
+            var text = await created.Content.ReadAsStringAsync();
+            Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created), text);
+            secret = JsonNode.Parse(text)!["signingSecret"]!.GetValue<string>();
+        }
+
+        // No body: the example order.
+        using (var previewed = await SendAsync(worker, HttpMethod.Post, "/admin/targets/partner/preview"))
+        {
+            var text = await previewed.Content.ReadAsStringAsync();
+            Assert.That(previewed.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
+            var preview = JsonNode.Parse(text)!;
+            var headers = preview["headers"]!.AsArray().ToDictionary(h => h!["name"]!.GetValue<string>(), h => h!["value"]!.GetValue<string>(), StringComparer.OrdinalIgnoreCase);
+            var body = JsonNode.Parse(preview["body"]!.GetValue<string>())!;
+            Assert.Multiple(() =>
+            {
+                Assert.That(preview["note"]!.GetValue<string>(), Does.Contain("example order"));
+                Assert.That(preview["method"]!.GetValue<string>(), Is.EqualTo("PUT"));
+                Assert.That(preview["url"]!.GetValue<string>(), Is.EqualTo(_partner.Url + "/partner/api/orders/" + body["reference"]!.GetValue<string>()));
+                Assert.That(headers["X-Partner-Key"], Is.EqualTo("…" + PartnerKey[^4..]), "the header value the worker holds, masked");
+                Assert.That(headers["webhook-signature"], Does.StartWith("…").And.Length.EqualTo(5), "the signature masked");
+                Assert.That(headers["webhook-id"], Is.Not.Empty);
+                Assert.That(headers["Content-Type"], Does.StartWith("application/json"));
+                Assert.That(body["email"]!.GetValue<string>(), Does.Contain("@"));
+                Assert.That(text, Does.Not.Contain(PartnerKey).And.Not.Contain(secret[6..]), "no secret in the answer");
+            });
+        }
+
+        // A Stripe event: mapped to an order document without line items (Stripe is not called).
+        using (var previewed = await SendAsync(worker, HttpMethod.Post, "/admin/targets/partner/preview", JsonNode.Parse(StripeEvents.Text(Completed))!.AsObject()))
+        {
+            var text = await previewed.Content.ReadAsStringAsync();
+            Assert.That(previewed.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
+            var preview = JsonNode.Parse(text)!;
+            Assert.That(preview["note"]!.GetValue<string>(), Does.Contain("without line items"));
+            Assert.That(preview["url"]!.GetValue<string>(), Does.EndWith("/partner/api/orders/ORD-10042"));
+            Assert.That(JsonNode.Parse(preview["body"]!.GetValue<string>())!["reference"]!.GetValue<string>(), Is.EqualTo("ORD-10042"));
+        }
+
+        var unusable = await ProblemAsync(worker, HttpMethod.Post, "/admin/targets/partner/preview", new JsonObject { ["object"] = "customer" });
+        Assert.That(unusable.Status, Is.EqualTo(HttpStatusCode.BadRequest), unusable.Text);
+        Assert.That(unusable.Problem["errors"]!["body"]![0]!.GetValue<string>(), Does.Contain("neither a Stripe event"));
+        var unknown = await ProblemAsync(worker, HttpMethod.Post, "/admin/targets/nobody/preview", null);
+        Assert.That(unknown.Status, Is.EqualTo(HttpStatusCode.NotFound), unknown.Text);
+        Assert.That(_partner.LogEntries, Is.Empty, "a preview sends nothing");
+        Assert.That(_stripe.LogEntries, Is.Empty, "nor reads Stripe");
+    }
+
+    [Test]
     public async Task A_broken_template_is_422_naming_the_field_and_position_and_other_invalid_input_stays_400()
     {
         await using var worker = await StartWorkerAsync();
@@ -238,7 +292,7 @@ public sealed class ManagedTargetTemplateTests
         new(request.Headers!.ToDictionary(h => h.Key, h => new Microsoft.Extensions.Primitives.StringValues(h.Value.ToArray())));
 
     private static async Task<(HttpStatusCode Status, JsonObject Problem, string Text, HttpContentHeaders Headers)> ProblemAsync(
-        WorkerHost worker, HttpMethod method, string path, JsonObject body)
+        WorkerHost worker, HttpMethod method, string path, JsonObject? body)
     {
         using var response = await SendAsync(worker, method, path, body);
         var text = await response.Content.ReadAsStringAsync();
