@@ -1,3 +1,4 @@
+using Spectre.Console;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Contracts;
 using SyncWorker.Operations.Broker;
