@@ -34,6 +34,7 @@ public sealed record ReceiverStatus(int WindowMinutes, IReadOnlyDictionary<strin
 /// <param name="LastFailureReason">Its reason (no secrets, no payload).</param>
 /// <param name="NotReady">Why this instance is not consuming the target's queue although it should (its endpoint did not
 /// become ready in time); null otherwise.</param>
+/// <param name="Disabled">True while the disable marker exists (the target failed for its <c>DisableAfterHours</c>).</param>
 public sealed record TargetInstanceStatus(
     string Name,
     string Mode,
@@ -45,4 +46,5 @@ public sealed record TargetInstanceStatus(
     DateTimeOffset? LastSuccessAt,
     DateTimeOffset? LastFailureAt,
     string? LastFailureReason,
-    string? NotReady = null);
+    string? NotReady = null,
+    bool Disabled = false);

@@ -50,6 +50,14 @@ public static class Topology
     /// </summary>
     public static string PausedMarker(string targetName) => "syncworker.paused." + targetName;
 
+    /// <summary>
+    /// While a queue of this name exists the target is disabled (it failed without a single success for its
+    /// <c>DisableAfterHours</c>): forwarders stop consuming its queue as for a pause, and the queue keeps filling. A
+    /// forwarder declares it; <c>targets enable</c> (or <c>POST /admin/targets/{name}/enable</c>) deletes it. Distinct from
+    /// <see cref="PausedMarker"/>, so a target can be paused and disabled at once and each is undone on its own.
+    /// </summary>
+    public static string DisabledMarker(string targetName) => "syncworker.disabled." + targetName;
+
     /// <summary>Prefix of the shared delay queues (<see cref="DelayQueue"/>).</summary>
     public const string DelayQueuePrefix = "syncworker.wait.";
 

@@ -194,6 +194,35 @@ public sealed class BrokerAdmin : IAsyncDisposable
     }
 
     /// <summary>
+    /// Declares a marker queue (a pause or disable marker: durable, <c>x-max-length</c> 0 so it never keeps a message, of
+    /// the configured queue type), as <c>targets pause</c> does; nothing happens when it exists already.
+    /// </summary>
+    public async Task DeclareMarkerAsync(string name, CancellationToken cancellationToken)
+    {
+        if (await MarkerExistsAsync(name, cancellationToken))
+        {
+            return;
+        }
+
+        await using var channel = await ChannelAsync(cancellationToken);
+        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
+            QueueArguments.For(QueueType, [KeyValuePair.Create<string, object?>("x-max-length", 0)]), cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Deletes a marker queue; true when it existed.</summary>
+    public async Task<bool> DeleteMarkerAsync(string name, CancellationToken cancellationToken)
+    {
+        if (!await MarkerExistsAsync(name, cancellationToken))
+        {
+            return false;
+        }
+
+        await using var channel = await ChannelAsync(cancellationToken);
+        await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: false, cancellationToken: cancellationToken);
+        return true;
+    }
+
+    /// <summary>
     /// Deletes a queue if it holds no message (RabbitMQ's if-empty delete); true when it is gone (or was not there),
     /// false when it still holds messages.
     /// </summary>

@@ -9,7 +9,7 @@ namespace SyncWorker.Operations;
 
 /// <summary>
 /// The operations verbs of the SyncWorker executable, working on RabbitMQ directly:
-/// <c>dead-letters list|replay</c>, <c>targets pause|resume|list</c> (and <c>targets add|update|remove|show|rotate-secret</c>,
+/// <c>dead-letters list|replay</c>, <c>targets pause|resume|enable|list</c> (and <c>targets add|update|remove|show|rotate-secret</c>,
 /// which call a worker's targets API on its admin listener), <c>backfill</c> (feeds events Stripe could not
 /// deliver, through the normal path, at most once per event id) and <c>status</c> (queue depths from RabbitMQ combined
 /// with the workers' <c>GET /admin/status</c>). See this project's README.md.

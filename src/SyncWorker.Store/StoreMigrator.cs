@@ -26,7 +26,7 @@ public sealed record MigrationResult(long From, long To)
 public sealed partial class StoreMigrator(StoreSettings settings, ILogger<StoreMigrator>? logger = null)
 {
     /// <summary>The schema version this build expects.</summary>
-    public const long LatestVersion = 5;
+    public const long LatestVersion = 6;
 
     /// <summary>
     /// The table (from version 3) holding the oldest schema version that still works with the store as migrated: a

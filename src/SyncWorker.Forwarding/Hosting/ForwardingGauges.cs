@@ -18,7 +18,7 @@ namespace SyncWorker.Forwarding.Hosting;
 /// <summary>
 /// Gauges of the forward stage, on the <c>SyncWorker</c> meter: per target, the circuit state and paused state in this
 /// instance, and the queue depths sampled from the broker every <see cref="SampleInterval"/>:
-/// [syncworker_target_circuit_open], [syncworker_target_paused], [syncworker_queue_messages{target,state}] with state
+/// [syncworker_target_circuit_open], [syncworker_target_paused], [syncworker_target_disabled], [syncworker_queue_messages{target,state}] with state
 /// <c>ready</c>, <c>retry_waiting</c> (counted in the delivery ledger), <c>dead_lettered</c>, [syncworker_intake_messages], [syncworker_intake_dead_letters]
 /// (<see cref="Topology.IntakeErrorQueue"/>), and [syncworker_poison_messages]
 /// (not reported while <see cref="Topology.PoisonQueue"/> does not exist: it is declared by the deploy/rabbitmq
@@ -71,6 +71,9 @@ public sealed partial class ForwardingGauges : BackgroundService
         meter.CreateObservableGauge("syncworker.target.paused", () => targets.Routes.Select(route =>
             new Measurement<int>(supervisor.IsPaused(route.Name) ? 1 : 0, Tag("target", route.Name))),
             "{target}", "1 while the target is paused (targets pause).");
+        meter.CreateObservableGauge("syncworker.target.disabled", () => targets.Routes.Select(route =>
+            new Measurement<int>(supervisor.IsDisabled(route.Name) ? 1 : 0, Tag("target", route.Name))),
+            "{target}", "1 while the target is disabled for failing (DisableAfterHours) until targets enable.");
         meter.CreateObservableGauge("syncworker.queue.messages", () => _depths.Select(pair =>
             new Measurement<long>(pair.Value, Tag("target", pair.Key.Target), Tag("state", pair.Key.State))),
             "{message}", "Deliveries per target: ready and dead_lettered sampled from the broker's queues, retry_waiting counted in the delivery ledger.");

@@ -29,7 +29,8 @@ public sealed class PauseHistoryRecorder(TargetRegistry targets, TargetEndpointS
             {
                 foreach (var route in targets.Routes)
                 {
-                    history.Observe(route.Name, supervisor.IsPaused(route.Name));
+                    // A disabled target waits as a paused one does: the schedule's clock stops for both.
+                    history.Observe(route.Name, supervisor.IsPaused(route.Name) || supervisor.IsDisabled(route.Name));
                 }
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));

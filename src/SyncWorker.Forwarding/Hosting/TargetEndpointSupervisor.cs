@@ -19,7 +19,9 @@ namespace SyncWorker.Forwarding.Hosting;
 /// No target waits for another: endpoints are started and stopped without blocking the loop, and an endpoint not ready
 /// within <see cref="ReadyDeadline"/> is reported (<see cref="NotReady"/>: log, <c>/admin/status</c>, health) while the
 /// others go on consuming, pausing and resuming. While the store (the delivery ledger) is unavailable, endpoints are
-/// stopped the same way, without counting as paused, and connected again once it is back.
+/// stopped the same way, without counting as paused, and connected again once it is back. A disabled target (the marker
+/// <see cref="Topology.DisabledMarker"/>, created when it failed for its <c>DisableAfterHours</c>) is stopped exactly as a
+/// paused one, and told apart (<see cref="IsDisabled"/>).
 /// </summary>
 public sealed partial class TargetEndpointSupervisor(
     IServiceProvider services,
@@ -36,6 +38,8 @@ public sealed partial class TargetEndpointSupervisor(
     private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pauseMarkers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _disabled = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _noChannel = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private readonly TargetCircuitStates? _circuits = services.GetService<TargetCircuitStates>();
@@ -88,6 +92,10 @@ public sealed partial class TargetEndpointSupervisor(
                 try
                 {
                     var paused = admin is not null && await admin.MarkerExistsAsync(Topology.PausedMarker(route.Name), stoppingToken);
+                    // A disabled target (failing for its DisableAfterHours) is stopped as for a pause, told apart for status.
+                    var disabled = admin is not null && await admin.MarkerExistsAsync(Topology.DisabledMarker(route.Name), stoppingToken);
+                    Mark(route.Name, paused, disabled);
+                    paused |= disabled;
                     // Without its store a forwarder takes no delivery: each would wait for the ledger, unacknowledged.
                     var storeDown = ledger is { StoreAvailable: false };
                     Apply(connector, route, paused, storeDown, channels);
@@ -150,6 +158,8 @@ public sealed partial class TargetEndpointSupervisor(
                 {
                     _endpoints.Remove(name);
                     _paused.Remove(name);
+                    _pauseMarkers.Remove(name);
+                    _disabled.Remove(name);
                 }
             }
         }
@@ -182,7 +192,41 @@ public sealed partial class TargetEndpointSupervisor(
     {
         lock (_endpoints)
         {
-            return _paused.Contains(targetName);
+            return _pauseMarkers.Contains(targetName);
+        }
+    }
+
+    /// <summary>True while the target's disable marker exists (as last checked): it failed for its <c>DisableAfterHours</c>.</summary>
+    public bool IsDisabled(string targetName)
+    {
+        lock (_endpoints)
+        {
+            return _disabled.Contains(targetName);
+        }
+    }
+
+    /// <summary>Records which markers the target has (pause, disable), as just checked.</summary>
+    private void Mark(string targetName, bool paused, bool disabled)
+    {
+        lock (_endpoints)
+        {
+            if (paused)
+            {
+                _pauseMarkers.Add(targetName);
+            }
+            else
+            {
+                _pauseMarkers.Remove(targetName);
+            }
+
+            if (disabled)
+            {
+                _disabled.Add(targetName);
+            }
+            else
+            {
+                _disabled.Remove(targetName);
+            }
         }
     }
 
@@ -388,7 +432,11 @@ public sealed partial class TargetEndpointSupervisor(
                 return;
             }
 
-            if (markerPaused)
+            if (markerPaused && IsDisabled(route.Name) && !IsPaused(route.Name))
+            {
+                LogDisabled(logger, route.Name, route.QueueName);
+            }
+            else if (markerPaused)
             {
                 LogPaused(logger, route.Name, route.QueueName);
             }
@@ -431,6 +479,10 @@ public sealed partial class TargetEndpointSupervisor(
     [LoggerMessage(EventId = 2302, Level = LogLevel.Warning,
         Message = "Target {Target} is paused: {Queue} keeps queueing and nothing is delivered until `targets resume {Target}`")]
     private static partial void LogPaused(ILogger logger, string target, string queue);
+
+    [LoggerMessage(EventId = 2308, Level = LogLevel.Warning,
+        Message = "Target {Target} is disabled (it failed for its DisableAfterHours): {Queue} keeps queueing and nothing is delivered until `targets enable {Target}`")]
+    private static partial void LogDisabled(ILogger logger, string target, string queue);
 
     [LoggerMessage(EventId = 2303, Level = LogLevel.Warning, Message = "Target {Target}: could not check or change its consumer ({Error}); trying again")]
     private static partial void LogCheckFailed(ILogger logger, string target, string error);

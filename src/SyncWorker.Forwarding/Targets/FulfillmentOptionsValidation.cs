@@ -94,6 +94,7 @@ public sealed partial class FulfillmentOptionsValidation(
         errors.AddRange(TargetAuthValidation.Validate(target, key, _connectSrc, environment.IsProduction(), manifest.SourcePath));
         errors.AddRange(RequestTemplates.TargetRequestValidation.Validate(target, key, label, templates?.Value ?? new TargetTemplatesOptions(), manifest));
         errors.AddRange(TargetRateLimitValidation.Validate(target, key));
+        errors.AddRange(Health.TargetDisableValidation.Validate(target, key));
         ValidateRedelivery(target, key, errors);
         return errors;
     }

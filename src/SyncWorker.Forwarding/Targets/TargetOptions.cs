@@ -85,6 +85,12 @@ public sealed partial class TargetOptions
     /// <summary><c>RateLimit</c>: requests per second to the target, per instance. Off by default.</summary>
     public TargetRateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>
+    /// <c>DisableAfterHours</c>: hours of failed attempts without a single success after which the target is disabled
+    /// (its queue keeps filling, nothing is attempted until <c>targets enable</c>). Default 72; 0: never; at most 8760.
+    /// </summary>
+    public int DisableAfterHours { get; set; } = Health.TargetDisableValidation.DefaultHours;
+
     /// <summary>True for <c>Mode: live</c>.</summary>
     public bool IsLive => string.Equals(Mode, "live", StringComparison.OrdinalIgnoreCase);
 }

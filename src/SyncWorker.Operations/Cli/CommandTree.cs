@@ -164,6 +164,10 @@ internal static class CommandTree
         var resume = new Command("resume", "Let forwarders deliver to a paused target again.") { resumeTarget };
         resume.SetAction((result, ct) => TargetCommands.ResumeAsync(session, result.GetRequiredValue(resumeTarget), ct));
 
+        var enableTarget = TargetArgument();
+        var enable = new Command("enable", "Let forwarders deliver to a target disabled for failing (DisableAfterHours) again; its failing window starts now.") { enableTarget };
+        enable.SetAction((result, ct) => TargetEnableCommand.EnableAsync(session, configuration, result.GetRequiredValue(enableTarget), ct));
+
         var listJson = JsonOption();
         var list = new Command("list", "Show each configured target: paused or not, queued deliveries, consumers, dead letters.")
         {
@@ -273,6 +277,7 @@ internal static class CommandTree
         {
             pause,
             resume,
+            enable,
             list,
             add.Command,
             update.Command,

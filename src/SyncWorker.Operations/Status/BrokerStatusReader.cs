@@ -17,12 +17,13 @@ internal sealed record QueueDepth(string Queue, bool Exists, uint? Ready, uint? 
 /// <summary>What the broker knows of one target.</summary>
 /// <param name="Name">The target.</param>
 /// <param name="Paused">True while <see cref="Topology.PausedMarker"/> exists.</param>
+/// <param name="Disabled">True while <see cref="Topology.DisabledMarker"/> exists (disabled for failing).</param>
 /// <param name="Queue">The target queue: deliveries waiting for a forwarder, and the forwarders consuming it.</param>
 /// <param name="EarlierDelayQueues">The per-target delay queues of earlier versions that still exist
 /// (<see cref="Topology.TargetDelayQueues"/>).</param>
 /// <param name="ErrorQueue">Its dead letters.</param>
 internal sealed record TargetBrokerState(
-    string Name, bool Paused, QueueDepth Queue, IReadOnlyList<QueueDepth> EarlierDelayQueues, QueueDepth ErrorQueue);
+    string Name, bool Paused, QueueDepth Queue, IReadOnlyList<QueueDepth> EarlierDelayQueues, QueueDepth ErrorQueue, bool Disabled = false);
 
 /// <summary>
 /// What the broker knows: the intake queue (and its dead letters), each target, the shared delay queues of the targets'
@@ -62,7 +63,8 @@ internal static class BrokerStatusReader
             }
 
             var errors = await ProbeAsync(connection, Topology.TargetErrorQueue(target.Name), cancellationToken);
-            states.Add(new TargetBrokerState(target.Name, paused, queue, delays, errors));
+            var disabled = await QueueProbe.ProbeAsync(connection, Topology.DisabledMarker(target.Name), cancellationToken) is not null;
+            states.Add(new TargetBrokerState(target.Name, paused, queue, delays, errors, disabled));
         }
 
         var shared = new List<QueueDepth>();

@@ -55,6 +55,7 @@ internal sealed record StatusReport(
 /// <param name="LastFailureReason">Its reason.</param>
 /// <param name="LastFailureInstance">The instance that saw it.</param>
 /// <param name="NotReadyByInstance">Instances whose endpoint for the target did not become ready, with the reason.</param>
+/// <param name="Disabled">The disable marker exists: the target failed for its <c>DisableAfterHours</c> (<c>targets enable</c>).</param>
 internal sealed record TargetSummary(
     string Name,
     string? Mode,
@@ -76,7 +77,8 @@ internal sealed record TargetSummary(
     DateTimeOffset? LastFailureAt,
     string? LastFailureReason,
     string? LastFailureInstance,
-    IReadOnlyDictionary<string, string>? NotReadyByInstance = null)
+    IReadOnlyDictionary<string, string>? NotReadyByInstance = null,
+    bool Disabled = false)
 {
     /// <summary>True when the instances do not all report the same circuit state.</summary>
     public bool CircuitsDiffer => CircuitByInstance.Values.Distinct(StringComparer.Ordinal).Skip(1).Any();
@@ -248,7 +250,8 @@ internal static class StatusMerger
             lastFailure?.Target.LastFailureAt,
             lastFailure?.Target.LastFailureReason,
             lastFailure?.Instance,
-            reports.Where(r => r.Target.NotReady is not null).ToDictionary(r => r.Instance, r => r.Target.NotReady!, StringComparer.Ordinal));
+            reports.Where(r => r.Target.NotReady is not null).ToDictionary(r => r.Instance, r => r.Target.NotReady!, StringComparer.Ordinal),
+            broker.Disabled || reports.Any(r => r.Target.Disabled));
     }
 
     private static ReceiverSummary? SummarizeReceiver(List<InstanceStatus> instances)

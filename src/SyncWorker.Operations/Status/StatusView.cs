@@ -50,7 +50,7 @@ internal static class StatusView
             table.AddRow(
                 Formats.Cell(target.Name),
                 Formats.Cell(target.Mode),
-                target.Paused ? new Markup("[yellow]paused[/]") : new Markup("no"),
+                target.Disabled ? new Markup(target.Paused ? "[red]disabled[/], [yellow]paused[/]" : "[red]disabled[/]") : target.Paused ? new Markup("[yellow]paused[/]") : new Markup("no"),
                 Circuit(target),
                 Formats.Cell(target.QueueExists ? target.Ready?.ToString(CultureInfo.InvariantCulture) : "- (queue not declared yet)"),
                 Formats.Cell(target.InFlight),

@@ -57,6 +57,7 @@ public static class StoreRegistration
             provider.GetRequiredService<SqlDeliveryLedger>(),
             provider.GetRequiredService<TimeProvider>(),
             Targets.SecretBox.FromConfiguration(configuration, environment.ContentRootPath)));
+        services.AddSingleton<Targets.SqlTargetHealth>();
         services.AddSingleton<StorePurger>();
         services.AddSingleton<AccountPurger>();
         services.AddSingleton<StoreRetentionService>();

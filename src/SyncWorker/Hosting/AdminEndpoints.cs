@@ -72,7 +72,8 @@ public static class AdminEndpoints
                         seen.LastSuccessAt,
                         seen.LastFailureAt,
                         seen.LastFailureReason,
-                        supervisor.NotReady(route.Name)));
+                        supervisor.NotReady(route.Name),
+                        supervisor.IsDisabled(route.Name)));
                 }
             }
 
@@ -124,6 +125,7 @@ public static class AdminEndpoints
         if (role.Forwards())
         {
             admin.MapAdminTargets();
+            admin.MapAdminTargetHealth();
         }
 
         return app;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SyncWorker.Forwarding.Health;
 using SyncWorker.Forwarding.Hosting;
 using SyncWorker.Forwarding.Installs;
 using SyncWorker.Forwarding.Ledger;
@@ -89,6 +90,7 @@ public static class SyncWorkerApp
             builder.Services.AddHostedService(provider => provider.GetRequiredService<InstallState>());
             builder.AddSyncWorkerForwarding();
             builder.Services.AddManagedTargets();
+            builder.Services.AddTargetHealth();
             builder.AddSyncWorkerMessaging(ForwardingRegistration.AddConsumers, ForwardingRegistration.ConfigureEndpoints);
             builder.Services.AddForwardingReadiness(role.Receives());
         }

@@ -483,6 +483,7 @@ public sealed partial class ManagedTargets(
             CircuitBreaker = document.CircuitBreaker ?? new TargetCircuitBreakerOptions(),
             Redelivery = document.Redelivery ?? new TargetRedeliveryOptions(),
             RateLimit = document.RateLimit ?? new TargetRateLimitOptions(),
+            DisableAfterHours = document.DisableAfterHours ?? defaults.DisableAfterHours,
         };
         var messages = validation.ValidateOne(options, Key).Concat(validation.ValidateStripeKeys([options])).ToList();
         if (document.AllAccounts == true && options.Accounts.Count > 0)
@@ -583,6 +584,7 @@ public sealed partial class ManagedTargets(
             CircuitBreaker = options.CircuitBreaker,
             Redelivery = options.Redelivery,
             RateLimit = options.RateLimit,
+            DisableAfterHours = options.DisableAfterHours,
             CreatedAt = managed?.CreatedAt,
             CreatedBy = managed?.CreatedBy,
             UpdatedAt = managed?.UpdatedAt,

@@ -89,6 +89,9 @@ public sealed class TargetDocument
 
     /// <summary>Requests per second per instance (no limit when left out).</summary>
     public TargetRateLimitOptions? RateLimit { get; set; }
+
+    /// <summary>Hours of failing without a single success before the target is disabled (72 when left out; 0: never).</summary>
+    public int? DisableAfterHours { get; set; }
 }
 
 /// <summary>The body of <c>POST /admin/targets/{name}/rotate-secret</c> (may be empty).</summary>
@@ -194,6 +197,9 @@ public sealed record TargetView
 
     /// <summary>Requests per second per instance (<c>perSecond</c> 0: no limit).</summary>
     public TargetRateLimitOptions? RateLimit { get; init; }
+
+    /// <summary>Hours of failing without a single success before the target is disabled (0: never).</summary>
+    public int DisableAfterHours { get; init; }
 
     /// <summary>When it was created (targets of the API).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
