@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SyncWorker.Forwarding.Consumers;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Store;
 using SyncWorker.Store.Targets;
@@ -27,7 +28,8 @@ public sealed partial class TargetHealthMonitor(
     OpsNotifier notifier,
     TimeProvider time,
     ILogger<TargetHealthMonitor> logger,
-    Func<bool>? storeReady = null) : BackgroundService
+    Func<bool>? storeReady = null,
+    TargetActivity? activity = null) : BackgroundService
 {
     /// <summary>How often targets are evaluated.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(5);
@@ -76,13 +78,13 @@ public sealed partial class TargetHealthMonitor(
     /// </summary>
     public async Task<IReadOnlyList<string>> EvaluateAsync(CancellationToken cancellationToken)
     {
-        var watched = targets.Routes.Where(route => route.Options.DisableAfterHours > 0).ToList();
+        var now = time.GetUtcNow();
+        var watched = targets.Routes.Where(route => route.Options.DisableAfterHours > 0 && FailingHere(route.Options, now)).ToList();
         if (watched.Count == 0 || storeReady?.Invoke() == false)
         {
             return [];
         }
 
-        var now = time.GetUtcNow();
         var from = now - TimeSpan.FromHours(watched.Max(route => route.Options.DisableAfterHours)) - Lookback;
         var failing = (await health.FailingAsync(from, cancellationToken)).ToDictionary(f => f.Target, StringComparer.Ordinal);
         var rows = await health.ListAsync(cancellationToken);
@@ -123,6 +125,23 @@ public sealed partial class TargetHealthMonitor(
         }
 
         return disabled;
+    }
+
+    /// <summary>
+    /// Whether the ledger is worth reading for the target: this instance saw it fail, and saw no success of it within its
+    /// <c>DisableAfterHours</c>. A target failing for hours fails on whichever forwarder attempts it, so some forwarder
+    /// reads the ledger for it; while every target succeeds, no forwarder reads the attempts at all. Without the activity
+    /// (tests of the monitor alone) every watched target is read.
+    /// </summary>
+    private bool FailingHere(TargetOptions target, DateTimeOffset now)
+    {
+        if (activity is null)
+        {
+            return true;
+        }
+
+        var (_, lastSuccess, lastFailure, _) = activity.Of(target.Name);
+        return lastFailure is not null && (lastSuccess is null || lastSuccess < now - TimeSpan.FromHours(target.DisableAfterHours));
     }
 
     /// <summary>

@@ -32,7 +32,8 @@ public static class TargetHealthRegistration
             provider.GetRequiredService<OpsNotifier>(),
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<ILogger<TargetHealthMonitor>>(),
-            () => provider.GetRequiredService<StoreMonitor>().IsAvailable));
+            () => provider.GetRequiredService<StoreMonitor>().IsAvailable,
+            provider.GetService<Consumers.TargetActivity>()));
         services.AddHostedService(provider => provider.GetRequiredService<TargetHealthMonitor>());
         return services;
     }

@@ -200,13 +200,41 @@ public sealed class TargetHealthMonitorTests
         Assert.That(plain, Has.Some.StartWith("Notifications:Url uses http://"));
     }
 
-    private TargetHealthMonitor Monitor(int hours)
+    [Test]
+    public async Task The_ledger_is_read_only_for_a_target_this_forwarder_saw_fail_without_a_recent_success()
+    {
+        var activity = new Forwarding.Consumers.TargetActivity(_time);
+        var monitor = Monitor(72, activity);
+        await FailAsync();
+        _time.Advance(TimeSpan.FromHours(72));
+        await FailAsync();
+
+        // The ledger says 72 h of failing, but this forwarder saw a success within the window: not read, not disabled.
+        activity.Started(Target);
+        activity.Ended(Target, null);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        activity.Started(Target);
+        activity.Ended(Target, "HTTP 503");
+        Assert.That(await monitor.EvaluateAsync(CancellationToken.None), Is.Empty);
+
+        // Nothing seen here at all: not read either (a forwarder that attempts it reads it).
+        Assert.That(await Monitor(72, new Forwarding.Consumers.TargetActivity(_time)).EvaluateAsync(CancellationToken.None), Is.Empty);
+
+        // Its success here is older than the window now: read, and disabled.
+        _time.Advance(TimeSpan.FromHours(72));
+        await FailAsync();
+        activity.Started(Target);
+        activity.Ended(Target, "HTTP 503");
+        Assert.That(await monitor.EvaluateAsync(CancellationToken.None), Is.EqualTo(new[] { Target }));
+    }
+
+    private TargetHealthMonitor Monitor(int hours, Forwarding.Consumers.TargetActivity? activity = null)
     {
         var options = new FulfillmentOptions { Targets = [new TargetOptions { Name = Target, Url = "https://wms.example.com/", Mode = "test", SigningSecret = TargetTestData.SigningSecret, DisableAfterHours = hours }] };
         var notifications = Options.Create(new NotificationOptions { Url = _ops.Url + "/ops", SigningSecret = TargetTestData.SigningSecret });
         // The notifier signs with the real clock, so that the StandardWebhooks library's tolerance check passes.
         var notifier = new OpsNotifier(notifications, new Clients(), TimeProvider.System, NullLogger<OpsNotifier>.Instance, TimeSpan.Zero);
-        return new TargetHealthMonitor(new TargetRegistry(Options.Create(options)), _health, _markers, notifier, _time, NullLogger<TargetHealthMonitor>.Instance);
+        return new TargetHealthMonitor(new TargetRegistry(Options.Create(options)), _health, _markers, notifier, _time, NullLogger<TargetHealthMonitor>.Instance, activity: activity);
     }
 
     private Task FailAsync() => RecordAsync("failed", 503, "Service Unavailable");
