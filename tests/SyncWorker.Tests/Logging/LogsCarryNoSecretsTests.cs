@@ -73,6 +73,7 @@ public sealed class LogsCarryNoSecretsTests
         var bearerToken = "partner-bearer-token-" + Hex(16);
         var basicPassword = "basic-password-" + Hex(16);
         var managedBearer = "managed-bearer-token-" + Hex(16);
+        var notificationSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
         var vhost = await _node.CreateVirtualHostAsync();
         await _node.CtlAsync(["add_user", rabbitUser, rabbitPassword]);
@@ -118,6 +119,8 @@ public sealed class LogsCarryNoSecretsTests
             ["Admin:Tokens:0:Token"] = readToken,
             ["Admin:Tokens:0:Scope"] = "read",
             ["Store:EncryptionKey"] = encryptionKey,
+            ["Notifications:Url"] = managed.Url + "/fulfillment/ops",
+            ["Notifications:SigningSecret"] = notificationSecret,
             ["Stripe:ApiBase"] = stripe.Url,
             ["Manifest:Path"] = TestManifest.WithConnectSrc(wms.Url + "/fulfillment/", events.Url + "/fulfillment/", strict.Url + "/fulfillment/", sandboxWms.Url + "/fulfillment/", managed.Url + "/fulfillment/", oauth.Url + "/oauth2/"),
         };
@@ -196,6 +199,7 @@ public sealed class LogsCarryNoSecretsTests
                 (HttpMethod.Get, "/admin/targets/managed", null),
                 (HttpMethod.Get, "/admin/targets", null),
                 (HttpMethod.Post, "/admin/targets/managed/rotate-secret", null),
+                (HttpMethod.Post, "/admin/targets/managed/preview", null),
             })
             {
                 using var request = new HttpRequestMessage(method, path);
@@ -228,6 +232,8 @@ public sealed class LogsCarryNoSecretsTests
         var secrets = new List<(string What, string Value)>
         {
             ("webhook signing secret", WorkerHost.Secret),
+            ("Notifications:SigningSecret", notificationSecret),
+            ("Notifications:SigningSecret's key", notificationSecret["whsec_".Length..]),
             ("webhook signing secret without prefix", WorkerHost.Secret["whsec_".Length..]),
             ("wrong webhook secret of the bad signature", wrongSecret),
             ("target SigningSecret", signingSecret),
