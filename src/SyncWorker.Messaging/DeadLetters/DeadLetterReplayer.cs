@@ -153,10 +153,7 @@ public static class DeadLetterReplayer
         Action<ReplayTally>? progress,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(tally);
-        ArgumentNullException.ThrowIfNull(matches);
-        ArgumentNullException.ThrowIfNull(timeProvider);
+        // Checks its arguments first.
         await MoveMatchingAsync(connection, tally, matches, timeProvider, progress, cancellationToken);
         await CheckWhatIsLeftAsync(connection, tally, matches, startedAt, timeProvider, cancellationToken);
     }

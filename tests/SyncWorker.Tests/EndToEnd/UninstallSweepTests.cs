@@ -63,7 +63,7 @@ public sealed class UninstallSweepTests
         var stayingEvent = StripeEvents.NewEventId();
         await PostAsync(worker, StripeEvents.WithId(Completed, leavingEvent));
         await PostAsync(worker, StripeEvents.WithId(Completed, stayingEvent).Replace(Leaving, Staying, StringComparison.Ordinal));
-        Assert.That(await Eventually.TrueAsync(async () => await CountAsync(vhost, Topology.TargetErrorQueue("feed")) == 2, TimeSpan.FromSeconds(30)), Is.True,
+        Assert.That(await Eventually.TrueAsync(async () => await _node.MessageCountOrZeroAsync(vhost, Topology.TargetErrorQueue("feed")) == 2, TimeSpan.FromSeconds(30)), Is.True,
             "both merchants' deliveries dead-lettered");
         Assert.That((await ledger.GetAsync($"feed/event/{leavingEvent}", CancellationToken.None))?.State, Is.EqualTo(DeliveryState.DeadLettered));
 
@@ -74,8 +74,8 @@ public sealed class UninstallSweepTests
             "the uninstalled merchant's dead letter was swept back and recorded as skipped");
         var skipped = await ledger.GetAsync($"feed/event/{leavingEvent}", CancellationToken.None);
         Assert.That(skipped!.LastError, Does.StartWith("uninstalled"));
-        Assert.That(await CountAsync(vhost, Topology.TargetErrorQueue("feed")), Is.EqualTo(1), "the other merchant's dead letter stays");
-        var left = await PeekAsync(vhost, Topology.TargetErrorQueue("feed"));
+        Assert.That(await _node.MessageCountOrZeroAsync(vhost, Topology.TargetErrorQueue("feed")), Is.EqualTo(1u), "the other merchant's dead letter stays");
+        var left = await _node.DrainAsync(vhost, Topology.TargetErrorQueue("feed"));
         Assert.That(left, Has.Count.EqualTo(1));
         Assert.That(Encoding.UTF8.GetString(left[0].Body.Span), Does.Contain(stayingEvent));
         Assert.That((await ledger.GetAsync($"feed/event/{stayingEvent}", CancellationToken.None))?.State, Is.EqualTo(DeliveryState.DeadLettered));
@@ -100,8 +100,8 @@ public sealed class UninstallSweepTests
             (await ledger.GetAsync($"feed/event/{leavingEvent}", CancellationToken.None))?.State == DeliveryState.Skipped, TimeSpan.FromSeconds(30)), Is.True,
             "the uninstalled merchant's poison message was swept back to its target queue and recorded as skipped");
         Assert.That((await ledger.GetAsync($"feed/event/{leavingEvent}", CancellationToken.None))!.LastError, Does.StartWith("uninstalled"));
-        Assert.That(await CountAsync(vhost, Topology.PoisonQueue), Is.EqualTo(1), "the other merchant's poison message stays");
-        var left = await PeekAsync(vhost, Topology.PoisonQueue);
+        Assert.That(await _node.MessageCountOrZeroAsync(vhost, Topology.PoisonQueue), Is.EqualTo(1u), "the other merchant's poison message stays");
+        var left = await _node.DrainAsync(vhost, Topology.PoisonQueue);
         Assert.That(Encoding.UTF8.GetString(left.Single().Body.Span), Does.Contain(stayingEvent));
         Assert.That(await ledger.GetAsync($"feed/event/{stayingEvent}", CancellationToken.None), Is.Null, "not replayed");
         Assert.That(_target.LogEntries, Is.Empty, "nothing was sent");
@@ -195,34 +195,6 @@ public sealed class UninstallSweepTests
                 return await _node.MessageCountAsync(vhost, Topology.PoisonQueue) == expected;
             }, TimeSpan.FromSeconds(30));
             Assert.That(poisoned, Is.True, "RabbitMQ dead-lettered the delivery to the poison queue");
-        }
-    }
-
-    /// <summary>The queue's messages, read without removing them (handed back when the channel closes).</summary>
-    private async Task<List<BasicGetResult>> PeekAsync(string vhost, string queue)
-    {
-        await using var connection = await _node.ConnectAsync(vhost);
-        var channel = await connection.CreateChannelAsync();
-        var messages = new List<BasicGetResult>();
-        while (await channel.BasicGetAsync(queue, autoAck: false) is { } message)
-        {
-            messages.Add(message);
-        }
-
-        await channel.CloseAsync();
-        await channel.DisposeAsync();
-        return messages;
-    }
-
-    private async Task<int> CountAsync(string vhost, string queue)
-    {
-        try
-        {
-            return (int)await _node.MessageCountAsync(vhost, queue);
-        }
-        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
-        {
-            return 0; // not declared yet
         }
     }
 }
