@@ -396,6 +396,19 @@ public sealed class RabbitMqNode : IAsyncDisposable
         return declared.MessageCount;
     }
 
+    /// <summary>Ready-message count of a queue; 0 when it does not exist (yet).</summary>
+    public async Task<uint> MessageCountOrZeroAsync(string virtualHost, string queue)
+    {
+        try
+        {
+            return await MessageCountAsync(virtualHost, queue);
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync();

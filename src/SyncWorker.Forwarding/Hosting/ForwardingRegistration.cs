@@ -87,6 +87,21 @@ public static class ForwardingRegistration
         return services;
     }
 
+    /// <summary>
+    /// Adds the sweep of uninstalled accounts' dead letters (<see cref="Installs.UninstallSweeper"/>): the queue
+    /// <see cref="Installs.InstallState"/> asks it through, the broker side, and the hosted service. Needs
+    /// <see cref="Installs.InstallState"/> and the messaging transport registered.
+    /// </summary>
+    public static IServiceCollection AddUninstallSweep(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<Installs.UninstallSweepRequests>();
+        services.AddSingleton<Installs.IUninstalledDeadLetterSweep, Installs.UninstalledDeadLetterSweep>();
+        services.AddHostedService<Installs.UninstallSweeper>();
+        return services;
+    }
+
     /// <summary>Registers the dispatcher and the delivery consumer with the bus.</summary>
     public static void AddConsumers(IBusRegistrationConfigurator bus)
     {

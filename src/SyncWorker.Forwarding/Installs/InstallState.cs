@@ -12,7 +12,12 @@ namespace SyncWorker.Forwarding.Installs;
 /// install events this forwarder applies itself. Deliveries check it without a store round trip. While the store is
 /// unreachable the last copy stands. An account never recorded counts as installed.
 /// </summary>
-public sealed partial class InstallState(IInstallRegistry registry, TimeProvider time, ILogger<InstallState> logger) : BackgroundService
+/// <remarks>
+/// An uninstall this forwarder applies asks <see cref="UninstallSweepRequests"/> (when there is one) for a sweep of that
+/// account's dead letters (<see cref="UninstallSweeper"/>).
+/// </remarks>
+public sealed partial class InstallState(
+    IInstallRegistry registry, TimeProvider time, ILogger<InstallState> logger, UninstallSweepRequests? sweeps = null) : BackgroundService
 {
     /// <summary>How often the copy is read again.</summary>
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(5);
@@ -36,7 +41,13 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
     public bool IsUninstalled(string? account, bool livemode) =>
         account is { Length: > 0 } && Volatile.Read(ref _uninstalled).Contains((account, livemode));
 
-    /// <summary>Takes a change this forwarder applied to the registry into the copy at once.</summary>
+    /// <summary>The accounts and modes that uninstalled the app, as last read or applied.</summary>
+    public IReadOnlySet<(string Account, bool Livemode)> Uninstalled => Volatile.Read(ref _uninstalled);
+
+    /// <summary>
+    /// Takes a change this forwarder applied to the registry into the copy at once; an uninstall then asks for a sweep of
+    /// the account's dead letters.
+    /// </summary>
     public void Apply(InstallChange change)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -46,6 +57,12 @@ public sealed partial class InstallState(IInstallRegistry registry, TimeProvider
             // it, and must not put the older state back (see RefreshAsync).
             _applied.Add((++_sequence, change));
             ApplyLocked(change);
+        }
+
+        if (change.Status == InstallStatus.Uninstalled)
+        {
+            // After the copy says so: a swept delivery is then skipped by the target's consumer, not sent.
+            sweeps?.Request(change.Account, change.Livemode);
         }
     }
 

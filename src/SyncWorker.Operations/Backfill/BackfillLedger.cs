@@ -1,7 +1,7 @@
 using System.Text.Json;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 using SyncWorker.Operations.Cli;
 using SyncWorker.Store.Ledger;
 

@@ -1,7 +1,8 @@
 using System.Globalization;
 using Spectre.Console;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
+using SyncWorker.Messaging.DeadLetters;
 using SyncWorker.Operations.DeadLetters;
 
 namespace SyncWorker.Operations.Cli;
@@ -279,7 +280,7 @@ internal static class DeadLetterCommands
                 }
             }
         }
-        catch (CliException exception) when (exception.ExitCode == ExitCodes.Failed)
+        catch (DeadLetterReplayException exception)
         {
             failure = exception.Message;
         }

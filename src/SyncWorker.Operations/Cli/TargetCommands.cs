@@ -7,7 +7,7 @@ using SyncWorker.Forwarding.RequestTemplates;
 using SyncWorker.Forwarding.Targets;
 using SyncWorker.Manifest;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 using SyncWorker.Operations.Targets;
 
 namespace SyncWorker.Operations.Cli;

@@ -1,6 +1,7 @@
 using RabbitMQ.Client;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
+using SyncWorker.Messaging.DeadLetters;
 
 namespace SyncWorker.Operations.DeadLetters;
 

@@ -1,6 +1,6 @@
 using RabbitMQ.Client;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 
 namespace SyncWorker.Operations.Status;
 

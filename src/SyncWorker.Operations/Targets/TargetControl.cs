@@ -1,7 +1,7 @@
 using RabbitMQ.Client;
 using SyncWorker.Messaging;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 
 namespace SyncWorker.Operations.Targets;
 

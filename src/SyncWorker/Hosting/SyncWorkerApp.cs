@@ -88,6 +88,8 @@ public static class SyncWorkerApp
             // Uninstalled accounts, told apart without a store round trip per delivery (see InstallState).
             builder.Services.AddSingleton<InstallState>();
             builder.Services.AddHostedService(provider => provider.GetRequiredService<InstallState>());
+            // Their dead letters swept back to their target queues to end as skipped (see UninstallSweeper).
+            builder.Services.AddUninstallSweep();
             builder.AddSyncWorkerForwarding();
             builder.Services.AddManagedTargets();
             builder.Services.AddTargetHealth();

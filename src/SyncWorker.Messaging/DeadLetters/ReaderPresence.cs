@@ -1,12 +1,12 @@
 using RabbitMQ.Client;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 
-namespace SyncWorker.Operations.DeadLetters;
+namespace SyncWorker.Messaging.DeadLetters;
 
 /// <summary>
-/// Says "a list or replay is holding dead letters now" to the other verbs: while it holds messages (which the broker hides
-/// from everyone else until it lets them go), a <c>dead-letters list</c> or <c>replay</c> is a consumer of the empty queue
-/// <see cref="Queue"/>. A replay that could not see every dead letter waits until no other reader is left before it
+/// Says "a list, replay or sweep is holding dead letters now" to the other readers: while it holds messages (which the
+/// broker hides from everyone else until it lets them go), a <c>dead-letters list</c> or <c>replay</c>, or a forwarder's
+/// uninstall sweep, is a consumer of the empty queue <see cref="Queue"/>. A replay that could not see every dead letter waits until no other reader is left before it
 /// checks what is still there (see <see cref="DeadLetterReplayer"/>).
 /// </summary>
 /// <remarks>
@@ -14,9 +14,9 @@ namespace SyncWorker.Operations.DeadLetters;
 /// count is the point), declared on first use with the same arguments each time. A reader that dies leaves no trace:
 /// the broker drops its consumer with its connection.
 /// </remarks>
-internal sealed class ReaderPresence : IAsyncDisposable
+public sealed class ReaderPresence : IAsyncDisposable
 {
-    /// <summary>The queue whose consumers are the lists and replays holding dead letters.</summary>
+    /// <summary>The queue whose consumers are the lists, replays and sweeps holding dead letters (its name predates the sweeps).</summary>
     public const string Queue = "syncworker.operations.readers";
 
     private static readonly Dictionary<string, object?> Arguments = new()

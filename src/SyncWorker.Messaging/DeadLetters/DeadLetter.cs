@@ -1,9 +1,9 @@
 using System.Text.Json;
 using RabbitMQ.Client;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 
-namespace SyncWorker.Operations.DeadLetters;
+namespace SyncWorker.Messaging.DeadLetters;
 
 /// <summary>
 /// What an operator needs to know about one dead letter: which event and delivery it is, and why it failed. Read from
@@ -13,11 +13,12 @@ namespace SyncWorker.Operations.DeadLetters;
 /// by an earlier version is raw JSON or a MassTransit JSON envelope; an intake message is the raw
 /// <c>StripeEventReceived</c> JSON. A field that is missing or unreadable is null, never an error.
 /// </summary>
-internal sealed record DeadLetter(
+public sealed record DeadLetter(
     string? MessageId,
     string? EventId,
     string? EventType,
     string? Account,
+    bool? Livemode,
     string? DeliveryId,
     string? Action,
     string? Reason,
@@ -44,6 +45,7 @@ internal sealed record DeadLetter(
             EventId: envelope.EventId,
             EventType: envelope.EventType,
             Account: envelope.Account,
+            Livemode: envelope.Livemode,
             DeliveryId: envelope.DeliveryId,
             Action: envelope.Action,
             Reason: HeaderValues.GetString(headers, DeliveryHeaders.FailureReason)
@@ -59,13 +61,14 @@ internal sealed record DeadLetter(
 
     /// <summary>
     /// The fields of MassTransit's camelCase JSON envelope this tool reads:
-    /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", … } } }</c>;
+    /// <c>{ "messageId", "message": { "target", "deliveryId", "format", "action", "event": { "eventId", "type", "account", "livemode", … } } }</c>;
     /// or of a raw JSON delivery, the same without the envelope: <c>{ "target", "deliveryId", …, "event": { … } }</c>;
-    /// or of an intake message, whose body is the raw <c>StripeEventReceived</c>: <c>{ "eventId", "type", "account", … }</c>.
+    /// or of an intake message, whose body is the raw <c>StripeEventReceived</c>: <c>{ "eventId", "type", "account", "livemode", … }</c>.
     /// </summary>
-    private sealed record Envelope(string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account)
+    private sealed record Envelope(
+        string? MessageId, string? DeliveryId, string? Action, string? EventId, string? EventType, string? Account, bool? Livemode)
     {
-        private static readonly Envelope Unreadable = new(null, null, null, null, null, null);
+        private static readonly Envelope Unreadable = new(null, null, null, null, null, null, null);
 
         /// <summary>The fields of the <c>SyncWorker-Delivery</c> header; null without one (earlier formats).</summary>
         public static Envelope? FromHeader(IDictionary<string, object?>? headers)
@@ -78,8 +81,8 @@ internal sealed record DeadLetter(
             try
             {
                 var bytes = value as byte[] ?? System.Text.Encoding.UTF8.GetBytes(value.ToString() ?? "");
-                return Messaging.DeliveryMessages.ReadFields(bytes) is { } fields
-                    ? new Envelope(null, fields.DeliveryId, fields.Action, fields.EventId, fields.EventType, fields.Account)
+                return DeliveryMessages.ReadFields(bytes) is { } fields
+                    ? new Envelope(null, fields.DeliveryId, fields.Action, fields.EventId, fields.EventType, fields.Account, fields.Livemode)
                     : null;
             }
             catch (System.Runtime.Serialization.SerializationException)
@@ -107,7 +110,8 @@ internal sealed record DeadLetter(
                     Text(message, "action"),
                     stripeEvent is { } e ? Text(e, "eventId") : null,
                     stripeEvent is { } t ? Text(t, "type") : null,
-                    stripeEvent is { } a ? Text(a, "account") : null);
+                    stripeEvent is { } a ? Text(a, "account") : null,
+                    stripeEvent is { } l ? Flag(l, "livemode") : null);
             }
             catch (JsonException)
             {
@@ -118,6 +122,11 @@ internal sealed record DeadLetter(
         private static JsonElement? Child(JsonElement element, string name) =>
             element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var child) && child.ValueKind == JsonValueKind.Object
                 ? child
+                : null;
+
+        private static bool? Flag(JsonElement element, string name) =>
+            element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False
+                ? value.GetBoolean()
                 : null;
 
         private static string? Text(JsonElement element, string name) =>

@@ -1,13 +1,13 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace SyncWorker.Operations.Broker;
+namespace SyncWorker.Messaging.Broker;
 
 /// <summary>A queue's ready messages and consumers, as a passive declare reports them.</summary>
-internal sealed record QueueState(uint Messages, uint Consumers);
+public sealed record QueueState(uint Messages, uint Consumers);
 
 /// <summary>Looks at queues without creating them.</summary>
-internal static class QueueProbe
+public static class QueueProbe
 {
     private const ushort NotFound = 404;
 

@@ -1,14 +1,14 @@
 using System.Collections;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 
-namespace SyncWorker.Operations.DeadLetters;
+namespace SyncWorker.Messaging.DeadLetters;
 
 /// <summary>
 /// The latest entry of RabbitMQ's <c>x-death</c> header: the queue a message was dead-lettered from, why
 /// (<c>delivery_limit</c>, <c>rejected</c>, <c>expired</c>, <c>maxlen</c>), how often, and when. RabbitMQ keeps the
 /// most recent death first.
 /// </summary>
-internal sealed record DeathHeader(string? Queue, string? Reason, long? Count, DateTimeOffset? Time)
+public sealed record DeathHeader(string? Queue, string? Reason, long? Count, DateTimeOffset? Time)
 {
     /// <summary>The header RabbitMQ sets when it dead-letters a message: an array of tables, most recent first.</summary>
     public const string Name = "x-death";

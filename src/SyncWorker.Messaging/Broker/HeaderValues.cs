@@ -3,13 +3,13 @@ using System.Globalization;
 using System.Text;
 using RabbitMQ.Client;
 
-namespace SyncWorker.Operations.Broker;
+namespace SyncWorker.Messaging.Broker;
 
 /// <summary>
 /// Reads AMQP header values as RabbitMQ.Client delivers them: strings arrive as UTF-8 <c>byte[]</c>; numbers, booleans
 /// and timestamps as their CLR types.
 /// </summary>
-internal static class HeaderValues
+public static class HeaderValues
 {
     /// <summary>The header as text, or null when it is absent.</summary>
     public static string? GetString(IDictionary<string, object?>? headers, string name) =>

@@ -2,7 +2,7 @@ using System.Globalization;
 using RabbitMQ.Client;
 using SyncWorker.Contracts;
 
-namespace SyncWorker.Operations.DeadLetters;
+namespace SyncWorker.Messaging.DeadLetters;
 
 /// <summary>
 /// The properties a replayed delivery is published with: the original's (message id, content type, …), persistent,
@@ -15,7 +15,7 @@ namespace SyncWorker.Operations.DeadLetters;
 /// would hit that rule on its next redelivery (a delay queue expiring it back to the target queue), so the broker's
 /// death record does not travel with a replay; the replay starts afresh, as a new message from the broker's view.
 /// </remarks>
-internal static class ReplayHeaders
+public static class ReplayHeaders
 {
     private const string MassTransitFaultPrefix = "MT-Fault-";
     private const string MassTransitReason = "MT-Reason";

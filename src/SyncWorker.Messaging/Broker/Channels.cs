@@ -1,9 +1,9 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
-namespace SyncWorker.Operations.Broker;
+namespace SyncWorker.Messaging.Broker;
 
-internal static class Channels
+public static class Channels
 {
     /// <summary>
     /// Closes a channel, which makes the broker requeue every message still unacknowledged on it, in its original

@@ -1,19 +1,18 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
-using SyncWorker.Operations.Cli;
+using SyncWorker.Messaging.Broker;
 
-namespace SyncWorker.Operations.DeadLetters;
+namespace SyncWorker.Messaging.DeadLetters;
 
 /// <summary>A delivery a replay moved back, and the queue it was moved to.</summary>
-internal sealed record MovedDelivery(string? MessageId, string? EventId, string? DeliveryId, string Queue);
+public sealed record MovedDelivery(string? MessageId, string? EventId, string? DeliveryId, string Queue);
 
 /// <summary>
 /// How far the replay of one source queue got: a target's error queue, or <see cref="Topology.PoisonQueue"/>. Updated as
 /// it runs, so a failed replay still reports what it moved.
 /// </summary>
-internal sealed class ReplayTally
+public sealed class ReplayTally
 {
     /// <summary>The name <see cref="Target"/> has for the poison queue in progress lines and summaries.</summary>
     public const string PoisonName = "poison";
@@ -22,6 +21,9 @@ internal sealed class ReplayTally
 
     /// <summary><c>--force</c>: the moved messages are sent even when the delivery ledger records them as delivered.</summary>
     public bool Force { get; init; }
+
+    /// <summary>Called after each move, once the original is acknowledged: the dead letter as read, and where it went.</summary>
+    public Action<DeadLetter, MovedDelivery>? OnMoved { get; init; }
 
     /// <summary>The replay of one target's error queue back to its target queue.</summary>
     public ReplayTally(string target, uint deadLettersAtStart)
@@ -42,8 +44,9 @@ internal sealed class ReplayTally
     /// The replay of the poison queue: each message goes back to the queue its latest <c>x-death</c> names, when that is
     /// one of <paramref name="destinations"/>; any other message is left in place.
     /// </summary>
-    public static ReplayTally ForPoison(IReadOnlySet<string> destinations, uint deadLettersAtStart, bool force) =>
-        new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations) { Force = force };
+    public static ReplayTally ForPoison(
+        IReadOnlySet<string> destinations, uint deadLettersAtStart, bool force, Action<DeadLetter, MovedDelivery>? onMoved = null) =>
+        new(PoisonName, Topology.PoisonQueue, null, deadLettersAtStart, destinations) { Force = force, OnMoved = onMoved };
 
     /// <summary>The target, or <see cref="PoisonName"/>.</summary>
     public string Target { get; }
@@ -124,10 +127,10 @@ internal sealed class ReplayTally
 /// replay runs (and lands at the end of the error queue) is not replayed in a loop.
 /// </para>
 /// </remarks>
-internal static class DeadLetterReplayer
+public static class DeadLetterReplayer
 {
     /// <summary>How long a replay waits, at its end, for other lists and replays to hand back what they hold.</summary>
-    internal static readonly TimeSpan OtherReadersDeadline = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan OtherReadersDeadline = TimeSpan.FromSeconds(60);
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 
@@ -136,7 +139,7 @@ internal static class DeadLetterReplayer
     /// counted it (the forwarder stamps the time, then publishes), or come from a worker whose clock is slightly behind:
     /// it is left to the next replay, not reported as still there.
     /// </summary>
-    internal static readonly TimeSpan InFlightMargin = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan InFlightMargin = TimeSpan.FromSeconds(5);
 
     /// <summary>A quorum queue takes back what a closed channel held a moment later.</summary>
     private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(300);
@@ -150,19 +153,19 @@ internal static class DeadLetterReplayer
         Action<ReplayTally>? progress,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(tally);
-        ArgumentNullException.ThrowIfNull(matches);
-        ArgumentNullException.ThrowIfNull(timeProvider);
-        if (tally.DeadLettersAtStart > 0)
-        {
-            await MoveMatchingAsync(connection, tally, matches, timeProvider, progress, cancellationToken);
-        }
-
+        // Checks its arguments first.
+        await MoveMatchingAsync(connection, tally, matches, timeProvider, progress, cancellationToken);
         await CheckWhatIsLeftAsync(connection, tally, matches, startedAt, timeProvider, cancellationToken);
     }
 
-    private static async Task MoveMatchingAsync(
+    /// <summary>
+    /// The first half of <see cref="ReplayAsync"/>: moves the matching dead letters among the first
+    /// <see cref="ReplayTally.DeadLettersAtStart"/> of the source queue, holding the others until it is done with that
+    /// queue, without checking afterwards what a concurrent reader kept it from seeing (what the forwarders' uninstall
+    /// sweep does: what it could not see is left for its next round).
+    /// </summary>
+    /// <exception cref="DeadLetterReplayException">The destination does not exist, or a copy was returned or not confirmed.</exception>
+    public static async Task MoveMatchingAsync(
         IConnection connection,
         ReplayTally tally,
         Func<DeadLetter, bool> matches,
@@ -170,9 +173,18 @@ internal static class DeadLetterReplayer
         Action<ReplayTally>? progress,
         CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(tally);
+        ArgumentNullException.ThrowIfNull(matches);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        if (tally.DeadLettersAtStart == 0)
+        {
+            return;
+        }
+
         if (tally.TargetQueue is { } targetQueue && await QueueProbe.ProbeAsync(connection, targetQueue, cancellationToken) is null)
         {
-            throw CliException.Failed(
+            throw new DeadLetterReplayException(
                 $"The queue {targetQueue} of target '{tally.Target}' does not exist, so nothing was replayed to it. " +
                 "Start the worker (role All or Forwarder) once so it declares its queues, then replay again.");
         }
@@ -298,7 +310,7 @@ internal static class DeadLetterReplayer
         }
         catch (PublishException exception)
         {
-            throw CliException.Failed(
+            throw new DeadLetterReplayException(
                 $"RabbitMQ {(exception.IsReturn ? "returned" : "did not confirm")} the replayed delivery " +
                 $"{deadLetter.DeliveryId ?? deadLetter.EventId ?? deadLetter.MessageId} for {destination}; it stays in {tally.ErrorQueue}. " +
                 (exception.IsReturn
@@ -308,6 +320,14 @@ internal static class DeadLetterReplayer
 
         // Not cancellable: once the copy is confirmed, removing the original is what keeps the move single.
         await channel.BasicAckAsync(message.DeliveryTag, multiple: false, CancellationToken.None);
-        tally.MovedDeliveries.Add(new MovedDelivery(deadLetter.MessageId, deadLetter.EventId, deadLetter.DeliveryId, destination));
+        var moved = new MovedDelivery(deadLetter.MessageId, deadLetter.EventId, deadLetter.DeliveryId, destination);
+        tally.MovedDeliveries.Add(moved);
+        tally.OnMoved?.Invoke(deadLetter, moved);
     }
 }
+
+/// <summary>
+/// A replay (or sweep) stopped: a destination queue does not exist, or the broker returned or did not confirm a moved
+/// copy. The message says which delivery and what to do; the original stays where it was.
+/// </summary>
+public sealed class DeadLetterReplayException(string message) : Exception(message);
