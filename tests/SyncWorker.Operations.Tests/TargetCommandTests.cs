@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Text.Json;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -64,6 +65,59 @@ public sealed class TargetCommandTests
         Assert.That(resumeAgain.ExitCode, Is.Zero, resumeAgain.ToString());
         Assert.That(resumeAgain.Output, Does.Contain("Target 'warehouse' was not paused"));
         Assert.That(await MarkerExistsAsync(Topology.PausedMarker("dropship")), Is.False, "other targets untouched");
+    }
+
+    [Test]
+    public async Task Enable_clears_a_disable_of_a_configured_or_api_target_restarts_its_window_and_refuses_unknown_names()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "syncworker-enable-tests", Guid.NewGuid().ToString("N")[..12]);
+        var values = new Dictionary<string, string?>
+        {
+            ["RabbitMq:Uri"] = _node.AmqpUri(_vhost).ToString(),
+            ["Store:DataDirectory"] = folder,
+            ["Fulfillment:Targets:0:Name"] = "warehouse",
+            ["Fulfillment:Targets:0:Url"] = "https://warehouse.example.com/hooks",
+        };
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var settings = SyncWorker.Store.StoreSettings.Resolve(configuration, AppContext.BaseDirectory);
+        await new SyncWorker.Store.StoreMigrator(settings).MigrateAsync(CancellationToken.None);
+        using (var ledger = new SyncWorker.Store.Ledger.SqlDeliveryLedger(settings, TimeProvider.System))
+        {
+            // Disabled by a forwarder: the row and the marker; "api-partner" is a target of the admin API.
+            var health = new SyncWorker.Store.Targets.SqlTargetHealth(ledger, TimeProvider.System);
+            Assert.That(await health.TryDisableAsync("warehouse", DateTimeOffset.UtcNow.AddHours(-73), "HTTP 503", CancellationToken.None), Is.True);
+            Assert.That(await health.TryDisableAsync("api-partner", DateTimeOffset.UtcNow.AddHours(-73), "HTTP 500", CancellationToken.None), Is.True);
+        }
+
+        await using (var connection = await _node.ConnectAsync(_vhost))
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            foreach (var name in new[] { "warehouse", "api-partner" })
+            {
+                await channel.QueueDeclareAsync(Topology.DisabledMarker(name), durable: true, exclusive: false, autoDelete: false,
+                    new Dictionary<string, object?> { ["x-max-length"] = 0 });
+            }
+        }
+
+        var enabled = await CliHarness.RunAsync(configuration, "targets", "enable", "warehouse");
+        Assert.That(enabled.ExitCode, Is.Zero, enabled.ToString());
+        Assert.That(enabled.Output, Does.Contain("Enabled target 'warehouse'").And.Contain("failing since").And.Contain($"deleted {Topology.DisabledMarker("warehouse")}"));
+        Assert.That(await MarkerExistsAsync(Topology.DisabledMarker("warehouse")), Is.False);
+
+        var again = await CliHarness.RunAsync(configuration, "targets", "enable", "warehouse");
+        Assert.That(again.ExitCode, Is.Zero, again.ToString());
+        Assert.That(again.Output, Does.Contain("was not disabled"));
+
+        var api = await CliHarness.RunAsync(configuration, "targets", "enable", "api-partner");
+        Assert.That(api.ExitCode, Is.Zero, api.ToString());
+        Assert.That(await MarkerExistsAsync(Topology.DisabledMarker("api-partner")), Is.False, "a disabled target of the API is enabled too");
+
+        var unknown = await CliHarness.RunAsync(configuration, "targets", "enable", "nobody");
+        Assert.That(unknown.ExitCode, Is.EqualTo(2), unknown.ToString());
+        Assert.That(unknown.Error, Does.Contain("Unknown target 'nobody'").And.Contain("warehouse"));
+
+        var audit = await CliHarness.RunAsync(configuration, "audit", "list", "--json");
+        Assert.That(audit.Output, Does.Contain("targets.enable").And.Contain("warehouse").And.Contain("api-partner"));
     }
 
     [Test]

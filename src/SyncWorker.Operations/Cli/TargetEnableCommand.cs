@@ -1,7 +1,7 @@
 using Spectre.Console;
 using Microsoft.Extensions.Configuration;
 using SyncWorker.Contracts;
-using SyncWorker.Operations.Broker;
+using SyncWorker.Messaging.Broker;
 using SyncWorker.Store;
 using SyncWorker.Store.Audit;
 using SyncWorker.Store.Targets;
@@ -12,7 +12,8 @@ namespace SyncWorker.Operations.Cli;
 /// <c>targets enable T</c>: enables a target disabled for failing (<c>DisableAfterHours</c>): its row in the store says not
 /// disabled and its failing window starts now, then its disable marker (<see cref="Topology.DisabledMarker"/>) is deleted,
 /// so forwarders take its queued deliveries again when they next check. Written to the audit log. Needs the store at
-/// schema version 6 and the broker.
+/// schema version 6 and the broker. Takes a target of the configuration file, or one of the admin API the store records as
+/// disabled.
 /// </summary>
 internal static class TargetEnableCommand
 {
@@ -21,7 +22,9 @@ internal static class TargetEnableCommand
 
     public static async Task<int> EnableAsync(CliSession session, IConfiguration configuration, string target, CancellationToken cancellationToken)
     {
-        var name = session.ResolveTargets(target)[0];
+        // A target of the configuration file, or any target the store recorded as disabled (one of the admin API).
+        var configured = session.ResolveTargets(null).Contains(target, StringComparer.Ordinal);
+        var name = target;
         var settings = StoreCommands.ExistingStore(configuration);
         var version = await new StoreMigrator(settings).CurrentVersionAsync(cancellationToken);
         if (version < NeedsSchema)
@@ -33,7 +36,15 @@ internal static class TargetEnableCommand
 
         var before = await StoreCommands.WithLedgerAsync(session, settings, async ledger =>
         {
-            var row = await new SqlTargetHealth(ledger, session.TimeProvider).EnableAsync(name, AuditLog.OperatorActor, cancellationToken);
+            var health = new SqlTargetHealth(ledger, session.TimeProvider);
+            if (!configured && (await health.GetAsync(name, cancellationToken))?.DisabledAt is null)
+            {
+                throw CliException.Usage(
+                    $"Unknown target '{name}': neither a configured target (Fulfillment:Targets:N:Name: {string.Join(", ", session.ResolveTargets(null))}) " +
+                    $"nor a target the store ({settings.Description}) records as disabled.");
+            }
+
+            var row = await health.EnableAsync(name, AuditLog.OperatorActor, cancellationToken);
             await new AuditLog(ledger, session.TimeProvider).RecordAsync(AuditLog.OperatorActor, "targets.enable", name,
                 row?.DisabledAt is { } at ? $"enabled (disabled at {at:o}, failing since {row.FailingSince:o})" : "failing window restarted", cancellationToken);
             return row;
