@@ -9,6 +9,9 @@ namespace SyncWorker.Forwarding.Health;
 /// </summary>
 public interface ITargetDisableMarkers
 {
+    /// <summary>False where targets cannot be disabled (the in-memory transport has no marker queues): nothing is evaluated.</summary>
+    bool Available => true;
+
     /// <summary>True while the target's disable marker exists.</summary>
     Task<bool> ExistsAsync(string target, CancellationToken cancellationToken);
 
@@ -33,4 +36,24 @@ public sealed class BrokerDisableMarkers(BrokerAdmin admin) : ITargetDisableMark
     /// <inheritdoc />
     public Task<bool> ClearAsync(string target, CancellationToken cancellationToken) =>
         admin.DeleteMarkerAsync(Topology.DisabledMarker(target), cancellationToken);
+}
+
+/// <summary>
+/// The in-memory transport's (development without <c>RabbitMq:Uri</c>): there are no marker queues for forwarders to
+/// honour, so targets are never disabled there.
+/// </summary>
+public sealed class NoDisableMarkers : ITargetDisableMarkers
+{
+    /// <inheritdoc />
+    public bool Available => false;
+
+    /// <inheritdoc />
+    public Task<bool> ExistsAsync(string target, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    /// <inheritdoc />
+    public Task SetAsync(string target, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("Targets are not disabled on the in-memory transport: set RabbitMq:Uri.");
+
+    /// <inheritdoc />
+    public Task<bool> ClearAsync(string target, CancellationToken cancellationToken) => Task.FromResult(false);
 }

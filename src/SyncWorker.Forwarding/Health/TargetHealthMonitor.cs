@@ -43,6 +43,11 @@ public sealed partial class TargetHealthMonitor(
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!markers.Available)
+        {
+            return; // The in-memory transport: no marker queues, so nothing could be disabled.
+        }
+
         using var timer = new PeriodicTimer(Interval, time);
         try
         {
@@ -79,6 +84,11 @@ public sealed partial class TargetHealthMonitor(
     public async Task<IReadOnlyList<string>> EvaluateAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        if (!markers.Available)
+        {
+            return [];
+        }
+
         var watched = targets.Routes.Where(route => route.Options.DisableAfterHours > 0 && FailingHere(route.Options, now)).ToList();
         if (watched.Count == 0 || storeReady?.Invoke() == false)
         {

@@ -24,7 +24,8 @@ public static class TargetHealthRegistration
         services.AddSingleton<IValidateOptions<NotificationOptions>, NotificationOptionsValidation>();
         services.AddHttpClient(OpsNotifier.ClientName, client => client.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<OpsNotifier>();
-        services.TryAddSingleton<ITargetDisableMarkers>(provider => new BrokerDisableMarkers(provider.GetRequiredService<BrokerAdmin>()));
+        services.TryAddSingleton<ITargetDisableMarkers>(provider =>
+            provider.GetService<BrokerAdmin>() is { } admin ? new BrokerDisableMarkers(admin) : new NoDisableMarkers());
         services.AddSingleton(provider => new TargetHealthMonitor(
             provider.GetRequiredService<TargetRegistry>(),
             provider.GetRequiredService<SqlTargetHealth>(),
