@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using StandardWebhooks;
 using SyncWorker.Contracts;
+using SyncWorker.Forwarding.Installs;
 using SyncWorker.Store.Installs;
 using SyncWorker.Store.Ledger;
 using SyncWorker.Testing;
@@ -458,6 +459,9 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         }
 
         Assert.That(await Eventually.TrueAsync(async () => (await installs.GetAsync(account, true, CancellationToken.None))?.Status == InstallStatus.Uninstalled, TimeSpan.FromSeconds(30)), Is.True);
+        // Deliveries check the forwarder's copy of the registry, which takes the change just after the store has it.
+        var copy = worker.Services.GetRequiredService<InstallState>();
+        Assert.That(await Eventually.TrueAsync(() => copy.IsUninstalled(account, true), TimeSpan.FromSeconds(30)), Is.True);
 
         var whileUninstalled = StripeEvents.NewEventId();
         using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, whileUninstalled)))
@@ -485,6 +489,7 @@ public sealed class ForwardingOverRabbitMqTests(string queueType)
         }
 
         Assert.That(await Eventually.TrueAsync(async () => (await installs.GetAsync(account, true, CancellationToken.None))?.Status == InstallStatus.Installed, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(await Eventually.TrueAsync(() => !copy.IsUninstalled(account, true), TimeSpan.FromSeconds(30)), Is.True);
         var afterwards = StripeEvents.NewEventId();
         using (var response = await worker.PostSignedAsync(StripeEvents.WithId(Completed, afterwards)))
         {
