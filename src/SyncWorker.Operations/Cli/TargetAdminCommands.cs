@@ -435,21 +435,14 @@ internal static class TargetAdminCommands
         }
 
         session.Error.WriteLine($"# built by the worker at {api.WorkerDisplay}" + (preview.Note is { } note ? $"; {note}" : "") + "; not sent.");
-        var text = new System.Text.StringBuilder().Append(preview.Method).Append(' ').Append(preview.Url).Append('\n');
-        foreach (var header in preview.Headers ?? [])
-        {
-            text.Append(header.Name).Append(": ").Append(header.Value).Append('\n');
-        }
-
-        text.Append('\n').Append(preview.Body);
-        session.Console.Profile.Out.Writer.Write(text.ToString());
+        // The same text as a preview built here.
+        var text = new Forwarding.RequestTemplates.PreviewedRequest(preview.Method, preview.Url, preview.Headers ?? [], preview.Body ?? "").ToText();
+        session.Console.Profile.Out.Writer.Write(text);
         session.Console.Profile.Out.Writer.WriteLine();
         return ExitCodes.Ok;
     }
 
-    private sealed record PreviewAnswer(string? Note, string Method, string Url, IReadOnlyList<PreviewHeaderAnswer>? Headers, string? Body);
-
-    private sealed record PreviewHeaderAnswer(string Name, string Value);
+    private sealed record PreviewAnswer(string? Note, string Method, string Url, IReadOnlyList<Forwarding.RequestTemplates.PreviewedHeader>? Headers, string? Body);
 
     private static string Path(string name) => "targets/" + Uri.EscapeDataString(name);
 
